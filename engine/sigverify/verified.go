@@ -1,0 +1,237 @@
+package sigverify
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/emberchain/ember/engine/keys"
+	"github.com/emberchain/ember/engine/koinos"
+	chainpb "github.com/emberchain/ember/proto/koinos/chain"
+	"github.com/emberchain/ember/proto/koinos/protocol"
+)
+
+// Limits are the stateless bounds a transaction must meet before its
+// signatures are checked. They come from genesis.
+type Limits struct {
+	ChainID             []byte
+	MaxTransactionBytes int
+	MaxOperations       int
+	MaxSignatures       int
+}
+
+// VerifiedTx is a transaction whose form, id, operation merkle root and
+// signatures have been checked, and whose payer (and payee, when it holds the
+// nonce) signed it. Only this package constructs one, so holding a
+// *VerifiedTx is proof of those checks; the engine applies nothing else.
+// It is immutable and safe to share.
+type VerifiedTx struct {
+	tx           *protocol.Transaction
+	id           koinos.Digest
+	sigsDigest   koinos.Digest
+	payer        koinos.Address
+	payee        koinos.Address // zero when the header has none
+	nonce        uint64
+	size         int
+	signers      []koinos.Address
+	hasEd25519   bool
+	hasSecp256k1 bool
+}
+
+// Tx returns the transaction. Callers must not modify it.
+func (v *VerifiedTx) Tx() *protocol.Transaction { return v.tx }
+
+// ID is the digest of the transaction id (sha256 of the header).
+func (v *VerifiedTx) ID() koinos.Digest { return v.id }
+
+// SignaturesDigest is sha256 of the concatenated signatures, the second
+// merkle leaf of the transaction in a block.
+func (v *VerifiedTx) SignaturesDigest() koinos.Digest { return v.sigsDigest }
+
+// Payer is the account that pays the transaction's resources.
+func (v *VerifiedTx) Payer() koinos.Address { return v.payer }
+
+// Payee is the header's payee, or the zero address.
+func (v *VerifiedTx) Payee() koinos.Address { return v.payee }
+
+// NonceAccount is the account whose nonce the transaction uses: the payee
+// when set and different from the payer, otherwise the payer (Koinos rule).
+func (v *VerifiedTx) NonceAccount() koinos.Address {
+	if !v.payee.IsZero() && v.payee != v.payer {
+		return v.payee
+	}
+	return v.payer
+}
+
+// Nonce is the decoded header nonce.
+func (v *VerifiedTx) Nonce() uint64 { return v.nonce }
+
+// RcLimit is the most resource credits the payer allows to be charged.
+func (v *VerifiedTx) RcLimit() uint64 { return v.tx.Header.RcLimit }
+
+// Size is the serialized size of the transaction in bytes, which is also
+// the network bandwidth it uses.
+func (v *VerifiedTx) Size() int { return v.size }
+
+// Signers are the addresses the signatures stand for, in signature order.
+func (v *VerifiedTx) Signers() []koinos.Address { return v.signers }
+
+// SignedBy reports whether one of the signatures stands for a.
+func (v *VerifiedTx) SignedBy(a koinos.Address) bool {
+	for _, s := range v.signers {
+		if s == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Schemes reports which signature schemes the transaction uses.
+func (v *VerifiedTx) Schemes() (secp256k1, ed25519 bool) { return v.hasSecp256k1, v.hasEd25519 }
+
+func malformed(format string, args ...any) error {
+	return koinos.Errorf(chainpb.ErrorCode_malformed_transaction, format, args...)
+}
+
+// Precheck runs every check that needs neither state nor signature
+// verification, and computes the id and merkle digests. The returned value
+// has no signers yet and must not escape this package unverified.
+func precheck(tx *protocol.Transaction, lim *Limits) (*VerifiedTx, error) {
+	if tx == nil || tx.Header == nil {
+		return nil, malformed("transaction has no header")
+	}
+	h := tx.Header
+	size := tx.SizeVT()
+	if lim.MaxTransactionBytes > 0 && size > lim.MaxTransactionBytes {
+		return nil, malformed("transaction is %d bytes, above the limit of %d", size, lim.MaxTransactionBytes)
+	}
+	if !bytes.Equal(h.ChainId, lim.ChainID) {
+		return nil, malformed("transaction chain_id does not match this chain (expected %s)", kjsonBase64(lim.ChainID))
+	}
+	if h.RcLimit == 0 {
+		return nil, malformed("rc_limit must be above 0")
+	}
+	v := &VerifiedTx{tx: tx, size: size}
+	var err error
+	if v.payer, err = koinos.ParseAddress(h.Payer); err != nil {
+		return nil, malformed("payer: %v", err)
+	}
+	if len(h.Payee) > 0 {
+		if v.payee, err = koinos.ParseAddress(h.Payee); err != nil {
+			return nil, malformed("payee: %v", err)
+		}
+	}
+	if v.nonce, err = koinos.DecodeNonce(h.Nonce); err != nil {
+		return nil, koinos.Errorf(chainpb.ErrorCode_invalid_nonce, "%v", err)
+	}
+	if len(tx.Operations) == 0 {
+		return nil, malformed("transaction has no operations")
+	}
+	if lim.MaxOperations > 0 && len(tx.Operations) > lim.MaxOperations {
+		return nil, malformed("transaction has %d operations, above the limit of %d", len(tx.Operations), lim.MaxOperations)
+	}
+	for i, op := range tx.Operations {
+		if op == nil || op.Op == nil {
+			return nil, malformed("operation %d is empty", i)
+		}
+	}
+	opRoot := koinos.OperationMerkleRoot(tx.Operations)
+	if !bytes.Equal(h.OperationMerkleRoot, opRoot.Multihash()) {
+		return nil, malformed("operation_merkle_root does not match the operations")
+	}
+	v.id = koinos.TransactionID(h)
+	if len(tx.Id) == 0 {
+		return nil, malformed("transaction id is missing")
+	}
+	if !bytes.Equal(tx.Id, v.id.Multihash()) {
+		return nil, malformed("transaction id does not match its header (expected 0x%x)", v.id.Multihash())
+	}
+	if len(tx.Signatures) == 0 {
+		return nil, koinos.Errorf(chainpb.ErrorCode_invalid_signature, "transaction has no signatures")
+	}
+	if lim.MaxSignatures > 0 && len(tx.Signatures) > lim.MaxSignatures {
+		return nil, malformed("transaction has %d signatures, above the limit of %d", len(tx.Signatures), lim.MaxSignatures)
+	}
+	for i, s := range tx.Signatures {
+		switch keys.SchemeOf(s) {
+		case keys.SchemeSecp256k1:
+			v.hasSecp256k1 = true
+		case keys.SchemeEd25519:
+			v.hasEd25519 = true
+		default:
+			return nil, koinos.Errorf(chainpb.ErrorCode_invalid_signature, "signature %d: %v", i, keys.ErrSignatureForm)
+		}
+	}
+	v.sigsDigest = koinos.SignaturesDigest(tx.Signatures)
+	return v, nil
+}
+
+// authorize checks that the signers include the payer and, when the payee
+// holds the nonce, the payee.
+func (v *VerifiedTx) authorize() error {
+	if !v.SignedBy(v.payer) {
+		return koinos.Errorf(chainpb.ErrorCode_authorization_failure, "transaction is not signed by its payer %s", v.payer)
+	}
+	if na := v.NonceAccount(); na != v.payer && !v.SignedBy(na) {
+		return koinos.Errorf(chainpb.ErrorCode_authorization_failure, "transaction uses the nonce of payee %s but is not signed by it", na)
+	}
+	return nil
+}
+
+// Verify checks one transaction completely on the calling goroutine: the
+// stateless checks, every signature, and authorization.
+func Verify(tx *protocol.Transaction, lim *Limits) (*VerifiedTx, error) {
+	v, err := precheck(tx, lim)
+	if err != nil {
+		return nil, err
+	}
+	v.signers = make([]koinos.Address, len(tx.Signatures))
+	for i, s := range tx.Signatures {
+		a, err := keys.Verify(s, v.id)
+		if err != nil {
+			return nil, koinos.Errorf(chainpb.ErrorCode_invalid_signature, "signature %d: %v", i, err)
+		}
+		v.signers[i] = a
+	}
+	if err := v.authorize(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// VerifiedBlockHeader is a block whose id matches its header and whose
+// signature stands for its header's signer. Transactions are verified
+// separately.
+type VerifiedBlockHeader struct {
+	ID     koinos.Digest
+	Signer koinos.Address
+}
+
+// VerifyBlockHeader checks a block's id and signature.
+func VerifyBlockHeader(b *protocol.Block) (VerifiedBlockHeader, error) {
+	var out VerifiedBlockHeader
+	if b == nil || b.Header == nil {
+		return out, koinos.Errorf(chainpb.ErrorCode_malformed_block, "block has no header")
+	}
+	out.ID = koinos.BlockID(b.Header)
+	if !bytes.Equal(b.Id, out.ID.Multihash()) {
+		return out, koinos.Errorf(chainpb.ErrorCode_malformed_block, "block id does not match its header (expected 0x%x)", out.ID.Multihash())
+	}
+	signer, err := koinos.ParseAddress(b.Header.Signer)
+	if err != nil {
+		return out, koinos.Errorf(chainpb.ErrorCode_malformed_block, "block signer: %v", err)
+	}
+	got, err := keys.Verify(b.Signature, out.ID)
+	if err != nil {
+		return out, koinos.Errorf(chainpb.ErrorCode_invalid_signature, "block signature: %v", err)
+	}
+	if got != signer {
+		return out, koinos.Errorf(chainpb.ErrorCode_invalid_signature, "block is signed by %s, not by its signer %s", got, signer)
+	}
+	out.Signer = signer
+	return out, nil
+}
+
+func kjsonBase64(b []byte) string { return fmt.Sprintf("%q", base64URL(b)) }
+
+func base64URL(b []byte) string { return base64.URLEncoding.EncodeToString(b) }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Regenerates the Go code for every .proto under proto/ (make proto).
+# Needs protoc (Debian: protobuf-compiler) and the two plugins at the pinned
+# versions below; the Makefile installs them into bin/tools.
+set -euo pipefail
+cd "$(dirname "$0")"
+tools=${TOOLS:-../bin/tools}
+export PATH="$tools:$PATH"
+inc=/usr/include
+files=$(find . -name '*.proto' | sed 's|^\./||' | sort)
+find . -name '*.pb.go' -delete
+protoc -I . -I "$inc" \
+  --go_out=. --go_opt=paths=source_relative \
+  --go-vtproto_out=. --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size+clone+equal \
+  $files
