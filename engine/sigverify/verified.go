@@ -235,3 +235,111 @@ func VerifyBlockHeader(b *protocol.Block) (VerifiedBlockHeader, error) {
 func kjsonBase64(b []byte) string { return fmt.Sprintf("%q", base64URL(b)) }
 
 func base64URL(b []byte) string { return base64.URLEncoding.EncodeToString(b) }
+
+// Restore rebuilds a VerifiedTx for a transaction this node verified before
+// and wrote to its own store, with the signer addresses recorded then. It
+// repeats the stateless checks but not the signature checks: the store is
+// trusted, as a database is. Only restart replay and store reads may call
+// it; anything from outside the node goes through Verify or the Pool.
+func Restore(tx *protocol.Transaction, signers []koinos.Address, lim *Limits) (*VerifiedTx, error) {
+	v, err := precheck(tx, lim)
+	if err != nil {
+		return nil, err
+	}
+	if len(signers) != len(tx.Signatures) {
+		return nil, fmt.Errorf("sigverify: stored transaction 0x%x has %d signatures but %d recorded signers", v.id.Multihash(), len(tx.Signatures), len(signers))
+	}
+	v.signers = signers
+	if err := v.authorize(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// VerifiedBlock is a block whose id, producer signature and every
+// transaction have been checked statelessly. Whether it extends the chain
+// is the engine's question.
+type VerifiedBlock struct {
+	Block *protocol.Block
+	VerifiedBlockHeader
+	Txs []*VerifiedTx
+}
+
+// MaxBlockTransactions is set by the limits of the chain; VerifyBlock
+// refuses blocks with more before verifying anything.
+func checkBlockForm(b *protocol.Block, maxTxs int) error {
+	if b == nil || b.Header == nil {
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block has no header")
+	}
+	h := b.Header
+	switch {
+	case len(b.Id) == 0:
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block id is missing")
+	case len(h.Previous) == 0:
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block header.previous is missing")
+	case h.Height == 0:
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block header.height is missing")
+	case h.Timestamp == 0:
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block header.timestamp is missing")
+	case len(h.PreviousStateMerkleRoot) == 0:
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block header.previous_state_merkle_root is missing")
+	case len(h.TransactionMerkleRoot) == 0:
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block header.transaction_merkle_root is missing")
+	case len(b.Signature) == 0:
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block signature is missing")
+	case maxTxs > 0 && len(b.Transactions) > maxTxs:
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block has %d transactions, above the limit of %d", len(b.Transactions), maxTxs)
+	}
+	return nil
+}
+
+// VerifyBlock checks a block on the calling goroutine: its form, id and
+// producer signature, then each transaction with Verify. The Pool does the
+// same in parallel and skips transactions it has verified before.
+func VerifyBlock(b *protocol.Block, lim *Limits, maxTxs int) (*VerifiedBlock, error) {
+	if err := checkBlockForm(b, maxTxs); err != nil {
+		return nil, err
+	}
+	hdr, err := VerifyBlockHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	vb := &VerifiedBlock{Block: b, VerifiedBlockHeader: hdr, Txs: make([]*VerifiedTx, len(b.Transactions))}
+	for i, tx := range b.Transactions {
+		if vb.Txs[i], err = Verify(tx, lim); err != nil {
+			return nil, wrapTxErr(i, err)
+		}
+	}
+	return vb, nil
+}
+
+// RestoreBlock rebuilds a VerifiedBlock read back from this node's store
+// (see Restore).
+func RestoreBlock(b *protocol.Block, signers [][]koinos.Address, lim *Limits) (*VerifiedBlock, error) {
+	if err := checkBlockForm(b, 0); err != nil {
+		return nil, err
+	}
+	if len(signers) != len(b.Transactions) {
+		return nil, fmt.Errorf("sigverify: stored block has %d transactions but signers for %d", len(b.Transactions), len(signers))
+	}
+	id := koinos.BlockID(b.Header)
+	signer, err := koinos.ParseAddress(b.Header.Signer)
+	if err != nil {
+		return nil, err
+	}
+	vb := &VerifiedBlock{Block: b, VerifiedBlockHeader: VerifiedBlockHeader{ID: id, Signer: signer}, Txs: make([]*VerifiedTx, len(b.Transactions))}
+	for i, tx := range b.Transactions {
+		if vb.Txs[i], err = Restore(tx, signers[i], lim); err != nil {
+			return nil, wrapTxErr(i, err)
+		}
+	}
+	return vb, nil
+}
+
+// wrapTxErr names the transaction of a block that failed, keeping its code.
+func wrapTxErr(i int, err error) error {
+	if ke, ok := err.(*koinos.Error); ok {
+		return &koinos.Error{Code: ke.Code, Message: fmt.Sprintf("transaction %d: %s", i, ke.Message), Logs: ke.Logs}
+	}
+	return fmt.Errorf("transaction %d: %w", i, err)
+}

@@ -447,6 +447,114 @@ func (x *ChainParameters) GetCompute() *ComputeCosts {
 	return nil
 }
 
+// One initial balance in genesis. The account starts with full mana.
+type GenesisBalance struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       []byte                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenesisBalance) Reset() {
+	*x = GenesisBalance{}
+	mi := &file_ember_ember_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenesisBalance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenesisBalance) ProtoMessage() {}
+
+func (x *GenesisBalance) ProtoReflect() protoreflect.Message {
+	mi := &file_ember_ember_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenesisBalance.ProtoReflect.Descriptor instead.
+func (*GenesisBalance) Descriptor() ([]byte, []int) {
+	return file_ember_ember_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GenesisBalance) GetAddress() []byte {
+	if x != nil {
+		return x.Address
+	}
+	return nil
+}
+
+func (x *GenesisBalance) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// The genesis file (genesis.json, in the Koinos JSON encoding). It is turned
+// deterministically into a koinos.chain.genesis_data, whose hash is the
+// chain id: see docs/protocol.md.
+type Genesis struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Parameters    *ChainParameters       `protobuf:"bytes,1,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	Balances      []*GenesisBalance      `protobuf:"bytes,2,rep,name=balances,proto3" json:"balances,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Genesis) Reset() {
+	*x = Genesis{}
+	mi := &file_ember_ember_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Genesis) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Genesis) ProtoMessage() {}
+
+func (x *Genesis) ProtoReflect() protoreflect.Message {
+	mi := &file_ember_ember_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Genesis.ProtoReflect.Descriptor instead.
+func (*Genesis) Descriptor() ([]byte, []int) {
+	return file_ember_ember_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Genesis) GetParameters() *ChainParameters {
+	if x != nil {
+		return x.Parameters
+	}
+	return nil
+}
+
+func (x *Genesis) GetBalances() []*GenesisBalance {
+	if x != nil {
+		return x.Balances
+	}
+	return nil
+}
+
 var File_ember_ember_proto protoreflect.FileDescriptor
 
 const file_ember_ember_proto_rawDesc = "" +
@@ -489,7 +597,15 @@ const file_ember_ember_proto_rawDesc = "" +
 	"\rmana_regen_ms\x18\x06 \x01(\x04B\x020\x01R\vmanaRegenMs\x12?\n" +
 	"\tresources\x18\a \x01(\v2!.koinos.chain.resource_limit_dataR\tresources\x12+\n" +
 	"\x06limits\x18\b \x01(\v2\x13.ember.block_limitsR\x06limits\x12.\n" +
-	"\acompute\x18\t \x01(\v2\x14.ember.compute_costsR\acomputeB1Z/github.com/emberchain/ember/proto/ember;emberpbb\x06proto3"
+	"\acompute\x18\t \x01(\v2\x14.ember.compute_costsR\acompute\"M\n" +
+	"\x0fgenesis_balance\x12\x1e\n" +
+	"\aaddress\x18\x01 \x01(\fB\x04\x80\xb5\x18\x06R\aaddress\x12\x1a\n" +
+	"\x06amount\x18\x02 \x01(\x04B\x020\x01R\x06amount\"v\n" +
+	"\agenesis\x127\n" +
+	"\n" +
+	"parameters\x18\x01 \x01(\v2\x17.ember.chain_parametersR\n" +
+	"parameters\x122\n" +
+	"\bbalances\x18\x02 \x03(\v2\x16.ember.genesis_balanceR\bbalancesB1Z/github.com/emberchain/ember/proto/ember;emberpbb\x06proto3"
 
 var (
 	file_ember_ember_proto_rawDescOnce sync.Once
@@ -503,25 +619,29 @@ func file_ember_ember_proto_rawDescGZIP() []byte {
 	return file_ember_ember_proto_rawDescData
 }
 
-var file_ember_ember_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_ember_ember_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_ember_ember_proto_goTypes = []any{
 	(*Account)(nil),                 // 0: ember.account
 	(*TokenInfo)(nil),               // 1: ember.token_info
 	(*BlockLimits)(nil),             // 2: ember.block_limits
 	(*ComputeCosts)(nil),            // 3: ember.compute_costs
 	(*ChainParameters)(nil),         // 4: ember.chain_parameters
-	(*chain.ResourceLimitData)(nil), // 5: koinos.chain.resource_limit_data
+	(*GenesisBalance)(nil),          // 5: ember.genesis_balance
+	(*Genesis)(nil),                 // 6: ember.genesis
+	(*chain.ResourceLimitData)(nil), // 7: koinos.chain.resource_limit_data
 }
 var file_ember_ember_proto_depIdxs = []int32{
 	1, // 0: ember.chain_parameters.token:type_name -> ember.token_info
-	5, // 1: ember.chain_parameters.resources:type_name -> koinos.chain.resource_limit_data
+	7, // 1: ember.chain_parameters.resources:type_name -> koinos.chain.resource_limit_data
 	2, // 2: ember.chain_parameters.limits:type_name -> ember.block_limits
 	3, // 3: ember.chain_parameters.compute:type_name -> ember.compute_costs
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 4: ember.genesis.parameters:type_name -> ember.chain_parameters
+	5, // 5: ember.genesis.balances:type_name -> ember.genesis_balance
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ember_ember_proto_init() }
@@ -535,7 +655,7 @@ func file_ember_ember_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ember_ember_proto_rawDesc), len(file_ember_ember_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,283 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/emberchain/ember/engine/contracts"
+	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/engine/state"
+	chainpb "github.com/emberchain/ember/proto/koinos/chain"
+	"github.com/emberchain/ember/proto/koinos/protocol"
+)
+
+// usage is the resources a transaction or block uses.
+type usage struct {
+	disk, network, compute uint64
+}
+
+func (u *usage) add(o usage) {
+	u.disk = satAdd(u.disk, o.disk)
+	u.network = satAdd(u.network, o.network)
+	u.compute = satAdd(u.compute, o.compute)
+}
+
+func satAdd(a, b uint64) uint64 {
+	s, c := bits.Add64(a, b, 0)
+	if c != 0 {
+		return math.MaxUint64
+	}
+	return s
+}
+
+func satMul(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	if hi != 0 {
+		return math.MaxUint64
+	}
+	return lo
+}
+
+// rcCost is the resource credits a usage costs at the genesis prices.
+func (c *Chain) rcCost(u usage) uint64 {
+	r := c.params.Resources
+	return satAdd(satAdd(satMul(u.disk, r.DiskStorageCost), satMul(u.network, r.NetworkBandwidthCost)), satMul(u.compute, r.ComputeBandwidthCost))
+}
+
+func (c *Chain) fits(total, next usage) bool {
+	total.add(next)
+	r := c.params.Resources
+	return total.disk <= r.DiskStorageLimit && total.network <= r.NetworkBandwidthLimit && total.compute <= r.ComputeBandwidthLimit
+}
+
+// txEnv is what one transaction application needs besides the transaction.
+type txEnv struct {
+	delta  *state.Delta
+	nowMs  uint64  // block time: mana regenerates up to it
+	seq    *uint32 // next event sequence number in the block
+	nonce  uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
+	usage  usage
+	reason error // why the transaction reverted, if it did
+}
+
+func failure(code chainpb.ErrorCode, format string, args ...any) error {
+	return koinos.Errorf(code, format, args...)
+}
+
+// applyTx applies one verified transaction to env.delta in Koinos's order:
+// payer mana must cover rc_limit; the nonce must be the next one; the nonce
+// is written; the operations run and are rolled back if any reverts; the
+// payer is charged the rc used either way.
+//
+// A returned error is a failure: the transaction is invalid here and must
+// not be in a block, and env.delta may hold some of its writes (the caller
+// reverts to a mark). Reversions are not errors: the receipt says reverted.
+func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.TransactionReceipt, error) {
+	d := env.delta
+	regen := c.params.ManaRegenMs
+	payer := v.Payer()
+	pacct, _, err := d.Account(payer)
+	if err != nil {
+		return nil, err
+	}
+	maxRC := pacct.CurrentMana(env.nowMs, regen)
+	if v.RcLimit() > maxRC {
+		return nil, failure(chainpb.ErrorCode_insufficient_rc, "payer %s has %d mana, less than the transaction's rc_limit of %d", payer, maxRC, v.RcLimit())
+	}
+	na := v.NonceAccount()
+	nacct, _, err := d.Account(na)
+	if err != nil {
+		return nil, err
+	}
+	want := nacct.Nonce + 1
+	if env.nonce != 0 {
+		want = env.nonce
+	}
+	if v.Nonce() != want {
+		return nil, failure(chainpb.ErrorCode_invalid_nonce, "nonce %d is not the next nonce of account %s: expected %d", v.Nonce(), na, want)
+	}
+	nacct.Nonce = v.Nonce()
+	d.SetAccount(na, nacct)
+
+	costs := c.params.Compute
+	u := usage{network: uint64(v.Size())}
+	u.compute = satAdd(costs.TransactionBase, satMul(costs.Signature, uint64(len(v.Tx().Signatures))))
+	mark := d.Mark()
+	call := contracts.Call{State: d, Authorized: v.SignedBy, NowMs: env.nowMs}
+	var reverted error
+	for i, op := range v.Tx().Operations {
+		u.compute = satAdd(u.compute, costs.OperationBase)
+		cc := op.GetCallContract()
+		if cc == nil {
+			return nil, failure(chainpb.ErrorCode_failure, "operation %d: only call_contract operations are supported; Ember runs native contracts and does not accept upload_contract, set_system_call or set_system_contract", i)
+		}
+		if string(cc.ContractId) != string(c.token.ID().Bytes()) {
+			reverted = failure(chainpb.ErrorCode_invalid_contract, "operation %d: contract %s does not exist", i, koinos.Address(addrOrZero(cc.ContractId)))
+			break
+		}
+		if _, err := c.token.Call(&call, cc.EntryPoint, cc.Args); err != nil {
+			var ke *koinos.Error
+			if !errors.As(err, &ke) || !ke.IsReversion() {
+				return nil, err
+			}
+			reverted = fmt.Errorf("operation %d: %w", i, err)
+			break
+		}
+	}
+	u.compute = satAdd(u.compute, call.Compute)
+	u.disk = call.Disk
+	rcUsed := c.rcCost(u)
+	if reverted == nil && rcUsed > v.RcLimit() {
+		reverted = failure(chainpb.ErrorCode_insufficient_rc, "transaction uses %d rc, more than its rc_limit of %d", rcUsed, v.RcLimit())
+	}
+	if reverted == nil {
+		after, _, err := d.Account(payer)
+		if err != nil {
+			return nil, err
+		}
+		if m := after.CurrentMana(env.nowMs, regen); m < rcUsed {
+			reverted = failure(chainpb.ErrorCode_insufficient_rc, "payer %s has %d mana left after the operations, less than the %d rc they use", payer, m, rcUsed)
+		}
+	}
+	if reverted != nil {
+		d.Revert(mark)
+		call.Events = nil
+	}
+	charged := min(rcUsed, v.RcLimit())
+	pacct, _, err = d.Account(payer)
+	if err != nil {
+		return nil, err
+	}
+	// Cannot underflow: the mana now is at least maxRC >= rc_limit when the
+	// operations reverted, and was checked against rcUsed when they did not.
+	pacct.Mana = pacct.CurrentMana(env.nowMs, regen) - charged
+	pacct.ManaUpdatedMs = env.nowMs
+	d.SetAccount(payer, pacct)
+
+	for _, e := range call.Events {
+		e.Sequence = *env.seq
+		*env.seq++
+	}
+	r := &protocol.TransactionReceipt{
+		Id:                   v.Tx().Id,
+		Payer:                v.Tx().Header.Payer,
+		MaxPayerRc:           maxRC,
+		RcLimit:              v.RcLimit(),
+		RcUsed:               charged,
+		DiskStorageUsed:      u.disk,
+		NetworkBandwidthUsed: u.network,
+		ComputeBandwidthUsed: u.compute,
+		Reverted:             reverted != nil,
+		Events:               call.Events,
+	}
+	if reverted != nil {
+		r.Logs = []string{reverted.Error()}
+	}
+	env.usage = u
+	env.reason = reverted
+	return r, nil
+}
+
+func addrOrZero(b []byte) (a koinos.Address) {
+	copy(a[:], b)
+	return a
+}
+
+// Failed is a transaction the producer left out of a block, and why.
+type Failed struct {
+	Tx  *sigverify.VerifiedTx
+	Err error
+}
+
+// execution is the outcome of applying a list of transactions to a delta.
+type execution struct {
+	receipts []*protocol.TransactionReceipt
+	included []*sigverify.VerifiedTx
+	failed   []Failed
+	usage    usage
+}
+
+// execute applies txs to d at block time nowMs. With build false every
+// transaction must apply and fit (a block being validated); with build true
+// failing transactions are left out and reported, and filling stops at the
+// block limits (a block being produced).
+func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, nowMs uint64, build bool) (*execution, error) {
+	ex := &execution{receipts: make([]*protocol.TransactionReceipt, 0, len(txs))}
+	if build {
+		ex.included = make([]*sigverify.VerifiedTx, 0, len(txs))
+	}
+	maxTxs := c.params.Limits.MaxBlockTransactions
+	var seq uint32
+	for i, v := range txs {
+		if build && uint64(len(ex.included)) >= maxTxs {
+			break
+		}
+		mark := d.Mark()
+		env := txEnv{delta: d, nowMs: nowMs, seq: &seq}
+		r, err := c.applyTx(&env, v)
+		if err == nil && !c.fits(ex.usage, env.usage) {
+			if build {
+				d.Revert(mark)
+				break
+			}
+			err = failure(chainpb.ErrorCode_block_resource_failure, "transactions exceed the block's resource limits at transaction %d", i)
+		}
+		if err != nil {
+			if !build || !isTxFailure(err) {
+				return nil, wrapTx(i, err)
+			}
+			d.Revert(mark)
+			ex.failed = append(ex.failed, Failed{Tx: v, Err: err})
+			continue
+		}
+		ex.usage.add(env.usage)
+		ex.receipts = append(ex.receipts, r)
+		if build {
+			ex.included = append(ex.included, v)
+		}
+	}
+	return ex, nil
+}
+
+// isTxFailure reports whether err is the transaction's fault (a chain
+// failure code) rather than the node's (a storage error).
+func isTxFailure(err error) bool {
+	var ke *koinos.Error
+	return errors.As(err, &ke) && ke.Code != chainpb.ErrorCode_internal_error
+}
+
+func wrapTx(i int, err error) error {
+	var ke *koinos.Error
+	if errors.As(err, &ke) {
+		return &koinos.Error{Code: ke.Code, Message: fmt.Sprintf("transaction %d: %s", i, ke.Message), Logs: ke.Logs}
+	}
+	return fmt.Errorf("transaction %d: %w", i, err)
+}
+
+// transactionMerkleRoot is the block's merkle root over two leaves per
+// transaction: the header hash (the id digest) and the signatures hash.
+func transactionMerkleRoot(txs []*sigverify.VerifiedTx) koinos.Digest {
+	leaves := make([]koinos.Digest, 0, 2*len(txs))
+	for _, v := range txs {
+		leaves = append(leaves, v.ID(), v.SignaturesDigest())
+	}
+	return koinos.MerkleRoot(leaves)
+}
+
+func blockReceipt(id koinos.Digest, height uint64, ex *execution, stateRoot koinos.Digest) *protocol.BlockReceipt {
+	return &protocol.BlockReceipt{
+		Id:                      id.Multihash(),
+		Height:                  height,
+		DiskStorageUsed:         ex.usage.disk,
+		NetworkBandwidthUsed:    ex.usage.network,
+		ComputeBandwidthUsed:    ex.usage.compute,
+		StateMerkleRoot:         stateRoot.Multihash(),
+		TransactionReceipts:     ex.receipts,
+		DiskStorageCharged:      ex.usage.disk,
+		NetworkBandwidthCharged: ex.usage.network,
+		ComputeBandwidthCharged: ex.usage.compute,
+	}
+}

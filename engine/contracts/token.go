@@ -1,0 +1,352 @@
+// Package contracts holds Ember's native contracts. Koinos runs its token
+// (KOIN) as a WASM contract; Ember runs the same interface natively: the
+// entry points, argument and result messages of koilib's utils.tokenAbi, so
+// koilib's Contract works against it unmodified. Balances, mana and nonces
+// live in one record per account (engine/state).
+package contracts
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/bits"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/engine/state"
+	emberpb "github.com/emberchain/ember/proto/ember"
+	koinospb "github.com/emberchain/ember/proto/koinos"
+	chainpb "github.com/emberchain/ember/proto/koinos/chain"
+	tokenpb "github.com/emberchain/ember/proto/koinos/contracts/token"
+	"github.com/emberchain/ember/proto/koinos/protocol"
+	"github.com/emberchain/ember/proto/tokenabi"
+)
+
+// Entry points of koilib's utils.tokenAbi.
+const (
+	EntryName        uint32 = 0x82a3537f
+	EntrySymbol      uint32 = 0xb76a7ca1
+	EntryDecimals    uint32 = 0xee80fd2f
+	EntryGetInfo     uint32 = 0xbd7f6850
+	EntryTotalSupply uint32 = 0xb0da3934
+	EntryBalanceOf   uint32 = 0x5c721497
+	EntryTransfer    uint32 = 0x27f576ca
+	EntryMint        uint32 = 0xdc6f17bb
+	EntryBurn        uint32 = 0x859facc5
+)
+
+// Event names, as Koinos's token contracts emit them.
+const (
+	EventTransfer = "koinos.contracts.token.transfer_event"
+	EventMint     = "koinos.contracts.token.mint_event"
+	EventBurn     = "koinos.contracts.token.burn_event"
+)
+
+// Token is the native token at one contract id.
+type Token struct {
+	id        koinos.Address
+	idBytes   []byte
+	info      *emberpb.TokenInfo
+	authority koinos.Address // zero: minting disabled
+	costs     *emberpb.ComputeCosts
+	regenMs   uint64
+	abi       string
+}
+
+// NewToken builds the token described by the chain parameters.
+func NewToken(p *emberpb.ChainParameters) (*Token, error) {
+	id, err := koinos.ParseAddress(p.Token.GetContractId())
+	if err != nil {
+		return nil, fmt.Errorf("contracts: token contract id: %w", err)
+	}
+	t := &Token{id: id, idBytes: id.Bytes(), info: p.Token, costs: p.Compute, regenMs: p.ManaRegenMs}
+	if len(p.Token.Authority) > 0 {
+		if t.authority, err = koinos.ParseAddress(p.Token.Authority); err != nil {
+			return nil, fmt.Errorf("contracts: token authority: %w", err)
+		}
+	}
+	if t.abi, err = buildABI(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// ID is the token's contract id.
+func (t *Token) ID() koinos.Address { return t.id }
+
+// ABI is the token's ABI in the JSON form that koilib's Contract reads from
+// contract_meta_store.get_contract_meta.
+func (t *Token) ABI() string { return t.abi }
+
+// Call is the context of one contract call.
+type Call struct {
+	// State is read and, unless ReadOnly, written.
+	State    *state.Delta
+	Reader   state.Reader // used instead of State when ReadOnly
+	ReadOnly bool
+	// Authorized reports whether an account authorized this call: it
+	// signed the transaction.
+	Authorized func(koinos.Address) bool
+	// NowMs is the block time, for mana regeneration.
+	NowMs uint64
+	// Events receives the events the call emits.
+	Events []*protocol.EventData
+	// Compute accumulates the compute bandwidth used.
+	Compute uint64
+	// Disk accumulates the disk storage used: NewAccountDiskBytes for each
+	// account record the call creates.
+	Disk uint64
+}
+
+// NewAccountDiskBytes is the disk storage charged for creating an account
+// record: its 25-byte address key plus a full record.
+const NewAccountDiskBytes = 64
+
+func (c *Call) reader() state.Reader {
+	if c.ReadOnly {
+		return c.Reader
+	}
+	return c.State
+}
+
+func revert(code chainpb.ErrorCode, format string, args ...any) error {
+	return koinos.Errorf(code, format, args...)
+}
+
+func reversion(format string, args ...any) error {
+	return koinos.Errorf(chainpb.ErrorCode_reversion, format, args...)
+}
+
+// Call runs entry point ep with serialized args and returns the serialized
+// result. Errors are *koinos.Error: reversions for anything the caller got
+// wrong, internal errors when state cannot be read.
+func (t *Token) Call(c *Call, ep uint32, args []byte) ([]byte, error) {
+	switch ep {
+	case EntryName:
+		c.Compute += t.costs.TokenRead
+		return marshal(&tokenabi.Str{Value: t.info.Name})
+	case EntrySymbol:
+		c.Compute += t.costs.TokenRead
+		return marshal(&tokenabi.Str{Value: t.info.Symbol})
+	case EntryDecimals:
+		c.Compute += t.costs.TokenRead
+		return marshal(&tokenabi.Uint32{Value: t.info.Decimals})
+	case EntryGetInfo:
+		c.Compute += t.costs.TokenRead
+		return marshal(&tokenabi.Info{Name: t.info.Name, Symbol: t.info.Symbol, Decimals: t.info.Decimals, Description: t.info.Description})
+	case EntryTotalSupply:
+		c.Compute += t.costs.TokenRead
+		return marshal(&tokenabi.Uint64{Value: c.reader().Supply()})
+	case EntryBalanceOf:
+		c.Compute += t.costs.TokenRead
+		var a tokenabi.BalanceOfArgs
+		if err := a.UnmarshalVT(args); err != nil {
+			return nil, reversion("balance_of: arguments do not decode as token.balance_of_args: %v", err)
+		}
+		owner, err := koinos.ParseAddress(a.Owner)
+		if err != nil {
+			return nil, reversion("balance_of: owner: %v", err)
+		}
+		acct, _, err := c.reader().Account(owner)
+		if err != nil {
+			return nil, err
+		}
+		return marshal(&tokenabi.Uint64{Value: acct.Balance})
+	case EntryTransfer, EntryMint, EntryBurn:
+		if c.ReadOnly {
+			return nil, revert(chainpb.ErrorCode_read_only_context, "token: entry point 0x%08x writes state and cannot be called read-only", ep)
+		}
+		c.Compute += t.costs.TokenTransfer
+		switch ep {
+		case EntryTransfer:
+			return nil, t.transfer(c, args)
+		case EntryMint:
+			return nil, t.mint(c, args)
+		default:
+			return nil, t.burn(c, args)
+		}
+	}
+	return nil, revert(chainpb.ErrorCode_unknown_operation, "token: unknown entry point 0x%08x", ep)
+}
+
+func marshal(m interface{ MarshalVT() ([]byte, error) }) ([]byte, error) {
+	b, err := m.MarshalVT()
+	if err != nil {
+		return nil, koinos.Errorf(chainpb.ErrorCode_internal_error, "token: encode result: %v", err)
+	}
+	return b, nil
+}
+
+func (t *Token) transfer(c *Call, args []byte) error {
+	var a tokenabi.TransferArgs
+	if err := a.UnmarshalVT(args); err != nil {
+		return reversion("transfer: arguments do not decode as token.transfer_args: %v", err)
+	}
+	from, err := koinos.ParseAddress(a.From)
+	if err != nil {
+		return reversion("transfer: from: %v", err)
+	}
+	to, err := koinos.ParseAddress(a.To)
+	if err != nil {
+		return reversion("transfer: to: %v", err)
+	}
+	if from == to {
+		return reversion("transfer: cannot transfer to self")
+	}
+	if !c.Authorized(from) {
+		return reversion("transfer: from account %s has not authorized the transfer", from)
+	}
+	src, _, err := c.State.Account(from)
+	if err != nil {
+		return err
+	}
+	if src.Balance < a.Value {
+		return reversion("transfer: account %s has insufficient balance (%d < %d)", from, src.Balance, a.Value)
+	}
+	// Tokens move with their mana, and only tokens whose mana is unspent may
+	// move: otherwise mana could be spent, the tokens sent on with fresh
+	// mana, and spent again (Koinos's KOIN rule).
+	mana := src.CurrentMana(c.NowMs, t.regenMs)
+	if mana < a.Value {
+		return reversion("transfer: account %s has insufficient mana for the transfer (%d < %d); mana regenerates over time", from, mana, a.Value)
+	}
+	dst, found, err := c.State.Account(to)
+	if err != nil {
+		return err
+	}
+	if !found {
+		c.Disk += NewAccountDiskBytes
+	}
+	newBal, carry := bits.Add64(dst.Balance, a.Value, 0)
+	if carry != 0 {
+		return reversion("transfer: balance of %s would overflow", to)
+	}
+	dstMana := dst.CurrentMana(c.NowMs, t.regenMs)
+	src.Balance -= a.Value
+	src.Mana, src.ManaUpdatedMs = mana-a.Value, c.NowMs
+	dst.Balance = newBal
+	dst.Mana, dst.ManaUpdatedMs = dstMana+a.Value, c.NowMs
+	c.State.SetAccount(from, src)
+	c.State.SetAccount(to, dst)
+	ev := &tokenpb.TransferEvent{From: from[:], To: to[:], Value: a.Value}
+	return t.emit(c, EventTransfer, ev, to, from)
+}
+
+func (t *Token) mint(c *Call, args []byte) error {
+	var a tokenabi.MintArgs
+	if err := a.UnmarshalVT(args); err != nil {
+		return reversion("mint: arguments do not decode as token.mint_args: %v", err)
+	}
+	to, err := koinos.ParseAddress(a.To)
+	if err != nil {
+		return reversion("mint: to: %v", err)
+	}
+	if t.authority.IsZero() || !c.Authorized(t.authority) {
+		return reversion("mint: only the token authority set in genesis may mint")
+	}
+	supply, carry := bits.Add64(c.State.Supply(), a.Value, 0)
+	if carry != 0 {
+		return reversion("mint: total supply would overflow")
+	}
+	dst, found, err := c.State.Account(to)
+	if err != nil {
+		return err
+	}
+	if !found {
+		c.Disk += NewAccountDiskBytes
+	}
+	mana := dst.CurrentMana(c.NowMs, t.regenMs)
+	dst.Balance += a.Value // cannot overflow: balance <= supply
+	dst.Mana, dst.ManaUpdatedMs = mana+a.Value, c.NowMs
+	c.State.SetAccount(to, dst)
+	c.State.SetSupply(supply)
+	return t.emit(c, EventMint, &tokenpb.MintEvent{To: to[:], Value: a.Value}, to)
+}
+
+func (t *Token) burn(c *Call, args []byte) error {
+	var a tokenabi.BurnArgs
+	if err := a.UnmarshalVT(args); err != nil {
+		return reversion("burn: arguments do not decode as token.burn_args: %v", err)
+	}
+	from, err := koinos.ParseAddress(a.From)
+	if err != nil {
+		return reversion("burn: from: %v", err)
+	}
+	if !c.Authorized(from) {
+		return reversion("burn: from account %s has not authorized the burn", from)
+	}
+	src, _, err := c.State.Account(from)
+	if err != nil {
+		return err
+	}
+	if src.Balance < a.Value {
+		return reversion("burn: account %s has insufficient balance (%d < %d)", from, src.Balance, a.Value)
+	}
+	mana := src.CurrentMana(c.NowMs, t.regenMs)
+	if mana < a.Value {
+		return reversion("burn: account %s has insufficient mana for the burn (%d < %d)", from, mana, a.Value)
+	}
+	src.Balance -= a.Value
+	src.Mana, src.ManaUpdatedMs = mana-a.Value, c.NowMs
+	c.State.SetAccount(from, src)
+	c.State.SetSupply(c.State.Supply() - a.Value)
+	return t.emit(c, EventBurn, &tokenpb.BurnEvent{From: from[:], Value: a.Value}, from)
+}
+
+func (t *Token) emit(c *Call, name string, ev interface{ MarshalVT() ([]byte, error) }, impacted ...koinos.Address) error {
+	data, err := ev.MarshalVT()
+	if err != nil {
+		return koinos.Errorf(chainpb.ErrorCode_internal_error, "token: encode event: %v", err)
+	}
+	e := &protocol.EventData{Source: t.idBytes, Name: name, Data: data, Impacted: make([][]byte, len(impacted))}
+	for i := range impacted {
+		e.Impacted[i] = impacted[i].Bytes()
+	}
+	c.Events = append(c.Events, e)
+	return nil
+}
+
+// abiMethod is one method of a Koinos ABI (koilib's Abi type).
+type abiMethod struct {
+	Argument    string `json:"argument"`
+	Return      string `json:"return"`
+	Description string `json:"description"`
+	ReadOnly    bool   `json:"read_only"`
+	EntryPoint  uint32 `json:"entry_point"`
+}
+
+// buildABI writes the ABI koilib expects: methods by name with entry
+// points and message types, and "types", the base64 FileDescriptorSet of
+// the messages they name (koilib turns it back into .proto text).
+func buildABI() (string, error) {
+	methods := map[string]abiMethod{
+		"name":        {"", "token.str", "Get name of the token", true, EntryName},
+		"symbol":      {"", "token.str", "Get the symbol of the token", true, EntrySymbol},
+		"decimals":    {"", "token.uint32", "Get the decimals of the token", true, EntryDecimals},
+		"getInfo":     {"", "token.info", "Get name, symbol and decimals", true, EntryGetInfo},
+		"totalSupply": {"", "token.uint64", "Get total supply", true, EntryTotalSupply},
+		"balanceOf":   {"token.balance_of_args", "token.uint64", "Get balance of an account", true, EntryBalanceOf},
+		"transfer":    {"token.transfer_args", "", "Transfer tokens", false, EntryTransfer},
+		"mint":        {"token.mint_args", "", "Mint new tokens (token authority only)", false, EntryMint},
+		"burn":        {"token.burn_args", "", "Burn tokens", false, EntryBurn},
+	}
+	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{
+		protodesc.ToFileDescriptorProto(koinospb.File_koinos_options_proto),
+		protodesc.ToFileDescriptorProto(tokenabi.File_tokenabi_token_proto),
+	}}
+	b, err := proto.Marshal(set)
+	if err != nil {
+		return "", fmt.Errorf("contracts: token ABI types: %w", err)
+	}
+	out, err := json.Marshal(struct {
+		Methods map[string]abiMethod `json:"methods"`
+		Types   string               `json:"types"`
+	}{methods, base64.StdEncoding.EncodeToString(b)})
+	if err != nil {
+		return "", fmt.Errorf("contracts: token ABI: %w", err)
+	}
+	return string(out), nil
+}

@@ -1,0 +1,327 @@
+// Package state holds chain state as Ember keeps it in memory: the
+// irreversible Base (a cache over the store's last checkpoint plus every
+// irreversible change since) and one Delta per block above it, each a
+// layer over its parent's. Reading a key walks the deltas down to the
+// base; applying a block writes only its own Delta.
+//
+// Ownership: one goroutine (the chain loop) writes. A Delta is written
+// while its block is applied, then frozen; frozen deltas are immutable, so
+// readers on any goroutine may walk them. Base is shared and guarded by
+// sharded locks. When a block becomes irreversible its Delta is merged into
+// Base and its children are re-parented onto Base; a reader still walking
+// the merged Delta sees the same values in it as in Base, so no reader
+// sees a torn state.
+//
+// Durability: Base tracks which records changed since the last checkpoint
+// (TakeDirty). The store writes them at checkpoints only; after a crash the
+// node replays the irreversible blocks since the checkpoint, so state is
+// never rewritten per block (the budget in docs/benchmarks.md).
+package state
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emberchain/ember/engine/koinos"
+)
+
+// Storage is what Base reads from disk: a checkpointed value by serialized
+// database_key. The store implements it; tests use a map.
+type Storage interface {
+	GetState(key []byte) (value []byte, found bool, err error)
+}
+
+// Reader reads state at one point of the chain.
+type Reader interface {
+	// Account returns an account's record; found is false for an account
+	// that never held tokens or used a nonce (its record is all zero).
+	Account(a koinos.Address) (acct Account, found bool, err error)
+	// Supply is the token's total supply.
+	Supply() uint64
+}
+
+const numShards = 64
+
+// DefaultMaxCached bounds the clean records Base keeps in memory.
+const DefaultMaxCached = 4 << 20
+
+// Base is the irreversible state.
+type Base struct {
+	store     Storage
+	maxPerSh  int
+	supply    atomic.Uint64
+	supplyDty atomic.Bool
+	shards    [numShards]shard
+}
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[koinos.Address]baseEntry
+}
+
+type baseEntry struct {
+	acct   Account
+	exists bool // false: a cached miss
+	dirty  bool // changed since the last checkpoint
+}
+
+// NewBase opens the irreversible state over store. supply is the token
+// supply as of the checkpoint. maxCached bounds clean cached records (0:
+// DefaultMaxCached); changed records stay until the next checkpoint.
+func NewBase(store Storage, supply uint64, maxCached int) *Base {
+	if maxCached <= 0 {
+		maxCached = DefaultMaxCached
+	}
+	b := &Base{store: store, maxPerSh: max(1, maxCached/numShards)}
+	for i := range b.shards {
+		b.shards[i].m = make(map[koinos.Address]baseEntry)
+	}
+	b.supply.Store(supply)
+	return b
+}
+
+func (b *Base) shardOf(a koinos.Address) *shard {
+	// The last bytes of an address are checksum bytes: uniformly spread.
+	return &b.shards[a[24]%numShards]
+}
+
+// Account implements Reader.
+func (b *Base) Account(a koinos.Address) (Account, bool, error) {
+	sh := b.shardOf(a)
+	sh.mu.RLock()
+	e, ok := sh.m[a]
+	sh.mu.RUnlock()
+	if ok {
+		return e.acct, e.exists, nil
+	}
+	v, found, err := b.store.GetState(AccountKey(a))
+	if err != nil {
+		return Account{}, false, fmt.Errorf("state: read account %s: %w", a, err)
+	}
+	if found {
+		if e.acct, err = DecodeAccount(v); err != nil {
+			return Account{}, false, fmt.Errorf("state: account %s: %w", a, err)
+		}
+		e.exists = true
+	}
+	sh.mu.Lock()
+	if cur, ok := sh.m[a]; ok {
+		e = cur // merged or loaded meanwhile: that value is newer
+	} else {
+		sh.evictLocked(b.maxPerSh)
+		sh.m[a] = e
+	}
+	sh.mu.Unlock()
+	return e.acct, e.exists, nil
+}
+
+// evictLocked drops clean entries once the shard is over its bound. Map
+// iteration order is random enough to make this a random eviction.
+func (sh *shard) evictLocked(limit int) {
+	if len(sh.m) < limit {
+		return
+	}
+	drop := len(sh.m) - limit*9/10
+	for a, e := range sh.m {
+		if drop <= 0 {
+			return
+		}
+		if !e.dirty {
+			delete(sh.m, a)
+			drop--
+		}
+	}
+}
+
+// Supply implements Reader.
+func (b *Base) Supply() uint64 { return b.supply.Load() }
+
+// Merge folds a frozen delta into the base: its block became irreversible.
+func (b *Base) Merge(d *Delta) {
+	for a, acct := range d.accounts {
+		sh := b.shardOf(a)
+		sh.mu.Lock()
+		sh.m[a] = baseEntry{acct: acct, exists: true, dirty: true}
+		sh.mu.Unlock()
+	}
+	if d.supplySet {
+		b.supply.Store(d.supply)
+		b.supplyDty.Store(true)
+	}
+}
+
+// Set writes records straight into the base, for genesis.
+func (b *Base) Set(a koinos.Address, acct Account) {
+	sh := b.shardOf(a)
+	sh.mu.Lock()
+	sh.m[a] = baseEntry{acct: acct, exists: true, dirty: true}
+	sh.mu.Unlock()
+}
+
+// SetSupply sets the supply straight into the base, for genesis.
+func (b *Base) SetSupply(v uint64) {
+	b.supply.Store(v)
+	b.supplyDty.Store(true)
+}
+
+// TakeDirty returns every record changed since the last call, as state
+// writes for a checkpoint, and marks them clean. The caller must persist
+// them (or stop the node): they are no longer tracked.
+func (b *Base) TakeDirty() []koinos.DeltaEntry {
+	var out []koinos.DeltaEntry
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.Lock()
+		for a, e := range sh.m {
+			if e.dirty {
+				out = append(out, koinos.DeltaEntry{DatabaseKey: AccountKey(a), Value: e.acct.Encode(nil)})
+				e.dirty = false
+				sh.m[a] = e
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if b.supplyDty.Swap(false) {
+		out = append(out, koinos.DeltaEntry{DatabaseKey: SupplyKey(), Value: EncodeSupply(b.supply.Load())})
+	}
+	return out
+}
+
+// Cached reports how many records the base holds in memory.
+func (b *Base) Cached() int {
+	n := 0
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// Delta is one block's state changes over its parent.
+type Delta struct {
+	parent    atomic.Pointer[Delta] // nil: directly over base
+	base      *Base
+	accounts  map[koinos.Address]Account
+	supply    uint64
+	supplySet bool
+	journal   []undo
+	frozen    bool
+}
+
+type undo struct {
+	addr      koinos.Address
+	prev      Account
+	had       bool // addr was in this delta before the write
+	isSupply  bool
+	prevSSet  bool
+	prevSuppl uint64
+}
+
+// NewDelta starts a delta over parent (nil: over base).
+func NewDelta(base *Base, parent *Delta, sizeHint int) *Delta {
+	d := &Delta{base: base, accounts: make(map[koinos.Address]Account, sizeHint)}
+	if parent != nil {
+		d.parent.Store(parent)
+	}
+	return d
+}
+
+// Parent returns the delta below d, or nil when d lies on the base.
+func (d *Delta) Parent() *Delta { return d.parent.Load() }
+
+// Detach puts d directly on the base: its parent was merged.
+func (d *Delta) Detach() { d.parent.Store(nil) }
+
+// Account implements Reader.
+func (d *Delta) Account(a koinos.Address) (Account, bool, error) {
+	for cur := d; cur != nil; cur = cur.parent.Load() {
+		if acct, ok := cur.accounts[a]; ok {
+			return acct, true, nil
+		}
+	}
+	return d.base.Account(a)
+}
+
+// Supply implements Reader.
+func (d *Delta) Supply() uint64 {
+	for cur := d; cur != nil; cur = cur.parent.Load() {
+		if cur.supplySet {
+			return cur.supply
+		}
+	}
+	return d.base.Supply()
+}
+
+var errFrozen = errors.New("state: write to a frozen delta")
+
+// SetAccount writes an account record.
+func (d *Delta) SetAccount(a koinos.Address, acct Account) {
+	if d.frozen {
+		panic(errFrozen) // a bug in the engine, never input-driven
+	}
+	prev, had := d.accounts[a]
+	d.journal = append(d.journal, undo{addr: a, prev: prev, had: had})
+	d.accounts[a] = acct
+}
+
+// SetSupply writes the token supply.
+func (d *Delta) SetSupply(v uint64) {
+	if d.frozen {
+		panic(errFrozen)
+	}
+	d.journal = append(d.journal, undo{isSupply: true, prevSSet: d.supplySet, prevSuppl: d.supply})
+	d.supply, d.supplySet = v, true
+}
+
+// Mark returns a point to Revert to.
+func (d *Delta) Mark() int { return len(d.journal) }
+
+// Revert undoes every write since mark.
+func (d *Delta) Revert(mark int) {
+	for i := len(d.journal) - 1; i >= mark; i-- {
+		u := d.journal[i]
+		switch {
+		case u.isSupply:
+			d.supply, d.supplySet = u.prevSuppl, u.prevSSet
+		case u.had:
+			d.accounts[u.addr] = u.prev
+		default:
+			delete(d.accounts, u.addr)
+		}
+	}
+	d.journal = d.journal[:mark]
+}
+
+// Freeze ends writing: the delta may now be read from any goroutine.
+func (d *Delta) Freeze() {
+	d.frozen = true
+	d.journal = nil
+}
+
+// Len is the number of records the delta changes.
+func (d *Delta) Len() int {
+	n := len(d.accounts)
+	if d.supplySet {
+		n++
+	}
+	return n
+}
+
+// Entries returns the delta as serialized state writes, unsorted.
+func (d *Delta) Entries() []koinos.DeltaEntry {
+	out := make([]koinos.DeltaEntry, 0, d.Len())
+	for a, acct := range d.accounts {
+		out = append(out, koinos.DeltaEntry{DatabaseKey: AccountKey(a), Value: acct.Encode(nil)})
+	}
+	if d.supplySet {
+		out = append(out, koinos.DeltaEntry{DatabaseKey: SupplyKey(), Value: EncodeSupply(d.supply)})
+	}
+	return out
+}
+
+// MerkleRoot is the Koinos state merkle root of the delta.
+func (d *Delta) MerkleRoot() koinos.Digest { return koinos.StateMerkleRoot(d.Entries()) }
