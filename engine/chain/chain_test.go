@@ -240,7 +240,10 @@ func TestBlockValidation(t *testing.T) {
 		{"previous state root", 1, good, func(b *protocol.Block) { b.Header.PreviousStateMerkleRoot = koinos.ZeroMultihash() }, math.MaxUint64, chainpb.ErrorCode_state_merkle_mismatch},
 		{"transaction merkle root", 1, good, func(b *protocol.Block) { b.Header.TransactionMerkleRoot = koinos.ZeroMultihash() }, math.MaxUint64, chainpb.ErrorCode_malformed_block},
 		{"height", 1, good, func(b *protocol.Block) { b.Header.Height = 5 }, math.MaxUint64, chainpb.ErrorCode_unexpected_height},
-		{"unknown parent", 1, good, func(b *protocol.Block) { b.Header.Previous = koinos.Sum256([]byte("x")).Multihash(); b.Header.Height = 9 }, math.MaxUint64, chainpb.ErrorCode_unknown_previous_block},
+		{"unknown parent", 1, good, func(b *protocol.Block) {
+			b.Header.Previous = koinos.Sum256([]byte("x")).Multihash()
+			b.Header.Height = 9
+		}, math.MaxUint64, chainpb.ErrorCode_unknown_previous_block},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
