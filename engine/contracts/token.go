@@ -18,7 +18,6 @@ import (
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/state"
 	emberpb "github.com/emberchain/ember/proto/ember"
-	koinospb "github.com/emberchain/ember/proto/koinos"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 	tokenpb "github.com/emberchain/ember/proto/koinos/contracts/token"
 	"github.com/emberchain/ember/proto/koinos/protocol"
@@ -333,8 +332,11 @@ func buildABI() (string, error) {
 		"mint":        {"token.mint_args", "", "Mint new tokens (token authority only)", false, EntryMint},
 		"burn":        {"token.burn_args", "", "Burn tokens", false, EntryBurn},
 	}
+	// Only the token file: koilib turns the set back into .proto text for
+	// protobufjs, which cannot resolve koinos/options.proto's extension of
+	// google.protobuf.FieldOptions; koilib's own tokenAbi leaves it out too
+	// and reads the (koinos.btype) options by name.
 	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{
-		protodesc.ToFileDescriptorProto(koinospb.File_koinos_options_proto),
 		protodesc.ToFileDescriptorProto(tokenabi.File_tokenabi_token_proto),
 	}}
 	b, err := proto.Marshal(set)

@@ -1,0 +1,415 @@
+// Package config is the operator's configuration of a node: one namespace
+// of keys ("section.key") over four sources, in order of precedence:
+// command-line flags (--set key=value and a few shorthands), environment
+// variables (EMBER_SECTION_KEY), the TOML file, and the defaults below.
+//
+// Every key is declared once, in the Config struct, with its TOML name and
+// its documentation; docs/config.md is generated from it (and a test keeps
+// the two equal). Unknown keys and bad values are refused at start, naming
+// the key and the form expected.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is every key of the node's configuration. Each field carries its
+// TOML name, its documentation, and for some a check ("listen", "level",
+// "format", "positive").
+type Config struct {
+	Node     Node     `toml:"node"`
+	Log      Log      `toml:"log"`
+	Producer Producer `toml:"producer"`
+	RPC      RPC      `toml:"rpc"`
+	Admin    Admin    `toml:"admin"`
+	Mempool  Mempool  `toml:"mempool"`
+	Verify   Verify   `toml:"verify"`
+	Chain    Chain    `toml:"chain"`
+	Store    Store    `toml:"store"`
+}
+
+// Node locates the node's files.
+type Node struct {
+	Genesis string `toml:"genesis" doc:"Genesis file. Relative paths are relative to the data directory (--datadir)."`
+	Data    string `toml:"data" doc:"Directory of the Pebble store (blocks, indexes, state). Relative to the data directory."`
+	Keys    string `toml:"keys" doc:"Directory holding private keys (mode 0700, files 0600), kept apart from the store. Relative to the data directory."`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level" check:"level" doc:"Log level: debug, info, warn or error. Changeable at runtime on the admin listener."`
+	Format string `toml:"format" check:"format" doc:"Log format: text or json."`
+}
+
+// Producer configures block production.
+type Producer struct {
+	Enabled bool   `toml:"enabled" doc:"Produce blocks in this node's slots when its key is a genesis producer."`
+	Key     string `toml:"key" doc:"Producer key file (WIF or ed25519:), relative to node.keys. The node refuses to start if it is group- or world-readable."`
+	Guard   string `toml:"guard" doc:"File recording the last signed slot and height, written and synced before each block leaves the node, so no restart can sign twice for one slot. Relative to node.data."`
+}
+
+// RPC configures the public JSON-RPC gateway.
+type RPC struct {
+	Listen           string        `toml:"listen" check:"listen-or-empty" doc:"JSON-RPC listen address (host:port). Loopback by default; empty disables the gateway."`
+	Path             string        `toml:"path" doc:"URL path served."`
+	MaxBodyBytes     int           `toml:"max_body_bytes" check:"positive" doc:"Largest request body accepted, in bytes."`
+	MaxBatch         int           `toml:"max_batch" check:"positive" doc:"Most calls in one JSON-RPC batch."`
+	MaxResponseBytes int           `toml:"max_response_bytes" check:"positive" doc:"Largest response body, in bytes; a larger result is replaced by an error."`
+	Workers          int           `toml:"workers" check:"positive" doc:"HTTP requests served at once."`
+	QueueSize        int           `toml:"queue_size" doc:"Requests that may wait for a worker; beyond it they get HTTP 503. -1: none may wait."`
+	QueueTimeout     time.Duration `toml:"queue_timeout" check:"positive" doc:"Longest wait for a worker before HTTP 504."`
+	BackendTimeout   time.Duration `toml:"backend_timeout" check:"positive" doc:"Longest time one call may take inside the node."`
+	ReadTimeout      time.Duration `toml:"read_timeout" check:"positive" doc:"Longest time to read a request."`
+	WriteTimeout     time.Duration `toml:"write_timeout" check:"positive" doc:"Longest time to write a response."`
+	IdleTimeout      time.Duration `toml:"idle_timeout" check:"positive" doc:"Idle keep-alive connections are closed after this."`
+	MaxConns         int           `toml:"max_conns" check:"positive" doc:"Most open client connections."`
+	MaxConnsPerIP    int           `toml:"max_conns_per_ip" doc:"Most open connections per client IP; 0: no limit."`
+	CORSOrigins      []string      `toml:"cors_origins" doc:"Origins allowed to call from a browser (\"https://app.example\" or \"*\"). Empty: CORS off."`
+	RefusedMethods   []string      `toml:"refused_methods" doc:"Method prefixes refused on this listener (koinos.rpc. is implied). Internal methods are refused by default."`
+}
+
+// Admin configures the operator listener: metrics, health, pprof.
+type Admin struct {
+	Listen string `toml:"listen" check:"listen-or-empty" doc:"Admin listen address for /metrics, /healthz and /debug; loopback by default; empty disables it."`
+	Pprof  bool   `toml:"pprof" doc:"Serve Go's pprof profiles under /debug/pprof on the admin listener."`
+}
+
+// Mempool bounds the pending transaction pool.
+type Mempool struct {
+	MaxTransactions int           `toml:"max_transactions" check:"positive" doc:"Most pending transactions; when full, new ones are refused (nothing admitted is evicted)."`
+	MaxBytes        int64         `toml:"max_bytes" check:"positive" doc:"Most bytes of pending transactions."`
+	MaxPerAccount   int           `toml:"max_per_account" check:"positive" doc:"Most pending transactions per account (nonce account)."`
+	Expiry          time.Duration `toml:"expiry" check:"positive" doc:"Pending transactions older than this are dropped."`
+}
+
+// Verify configures the signature verification stage.
+type Verify struct {
+	Workers    int `toml:"workers" doc:"Verification workers; 0: one per CPU core."`
+	QueueDepth int `toml:"queue_depth" check:"positive" doc:"Requests each worker may queue; beyond it submissions are refused as overloaded."`
+	MaxBatch   int `toml:"max_batch" check:"positive" doc:"Most signatures a worker verifies in one batch."`
+	CacheSize  int `toml:"cache_size" check:"positive" doc:"Verified transactions remembered, so a transaction verified on submit is not verified again in a block."`
+}
+
+// Chain configures the engine.
+type Chain struct {
+	CheckpointInterval uint64 `toml:"checkpoint_interval" check:"positive" doc:"Irreversible blocks between state checkpoints. Larger: fewer writes, longer replay after a crash."`
+	MaxForkBlocks      int    `toml:"max_fork_blocks" check:"positive" doc:"Most blocks held above the last irreversible one."`
+	AccountCache       int    `toml:"account_cache" check:"positive" doc:"Account records kept in memory."`
+}
+
+// Store configures Pebble.
+type Store struct {
+	CacheBytes int64 `toml:"cache_bytes" check:"positive" doc:"Pebble block cache, in bytes."`
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		Node:     Node{Genesis: "genesis.json", Data: "data", Keys: "keys"},
+		Log:      Log{Level: "info", Format: "text"},
+		Producer: Producer{Enabled: true, Key: "producer.key", Guard: "sign-guard"},
+		RPC: RPC{
+			Listen: "127.0.0.1:8080", Path: "/", MaxBodyBytes: 4 << 20, MaxBatch: 100, MaxResponseBytes: 16 << 20,
+			Workers: 64, QueueSize: 1024, QueueTimeout: 2 * time.Second, BackendTimeout: 10 * time.Second,
+			ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxConns: 10000,
+			RefusedMethods: []string{"chain.submit_block", "chain.propose_block", "chain.invoke_system_call", "block_store.add_block"},
+		},
+		Admin:   Admin{Listen: "127.0.0.1:9090"},
+		Mempool: Mempool{MaxTransactions: 200_000, MaxBytes: 256 << 20, MaxPerAccount: 1024, Expiry: 120 * time.Second},
+		Verify:  Verify{QueueDepth: 4096, MaxBatch: 64, CacheSize: 1 << 20},
+		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20},
+		Store:   Store{CacheBytes: 64 << 20},
+	}
+}
+
+// key is one configuration key: its dotted name and where it lives.
+type key struct {
+	name  string // section.key
+	env   string // EMBER_SECTION_KEY
+	doc   string
+	check string
+	path  []int // field index path into Config
+	typ   reflect.Type
+}
+
+var keyList = func() []key {
+	var out []key
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		sec := t.Field(i)
+		sname := sec.Tag.Get("toml")
+		for j := 0; j < sec.Type.NumField(); j++ {
+			f := sec.Type.Field(j)
+			name := sname + "." + f.Tag.Get("toml")
+			out = append(out, key{
+				name: name, env: "EMBER_" + strings.ToUpper(strings.ReplaceAll(name, ".", "_")),
+				doc: f.Tag.Get("doc"), check: f.Tag.Get("check"), path: []int{i, j}, typ: f.Type,
+			})
+		}
+	}
+	return out
+}()
+
+func lookup(name string) (key, bool) {
+	for _, k := range keyList {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+// Keys returns every key name, in declaration order.
+func Keys() []string {
+	out := make([]string, len(keyList))
+	for i, k := range keyList {
+		out[i] = k.name
+	}
+	return out
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// set parses s into the key's field of c.
+func (k key) set(c *Config, s string) error {
+	v := reflect.ValueOf(c).Elem().FieldByIndex(k.path)
+	switch {
+	case k.typ == durationType:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("config: %s: expected a duration such as 500ms, 10s or 2m, got %q", k.name, s)
+		}
+		v.SetInt(int64(d))
+	case k.typ.Kind() == reflect.String:
+		v.SetString(s)
+	case k.typ.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("config: %s: expected true or false, got %q", k.name, s)
+		}
+		v.SetBool(b)
+	case k.typ.Kind() == reflect.Int || k.typ.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("config: %s: expected an integer, got %q", k.name, s)
+		}
+		v.SetInt(n)
+	case k.typ.Kind() == reflect.Uint64:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("config: %s: expected a non-negative integer, got %q", k.name, s)
+		}
+		v.SetUint(n)
+	case k.typ.Kind() == reflect.Slice:
+		var items []string
+		for _, it := range strings.Split(s, ",") {
+			if it = strings.TrimSpace(it); it != "" {
+				items = append(items, it)
+			}
+		}
+		v.Set(reflect.ValueOf(items))
+	default:
+		return fmt.Errorf("config: %s: unsupported type %v", k.name, k.typ)
+	}
+	return nil
+}
+
+// Sources are the inputs Load combines.
+type Sources struct {
+	File string            // TOML file; "" or missing with Optional: none
+	Env  []string          // KEY=VALUE, normally os.Environ()
+	Set  map[string]string // from flags, by key name
+	// FileOptional lets File be absent.
+	FileOptional bool
+}
+
+// Load builds the configuration from defaults, file, environment and flags,
+// and validates it.
+func Load(src Sources) (Config, error) {
+	c := Default()
+	if src.File != "" {
+		b, err := os.ReadFile(src.File)
+		switch {
+		case err == nil:
+			if err := decodeFile(&c, b); err != nil {
+				return c, fmt.Errorf("%s: %w", src.File, err)
+			}
+		case errors.Is(err, os.ErrNotExist) && src.FileOptional:
+		default:
+			return c, fmt.Errorf("config: %w", err)
+		}
+	}
+	for _, kv := range src.Env {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, "EMBER_") {
+			continue
+		}
+		matched := false
+		for _, k := range keyList {
+			if k.env == name {
+				if err := k.set(&c, val); err != nil {
+					return c, fmt.Errorf("%w (from environment variable %s)", err, name)
+				}
+				matched = true
+			}
+		}
+		if !matched && !nonConfigEnv[name] {
+			return c, fmt.Errorf("config: environment variable %s names no configuration key (keys: ember config keys)", name)
+		}
+	}
+	names := make([]string, 0, len(src.Set))
+	for n := range src.Set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		k, ok := lookup(n)
+		if !ok {
+			return c, fmt.Errorf("config: unknown key %q (keys: ember config keys)", n)
+		}
+		if err := k.set(&c, src.Set[n]); err != nil {
+			return c, err
+		}
+	}
+	return c, c.Validate()
+}
+
+// nonConfigEnv are EMBER_ variables that are not keys.
+var nonConfigEnv = map[string]bool{"EMBER_DATADIR": true}
+
+func decodeFile(c *Config, b []byte) error {
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("config: %s", pe.ErrorWithPosition())
+		}
+		// Type errors name the key; add the form expected.
+		return fmt.Errorf("config: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return fmt.Errorf("config: unknown key %q (keys: ember config keys)", und[0].String())
+	}
+	return nil
+}
+
+// Validate checks every value.
+func (c *Config) Validate() error {
+	for _, k := range keyList {
+		v := reflect.ValueOf(c).Elem().FieldByIndex(k.path)
+		switch k.check {
+		case "positive":
+			if (v.CanInt() && v.Int() <= 0) || (v.CanUint() && v.Uint() == 0) {
+				return fmt.Errorf("config: %s must be above 0", k.name)
+			}
+		case "level":
+			if !oneOf(v.String(), "debug", "info", "warn", "error") {
+				return fmt.Errorf("config: %s must be debug, info, warn or error, got %q", k.name, v.String())
+			}
+		case "format":
+			if !oneOf(v.String(), "text", "json") {
+				return fmt.Errorf("config: %s must be text or json, got %q", k.name, v.String())
+			}
+		case "listen-or-empty":
+			if s := v.String(); s != "" {
+				if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+					return fmt.Errorf("config: %s must be host:port (e.g. 127.0.0.1:8080), got %q", k.name, s)
+				}
+			}
+		}
+	}
+	if c.RPC.QueueSize < -1 {
+		return errors.New("config: rpc.queue_size must be -1 or more")
+	}
+	return nil
+}
+
+func oneOf(s string, opts ...string) bool {
+	for _, o := range opts {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+// Encode writes c as a TOML file, every key present.
+func (c Config) Encode() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("# Ember node configuration. Every key: docs/config.md, or `ember config keys`.\n")
+	b.WriteString("# Precedence: flags (--set key=value) > environment (EMBER_SECTION_KEY) > this file > defaults.\n")
+	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Markdown documents every key, for docs/config.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("# Configuration\n\n")
+	b.WriteString("Generated from `node/config` (`go test ./node/config -run TestDocs -update` rewrites it).\n\n")
+	b.WriteString("Every key can be set in the TOML file (`<datadir>/config.toml`), as an environment variable,\n")
+	b.WriteString("or on the command line with `--set section.key=value`. Precedence: flag > environment > file > default.\n")
+	b.WriteString("Lists are comma-separated in the environment and on the command line. Durations use Go's form (`500ms`, `10s`, `2m`).\n")
+	b.WriteString("Unknown keys and bad values stop the node at start with a message naming the key. `ember config dump` prints the effective configuration.\n\n")
+	d := Default()
+	sec := ""
+	for _, k := range keyList {
+		s, _, _ := strings.Cut(k.name, ".")
+		if s != sec {
+			sec = s
+			fmt.Fprintf(&b, "## [%s]\n\n| key | environment | default | meaning |\n|---|---|---|---|\n", sec)
+		}
+		def := reflect.ValueOf(d).FieldByIndex(k.path)
+		fmt.Fprintf(&b, "| `%s` | `%s` | `%s` | %s |\n", k.name, k.env, formatValue(def), k.doc)
+		if next := nextSection(k); next != sec {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+func nextSection(k key) string {
+	for i, o := range keyList {
+		if o.name == k.name && i+1 < len(keyList) {
+			s, _, _ := strings.Cut(keyList[i+1].name, ".")
+			return s
+		}
+	}
+	return ""
+}
+
+func formatValue(v reflect.Value) string {
+	if v.Type() == durationType {
+		return time.Duration(v.Int()).String()
+	}
+	if v.Kind() == reflect.Slice {
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = v.Index(i).String()
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+// Describe returns "name (ENV): doc" lines, for `ember config keys`.
+func Describe() string {
+	var b strings.Builder
+	for _, k := range keyList {
+		fmt.Fprintf(&b, "%-28s %-36s %s\n", k.name, k.env, k.doc)
+	}
+	return b.String()
+}

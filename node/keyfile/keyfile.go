@@ -1,0 +1,110 @@
+// Package keyfile reads and writes private key files: one key in the text
+// form of keys.Signer.String (WIF for secp256k1, as koilib reads it;
+// "ed25519:" + base58 seed for the fast lane), mode 0600.
+//
+// Writes are atomic: a temporary file in the same directory, written,
+// fsynced, renamed over the target, then the directory fsynced, so a crash
+// leaves either the old key or the new one, never half of one. Reads refuse
+// a key that group or others may read: a leaked producer key lets anyone
+// sign blocks in its slots (Koinos writes its producer key 0644).
+package keyfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/emberchain/ember/engine/keys"
+)
+
+// maxKeyFileBytes bounds what Read accepts: a key is under 100 bytes.
+const maxKeyFileBytes = 4096
+
+// Write stores k at path with mode 0600, creating the directory (0700) if
+// needed. It refuses to overwrite an existing file unless overwrite is set.
+func Write(path string, k keys.Signer, overwrite bool) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("keyfile: create %s: %w", dir, err)
+	}
+	if !overwrite {
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("keyfile: %s already exists; refusing to overwrite a key", path)
+		}
+	}
+	tmp, err := os.CreateTemp(dir, ".key-*")
+	if err != nil {
+		return fmt.Errorf("keyfile: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keyfile: %w", err)
+	}
+	if _, err := tmp.WriteString(k.String() + "\n"); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keyfile: write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keyfile: sync %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("keyfile: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("keyfile: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("keyfile: open %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("keyfile: sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ErrPermissions reports a key file others may read.
+var ErrPermissions = errors.New("keyfile: key file is readable by group or others")
+
+// Read loads the key at path. It refuses files that are not regular, are
+// too large, or are readable by group or others.
+func Read(path string) (keys.Signer, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyfile: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("keyfile: %s is not a regular file", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; run: chmod 600 %s", ErrPermissions, path, perm, path)
+	}
+	if st.Size() > maxKeyFileBytes {
+		return nil, fmt.Errorf("keyfile: %s is %d bytes, too large to be a key", path, st.Size())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyfile: %w", err)
+	}
+	k, err := keys.Parse(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("keyfile: %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// Exists reports whether path exists.
+func Exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}

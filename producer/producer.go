@@ -1,0 +1,139 @@
+// Package producer produces this node's blocks: it knows the slot
+// schedule, picks the pending transactions, has the engine build and apply
+// the block, and signs it.
+//
+// It runs on the node's chain loop (the goroutine that owns the engine), so
+// it never races block application; the node calls NextSlot to know when
+// to wake and Produce at that time. Time is passed in: the producer reads
+// no clock of its own.
+package producer
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/engine/keys"
+	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/engine/mempool"
+	"github.com/emberchain/ember/engine/sigverify"
+)
+
+// TxSource supplies candidate transactions, best first. The mempool
+// implements it.
+type TxSource interface {
+	Best(n int) []*mempool.Entry
+}
+
+// Guard records a signature before it is made, so that no restart can make
+// the producer sign twice for one slot (slashing protection). Sign may
+// refuse. A nil Guard allows every signature.
+type Guard interface {
+	// BeforeSign is called with the block's slot and height; it must make
+	// the record durable before returning nil.
+	BeforeSign(slot, height uint64) error
+}
+
+// Producer builds and signs blocks for one key.
+type Producer struct {
+	key   keys.Signer
+	addr  koinos.Address
+	src   TxSource
+	guard Guard
+	// lastSlot is the last slot this producer built for in this process.
+	lastSlot uint64
+	stats    Stats
+}
+
+// Stats counts what the producer did, for metrics.
+type Stats struct {
+	Produced     uint64
+	MissedSlots  uint64
+	LastHeight   uint64
+	LastSlot     uint64
+	FailedTxs    uint64 // candidates the engine left out
+	LastBlockTxs int
+}
+
+// New returns a producer for key.
+func New(key keys.Signer, src TxSource, guard Guard) *Producer {
+	return &Producer{key: key, addr: key.Address(), src: src, guard: guard}
+}
+
+// Address is the producer's account.
+func (p *Producer) Address() koinos.Address { return p.addr }
+
+// Stats returns a snapshot.
+func (p *Producer) Stats() Stats { return p.stats }
+
+// IsProducer reports whether the key is in the genesis schedule at all.
+func (p *Producer) IsProducer(c *chain.Chain) bool {
+	for _, a := range c.Genesis().Producers() {
+		if a == p.addr {
+			return true
+		}
+	}
+	return false
+}
+
+// NextSlot returns this producer's first slot at or after time nowMs that is
+// later than the head's slot and than the last slot it produced.
+func (p *Producer) NextSlot(c *chain.Chain, nowMs uint64) (uint64, bool) {
+	if !p.IsProducer(c) {
+		return 0, false
+	}
+	s := max(c.SlotAt(nowMs), c.SlotAt(c.HeadTime())+1, p.lastSlot+1)
+	for i := 0; i < len(c.Genesis().Producers()); i++ {
+		if c.ScheduledProducer(s) == p.addr {
+			return s, true
+		}
+		s++
+	}
+	return 0, false // unreachable: the key is in the schedule
+}
+
+// ErrNotMySlot is returned when Produce is called for another producer's
+// slot.
+var ErrNotMySlot = errors.New("producer: not this producer's slot")
+
+// Produce builds the block of slot on the head, signs it and adds it to
+// the engine. nowMs is the current time, used to count slots missed by
+// waking late. The Ready must be committed and advanced by the caller;
+// the failed transactions should leave the mempool.
+func (p *Producer) Produce(c *chain.Chain, slot, nowMs uint64, maxTxs int) (*chain.Ready, []chain.Failed, error) {
+	if c.ScheduledProducer(slot) != p.addr {
+		return nil, nil, ErrNotMySlot
+	}
+	if slot <= p.lastSlot {
+		return nil, nil, fmt.Errorf("producer: slot %d already produced", slot)
+	}
+	if end := c.SlotTime(slot + 1); nowMs >= end {
+		p.stats.MissedSlots++
+		return nil, nil, fmt.Errorf("producer: woke at %d, after slot %d ended at %d", nowMs, slot, end)
+	}
+	entries := p.src.Best(maxTxs)
+	txs := make([]*sigverify.VerifiedTx, len(entries))
+	for i, e := range entries {
+		txs[i] = e.Tx
+	}
+	prop, err := c.Build(c.SlotTime(slot), p.addr, txs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("producer: build block for slot %d: %w", slot, err)
+	}
+	if p.guard != nil {
+		if err := p.guard.BeforeSign(slot, prop.Block.Header.Height); err != nil {
+			return nil, nil, fmt.Errorf("producer: refusing to sign slot %d: %w", slot, err)
+		}
+	}
+	r, err := c.Commit(prop, p.key.Sign(prop.ID))
+	if err != nil {
+		return nil, nil, err
+	}
+	p.lastSlot = slot
+	p.stats.Produced++
+	p.stats.LastHeight = prop.Block.Header.Height
+	p.stats.LastSlot = slot
+	p.stats.FailedTxs += uint64(len(prop.Failed))
+	p.stats.LastBlockTxs = len(prop.Block.Transactions)
+	return r, prop.Failed, nil
+}
