@@ -1,0 +1,434 @@
+package rpcgw
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/emberchain/ember/proto/kjson"
+)
+
+var (
+	strJSON         = []byte("application/json")
+	strAllow        = "POST, OPTIONS"
+	strOrigin       = []byte("Origin")
+	headerMaxAge    = "600"
+	corsAllowHeader = "Content-Type"
+)
+
+// handle is the fasthttp handler: routing, CORS, admission, then the body.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	defer s.recoverHandler(ctx)
+	if s.closing.Load() {
+		// After Shutdown, every response closes its connection, including
+		// on connections fasthttp's drain no longer watches.
+		ctx.SetConnectionClose()
+	}
+	if !bytes.Equal(ctx.Path(), s.path) {
+		s.writeHTTPError(ctx, fasthttp.StatusNotFound, CodeInvalidRequest, msgInvalid,
+			"JSON-RPC is served at POST "+s.cfg.Path)
+		return
+	}
+	switch {
+	case ctx.IsPost():
+	case ctx.IsOptions():
+		s.preflight(ctx)
+		return
+	default:
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, strAllow)
+		s.writeHTTPError(ctx, fasthttp.StatusMethodNotAllowed, CodeInvalidRequest, msgInvalid,
+			"JSON-RPC requests must use POST, not "+clip(string(ctx.Method())))
+		return
+	}
+	s.applyCORS(ctx)
+
+	switch s.adm.acquire(s.base.Done()) {
+	case admitted:
+	case rejectedFull:
+		s.stats.rejected.Add(1)
+		s.warn("rpcgw: overloaded: workers and queue full", "workers", s.cfg.Workers, "queue", s.cfg.QueueSize)
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+		s.writeHTTPError(ctx, fasthttp.StatusServiceUnavailable, CodeOverloaded, msgOverloaded, s.dataFull)
+		return
+	case rejectedTimeout:
+		s.stats.queueExpiry.Add(1)
+		s.warn("rpcgw: overloaded: request waited past the queue timeout", "timeout", s.cfg.QueueTimeout)
+		s.writeHTTPError(ctx, fasthttp.StatusGatewayTimeout, CodeOverloaded, msgOverloaded, s.dataExpired)
+		return
+	case rejectedClosed:
+		s.writeHTTPError(ctx, fasthttp.StatusServiceUnavailable, CodeOverloaded, msgOverloaded,
+			"the server is shutting down")
+		return
+	}
+	defer s.adm.release()
+
+	// Write straight into the response's own pooled body buffer: SwapBody
+	// hands it over and takes it back without a copy.
+	buf := ctx.Response.SwapBody(nil)
+	buf = s.appendResponse(buf[:0], ctx.PostBody(), ctx.Time())
+	ctx.Response.SwapBody(buf)
+	ctx.SetContentTypeBytes(strJSON)
+}
+
+// recoverHandler turns a panic into a 500 with a JSON-RPC body. Nothing on
+// the request path should panic, but the gateway runs inside the node: one
+// malformed request must not take the chain down with it.
+func (s *Server) recoverHandler(ctx *fasthttp.RequestCtx) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	s.stats.panics.Add(1)
+	s.log.Error("rpcgw: panic serving request; this is a bug", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	ctx.Response.Reset()
+	ctx.SetConnectionClose()
+	// Not writeHTTPError: the observer may be what panicked.
+	writeErrorBody(ctx, fasthttp.StatusInternalServerError, CodeInternal, msgInternal, "the gateway failed to handle this request")
+}
+
+// writeHTTPError answers a request that was not dispatched, with a JSON-RPC
+// body so that clients that always parse JSON (koilib does) see the reason.
+func (s *Server) writeHTTPError(ctx *fasthttp.RequestCtx, status, code int, message, data string) {
+	writeErrorBody(ctx, status, code, message, data)
+	s.observe(nil, code, ctx.Time())
+}
+
+func writeErrorBody(ctx *fasthttp.RequestCtx, status, code int, message, data string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentTypeBytes(strJSON)
+	buf := ctx.Response.SwapBody(nil)
+	buf = appendError(buf[:0], nullID, code, message, data)
+	ctx.Response.SwapBody(buf)
+}
+
+// handleReadError answers requests fasthttp could not read: oversized body,
+// oversized headers, read timeout, malformed HTTP. fasthttp closes the
+// connection afterwards.
+func (s *Server) handleReadError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var nerr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		s.writeHTTPError(ctx, fasthttp.StatusRequestEntityTooLarge, CodeTooLarge, msgTooLarge,
+			fmt.Sprintf("the request body exceeds the %d-byte limit; send fewer calls per batch or smaller transactions", s.cfg.MaxBodyBytes))
+	case errors.As(err, &small):
+		s.writeHTTPError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, CodeInvalidRequest, msgInvalid,
+			"the request headers are too large")
+	case errors.As(err, &nerr) && nerr.Timeout():
+		s.writeHTTPError(ctx, fasthttp.StatusRequestTimeout, CodeInvalidRequest, msgInvalid,
+			fmt.Sprintf("the request was not received within %v", s.cfg.ReadTimeout))
+	default:
+		s.writeHTTPError(ctx, fasthttp.StatusBadRequest, CodeParseError, msgParse, "malformed HTTP request")
+	}
+}
+
+func (s *Server) originAllowed(ctx *fasthttp.RequestCtx) []byte {
+	if s.corsOrigins == nil {
+		return nil
+	}
+	origin := ctx.Request.Header.PeekBytes(strOrigin)
+	if len(origin) == 0 {
+		return nil
+	}
+	if s.corsAny {
+		return []byte("*")
+	}
+	if _, ok := s.corsOrigins[string(origin)]; ok {
+		return origin
+	}
+	return nil
+}
+
+// applyCORS sets the response headers a browser needs to read the answer.
+func (s *Server) applyCORS(ctx *fasthttp.RequestCtx) {
+	if s.corsOrigins == nil {
+		return
+	}
+	if !s.corsAny {
+		// The answer depends on Origin: caches must not share it.
+		ctx.Response.Header.Set(fasthttp.HeaderVary, "Origin")
+	}
+	if o := s.originAllowed(ctx); o != nil {
+		ctx.Response.Header.SetBytesV(fasthttp.HeaderAccessControlAllowOrigin, o)
+	}
+}
+
+// preflight answers OPTIONS with 204. Without an allowed origin it carries
+// no CORS headers, so the browser refuses the call it was asking about.
+func (s *Server) preflight(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, strAllow)
+	s.applyCORS(ctx)
+	if s.originAllowed(ctx) != nil {
+		ctx.Response.Header.Set(fasthttp.HeaderAccessControlAllowMethods, strAllow)
+		ctx.Response.Header.Set(fasthttp.HeaderAccessControlAllowHeaders, corsAllowHeader)
+		ctx.Response.Header.Set(fasthttp.HeaderAccessControlMaxAge, headerMaxAge)
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// appendResponse parses a request body and appends the whole response body.
+func (s *Server) appendResponse(dst, body []byte, start time.Time) []byte {
+	p := s.parsers.Get()
+	defer s.parsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		s.observe(nil, CodeParseError, start)
+		return appendError(dst, nullID, CodeParseError, msgParse, "the body is not valid JSON: "+err.Error())
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+		return s.appendLimited(dst, v, start, 0)
+	case fastjson.TypeArray:
+		s.stats.batches.Add(1)
+		elems, _ := v.Array()
+		if len(elems) == 0 {
+			s.observe(nil, CodeInvalidRequest, start)
+			return appendError(dst, nullID, CodeInvalidRequest, msgInvalid, "the batch is empty; send at least one request")
+		}
+		if len(elems) > s.cfg.MaxBatch {
+			s.observe(nil, CodeTooLarge, start)
+			return appendError(dst, nullID, CodeTooLarge, msgTooLarge,
+				fmt.Sprintf("the batch has %d requests; at most %d are allowed, split it", len(elems), s.cfg.MaxBatch))
+		}
+		base := len(dst)
+		dst = append(dst, '[')
+		for i, e := range elems {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = s.appendLimited(dst, e, start, base)
+		}
+		return append(dst, ']')
+	}
+	s.observe(nil, CodeInvalidRequest, start)
+	return appendError(dst, nullID, CodeInvalidRequest, msgInvalid,
+		"the body must be a JSON-RPC request object, or an array of them for a batch")
+}
+
+// appendLimited appends one call's response, replacing it by an error if it
+// would take the response body (which starts at dst[base]) over
+// MaxResponseBytes. The check runs after encoding, so memory briefly holds
+// one oversized result; bounding the encoder itself was not worth the cost
+// on every call.
+func (s *Server) appendLimited(dst []byte, v *fastjson.Value, start time.Time, base int) []byte {
+	mark := len(dst)
+	dst, c := s.appendCall(dst, v)
+	if c.code == 0 && len(dst)-base > s.cfg.MaxResponseBytes {
+		id := append([]byte(nil), dst[c.idStart:c.idEnd]...)
+		size := len(dst) - mark
+		dst = appendError(dst[:mark], id, CodeInternal, msgResponseLarge,
+			fmt.Sprintf("the result of %s is %d bytes, which would take the response over the %d-byte limit; ask for fewer items",
+				c.m.full, size, s.cfg.MaxResponseBytes))
+		c.code = CodeInternal
+	}
+	s.observe(c.m, c.code, start)
+	if c.code != 0 && s.log.Enabled(context.Background(), slog.LevelDebug) {
+		name := ""
+		if c.m != nil {
+			name = c.m.full
+		}
+		s.log.Debug("rpcgw: call answered with an error", "method", name, "code", c.code)
+	}
+	return dst
+}
+
+type callResult struct {
+	m              *method // nil if the request named no served method
+	code           int     // 0 or the JSON-RPC error code
+	idStart, idEnd int     // the encoded id in dst
+}
+
+// appendCall appends the response to one request object.
+func (s *Server) appendCall(dst []byte, v *fastjson.Value) ([]byte, callResult) {
+	var c callResult
+	fail := func(code int, message, data string) ([]byte, callResult) {
+		c.code = code
+		return appendErrorTail(dst, code, message, data), c
+	}
+	dst = append(dst, respPrefix...)
+	c.idStart = len(dst)
+	o, err := v.Object()
+	if err != nil {
+		dst = append(dst, nullID...)
+		c.idEnd = len(dst)
+		return fail(CodeInvalidRequest, msgInvalid, "each request must be a JSON object")
+	}
+	idv := o.Get("id")
+	var idOK bool
+	dst, idOK = appendID(dst, idv)
+	c.idEnd = len(dst)
+	switch {
+	case idv == nil:
+		return fail(CodeInvalidRequest, msgInvalid, `"id" is required (an integer or a string); notifications are not supported`)
+	case !idOK:
+		return fail(CodeInvalidRequest, msgInvalid, `"id" must be an integer, a string or null`)
+	}
+	if ver := o.Get("jsonrpc"); ver == nil || ver.Type() != fastjson.TypeString || string(ver.GetStringBytes()) != "2.0" {
+		return fail(CodeInvalidRequest, msgInvalid, `"jsonrpc" must be "2.0"`)
+	}
+	mv := o.Get("method")
+	if mv == nil || mv.Type() != fastjson.TypeString {
+		return fail(CodeInvalidRequest, msgInvalid, `"method" must be a string such as "chain.get_head_info"`)
+	}
+	m, why := s.reg.lookup(mv.GetStringBytes())
+	if m == nil {
+		return fail(CodeMethodNotFound, msgTranslate, why)
+	}
+	c.m = m
+	if m.refused {
+		return fail(CodeMethodNotFound, msgTranslate, m.full+" is not served on this endpoint")
+	}
+
+	env := m.svc.reqType.New()
+	params := env.Mutable(m.reqField).Message()
+	if pv := o.Get("params"); pv != nil && pv.Type() != fastjson.TypeNull {
+		if pv.Type() != fastjson.TypeObject {
+			return fail(CodeMethodNotFound, msgTranslate, fmt.Sprintf(
+				"parameters could not be parsed: params must be a JSON object with the fields of %s, not %s",
+				m.paramName, pv.Type()))
+		}
+		if err := kjson.UnmarshalValue(pv, params.Interface()); err != nil {
+			return fail(CodeMethodNotFound, msgTranslate, fmt.Sprintf(
+				"parameters could not be parsed: %v (params are the fields of %s)", err, m.paramName))
+		}
+	}
+
+	resp, cerr := s.callBackend(m, env.Interface())
+	if cerr != "" {
+		s.warn("rpcgw: backend failed", "method", m.full, "error", cerr)
+		return fail(CodeInternal, msgInternal, cerr)
+	}
+	rm := resp.ProtoReflect()
+	fd := rm.WhichOneof(m.svc.respOneof)
+	switch {
+	case fd == nil:
+		s.warn("rpcgw: backend returned an empty response envelope", "method", m.full)
+		return fail(CodeInternal, msgInternal, "the backend returned an empty response")
+	case fd.Number() == m.svc.errField.Number():
+		es := rm.Get(fd).Message()
+		msg := es.Get(m.svc.errMsg).String()
+		if msg == "" {
+			msg = msgInternal
+		}
+		return fail(CodeInternal, msg, es.Get(m.svc.errData).String())
+	case fd.Number() != m.respField.Number():
+		s.warn("rpcgw: backend answered with the wrong member", "method", m.full, "member", string(fd.Name()))
+		return fail(CodeInternal, msgInternal, "the backend answered a different method")
+	}
+	mark := len(dst)
+	dst = append(dst, `,"result":`...)
+	dst, err = kjson.Append(dst, rm.Get(fd).Message().Interface())
+	if err != nil {
+		dst = dst[:mark]
+		s.warn("rpcgw: result could not be encoded", "method", m.full, "error", err)
+		return fail(CodeInternal, msgInternal, "the result could not be encoded as JSON")
+	}
+	return append(dst, '}'), c
+}
+
+// callBackend calls the backend under BackendTimeout and checks the reply's
+// envelope type. It returns the reply, or the data of a -32603 error.
+func (s *Server) callBackend(m *method, req proto.Message) (resp proto.Message, fail string) {
+	ctx := &callCtx{base: s.base, deadline: time.Now().Add(s.cfg.BackendTimeout)}
+	defer ctx.release()
+	defer func() {
+		if r := recover(); r != nil {
+			s.stats.panics.Add(1)
+			s.log.Error("rpcgw: backend panicked", "method", m.full, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			resp, fail = nil, "rpc failed, the backend failed"
+		}
+	}()
+	// The data strings start as Koinos's do ("rpc failed, ..."). The
+	// timeout's is Koinos's exact text, with our detail after it: koilib's
+	// sendTransaction looks for "rpc failed, context deadline exceeded" and
+	// then treats the transaction as possibly accepted and waits for it.
+	resp, err := s.backend.Serve(ctx, m.svc.name, req)
+	if err != nil {
+		switch {
+		case s.base.Err() != nil:
+			return nil, "rpc failed, the server is shutting down"
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return nil, fmt.Sprintf("rpc failed, context deadline exceeded (the backend did not answer %s within %v)", m.full, s.cfg.BackendTimeout)
+		}
+		return nil, "rpc failed, " + clipLong(err.Error())
+	}
+	if resp == nil || !resp.ProtoReflect().IsValid() {
+		return nil, "rpc failed, the backend returned no response"
+	}
+	if name := resp.ProtoReflect().Descriptor().FullName(); name != m.svc.respName {
+		return nil, fmt.Sprintf("rpc failed, the backend returned %s, not %s", name, m.svc.respName)
+	}
+	return resp, ""
+}
+
+func clipLong(s string) string {
+	if len(s) > 256 {
+		return s[:253] + "..."
+	}
+	return s
+}
+
+// appendID appends the request's id for the response: an integer literal
+// verbatim, a string re-encoded (fastjson does not validate escapes, so the
+// raw text could be invalid JSON), or null. It appends null and reports false
+// for anything else.
+func appendID(dst []byte, idv *fastjson.Value) ([]byte, bool) {
+	if idv == nil {
+		return append(dst, nullID...), true
+	}
+	switch idv.Type() {
+	case fastjson.TypeNull:
+		return append(dst, nullID...), true
+	case fastjson.TypeString:
+		return kjson.AppendString(dst, string(idv.GetStringBytes())), true
+	case fastjson.TypeNumber:
+		mark := len(dst)
+		dst = idv.MarshalTo(dst)
+		if isIntLiteral(dst[mark:]) {
+			return dst, true
+		}
+		return append(dst[:mark], nullID...), false
+	}
+	return append(dst, nullID...), false
+}
+
+// isIntLiteral reports whether b is a JSON integer: -?(0|[1-9][0-9]*).
+// Fractions and exponents are refused, as Koinos refuses fractional ids.
+func isIntLiteral(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) observe(m *method, code int, start time.Time) {
+	s.stats.calls.Add(1)
+	if code != 0 {
+		s.stats.callErrors.Add(1)
+	}
+	if s.obs == nil {
+		return
+	}
+	name := ""
+	if m != nil {
+		name = m.full
+	}
+	s.obs.ObserveRequest(name, code, time.Since(start))
+}
