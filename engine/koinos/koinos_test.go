@@ -200,3 +200,24 @@ func TestKoilibVectors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParsers: the parsers of untrusted ids, addresses and nonces never
+// panic, and what they accept round-trips.
+func FuzzParsers(f *testing.F) {
+	f.Add([]byte{0x28, 0x01})
+	f.Add(koinos.ZeroMultihash())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if n, err := koinos.DecodeNonce(b); err == nil && !bytes.Equal(koinos.EncodeNonce(n), b) {
+			t.Fatal("nonce is not canonical")
+		}
+		if d, err := koinos.ParseMultihash(b); err == nil && !bytes.Equal(d.Multihash(), b) {
+			t.Fatal("multihash round trip")
+		}
+		if a, err := koinos.ParseAddress(b); err == nil {
+			if back, err := koinos.DecodeAddress(a.String()); err != nil || back != a {
+				t.Fatal("address round trip")
+			}
+		}
+		_, _ = koinos.DecodeAddress(string(b))
+	})
+}
