@@ -15,6 +15,18 @@
 // Both schemes yield an address: the Koinos derivation over the compressed
 // secp256k1 key (33 bytes) or the Ed25519 key (32 bytes). A transaction is
 // authorized by an account when one of its signatures yields that address.
+//
+// Verify checks one signature. Verifier checks many with the same results,
+// faster: Ed25519 in batches, with per-goroutine caches of expanded keys
+// and addresses (engine/sigverify gives one to each worker).
+//
+// secp256k1 recovery runs on libsecp256k1 (cgo, through go-ethereum's
+// binding) by default, or on decred's pure Go with -tags purego or
+// CGO_ENABLED=0; Koinos's rules are applied in Go before either, so both
+// return the same key or the same error for every input (secp256k1.go).
+// Ed25519 runs on curve25519-voi with the rules of Ed25519VerifyOptions
+// (ed25519.go). engine/sigverify's doc.go explains both choices, with the
+// benchmark figures.
 package keys
 
 import (
@@ -69,7 +81,9 @@ const (
 	ed25519Marker    = 0xED
 )
 
-// Errors returned for malformed or invalid signatures.
+// Errors returned for malformed or invalid signatures. They do not depend
+// on which secp256k1 implementation or which Ed25519 path (single or batch)
+// ran: every path returns the same error for the same input.
 var (
 	ErrSignatureForm = errors.New("keys: signature is neither a 65-byte secp256k1 compact signature nor a 97-byte Ed25519 fast-lane signature")
 	ErrRecoveryID    = errors.New("keys: secp256k1 recovery id byte must be 31, 32 or 33")
@@ -215,45 +229,6 @@ func ParseWIF(s string) (*Secp256k1Key, error) {
 	return Secp256k1FromBytes(body[1:33])
 }
 
-// RecoverSecp256k1 recovers the address that produced a Koinos compact
-// signature over digest, applying Koinos's rules exactly:
-//   - byte 0 must be in [31, 33] and the recovery id is byte0 >> 5, so 33
-//     decodes as recovery id 1, as koinos-crypto-cpp does;
-//   - s must be canonical, at most n/2 (BIP-62 low-S), so a signature has
-//     one valid form.
-//
-// Koinos's C++ compares s against n/2 with memcmp on a little-endian
-// integer, which lets some high-S values through; Ember enforces the rule
-// that comparison intends. Every koilib and Koinos signer emits low-S.
-func RecoverSecp256k1(sig []byte, digest koinos.Digest) (koinos.Address, error) {
-	pub, err := recoverSecp256k1Key(sig, digest)
-	if err != nil {
-		return koinos.Address{}, err
-	}
-	return koinos.AddressFromKey(pub), nil
-}
-
-func recoverSecp256k1Key(sig []byte, digest koinos.Digest) ([]byte, error) {
-	if len(sig) != Secp256k1SigSize {
-		return nil, ErrSignatureForm
-	}
-	if sig[0] < 31 || sig[0] > 33 {
-		return nil, ErrRecoveryID
-	}
-	var s secp256k1.ModNScalar
-	if overflow := s.SetByteSlice(sig[33:65]); overflow || s.IsOverHalfOrder() {
-		return nil, ErrHighS
-	}
-	var buf [Secp256k1SigSize]byte
-	copy(buf[:], sig)
-	buf[0] = 27 + 4 + sig[0]>>5
-	pub, _, err := ecdsa.RecoverCompact(buf[:], digest[:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRecover, err)
-	}
-	return pub.SerializeCompressed(), nil
-}
-
 // --- Ed25519 fast lane --------------------------------------------------
 
 // Ed25519Key is an Ed25519 fast-lane key.
@@ -297,26 +272,6 @@ func SplitEd25519(sig []byte) (pub, raw []byte, err error) {
 		return nil, nil, ErrSignatureForm
 	}
 	return sig[1 : 1+ed25519.PublicKeySize], sig[1+ed25519.PublicKeySize:], nil
-}
-
-// Ed25519VerifyOptions are the verification rules of the fast lane: RFC 8032
-// with the cofactored equation (the FIPS 186-5 preset). Non-canonical
-// encodings of R and A and s >= L are rejected, so a signature has one valid
-// encoding; the cofactored equation makes a signature verified alone and one
-// verified in a batch get the same answer on every node.
-var Ed25519VerifyOptions = &ed25519.Options{Verify: ed25519.VerifyOptionsFIPS_186_5}
-
-// VerifyEd25519 checks a fast-lane signature over digest and returns the
-// address of its key.
-func VerifyEd25519(sig []byte, digest koinos.Digest) (koinos.Address, error) {
-	pub, raw, err := SplitEd25519(sig)
-	if err != nil {
-		return koinos.Address{}, err
-	}
-	if !ed25519.VerifyWithOptions(pub, digest[:], raw, Ed25519VerifyOptions) {
-		return koinos.Address{}, ErrEd25519
-	}
-	return koinos.AddressFromKey(pub), nil
 }
 
 // Verify checks one signature of either scheme over digest and returns the

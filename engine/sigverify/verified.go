@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"slices"
 
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
@@ -74,6 +75,8 @@ func (v *VerifiedTx) RcLimit() uint64 { return v.tx.Header.RcLimit }
 func (v *VerifiedTx) Size() int { return v.size }
 
 // Signers are the addresses the signatures stand for, in signature order.
+// The slice is shared (the Pool's cache hands the same one to every
+// VerifiedTx of a transaction): callers must not modify it.
 func (v *VerifiedTx) Signers() []koinos.Address { return v.signers }
 
 // SignedBy reports whether one of the signatures stands for a.
@@ -169,13 +172,25 @@ func precheck(tx *protocol.Transaction, lim *Limits) (*VerifiedTx, error) {
 // authorize checks that the signers include the payer and, when the payee
 // holds the nonce, the payee.
 func (v *VerifiedTx) authorize() error {
-	if !v.SignedBy(v.payer) {
-		return koinos.Errorf(chainpb.ErrorCode_authorization_failure, "transaction is not signed by its payer %s", v.payer)
+	return authorizeSigners(v.payer, v.NonceAccount(), v.signers)
+}
+
+// authorizeSigners is authorize over bare addresses, for the Pool's
+// workers, which hold no VerifiedTx.
+func authorizeSigners(payer, nonceAccount koinos.Address, signers []koinos.Address) error {
+	if !slices.Contains(signers, payer) {
+		return koinos.Errorf(chainpb.ErrorCode_authorization_failure, "transaction is not signed by its payer %s", payer)
 	}
-	if na := v.NonceAccount(); na != v.payer && !v.SignedBy(na) {
-		return koinos.Errorf(chainpb.ErrorCode_authorization_failure, "transaction uses the nonce of payee %s but is not signed by it", na)
+	if nonceAccount != payer && !slices.Contains(signers, nonceAccount) {
+		return koinos.Errorf(chainpb.ErrorCode_authorization_failure, "transaction uses the nonce of payee %s but is not signed by it", nonceAccount)
 	}
 	return nil
+}
+
+// signatureError is the error Verify returns for signature i failing with
+// err; the Pool builds the same one.
+func signatureError(i int, err error) error {
+	return koinos.Errorf(chainpb.ErrorCode_invalid_signature, "signature %d: %v", i, err)
 }
 
 // Verify checks one transaction completely on the calling goroutine: the
@@ -189,7 +204,7 @@ func Verify(tx *protocol.Transaction, lim *Limits) (*VerifiedTx, error) {
 	for i, s := range tx.Signatures {
 		a, err := keys.Verify(s, v.id)
 		if err != nil {
-			return nil, koinos.Errorf(chainpb.ErrorCode_invalid_signature, "signature %d: %v", i, err)
+			return nil, signatureError(i, err)
 		}
 		v.signers[i] = a
 	}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package sigverify
+
+func processCPU() int64 { return 0 }

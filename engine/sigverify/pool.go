@@ -1,0 +1,610 @@
+package sigverify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emberchain/ember/engine/keys"
+	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/proto/koinos/protocol"
+)
+
+// Errors of the Pool. They are the node's, not the transaction's: the
+// transaction may be valid, and the caller may retry later.
+var (
+	// ErrOverloaded: every worker's queue is full.
+	ErrOverloaded = errors.New("sigverify: overloaded: every verification queue is full, retry later")
+	// ErrSourceLimit: the source already has its limit of transactions
+	// queued or being verified.
+	ErrSourceLimit = errors.New("sigverify: this source has too many transactions being verified, retry later")
+	// ErrClosed: the pool was closed.
+	ErrClosed = errors.New("sigverify: pool is closed")
+)
+
+// Defaults of PoolConfig.
+const (
+	DefaultQueueDepth       = 1024
+	DefaultCacheSize        = 1 << 16
+	DefaultSuspectThreshold = 8
+	DefaultMaxSources       = 1 << 16
+)
+
+// PoolConfig configures a Pool. Zero fields take the defaults stated;
+// EnsureDefaults fills them in and Validate checks the result.
+type PoolConfig struct {
+	// Workers is the number of verification goroutines (default
+	// runtime.GOMAXPROCS(0): one per core).
+	Workers int
+	// QueueDepth is the capacity of each of a worker's two queues (lanes):
+	// submissions, one transaction an entry, and blocks, one chunk of up
+	// to MaxBatch signatures an entry; default DefaultQueueDepth. A
+	// submission that finds every queue full fails at once with
+	// ErrOverloaded; a block waits for room.
+	QueueDepth int
+	// MaxBatch is the most signatures a worker takes from its queue to
+	// verify together (default keys.MaxEd25519Batch).
+	MaxBatch int
+	// CacheSize is how many valid outcomes the verify-once cache keeps
+	// (default DefaultCacheSize; negative: none, though identical
+	// requests in flight are still verified once).
+	CacheSize int
+	// InvalidCacheSize is how many invalid outcomes it keeps, apart from
+	// the valid ones (default CacheSize/4; negative: none).
+	InvalidCacheSize int
+	// KeyCacheSize is how many signer keys each worker keeps expanded
+	// (default keys.DefaultKeyCacheSize; negative: none).
+	KeyCacheSize int
+	// MaxInFlightPerSource is how many of one source's transactions may
+	// be queued or in verification at once (default 2 × Workers ×
+	// MaxBatch: enough for one source alone to keep every worker busy,
+	// an eighth of the queues by default). A suspect source gets an
+	// eighth of it.
+	MaxInFlightPerSource int
+	// SuspectThreshold is the invalid score at which a source becomes
+	// suspect (default DefaultSuspectThreshold): each invalid transaction
+	// adds one, each valid one halves it.
+	SuspectThreshold int
+	// MaxSources is how many sources are tracked before idle ones are
+	// forgotten (default DefaultMaxSources).
+	MaxSources int
+	// Limits are the stateless transaction limits (required).
+	Limits *Limits
+
+	// beforeVerify, when set (by tests), runs on a worker before each
+	// batch.
+	beforeVerify func()
+}
+
+// EnsureDefaults fills in zero fields.
+func (c *PoolConfig) EnsureDefaults() {
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.QueueDepth == 0 {
+		c.QueueDepth = DefaultQueueDepth
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = keys.MaxEd25519Batch
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.InvalidCacheSize == 0 {
+		c.InvalidCacheSize = max(c.CacheSize/4, 0)
+		if c.CacheSize < 0 {
+			c.InvalidCacheSize = -1
+		}
+	}
+	if c.MaxInFlightPerSource == 0 {
+		c.MaxInFlightPerSource = 2 * c.Workers * c.MaxBatch
+	}
+	if c.SuspectThreshold == 0 {
+		c.SuspectThreshold = DefaultSuspectThreshold
+	}
+	if c.MaxSources == 0 {
+		c.MaxSources = DefaultMaxSources
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *PoolConfig) Validate() error {
+	switch {
+	case c.Limits == nil:
+		return errors.New("sigverify: PoolConfig.Limits is required")
+	case c.Workers < 1:
+		return fmt.Errorf("sigverify: PoolConfig.Workers is %d, want at least 1", c.Workers)
+	case c.QueueDepth < 1:
+		return fmt.Errorf("sigverify: PoolConfig.QueueDepth is %d, want at least 1", c.QueueDepth)
+	case c.MaxBatch < 1:
+		return fmt.Errorf("sigverify: PoolConfig.MaxBatch is %d, want at least 1", c.MaxBatch)
+	case c.MaxInFlightPerSource < 1:
+		return fmt.Errorf("sigverify: PoolConfig.MaxInFlightPerSource is %d, want at least 1", c.MaxInFlightPerSource)
+	case c.SuspectThreshold < 1:
+		return fmt.Errorf("sigverify: PoolConfig.SuspectThreshold is %d, want at least 1", c.SuspectThreshold)
+	case c.MaxSources < 1:
+		return fmt.Errorf("sigverify: PoolConfig.MaxSources is %d, want at least 1", c.MaxSources)
+	}
+	return nil
+}
+
+// Pool is the signature verification stage: Workers goroutines, each with
+// its own bounded queues, verifying transactions in batches, behind a
+// verify-once cache and per-source admission limits. See doc.go. All
+// methods are safe for concurrent use.
+type Pool struct {
+	cfg     PoolConfig
+	lim     *Limits
+	workers []*worker
+	seq     atomic.Uint64
+	cache   *txCache
+	sources *sources
+	quit    chan struct{}
+	close   sync.Once
+	wg      sync.WaitGroup
+
+	rejectedPrecheck atomic.Uint64
+	rejectedOverload atomic.Uint64
+	rejectedSource   atomic.Uint64
+	gaveUp           atomic.Uint64
+}
+
+// NewPool starts a pool. Close stops it.
+func NewPool(cfg PoolConfig) (*Pool, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Pool{
+		cfg:     cfg,
+		lim:     cfg.Limits,
+		cache:   newTxCache(cfg.CacheSize, cfg.InvalidCacheSize),
+		sources: newSources(cfg.MaxSources, cfg.MaxInFlightPerSource, cfg.SuspectThreshold),
+		quit:    make(chan struct{}),
+	}
+	for i := 0; i < cfg.Workers; i++ {
+		w := newWorker(p)
+		p.workers = append(p.workers, w)
+		p.wg.Add(1)
+		go w.run()
+	}
+	return p, nil
+}
+
+// Config returns the configuration with defaults filled in.
+func (p *Pool) Config() PoolConfig { return p.cfg }
+
+// Close stops the workers. Requests waiting or arriving afterwards get
+// ErrClosed. It returns once every worker has exited.
+func (p *Pool) Close() {
+	p.close.Do(func() { close(p.quit) })
+	p.wg.Wait()
+}
+
+func (p *Pool) closed() bool {
+	select {
+	case <-p.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// VerifyTx verifies a transaction from source (a peer id or client IP, for
+// admission limits) and returns what Verify returns for it: the same
+// *VerifiedTx contents, or the same error. It blocks until the
+// transaction is verified, unless the answer is cached or the node is
+// overloaded (ErrOverloaded, ErrSourceLimit: returned at once), the pool
+// closes (ErrClosed) or ctx ends (ctx.Err()).
+func (p *Pool) VerifyTx(ctx context.Context, tx *protocol.Transaction, source string) (*VerifiedTx, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if p.closed() {
+		return nil, ErrClosed
+	}
+	src := p.sources.get(source)
+	v, err := precheck(tx, p.lim)
+	if err != nil {
+		p.rejectedPrecheck.Add(1)
+		src.strike()
+		return nil, err
+	}
+	return p.resolve(ctx, v, src)
+}
+
+// resolve gets the outcome of a prechecked transaction and completes it.
+func (p *Pool) resolve(ctx context.Context, v *VerifiedTx, src *source) (*VerifiedTx, error) {
+	out, err := p.outcomeOf(ctx, v, src)
+	if err != nil {
+		return nil, err
+	}
+	return v.withOutcome(out)
+}
+
+// outcomeOf gets the outcome of a prechecked transaction: from the cache,
+// by waiting on an identical verification in flight, or by queueing one.
+// src is nil for a block's transactions, which use the block lanes and no
+// source limit. The error is the pool's (overload, close, ctx); the
+// transaction's own verdict is in the outcome.
+func (p *Pool) outcomeOf(ctx context.Context, v *VerifiedTx, src *source) (outcome, error) {
+	key := cacheKeyOf(v.id, v.sigsDigest, v.tx.Signatures)
+	for attempt := 0; ; attempt++ {
+		out, found, pd, err := p.submit(ctx, v, key, src)
+		if err != nil || found {
+			return out, err
+		}
+		out, st, err := p.await(ctx, pd)
+		if err != nil || st == statusDone {
+			return out, err
+		}
+		// statusRetry: the verification we waited on was abandoned before
+		// it ran (its owner was refused, or nobody waited for it).
+		if attempt == 3 {
+			p.rejectedOverload.Add(1)
+			return outcome{}, ErrOverloaded
+		}
+	}
+}
+
+// reserve looks key up. It returns a finished outcome (found), or a pending
+// verification to await, which counts the caller as a waiter; when the
+// caller created it, it also returns the job that the caller must queue or
+// abandon.
+func (p *Pool) reserve(v *VerifiedTx, key cacheKey, src *source) (outcome, bool, *pending, *job) {
+	out, found, pd, owner := p.cache.lookup(key)
+	if found {
+		if src != nil {
+			if out.err != nil {
+				src.strike()
+			} else {
+				src.credit()
+			}
+		}
+		return out, true, nil, nil
+	}
+	if !owner {
+		return outcome{}, false, pd, nil
+	}
+	return outcome{}, false, pd, &job{key: key, pd: pd, digest: v.id, sigs: v.tx.Signatures, payer: v.payer, nonceAccount: v.NonceAccount(), src: src}
+}
+
+// submit is reserve followed, for the owner, by admission and queueing.
+func (p *Pool) submit(ctx context.Context, v *VerifiedTx, key cacheKey, src *source) (outcome, bool, *pending, error) {
+	out, found, pd, j := p.reserve(v, key, src)
+	if found || j == nil {
+		return out, found, pd, nil
+	}
+	if src == nil {
+		if err := p.enqueueBlock(ctx, []*job{j}); err != nil {
+			p.cache.abandon(key, pd, statusRetry)
+			return outcome{}, false, nil, err
+		}
+		return outcome{}, false, pd, nil
+	}
+	j.suspect = p.sources.isSuspect(src)
+	if !p.sources.admit(src, j.suspect) {
+		p.cache.abandon(key, pd, statusRetry)
+		p.rejectedSource.Add(1)
+		return outcome{}, false, nil, ErrSourceLimit
+	}
+	if !p.enqueueTx([]*job{j}) {
+		src.release()
+		p.cache.abandon(key, pd, statusRetry)
+		p.rejectedOverload.Add(1)
+		return outcome{}, false, nil, ErrOverloaded
+	}
+	return outcome{}, false, pd, nil
+}
+
+// await waits for pd. Giving up (ctx, close) withdraws the caller as a
+// waiter, so that a worker may skip the job if nobody else wants it.
+func (p *Pool) await(ctx context.Context, pd *pending) (outcome, int, error) {
+	select {
+	case <-pd.done:
+		if pd.status == statusShutdown {
+			return outcome{}, 0, ErrClosed
+		}
+		return pd.out, pd.status, nil
+	case <-ctx.Done():
+		pd.waiters.Add(-1)
+		p.gaveUp.Add(1)
+		return outcome{}, 0, ctx.Err()
+	case <-p.quit:
+		pd.waiters.Add(-1)
+		return outcome{}, 0, ErrClosed
+	}
+}
+
+// withOutcome completes a prechecked transaction with its outcome.
+func (v *VerifiedTx) withOutcome(out outcome) (*VerifiedTx, error) {
+	if out.err != nil {
+		return nil, out.err
+	}
+	v.signers = out.signers
+	return v, nil
+}
+
+// enqueueTx puts a submission's job on worker seq % N's queue, or, when
+// that is full, on the next one with room. It never blocks.
+func (p *Pool) enqueueTx(js []*job) bool {
+	n := uint64(len(p.workers))
+	start := p.seq.Add(1)
+	for i := uint64(0); i < n; i++ {
+		select {
+		case p.workers[(start+i)%n].txq <- js:
+			return true
+		default:
+		}
+	}
+	return false
+}
+
+// enqueueBlock puts a chunk of a block's jobs on a worker's block lane,
+// waiting for room when every lane is full: a block is admitted as a whole
+// (its size is bounded by the chain's limits), and its transactions go
+// ahead of submissions in every worker.
+func (p *Pool) enqueueBlock(ctx context.Context, js []*job) error {
+	n := uint64(len(p.workers))
+	start := p.seq.Add(1)
+	for i := uint64(0); i < n; i++ {
+		select {
+		case p.workers[(start+i)%n].blockq <- js:
+			return nil
+		default:
+		}
+	}
+	select {
+	case p.workers[start%n].blockq <- js:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.quit:
+		return ErrClosed
+	}
+}
+
+// VerifyBlock checks a block as VerifyBlock does, with the same result and
+// the same error: its form, id and producer signature on the calling
+// goroutine (a block with a bad header costs one signature), then every
+// transaction not already in the cache, spread over the workers. It blocks
+// until done, ctx ends or the pool closes.
+//
+// The transactions are split into one contiguous part per worker, each
+// prechecked on its own goroutine (the caller takes the first) and queued
+// as one chunk of about signatures/Workers (at most MaxBatch) signatures.
+// Prechecking on one goroutine while the workers wait, or queueing the
+// jobs one by one so that a worker woken by the first starts on a small
+// batch, each wasted a good part of the second core (doc.go, "Tried and
+// rejected").
+func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (*VerifiedBlock, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if p.closed() {
+		return nil, ErrClosed
+	}
+	if err := checkBlockForm(b, maxTxs); err != nil {
+		return nil, err
+	}
+	hdr, err := VerifyBlockHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	n := len(b.Transactions)
+	bv := &blockVerify{p: p, ctx: ctx, b: b, txs: make([]*VerifiedTx, n), waits: make([]*pending, n)}
+	nsigs := 0
+	for _, tx := range b.Transactions {
+		nsigs += len(tx.GetSignatures())
+	}
+	workers := len(p.workers)
+	bv.chunkSigs = min(p.cfg.MaxBatch, max(1, (nsigs+workers-1)/workers))
+	parts := min(workers, max(1, n/minBlockPart))
+	res := make([]partResult, parts)
+	var wg sync.WaitGroup
+	for k := 1; k < parts; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			res[k] = bv.prepare(k*n/parts, (k+1)*n/parts)
+		}(k)
+	}
+	res[0] = bv.prepare(0, n/parts)
+	wg.Wait()
+	// The block's verdict is its first failing transaction: the first
+	// precheck failure or cached invalid, unless one before it turns out
+	// invalid when verified.
+	first, firstErr := n, error(nil)
+	for _, r := range res {
+		if r.err != nil {
+			return bv.fail(r.err)
+		}
+		if r.firstErr != nil && r.first < first {
+			first, firstErr = r.first, r.firstErr
+		}
+	}
+	for i := 0; i < first; i++ {
+		pd := bv.waits[i]
+		if pd == nil {
+			continue
+		}
+		out, st, err := p.await(ctx, pd)
+		bv.waits[i] = nil
+		if err == nil && st == statusRetry {
+			out, err = p.outcomeOf(ctx, bv.txs[i], nil)
+		}
+		if err != nil {
+			return bv.fail(err)
+		}
+		if out.err != nil {
+			return bv.fail(wrapTxErr(i, out.err))
+		}
+		bv.txs[i].signers = out.signers
+	}
+	if firstErr != nil {
+		return bv.fail(wrapTxErr(first, firstErr))
+	}
+	return &VerifiedBlock{Block: b, VerifiedBlockHeader: hdr, Txs: bv.txs}, nil
+}
+
+// minBlockPart is the fewest transactions worth a goroutine of their own
+// in VerifyBlock.
+const minBlockPart = 16
+
+// blockVerify is one VerifyBlock in progress. prepare fills disjoint
+// index ranges of txs and waits from several goroutines; the rest is read
+// after they join.
+type blockVerify struct {
+	p         *Pool
+	ctx       context.Context
+	b         *protocol.Block
+	txs       []*VerifiedTx // prechecked; signers set once verified
+	waits     []*pending    // verifications to wait for
+	chunkSigs int
+}
+
+type partResult struct {
+	first    int   // index of the first transaction that failed precheck or is cached invalid
+	firstErr error // its error, or nil
+	err      error // the pool's error (ctx, close)
+}
+
+// prepare prechecks transactions [from, to), takes cached outcomes, and
+// queues the rest in chunks. It stops at the first transaction that fails
+// precheck or is known invalid: Verify would stop there, so nothing after
+// it matters, but everything before it is queued.
+func (bv *blockVerify) prepare(from, to int) (r partResult) {
+	var chunk []*job
+	sigs := 0
+	flush := func() {
+		if len(chunk) == 0 || r.err != nil {
+			return
+		}
+		if r.err = bv.p.enqueueBlock(bv.ctx, chunk); r.err != nil {
+			for _, j := range chunk {
+				bv.p.cache.abandon(j.key, j.pd, statusRetry)
+			}
+		}
+		chunk, sigs = nil, 0
+	}
+	for i := from; i < to && r.err == nil; i++ {
+		tx := bv.b.Transactions[i]
+		v, err := precheck(tx, bv.p.lim)
+		if err != nil {
+			r.first, r.firstErr = i, err
+			break
+		}
+		bv.txs[i] = v
+		out, found, pd, j := bv.p.reserve(v, cacheKeyOf(v.id, v.sigsDigest, tx.Signatures), nil)
+		if found && out.err != nil {
+			r.first, r.firstErr = i, out.err
+			break
+		}
+		if found {
+			v.signers = out.signers
+			continue
+		}
+		bv.waits[i] = pd
+		if j != nil {
+			chunk = append(chunk, j)
+			if sigs += len(j.sigs); sigs >= bv.chunkSigs {
+				flush()
+			}
+		}
+	}
+	flush()
+	return r
+}
+
+// fail withdraws from every verification still awaited, so that workers
+// may skip those nobody else wants, and returns err.
+func (bv *blockVerify) fail(err error) (*VerifiedBlock, error) {
+	for _, pd := range bv.waits {
+		if pd != nil {
+			pd.waiters.Add(-1)
+		}
+	}
+	return nil, err
+}
+
+// Stats is a snapshot of the pool's counters (monotonic since NewPool) and
+// gauges, for metrics at the edge: a Prometheus exporter turns the
+// counters into rates.
+type Stats struct {
+	Workers       int
+	QueueCapacity int   // per worker and lane
+	TxQueue       []int // per worker: submissions queued
+	BlockQueue    []int // per worker: block transactions queued
+
+	Verified   uint64 // transactions verified by workers and valid
+	Invalid    uint64 // transactions verified by workers and invalid
+	Signatures uint64 // signatures checked by workers
+	Skipped    uint64 // jobs dropped unverified because every requester had given up
+
+	Batches    uint64    // batches run by workers
+	BatchSizes [8]uint64 // batches by signatures: 1, 2–3, 4–7, 8–15, 16–31, 32–63, 64–127, 128+
+
+	CacheHits        uint64 // answered from the cache, valid
+	CacheInvalidHits uint64 // answered from the cache, invalid
+	CacheMisses      uint64 // queued for verification
+	CacheJoins       uint64 // waited on an identical verification in flight
+	CachedValid      int    // valid outcomes held
+	CachedInvalid    int    // invalid outcomes held
+
+	RejectedPrecheck uint64 // submissions refused by the stateless checks
+	RejectedOverload uint64 // ErrOverloaded
+	RejectedSource   uint64 // ErrSourceLimit
+	GaveUp           uint64 // requests whose ctx ended while waiting
+	Sources          int    // sources tracked
+
+	Ed25519BatchFails uint64 // batches with an invalid signature (checked again one by one)
+	KeyCacheHits      uint64
+	KeyCacheMisses    uint64
+}
+
+// Stats returns a snapshot.
+func (p *Pool) Stats() Stats {
+	st := Stats{
+		Workers:          len(p.workers),
+		QueueCapacity:    p.cfg.QueueDepth,
+		RejectedPrecheck: p.rejectedPrecheck.Load(),
+		RejectedOverload: p.rejectedOverload.Load(),
+		RejectedSource:   p.rejectedSource.Load(),
+		GaveUp:           p.gaveUp.Load(),
+		Sources:          int(p.sources.n.Load()),
+	}
+	for _, w := range p.workers {
+		st.TxQueue = append(st.TxQueue, len(w.txq))
+		st.BlockQueue = append(st.BlockQueue, len(w.blockq))
+		st.Verified += w.st.verified.Load()
+		st.Invalid += w.st.invalid.Load()
+		st.Signatures += w.st.signatures.Load()
+		st.Skipped += w.st.skipped.Load()
+		st.Batches += w.st.batches.Load()
+		for i := range st.BatchSizes {
+			st.BatchSizes[i] += w.st.batchSizes[i].Load()
+		}
+		st.Ed25519BatchFails += w.st.edBatchFails.Load()
+		st.KeyCacheHits += w.st.keyHits.Load()
+		st.KeyCacheMisses += w.st.keyMisses.Load()
+	}
+	cs := p.cache.stats()
+	st.CacheHits, st.CacheInvalidHits, st.CacheMisses, st.CacheJoins = cs.hits, cs.invalidHits, cs.misses, cs.joins
+	st.CachedValid, st.CachedInvalid = cs.valid, cs.invalid
+	return st
+}
+
+// job is one transaction's signatures for a worker.
+type job struct {
+	key          cacheKey
+	pd           *pending
+	digest       koinos.Digest
+	sigs         [][]byte
+	payer        koinos.Address
+	nonceAccount koinos.Address
+	src          *source // nil for a block's transaction
+	suspect      bool
+}
