@@ -11,5 +11,5 @@ files=$(find . -name '*.proto' | sed 's|^\./||' | sort)
 find . -name '*.pb.go' -delete
 protoc -I . -I "$inc" \
   --go_out=. --go_opt=paths=source_relative \
-  --go-vtproto_out=. --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size+clone+equal \
+  --go-vtproto_out=. --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+unmarshal_unsafe+size+clone+equal \
   $files

@@ -55,12 +55,14 @@ func (c *Chain) fits(total, next usage) bool {
 
 // txEnv is what one transaction application needs besides the transaction.
 type txEnv struct {
-	delta  *state.Delta
-	nowMs  uint64  // block time: mana regenerates up to it
-	seq    *uint32 // next event sequence number in the block
-	nonce  uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
-	usage  usage
-	reason error // why the transaction reverted, if it did
+	delta   *state.Delta
+	nowMs   uint64  // block time: mana regenerates up to it
+	seq     *uint32 // next event sequence number in the block
+	nonce   uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
+	usage   usage
+	reason  error                       // why the transaction reverted, if it did
+	arena   *contracts.Arena            // event structs for the block (nil: allocate)
+	receipt *protocol.TransactionReceipt // where to write the receipt (nil: allocate)
 }
 
 func failure(code chainpb.ErrorCode, format string, args ...any) error {
@@ -88,9 +90,11 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 		return nil, failure(chainpb.ErrorCode_insufficient_rc, "payer %s has %d mana, less than the transaction's rc_limit of %d", payer, maxRC, v.RcLimit())
 	}
 	na := v.NonceAccount()
-	nacct, _, err := d.Account(na)
-	if err != nil {
-		return nil, err
+	nacct := pacct
+	if na != payer {
+		if nacct, _, err = d.Account(na); err != nil {
+			return nil, err
+		}
 	}
 	want := nacct.Nonce + 1
 	if env.nonce != 0 {
@@ -106,7 +110,7 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 	u := usage{network: uint64(v.Size())}
 	u.compute = satAdd(costs.TransactionBase, satMul(costs.Signature, uint64(len(v.Tx().Signatures))))
 	mark := d.Mark()
-	call := contracts.Call{State: d, Authorized: v.SignedBy, NowMs: env.nowMs}
+	call := contracts.Call{State: d, Authorized: v.SignedBy, NowMs: env.nowMs, Arena: env.arena}
 	var reverted error
 	for i, op := range v.Tx().Operations {
 		u.compute = satAdd(u.compute, costs.OperationBase)
@@ -114,8 +118,8 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 		if cc == nil {
 			return nil, failure(chainpb.ErrorCode_failure, "operation %d: only call_contract operations are supported; Ember runs native contracts and does not accept upload_contract, set_system_call or set_system_contract", i)
 		}
-		if string(cc.ContractId) != string(c.token.ID().Bytes()) {
-			reverted = failure(chainpb.ErrorCode_invalid_contract, "operation %d: contract %s does not exist", i, koinos.Address(addrOrZero(cc.ContractId)))
+		if string(cc.ContractId) != string(c.tokenID) {
+			reverted = failure(chainpb.ErrorCode_invalid_contract, "operation %d: contract %s does not exist", i, addrOrZero(cc.ContractId))
 			break
 		}
 		if _, err := c.token.Call(&call, cc.EntryPoint, cc.Args); err != nil {
@@ -133,27 +137,27 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 	if reverted == nil && rcUsed > v.RcLimit() {
 		reverted = failure(chainpb.ErrorCode_insufficient_rc, "transaction uses %d rc, more than its rc_limit of %d", rcUsed, v.RcLimit())
 	}
-	if reverted == nil {
-		after, _, err := d.Account(payer)
-		if err != nil {
-			return nil, err
-		}
-		if m := after.CurrentMana(env.nowMs, regen); m < rcUsed {
-			reverted = failure(chainpb.ErrorCode_insufficient_rc, "payer %s has %d mana left after the operations, less than the %d rc they use", payer, m, rcUsed)
-		}
+	// The payer after the operations; reverting puts it back as it was
+	// after the nonce write.
+	if pacct, _, err = d.Account(payer); err != nil {
+		return nil, err
+	}
+	mana := pacct.CurrentMana(env.nowMs, regen)
+	if reverted == nil && mana < rcUsed {
+		reverted = failure(chainpb.ErrorCode_insufficient_rc, "payer %s has %d mana left after the operations, less than the %d rc they use", payer, mana, rcUsed)
 	}
 	if reverted != nil {
 		d.Revert(mark)
 		call.Events = nil
+		if pacct, _, err = d.Account(payer); err != nil {
+			return nil, err
+		}
+		mana = pacct.CurrentMana(env.nowMs, regen)
 	}
 	charged := min(rcUsed, v.RcLimit())
-	pacct, _, err = d.Account(payer)
-	if err != nil {
-		return nil, err
-	}
-	// Cannot underflow: the mana now is at least maxRC >= rc_limit when the
-	// operations reverted, and was checked against rcUsed when they did not.
-	pacct.Mana = pacct.CurrentMana(env.nowMs, regen) - charged
+	// Cannot underflow: after a revert the mana is at least maxRC >=
+	// rc_limit; otherwise it was just checked against rcUsed.
+	pacct.Mana = mana - charged
 	pacct.ManaUpdatedMs = env.nowMs
 	d.SetAccount(payer, pacct)
 
@@ -161,18 +165,20 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 		e.Sequence = *env.seq
 		*env.seq++
 	}
-	r := &protocol.TransactionReceipt{
-		Id:                   v.Tx().Id,
-		Payer:                v.Tx().Header.Payer,
-		MaxPayerRc:           maxRC,
-		RcLimit:              v.RcLimit(),
-		RcUsed:               charged,
-		DiskStorageUsed:      u.disk,
-		NetworkBandwidthUsed: u.network,
-		ComputeBandwidthUsed: u.compute,
-		Reverted:             reverted != nil,
-		Events:               call.Events,
+	r := env.receipt
+	if r == nil {
+		r = &protocol.TransactionReceipt{}
 	}
+	r.Id = v.Tx().Id
+	r.Payer = v.Tx().Header.Payer
+	r.MaxPayerRc = maxRC
+	r.RcLimit = v.RcLimit()
+	r.RcUsed = charged
+	r.DiskStorageUsed = u.disk
+	r.NetworkBandwidthUsed = u.network
+	r.ComputeBandwidthUsed = u.compute
+	r.Reverted = reverted != nil
+	r.Events = call.Events
 	if reverted != nil {
 		r.Logs = []string{reverted.Error()}
 	}
@@ -211,12 +217,15 @@ func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, nowMs uint6
 	}
 	maxTxs := c.params.Limits.MaxBlockTransactions
 	var seq uint32
+	// Receipts and events are allocated for the whole block at once.
+	slab := make([]protocol.TransactionReceipt, len(txs))
+	arena := &contracts.Arena{}
 	for i, v := range txs {
 		if build && uint64(len(ex.included)) >= maxTxs {
 			break
 		}
 		mark := d.Mark()
-		env := txEnv{delta: d, nowMs: nowMs, seq: &seq}
+		env := txEnv{delta: d, nowMs: nowMs, seq: &seq, arena: arena, receipt: &slab[i]}
 		r, err := c.applyTx(&env, v)
 		if err == nil && !c.fits(ex.usage, env.usage) {
 			if build {

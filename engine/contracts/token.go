@@ -98,6 +98,43 @@ type Call struct {
 	// Disk accumulates the disk storage used: NewAccountDiskBytes for each
 	// account record the call creates.
 	Disk uint64
+	// Arena, when set, supplies event structs (nil: each is allocated).
+	Arena *Arena
+}
+
+// Arena hands out event structs in chunks, so a block of transfers makes a
+// few allocations instead of three per transfer. Its memory lives as long
+// as any event it handed out: the block's receipts hold them anyway.
+type Arena struct {
+	events []protocol.EventData
+	slices [][]byte
+}
+
+const arenaChunk = 256
+
+func (a *Arena) event() *protocol.EventData {
+	if a == nil {
+		return &protocol.EventData{}
+	}
+	if len(a.events) == 0 {
+		a.events = make([]protocol.EventData, arenaChunk)
+	}
+	e := &a.events[0]
+	a.events = a.events[1:]
+	return e
+}
+
+// byteSlices returns a slice of n byte slices, with cap n.
+func (a *Arena) byteSlices(n int) [][]byte {
+	if a == nil || n > arenaChunk {
+		return make([][]byte, n)
+	}
+	if len(a.slices) < n {
+		a.slices = make([][]byte, arenaChunk*2)
+	}
+	out := a.slices[:n:n]
+	a.slices = a.slices[n:]
+	return out
 }
 
 // NewAccountDiskBytes is the disk storage charged for creating an account
@@ -180,21 +217,25 @@ func marshal(m interface{ MarshalVT() ([]byte, error) }) ([]byte, error) {
 }
 
 func (t *Token) transfer(c *Call, args []byte) error {
+	// Unsafe decoding aliases args: transactions are immutable, and the
+	// event below keeps pointing into them instead of copying.
 	var a tokenabi.TransferArgs
-	if err := a.UnmarshalVT(args); err != nil {
+	if err := a.UnmarshalVTUnsafe(args); err != nil {
 		return reversion("transfer: arguments do not decode as token.transfer_args: %v", err)
 	}
-	from, err := koinos.ParseAddress(a.From)
-	if err != nil {
-		return reversion("transfer: from: %v", err)
+	from, ok := koinos.AddressShape(a.From)
+	if !ok {
+		return reversion("transfer: from: %v", koinos.ErrAddressLength)
 	}
-	to, err := koinos.ParseAddress(a.To)
-	if err != nil {
-		return reversion("transfer: to: %v", err)
+	to, ok := koinos.AddressShape(a.To)
+	if !ok {
+		return reversion("transfer: to: %v", koinos.ErrAddressLength)
 	}
 	if from == to {
 		return reversion("transfer: cannot transfer to self")
 	}
+	// An authorized sender equals a signer's derived address, so its
+	// checksum is right by construction.
 	if !c.Authorized(from) {
 		return reversion("transfer: from account %s has not authorized the transfer", from)
 	}
@@ -217,6 +258,11 @@ func (t *Token) transfer(c *Call, args []byte) error {
 		return err
 	}
 	if !found {
+		// A new account: its address is checked once, here; accounts in
+		// state were all checked when created.
+		if _, err := koinos.ParseAddress(a.To); err != nil {
+			return reversion("transfer: to: %v", err)
+		}
 		c.Disk += NewAccountDiskBytes
 	}
 	newBal, carry := bits.Add64(dst.Balance, a.Value, 0)
@@ -230,8 +276,8 @@ func (t *Token) transfer(c *Call, args []byte) error {
 	dst.Mana, dst.ManaUpdatedMs = dstMana+a.Value, c.NowMs
 	c.State.SetAccount(from, src)
 	c.State.SetAccount(to, dst)
-	ev := &tokenpb.TransferEvent{From: from[:], To: to[:], Value: a.Value}
-	return t.emit(c, EventTransfer, ev, to, from)
+	ev := tokenpb.TransferEvent{From: a.From, To: a.To, Value: a.Value}
+	return t.emit(c, EventTransfer, &ev, a.To, a.From)
 }
 
 func (t *Token) mint(c *Call, args []byte) error {
@@ -262,7 +308,7 @@ func (t *Token) mint(c *Call, args []byte) error {
 	dst.Mana, dst.ManaUpdatedMs = mana+a.Value, c.NowMs
 	c.State.SetAccount(to, dst)
 	c.State.SetSupply(supply)
-	return t.emit(c, EventMint, &tokenpb.MintEvent{To: to[:], Value: a.Value}, to)
+	return t.emit(c, EventMint, &tokenpb.MintEvent{To: to.Bytes(), Value: a.Value}, to.Bytes())
 }
 
 func (t *Token) burn(c *Call, args []byte) error {
@@ -292,18 +338,20 @@ func (t *Token) burn(c *Call, args []byte) error {
 	src.Mana, src.ManaUpdatedMs = mana-a.Value, c.NowMs
 	c.State.SetAccount(from, src)
 	c.State.SetSupply(c.State.Supply() - a.Value)
-	return t.emit(c, EventBurn, &tokenpb.BurnEvent{From: from[:], Value: a.Value}, from)
+	return t.emit(c, EventBurn, &tokenpb.BurnEvent{From: from.Bytes(), Value: a.Value}, from.Bytes())
 }
 
-func (t *Token) emit(c *Call, name string, ev interface{ MarshalVT() ([]byte, error) }, impacted ...koinos.Address) error {
+// emit appends an event. impacted must not be modified afterwards: it is
+// kept as is (usually slices of the transaction's own arguments).
+func (t *Token) emit(c *Call, name string, ev interface{ MarshalVT() ([]byte, error) }, impacted ...[]byte) error {
 	data, err := ev.MarshalVT()
 	if err != nil {
 		return koinos.Errorf(chainpb.ErrorCode_internal_error, "token: encode event: %v", err)
 	}
-	e := &protocol.EventData{Source: t.idBytes, Name: name, Data: data, Impacted: make([][]byte, len(impacted))}
-	for i := range impacted {
-		e.Impacted[i] = impacted[i].Bytes()
-	}
+	e := c.Arena.event()
+	e.Source, e.Name, e.Data = t.idBytes, name, data
+	e.Impacted = c.Arena.byteSlices(len(impacted))
+	copy(e.Impacted, impacted)
 	c.Events = append(c.Events, e)
 	return nil
 }

@@ -223,7 +223,9 @@ type undo struct {
 
 // NewDelta starts a delta over parent (nil: over base).
 func NewDelta(base *Base, parent *Delta, sizeHint int) *Delta {
-	d := &Delta{base: base, accounts: make(map[koinos.Address]Account, sizeHint)}
+	// A transfer writes about four journal entries (nonce, sender,
+	// recipient, rc charge); sizing for it avoids regrowing the journal.
+	d := &Delta{base: base, accounts: make(map[koinos.Address]Account, sizeHint), journal: make([]undo, 0, 2*sizeHint)}
 	if parent != nil {
 		d.parent.Store(parent)
 	}
