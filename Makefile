@@ -11,7 +11,7 @@ KOILIB   := node/testdata/koilib
 # Packages with concurrency on the hot path: run under the race detector.
 RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/...
 
-.PHONY: all build run test test-go test-race js-deps lint fuzz proto tools clean
+.PHONY: all build run test test-go test-race js-deps lint fuzz proto tools clean install
 
 all: build
 
@@ -64,6 +64,31 @@ tools:
 proto: tools
 	@command -v protoc >/dev/null || { echo "protoc is missing: apt-get install protobuf-compiler"; exit 1; }
 	TOOLS=$(CURDIR)/bin/tools bash proto/gen.sh
+
+## install: the binary, the systemd unit, the sysusers entry, a default
+## /etc/ember/ember.toml (kept if present), the state directory and the docs.
+## Honours PREFIX and DESTDIR; with neither DESTDIR nor root, run it with sudo.
+UNITDIR    ?= /etc/systemd/system
+SYSCONFDIR ?= /etc
+STATEDIR   ?= /var/lib/ember
+install: build
+	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ember
+	install -d -m755 $(DESTDIR)$(UNITDIR)
+	sed 's#/usr/local/bin/ember#$(PREFIX)/bin/ember#; s#/usr/local/share/doc#$(PREFIX)/share/doc#' systemd/ember.service > $(DESTDIR)$(UNITDIR)/ember.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/ember.service
+	install -Dm644 systemd/ember.sysusers $(DESTDIR)$(SYSCONFDIR)/sysusers.d/ember.conf
+	install -d -m755 $(DESTDIR)$(SYSCONFDIR)/ember
+	test -f $(DESTDIR)$(SYSCONFDIR)/ember/ember.toml || install -m644 systemd/ember.toml $(DESTDIR)$(SYSCONFDIR)/ember/ember.toml
+	install -d -m750 $(DESTDIR)$(STATEDIR)
+	install -Dm644 systemd/99-ember.sysctl.conf $(DESTDIR)$(PREFIX)/share/doc/ember/99-ember.sysctl.conf
+	install -Dm644 docs/operations.md $(DESTDIR)$(PREFIX)/share/doc/ember/operations.md
+	install -Dm644 docs/config.md $(DESTDIR)$(PREFIX)/share/doc/ember/config.md
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		systemd-sysusers $(SYSCONFDIR)/sysusers.d/ember.conf 2>/dev/null || id ember >/dev/null 2>&1 || useradd --system --home-dir $(STATEDIR) --shell /usr/sbin/nologin ember; \
+		chown ember:ember $(STATEDIR); \
+		systemctl daemon-reload 2>/dev/null || true; \
+		echo "installed; next: docs/operations.md (genesis, producer key, systemctl enable --now ember)"; \
+	fi
 
 clean:
 	rm -rf bin

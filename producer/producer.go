@@ -55,9 +55,15 @@ type Stats struct {
 	LastBlockTxs int
 }
 
-// New returns a producer for key.
+// New returns a producer for key. A guard that knows the last signed slot
+// (FileGuard) moves the producer past it: after a crash between signing
+// and broadcasting, that slot is skipped, not signed again.
 func New(key keys.Signer, src TxSource, guard Guard) *Producer {
-	return &Producer{key: key, addr: key.Address(), src: src, guard: guard}
+	p := &Producer{key: key, addr: key.Address(), src: src, guard: guard}
+	if g, ok := guard.(interface{ Last() (uint64, uint64) }); ok {
+		p.lastSlot, _ = g.Last()
+	}
+	return p
 }
 
 // Address is the producer's account.

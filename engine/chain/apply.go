@@ -60,8 +60,8 @@ type txEnv struct {
 	seq     *uint32 // next event sequence number in the block
 	nonce   uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
 	usage   usage
-	reason  error                       // why the transaction reverted, if it did
-	arena   *contracts.Arena            // event structs for the block (nil: allocate)
+	reason  error                        // why the transaction reverted, if it did
+	arena   *contracts.Arena             // event structs for the block (nil: allocate)
 	receipt *protocol.TransactionReceipt // where to write the receipt (nil: allocate)
 }
 

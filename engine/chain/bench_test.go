@@ -114,4 +114,3 @@ func BenchmarkBuildBlock(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*5000), "µs/tx")
 }
-

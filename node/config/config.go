@@ -127,7 +127,7 @@ func Default() Config {
 		},
 		Admin:   Admin{Listen: "127.0.0.1:9090"},
 		Mempool: Mempool{MaxTransactions: 200_000, MaxBytes: 256 << 20, MaxPerAccount: 1024, Expiry: 120 * time.Second},
-		Verify:  Verify{QueueDepth: 4096, MaxBatch: 64, CacheSize: 1 << 20},
+		Verify:  Verify{QueueDepth: 1024, MaxBatch: 128, CacheSize: 131072},
 		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20},
 		Store:   Store{CacheBytes: 64 << 20},
 	}
@@ -285,8 +285,10 @@ func Load(src Sources) (Config, error) {
 	return c, c.Validate()
 }
 
-// nonConfigEnv are EMBER_ variables that are not keys.
-var nonConfigEnv = map[string]bool{"EMBER_DATADIR": true}
+// nonConfigEnv are EMBER_ variables that are not keys: the CLI's defaults
+// for --datadir and --rpc, and the switch that makes the cmd/ember test
+// binary act as ember.
+var nonConfigEnv = map[string]bool{"EMBER_DATADIR": true, "EMBER_RPC": true, "EMBER_TEST_MAIN": true}
 
 func decodeFile(c *Config, b []byte) error {
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)

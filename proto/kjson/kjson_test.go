@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	koinospb "github.com/emberchain/ember/proto/koinos"
-	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
 	"github.com/emberchain/ember/proto/koinos/protocol"
+	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
 )
 
 func TestBytesForms(t *testing.T) {
