@@ -1,0 +1,202 @@
+//go:build unix
+
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/proto/koinos/protocol"
+)
+
+var (
+	benchMu        sync.Mutex
+	benchTemplates = map[int][]*chain.Ready{}
+)
+
+// transferBlocks returns k Readies of real blocks of n token transfers,
+// made by the engine: one producer, n users, each sending one transfer
+// per block to the next user. Built once per n and shared by benchmarks.
+func transferBlocks(b *testing.B, n, k int) []*chain.Ready {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if rs := benchTemplates[n]; len(rs) >= k {
+		return rs[:k]
+	}
+	start := time.Now()
+	nd := newNode(b, newNet(b, 1, n), vfs.NewMem(), 1<<20)
+	var out []*chain.Ready
+	for range k {
+		txs := make([]*protocol.Transaction, n)
+		for u := range n {
+			txs[u] = nd.transfer(u, (u+1)%n, 1)
+		}
+		r := nd.produce(0, txs...)
+		if len(r.Accepted) != 1 || len(r.Irreversible) != 1 || len(r.Accepted[0].Block.Transactions) != n {
+			b.Fatalf("template block: %d accepted, %d irreversible", len(r.Accepted), len(r.Irreversible))
+		}
+		out = append(out, r)
+	}
+	b.Logf("built %d blocks of %d transfers in %v", k, n, time.Since(start).Round(time.Millisecond))
+	benchTemplates[n] = out
+	return out
+}
+
+// relabel makes a Ready that stores a template's block as block `height`
+// on top of prev, irreversible at once (one producer). The store checks
+// no hashes, so the stream of commits can run as long as the benchmark
+// needs while every block is a real one: the same transactions, receipts
+// and signers, the same addresses in the history (as a busy chain has).
+func relabel(tmpl *chain.Ready, height uint64, prev koinos.Digest) *chain.Ready {
+	e := *tmpl.Accepted[0]
+	var h [8]byte
+	binary.BigEndian.PutUint64(h[:], height)
+	e.Topology = chain.Topology{ID: koinos.Sum256(h[:]), Height: height, Previous: prev}
+	return &chain.Ready{
+		Accepted:     []*chain.BlockEntry{&e},
+		Irreversible: []*chain.BlockEntry{&e},
+		Meta:         chain.Meta{ChainID: tmpl.Meta.ChainID, Head: e.Topology, LIB: e.Topology},
+		HeadChanged:  true,
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkStoreCommitBlock measures Commit of one block of transfers:
+// block record, transaction index, account history, metadata, one synced
+// batch, on the real disk. µs/tx is the wall time per transaction;
+// cpu-ms/op counts every goroutine of the process, Pebble's flushes and
+// compactions included; the budget is 20% of verifying the block's
+// signatures, about 4 µs per transaction.
+func BenchmarkStoreCommitBlock(b *testing.B) {
+	for _, tc := range []struct {
+		txs    int
+		noSync bool
+	}{{1000, false}, {5000, false}, {5000, true}} {
+		name := fmt.Sprintf("txs=%d", tc.txs)
+		if tc.noSync {
+			name += "/nosync"
+		}
+		b.Run(name, func(b *testing.B) {
+			tmpls := transferBlocks(b, tc.txs, 4)
+			st, err := Open(b.TempDir(), Options{NoSync: tc.noSync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			const warm = 4 // first commits load the history counters
+			readies := make([]*chain.Ready, b.N+warm)
+			var prev koinos.Digest
+			for i := range readies {
+				readies[i] = relabel(tmpls[i%len(tmpls)], uint64(i+1), prev)
+				prev = readies[i].Meta.Head.ID
+			}
+			for _, r := range readies[:warm] {
+				if err := st.Commit(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rec, _ := st.get(blockKey(nil, readies[warm-1].Meta.Head.ID))
+			b.ReportAllocs()
+			cpu := cpuTime()
+			b.ResetTimer()
+			for _, r := range readies[warm:] {
+				if err := st.Commit(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			cpu = cpuTime() - cpu
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*tc.txs), "µs/tx")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(len(rec))/float64(tc.txs), "record-B/tx")
+		})
+	}
+}
+
+// BenchmarkRecordEncode isolates the block record: protobuf marshaling and
+// zstd, for the frame sizes doc.go compares.
+func BenchmarkRecordEncode(b *testing.B) {
+	tmpl := transferBlocks(b, 5000, 1)[0].Accepted[0]
+	for _, ft := range []int{16, 64, 256, 5000} {
+		b.Run(fmt.Sprintf("frameTxs=%d", ft), func(b *testing.B) {
+			enc, err := newRecordEncoder(ft)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var v []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				if v, err = enc.encode(tmpl); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(v))/5000, "B/tx")
+		})
+	}
+}
+
+// readStore commits the real template blocks (with their genesis-less
+// metadata) into a fresh store for the read benchmarks.
+func readStore(b *testing.B, n, k int) (*Store, []*chain.Ready) {
+	tmpls := transferBlocks(b, n, k)
+	st, err := Open(b.TempDir(), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	for _, r := range tmpls {
+		if err := st.Commit(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return st, tmpls
+}
+
+// BenchmarkTransactionsByID looks up one transaction of a 5,000-transfer
+// block, as koilib's wait does: the index seek, then one frame.
+func BenchmarkTransactionsByID(b *testing.B) {
+	st, tmpls := readStore(b, 5000, 2)
+	txs := tmpls[1].Accepted[0].Block.Transactions
+	ids := make([]koinos.Digest, len(txs))
+	for i, tx := range txs {
+		ids[i] = txID(b, tx)
+	}
+	i := 0
+	for b.Loop() {
+		items, err := st.TransactionsByID(ids[i%len(ids) : i%len(ids)+1])
+		if err != nil || items[0].Tx == nil {
+			b.Fatal("not found", err)
+		}
+		i += 7919
+	}
+}
+
+// BenchmarkAccountHistory reads the latest 100 records of the token
+// contract, which every transfer names.
+func BenchmarkAccountHistory(b *testing.B) {
+	st, tmpls := readStore(b, 5000, 2)
+	token := koinos.Address(tmpls[0].Accepted[0].Block.Transactions[0].Operations[0].GetCallContract().ContractId)
+	for _, irr := range []bool{true, false} {
+		b.Run(fmt.Sprintf("irreversible=%v", irr), func(b *testing.B) {
+			for b.Loop() {
+				es, err := st.AccountHistory(token, HistoryQuery{Limit: 100, Irreversible: irr})
+				if err != nil || len(es) != 100 {
+					b.Fatal(len(es), err)
+				}
+			}
+		})
+	}
+}

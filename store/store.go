@@ -1,0 +1,370 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/engine/koinos"
+)
+
+// Options configure a Store. The zero value is a durable store on disk.
+type Options struct {
+	// FS is the filesystem (nil: the real disk). Tests pass
+	// vfs.NewCrashableMem().
+	FS vfs.FS
+	// Logger receives the store's and Pebble's messages (nil: discard).
+	Logger *slog.Logger
+	// NoSync skips the fsync of each commit, for tests and benchmarks
+	// only: a machine crash may then lose committed Readies.
+	NoSync bool
+	// CacheBytes is the Pebble block cache size (default 64 MiB).
+	CacheBytes int64
+	// MemTableBytes is the size of one Pebble memtable (default 64 MiB).
+	// A 5,000-transaction block writes about 3 MB, so the default holds
+	// some twenty blocks before a flush.
+	MemTableBytes uint64
+	// DecodedBlocks is how many decoded blocks the read path keeps
+	// (default 16).
+	DecodedBlocks int
+	// MaxHistoryCounters bounds the per-address sequence counters kept in
+	// memory for account history (default 1<<20, about 64 MiB); an evicted
+	// counter is reloaded with one seek.
+	MaxHistoryCounters int
+	// FrameTxs is how many transactions share a compressed frame in a
+	// block record (default DefaultFrameTxs). Records written with any
+	// value read back under any other.
+	FrameTxs int
+}
+
+// Defaults of Options.
+const (
+	DefaultCacheBytes         = 64 << 20
+	DefaultMemTableBytes      = 64 << 20
+	DefaultDecodedBlocks      = 16
+	DefaultMaxHistoryCounters = 1 << 20
+)
+
+// EnsureDefaults fills in zero fields.
+func (o *Options) EnsureDefaults() {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = DefaultMemTableBytes
+	}
+	if o.DecodedBlocks <= 0 {
+		o.DecodedBlocks = DefaultDecodedBlocks
+	}
+	if o.MaxHistoryCounters <= 0 {
+		o.MaxHistoryCounters = DefaultMaxHistoryCounters
+	}
+	if o.FrameTxs <= 0 {
+		o.FrameTxs = DefaultFrameTxs
+	}
+}
+
+// valueSeparationMin is the smallest value kept out of the LSM's sstables:
+// block records of more than a few transactions; index and state values
+// are far smaller.
+const valueSeparationMin = 4 << 10
+
+// formatVersion names the key layout of doc.go. A store written with
+// another layout is refused rather than misread.
+const formatVersion = "ember-store-1"
+
+// ErrNotFound is returned for an unknown block.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("store: closed")
+
+// Store is Ember's Pebble-backed block store, transaction index, account
+// history and state checkpoint. One goroutine commits (Commit,
+// CommitGroup); any goroutine may read.
+type Store struct {
+	db    *pebble.DB
+	log   *slog.Logger
+	wopts *pebble.WriteOptions
+	dec   *zstd.Decoder
+
+	// state is the metadata as of the last successful commit; readers
+	// load it without locks and never see it ahead of the data.
+	state atomic.Pointer[metaState]
+
+	decoded *entryCache
+	closed  atomic.Bool // set by Close; reads check it
+
+	// mu serializes commits and Close, and guards what only the commit
+	// path uses.
+	mu struct {
+		sync.Mutex
+		// broken is set when a commit failed after changing the
+		// in-memory indexes: they may no longer match the disk, so
+		// further commits are refused until the store is reopened.
+		broken   error
+		enc      *recordEncoder
+		batch    *pebble.Batch
+		key      []byte
+		val      []byte
+		forks    map[koinos.Digest]uint64 // blocks with a fork marker → height
+		counters counterCache
+		hist     histAgg
+		txs      []txRef
+	}
+}
+
+var _ chain.Storage = (*Store)(nil)
+
+// Open opens or creates the store in dir.
+func Open(dir string, o Options) (*Store, error) {
+	o.EnsureDefaults()
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref() // the DB holds its own reference
+	po := &pebble.Options{
+		FS:                          o.FS,
+		Cache:                       cache,
+		Logger:                      pebbleLogger{o.Logger},
+		MemTableSize:                o.MemTableBytes,
+		MemTableStopWritesThreshold: 4,
+		FormatMajorVersion:          pebble.FormatNewest,
+		// Compactions run beside block verification, which wants the
+		// cores: one, or two when L0 backs up.
+		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+	}
+	// Block records (hundreds of KB for a busy block) go to blob files,
+	// which compactions pass by reference instead of rewriting: an LSM
+	// would otherwise copy every block once per level. Records are never
+	// overwritten or deleted, so blob files hold no garbage to rewrite.
+	po.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           valueSeparationMin,
+			MaxBlobReferenceDepth: 10,
+			RewriteMinimumAge:     5 * time.Minute,
+			TargetGarbageRatio:    1.0,
+		}
+	}
+	for i := range po.Levels {
+		// Bloom filters make point reads of absent keys nearly free: the
+		// engine asks for every new account's state, and block lookups
+		// by id miss on unknown ids.
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	s, err := newStore(db, o)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStore(db *pebble.DB, o Options) (*Store, error) {
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(maxFrameBytes),
+		zstd.WithDecodeAllCapLimit(true)) // see record.frame
+	if err != nil {
+		return nil, fmt.Errorf("store: zstd decoder: %w", err)
+	}
+	enc, err := newRecordEncoder(o.FrameTxs)
+	if err != nil {
+		dec.Close()
+		return nil, err
+	}
+	s := &Store{db: db, log: o.Logger, dec: dec, wopts: pebble.Sync, decoded: newEntryCache(o.DecodedBlocks)}
+	if o.NoSync {
+		s.wopts = pebble.NoSync
+	}
+	s.mu.enc = enc
+	s.mu.forks = make(map[koinos.Digest]uint64)
+	s.mu.counters = newCounterCache(o.MaxHistoryCounters)
+	if err := s.checkVersion(); err != nil {
+		dec.Close()
+		return nil, err
+	}
+	st, err := s.loadMeta()
+	if err != nil {
+		dec.Close()
+		return nil, err
+	}
+	s.state.Store(&st)
+	if err := s.loadForkMarkers(); err != nil {
+		dec.Close()
+		return nil, err
+	}
+	s.log.Info("store opened", "head", st.meta.Head.Height, "lib", st.meta.LIB.Height,
+		"checkpoint", st.meta.Checkpoint.Height, "fork_blocks", len(s.mu.forks))
+	return s, nil
+}
+
+func (s *Store) checkVersion() error {
+	v, err := s.get(keyVersion)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		it, err := s.db.NewIter(nil)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		empty := !it.First()
+		if err := it.Close(); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if !empty {
+			return errors.New("store: the database holds data but no format version: not an Ember store")
+		}
+		if err := s.db.Set(keyVersion, []byte(formatVersion), pebble.Sync); err != nil {
+			return fmt.Errorf("store: write format version: %w", err)
+		}
+		return nil
+	case err != nil:
+		return err
+	case string(v) != formatVersion:
+		return fmt.Errorf("store: the database has format %q; this node reads %q", v, formatVersion)
+	}
+	return nil
+}
+
+func (s *Store) loadMeta() (metaState, error) {
+	v, err := s.get(keyMeta)
+	if errors.Is(err, ErrNotFound) {
+		return metaState{}, nil
+	}
+	if err != nil {
+		return metaState{}, err
+	}
+	m, err := decodeMeta(v)
+	if err != nil {
+		return metaState{}, fmt.Errorf("store: %w", err)
+	}
+	return m, nil
+}
+
+// loadForkMarkers reads the markers of blocks not yet irreversible; the
+// commit path deletes them by key once the LIB passes their height.
+func (s *Store) loadForkMarkers() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceFork}, UpperBound: []byte{spaceFork + 1}})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) != forkKeyLen {
+			_ = it.Close()
+			return corruptStore("fork marker key of %d bytes", len(k))
+		}
+		h, id := decodeForkKey(k)
+		s.mu.forks[id] = h
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("store: read fork markers: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database; every commit is already in the WAL. Reads
+// started after Close return ErrClosed; as with Pebble, the caller must
+// stop reads in flight before closing.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Swap(true) {
+		return ErrClosed
+	}
+	s.dec.Close()
+	if s.mu.batch != nil {
+		_ = s.mu.batch.Close()
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) checkOpen() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// get returns a copy of the value of key, or ErrNotFound.
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read: %w", err)
+	}
+	out := bytes.Clone(v)
+	if err := closer.Close(); err != nil {
+		return nil, fmt.Errorf("store: read: %w", err)
+	}
+	return out, nil
+}
+
+// reader is what reads go through: the DB or a snapshot of it.
+type reader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// with calls fn with the value of key, valid only during fn; it returns
+// ErrNotFound when key is absent. Other errors have no "store: " prefix:
+// callers wrap them with their context.
+func with(r reader, key []byte, fn func(v []byte) error) error {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	err = fn(v)
+	if cerr := closer.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("read: %w", cerr)
+	}
+	return err
+}
+
+// pebbleLogger routes Pebble's messages to slog. Pebble calls Fatalf on a
+// failed WAL write, after which its commit pipeline is unusable; it
+// expects the call not to return, so we log and panic: continuing would
+// acknowledge commits that are not durable.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := "pebble: " + fmt.Sprintf(format, args...)
+	p.l.Error(msg)
+	panic(msg)
+}
