@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"time"
 
 	"github.com/emberchain/ember/engine/contracts"
 	"github.com/emberchain/ember/engine/genesis"
@@ -38,6 +39,9 @@ type Config struct {
 	// MaxCachedAccounts bounds the clean account records kept in memory
 	// (default state.DefaultMaxCached).
 	MaxCachedAccounts int
+	// Now, when set, times the replay after a restart so its progress log
+	// shows a rate and an ETA; the engine reads no clock otherwise.
+	Now func() time.Time
 }
 
 // Chain is the consensus state machine: the fork database, fork choice,
@@ -57,6 +61,7 @@ type Chain struct {
 	log        *slog.Logger
 	ckInterval uint64
 	maxFork    int
+	now        func() time.Time
 
 	fork       *forkDB
 	checkpoint Topology
@@ -81,7 +86,7 @@ func Open(cfg Config) (*Chain, *Ready, error) {
 	c := &Chain{
 		g: g, params: p, chainID: g.ChainID(), producers: g.Producers(),
 		token: token, tokenID: token.ID().Bytes(), store: cfg.Storage, log: cfg.Log,
-		ckInterval: cfg.CheckpointInterval, maxFork: cfg.MaxForkBlocks,
+		ckInterval: cfg.CheckpointInterval, maxFork: cfg.MaxForkBlocks, now: cfg.Now,
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -169,6 +174,7 @@ func (c *Chain) restore(meta Meta, maxCached int) error {
 	}
 	c.fork = newForkDB(root)
 	replayed := 0
+	progress := c.progress(meta.LIB.Height - meta.Checkpoint.Height)
 	err = c.store.CanonicalBlocks(meta.Checkpoint.Height+1, meta.LIB.Height, func(e *BlockEntry) error {
 		n, err := c.replay(e)
 		if err != nil {
@@ -176,6 +182,7 @@ func (c *Chain) restore(meta Meta, maxCached int) error {
 		}
 		c.fork.advanceRoot(n, c.base)
 		replayed++
+		progress(uint64(replayed), e.Height)
 		return nil
 	})
 	if err != nil {
@@ -208,6 +215,38 @@ func (c *Chain) restore(meta Meta, maxCached int) error {
 	return nil
 }
 
+// progress returns a function logging replay progress every 1,000 blocks
+// (and every 10 s when a clock is set), with a rate and an ETA.
+func (c *Chain) progress(total uint64) func(done, height uint64) {
+	if total < 1000 {
+		return func(uint64, uint64) {}
+	}
+	var start, last time.Time
+	if c.now != nil {
+		start = c.now()
+		last = start
+	}
+	c.log.Info("replaying blocks since the last state checkpoint", "blocks", total)
+	return func(done, height uint64) {
+		var now time.Time
+		if c.now != nil {
+			now = c.now()
+		}
+		if done%1000 != 0 && (c.now == nil || now.Sub(last) < 10*time.Second) && done != total {
+			return
+		}
+		attrs := []any{"height", height, "done", done, "total", total}
+		if c.now != nil {
+			last = now
+			if el := now.Sub(start).Seconds(); el > 0 {
+				rate := float64(done) / el
+				attrs = append(attrs, "blocks_per_s", int(rate), "eta", (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second))
+			}
+		}
+		c.log.Info("replay progress", attrs...)
+	}
+}
+
 func (c *Chain) rootFromEntry(e *BlockEntry) (*node, error) {
 	sr, err := koinos.ParseMultihash(e.Receipt.GetStateMerkleRoot())
 	if err != nil {
@@ -231,8 +270,9 @@ func (c *Chain) replay(e *BlockEntry) (*node, error) {
 		return nil, fmt.Errorf("block %d replays to state root %x, but its stored receipt says %x: the store is corrupt or the node's rules changed",
 			e.Height, n.entry.Receipt.StateMerkleRoot, e.Receipt.GetStateMerkleRoot())
 	}
-	n.entry = e // keep the stored entry: it is what readers were served
-	n.entry.Txs = vb.Txs
+	// Keep the stored block and receipt (what readers were served), in an
+	// entry of our own: the storage's entry is not ours to modify.
+	n.entry = &BlockEntry{Topology: e.Topology, Block: e.Block, Receipt: e.Receipt, Txs: vb.Txs, Signers: e.Signers}
 	c.fork.insert(n)
 	return n, nil
 }

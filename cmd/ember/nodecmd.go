@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/emberchain/ember/engine/genesis"
+	"github.com/emberchain/ember/engine/mempool"
+	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/node"
+	"github.com/emberchain/ember/node/admin"
+	"github.com/emberchain/ember/node/config"
+	"github.com/emberchain/ember/node/keyfile"
+	"github.com/emberchain/ember/producer"
+	"github.com/emberchain/ember/rpcgw"
+	"github.com/emberchain/ember/store"
+)
+
+// configFlags are the flags every command that reads the node
+// configuration shares.
+type configFlags struct {
+	datadir *string
+	file    *string
+	set     setFlags
+	rpcAddr *string
+	level   *string
+	format  *string
+}
+
+func addConfigFlags(fs *flag.FlagSet) *configFlags {
+	c := &configFlags{set: setFlags{}}
+	c.datadir = fs.String("datadir", defaultDatadir(), "data directory (config.toml, genesis.json, keys/, data/)")
+	c.file = fs.String("config", "", "configuration file (default DATADIR/config.toml)")
+	fs.Var(c.set, "set", "set a configuration key: --set section.key=value (repeatable; see ember config keys)")
+	c.rpcAddr = fs.String("rpc-addr", "", "JSON-RPC listen address (rpc.listen)")
+	c.level = fs.String("log-level", "", "log level: debug, info, warn, error (log.level)")
+	c.format = fs.String("log-format", "", "log format: text or json (log.format)")
+	return c
+}
+
+func (c *configFlags) load() (config.Config, error) {
+	set := setFlags{}
+	for k, v := range c.set {
+		set[k] = v
+	}
+	for key, v := range map[string]string{"rpc.listen": *c.rpcAddr, "log.level": *c.level, "log.format": *c.format} {
+		if v != "" {
+			set[key] = v
+		}
+	}
+	file := *c.file
+	optional := false
+	if file == "" {
+		file, optional = filepath.Join(*c.datadir, "config.toml"), true
+	}
+	return config.Load(config.Sources{File: file, FileOptional: optional, Env: os.Environ(), Set: set})
+}
+
+// under resolves p relative to dir unless it is absolute.
+func under(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	lv := new(slog.LevelVar)
+	_ = lv.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), lv
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), lv
+}
+
+func cmdNode(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("node", "node --datadir DIR [--rpc-addr HOST:PORT] [--set key=value ...]", stderr)
+	cf := addConfigFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	log, level := newLogger(cfg, stderr)
+	nc, err := nodeConfig(*cf.datadir, cfg, log)
+	if err != nil {
+		return err
+	}
+	var metrics *admin.Metrics
+	if cfg.Admin.Listen != "" {
+		metrics = admin.NewMetrics()
+		nc.Observer, nc.RPC.Observer = metrics, metrics
+	}
+	// systemd: READY=1 once serving, WATCHDOG=1 from the chain loop,
+	// STOPPING=1 at shutdown. Without NOTIFY_SOCKET these do nothing.
+	nc.Notify = func(state string) {
+		if _, err := daemon.SdNotify(false, state); err != nil {
+			log.Warn("sd_notify", "state", state, "err", err)
+		}
+	}
+	if wd, err := daemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
+		nc.WatchdogInterval = wd / 2
+		log.Info("systemd watchdog enabled", "timeout", wd)
+	}
+	n, err := node.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if metrics != nil {
+		a := admin.New(admin.Config{Listen: cfg.Admin.Listen, Pprof: cfg.Admin.Pprof, Level: level, Logger: log}, n, metrics)
+		if err := a.Listen(); err != nil {
+			n.Close()
+			return fmt.Errorf("admin listener on %s: %w", cfg.Admin.Listen, err)
+		}
+		log.Info("admin listening", "addr", a.Addr(), "pprof", cfg.Admin.Pprof)
+		go func() {
+			if err := a.Serve(); err != nil {
+				log.Error("admin listener", "err", err)
+			}
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			a.Shutdown(sctx)
+		}()
+	}
+	return n.Run(ctx)
+}
+
+// nodeConfig turns the operator configuration into a node.Config: it reads
+// the genesis file and the producer key.
+func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Config, error) {
+	gpath := under(datadir, cfg.Node.Genesis)
+	gb, err := os.ReadFile(gpath)
+	if err != nil {
+		return node.Config{}, fmt.Errorf("read genesis: %w (create a chain with: ember init --dev --datadir %s)", err, datadir)
+	}
+	g, err := genesis.Parse(gb)
+	if err != nil {
+		return node.Config{}, fmt.Errorf("%s: %w", gpath, err)
+	}
+	nc := node.Config{
+		DataDir:   under(datadir, cfg.Node.Data),
+		Genesis:   g,
+		RPCListen: cfg.RPC.Listen,
+		RPC: rpcgw.Config{
+			Path: cfg.RPC.Path, RefusedMethods: cfg.RPC.RefusedMethods,
+			MaxBodyBytes: cfg.RPC.MaxBodyBytes, MaxBatch: cfg.RPC.MaxBatch, MaxResponseBytes: cfg.RPC.MaxResponseBytes,
+			Workers: cfg.RPC.Workers, QueueSize: cfg.RPC.QueueSize, QueueTimeout: cfg.RPC.QueueTimeout, BackendTimeout: cfg.RPC.BackendTimeout,
+			ReadTimeout: cfg.RPC.ReadTimeout, WriteTimeout: cfg.RPC.WriteTimeout, IdleTimeout: cfg.RPC.IdleTimeout,
+			MaxConns: cfg.RPC.MaxConns, MaxConnsPerIP: cfg.RPC.MaxConnsPerIP, CORSOrigins: cfg.RPC.CORSOrigins,
+		},
+		Mempool: mempool.Config{
+			MaxTransactions: cfg.Mempool.MaxTransactions, MaxBytes: cfg.Mempool.MaxBytes,
+			MaxPerAccount: cfg.Mempool.MaxPerAccount, ExpiryMs: uint64(cfg.Mempool.Expiry.Milliseconds()),
+		},
+		Store: store.Options{CacheBytes: cfg.Store.CacheBytes},
+		Verify: sigverify.PoolConfig{
+			Workers: cfg.Verify.Workers, QueueDepth: cfg.Verify.QueueDepth, MaxBatch: cfg.Verify.MaxBatch, CacheSize: cfg.Verify.CacheSize,
+		},
+		CheckpointInterval: cfg.Chain.CheckpointInterval,
+		MaxForkBlocks:      cfg.Chain.MaxForkBlocks,
+		MaxCachedAccounts:  cfg.Chain.AccountCache,
+		Logger:             log,
+	}
+	if cfg.Producer.Enabled {
+		kpath := under(under(datadir, cfg.Node.Keys), cfg.Producer.Key)
+		k, err := keyfile.Read(kpath)
+		if err != nil {
+			return node.Config{}, fmt.Errorf("producer key: %w (set producer.enabled=false to run without producing)", err)
+		}
+		guard, err := producer.OpenFileGuard(under(nc.DataDir, cfg.Producer.Guard))
+		if err != nil {
+			return node.Config{}, err
+		}
+		nc.ProducerKey, nc.SignGuard = k, guard
+	}
+	return nc, nil
+}

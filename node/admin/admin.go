@@ -1,0 +1,145 @@
+// Package admin is the operator's listener, separate from the public
+// JSON-RPC one and on loopback by default:
+//
+//	GET  /metrics          Prometheus text (every metric: docs/operations.md)
+//	GET  /healthz          200 ok, 206 degraded or syncing, 503 down; JSON body with the reasons
+//	GET  /loglevel         the current log level
+//	PUT  /loglevel         set it: body "debug", "info", "warn" or "error"
+//	GET  /debug/pprof/...  Go profiles, only with admin.pprof = true
+//
+// Metrics are read from the node's snapshot (Stats) at scrape time, plus
+// histograms fed by the node's Observer and the gateway's Observer; the
+// node knows nothing of Prometheus.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/emberchain/ember/node"
+)
+
+// Source is what the admin listener reads: the node.
+type Source interface {
+	Stats() node.Stats
+	Health(now time.Time) (int, []string)
+}
+
+// Server is the admin listener.
+type Server struct {
+	srv     *http.Server
+	ln      net.Listener
+	metrics *Metrics
+}
+
+// Config configures the listener.
+type Config struct {
+	Listen string
+	Pprof  bool
+	Level  *slog.LevelVar // nil: /loglevel answers 404
+	Logger *slog.Logger
+}
+
+// New builds the listener; m must be the Metrics given to the node (its
+// Observer) and the gateway (its Observer).
+func New(cfg Config, src Source, m *Metrics) *Server {
+	mux := http.NewServeMux()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.collectors()...)
+	reg.MustRegister(&statsCollector{src: src})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{cfg.Logger}}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		code, why := src.Health(time.Now())
+		state := map[int]string{node.HealthOK: "ok", node.HealthDegraded: "degraded", node.HealthDown: "down"}[code]
+		s := src.Stats()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(struct {
+			Status  string   `json:"status"`
+			Reasons []string `json:"reasons,omitempty"`
+			Head    uint64   `json:"head_height"`
+			LIB     uint64   `json:"last_irreversible_block"`
+			HeadAge float64  `json:"head_age_seconds"`
+			Peers   int      `json:"peers"`
+		}{state, why, s.Head.Height, s.LIB.Height, time.Since(s.HeadTime).Seconds(), s.Peers})
+	})
+	if cfg.Level != nil {
+		mux.HandleFunc("GET /loglevel", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, strings.ToLower(cfg.Level.Level().String())+"\n")
+		})
+		mux.HandleFunc("PUT /loglevel", func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(io.LimitReader(r.Body, 64))
+			var l slog.Level
+			if err := l.UnmarshalText([]byte(strings.TrimSpace(string(b)))); err != nil {
+				http.Error(w, "expected debug, info, warn or error", http.StatusBadRequest)
+				return
+			}
+			cfg.Level.Set(l)
+			if cfg.Logger != nil {
+				cfg.Logger.Info("log level changed", "level", l.String())
+			}
+			io.WriteString(w, strings.ToLower(l.String())+"\n")
+		})
+	}
+	if cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return &Server{
+		srv: &http.Server{
+			Addr: cfg.Listen, Handler: mux,
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			// Profiles stream for up to their duration (default 30 s).
+			WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute,
+		},
+		metrics: m,
+	}
+}
+
+// Listen binds the address, so Addr is known before Serve.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.srv.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until Shutdown.
+func (s *Server) Serve() error {
+	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops the listener.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) {
+	if p.l != nil {
+		p.l.Warn("metrics", "err", v)
+	}
+}

@@ -1,0 +1,34 @@
+// Package node assembles Ember: store, engine, verifier, mempool, producer
+// and the JSON-RPC gateway, run as one process. cmd/ember, the bench
+// harness and the integration tests all start the same Node.
+//
+// This file declares the whole pipeline — every stage, who runs it, its
+// queue and what happens when it is full — so the data path can be read in
+// one place (DESIGN §3, §4).
+//
+//	stage              runs on                      queue / bound                    when full / overloaded
+//	-----              -------                      -------------                    ----------------------
+//	rpc gateway        fasthttp workers             RPC.Workers, RPC.QueueDepth      HTTP 503, or 504 after RPC.QueueTimeout
+//	decode             gateway worker (caller)      RPC.MaxBodyBytes per request     JSON-RPC error -32602 / -32601
+//	verify             sigverify pool (cores)       Verify.QueueDepth per worker     error "verifier overloaded" to the caller
+//	admission check    caller goroutine             none (reads an immutable View)   -
+//	mempool            caller goroutine, sharded    Mempool.Max* caps                JSON-RPC error, code -206 / -201 / 104
+//	chain loop         one goroutine                blockQueue (BlockQueueDepth)     submit_block waits for its context
+//	producer           chain loop, at its slots     Mempool.Best(MaxBlockTxs)        block stops at the genesis limits
+//	store commit       chain loop, one batch/block  -                                node stops: a write that fails is fatal
+//	events             chain loop, after commit     subscriber channels (EventDepth) slow subscriber: events dropped + counted
+//
+// Ordering guarantees: a block's Ready is committed to the store before the
+// engine advances, and only then do readers, the mempool and subscribers
+// see it (etcd-raft's Ready/Advance). Submissions never wait for the chain
+// loop: they read the latest View and insert into the sharded mempool.
+package node
+
+// Queue capacities of the chain loop.
+const (
+	// BlockQueueDepth bounds blocks waiting for the chain loop (from
+	// submit_block now, from p2p sync later).
+	BlockQueueDepth = 256
+	// EventDepth bounds each event subscriber's channel.
+	EventDepth = 1024
+)

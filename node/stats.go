@@ -1,0 +1,113 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/engine/mempool"
+	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/producer"
+	"github.com/emberchain/ember/rpcgw"
+)
+
+// Observer receives per-block timings, for histograms at the edge (the
+// admin listener's Prometheus metrics). Calls come from the chain loop and
+// must return quickly.
+type Observer interface {
+	ObserveBlock(BlockTiming)
+}
+
+// BlockTiming is how long one block took, stage by stage.
+type BlockTiming struct {
+	Produced bool // built here; otherwise received (submit_block, p2p)
+	Txs      int
+	Verify   time.Duration // signature checks (received blocks)
+	Apply    time.Duration // engine: build or validate and apply
+	Store    time.Duration // the Pebble batch, synced
+}
+
+// Stats is a snapshot of the node for metrics and health.
+type Stats struct {
+	Head, LIB     chain.Topology
+	HeadTime      time.Time
+	Mempool       mempool.Stats
+	Producing     bool
+	Producer      producer.Stats
+	RPC           rpcgw.Stats
+	Peers         int // no p2p yet: 0
+	EventDrops    uint64
+	LastLoop      time.Time // last iteration of the chain loop
+	Fatal         error
+	BlockInterval time.Duration
+	// Verify is the default verifier's snapshot (zero with a custom one).
+	Verify sigverify.Stats
+}
+
+// Stats returns a snapshot.
+func (n *Node) Stats() Stats {
+	v := n.chain.View()
+	s := Stats{
+		Head: v.Head, LIB: v.LIB, HeadTime: time.UnixMilli(int64(v.HeadTime)),
+		Mempool:       n.pool.Stats(),
+		BlockInterval: time.Duration(n.cfg.Genesis.Params().BlockIntervalMs) * time.Millisecond,
+		LastLoop:      time.Unix(0, n.loopTick.Load()),
+	}
+	if n.producer != nil {
+		s.Producing = true
+		s.Producer = n.producerStats.Load().(producer.Stats)
+	}
+	if n.rpc != nil {
+		s.RPC = n.rpc.Stats()
+	}
+	if n.ownPool != nil {
+		s.Verify = n.ownPool.Stats()
+	}
+	n.subsMu.Lock()
+	for _, sub := range n.subs {
+		s.EventDrops += sub.dropped.Load()
+	}
+	n.subsMu.Unlock()
+	if p := n.fatal.Load(); p != nil {
+		s.Fatal = *p
+	}
+	return s
+}
+
+// Health states, as HTTP status codes (Lighthouse's convention).
+const (
+	HealthOK       = 200 // serving, head fresh
+	HealthDegraded = 206 // serving, but the head is stale or the node is catching up
+	HealthDown     = 503 // not serving: stopped, failed, or the chain loop is stuck
+)
+
+// Health says whether the node is fit to serve, and why not.
+func (n *Node) Health(now time.Time) (int, []string) {
+	s := n.Stats()
+	var why []string
+	select {
+	case <-n.started:
+	default:
+		return HealthDown, []string{"starting"}
+	}
+	if s.Fatal != nil {
+		return HealthDown, []string{"failed: " + s.Fatal.Error()}
+	}
+	if n.stopping.Load() {
+		return HealthDown, []string{"shutting down"}
+	}
+	// The loop ticks at least every second; ten missed ticks means stuck.
+	if age := now.Sub(s.LastLoop); age > 10*time.Second {
+		return HealthDown, []string{fmt.Sprintf("chain loop has not run for %s", age.Round(time.Second))}
+	}
+	headAge := now.Sub(s.HeadTime)
+	// A producer in its schedule keeps the head within a few slots; a head
+	// older than that means this node is not producing or not receiving.
+	if stale := 3*s.BlockInterval + 2*time.Second; headAge > stale {
+		why = append(why, fmt.Sprintf("head block %d is %s old (more than %s)", s.Head.Height, headAge.Round(time.Second), stale))
+	}
+	if len(why) > 0 {
+		return HealthDegraded, why
+	}
+	return HealthOK, nil
+}
