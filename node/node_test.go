@@ -314,6 +314,12 @@ func TestSubmitRejectsBadTransactions(t *testing.T) {
 		{"unknown account", build(stranger, txbuilder.Header{Nonce: 1}, nil), 104, "mana"},
 		{"tampered operation", build(tn.users[0], txbuilder.Header{Nonce: 2}, func(tx *protocol.Transaction) { tx.Operations[0].GetCallContract().Args = []byte{1} }), -204, "operation_merkle_root"},
 		{"tampered id", build(tn.users[0], txbuilder.Header{Nonce: 2}, func(tx *protocol.Transaction) { tx.Id = koinos.ZeroMultihash() }), -204, "id does not match"},
+		{"payer checksum", build(tn.users[0], txbuilder.Header{Nonce: 2}, func(tx *protocol.Transaction) {
+			tx.Header.Payer[24] ^= 1
+			tx.Id = koinos.TransactionID(tx.Header).Multihash()
+			d, _ := koinos.ParseMultihash(tx.Id)
+			tx.Signatures = [][]byte{tn.users[0].Sign(d)}
+		}), -204, "checksum"},
 		{"no signature", build(tn.users[0], txbuilder.Header{Nonce: 2}, func(tx *protocol.Transaction) { tx.Signatures = nil }), -202, "no signatures"},
 		{"oversized", build(tn.users[0], txbuilder.Header{Nonce: 2}, func(tx *protocol.Transaction) {
 			tx.Operations[0].GetCallContract().Args = make([]byte, 70_000)

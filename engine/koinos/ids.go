@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"slices"
+	"sync"
 
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 	"github.com/emberchain/ember/proto/koinos/protocol"
@@ -30,27 +31,42 @@ func HashMessage(m vtMessage, scratch []byte) (Digest, []byte) {
 	return sha256.Sum256(buf), scratch
 }
 
-// TransactionID returns the digest whose multihash is the transaction id:
-// sha256 of the serialized transaction header.
-func TransactionID(h *protocol.TransactionHeader) Digest {
-	d, _ := HashMessage(h, nil)
+// scratchPool holds serialization buffers for hashing: ids and merkle
+// leaves are computed for every transaction, and a pooled buffer saves an
+// allocation each time.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func hashPooled(m vtMessage) Digest {
+	p := scratchPool.Get().(*[]byte)
+	d, buf := HashMessage(m, *p)
+	if cap(buf) <= 64<<10 { // do not keep huge buffers around
+		*p = buf[:0]
+	}
+	scratchPool.Put(p)
 	return d
 }
 
+// TransactionID returns the digest whose multihash is the transaction id:
+// sha256 of the serialized transaction header.
+func TransactionID(h *protocol.TransactionHeader) Digest { return hashPooled(h) }
+
 // BlockID returns the digest whose multihash is the block id: sha256 of the
 // serialized block header.
-func BlockID(h *protocol.BlockHeader) Digest {
-	d, _ := HashMessage(h, nil)
-	return d
-}
+func BlockID(h *protocol.BlockHeader) Digest { return hashPooled(h) }
 
 // OperationMerkleRoot is the merkle root over sha256(serialized operation),
 // one leaf per operation, in order.
 func OperationMerkleRoot(ops []*protocol.Operation) Digest {
-	leaves := make([]Digest, len(ops))
-	var scratch []byte
-	for i, op := range ops {
-		leaves[i], scratch = HashMessage(op, scratch)
+	if len(ops) == 1 {
+		return hashPooled(ops[0]) // the root of one leaf is the leaf
+	}
+	var small [8]Digest
+	leaves := small[:0]
+	if len(ops) > len(small) {
+		leaves = make([]Digest, 0, len(ops))
+	}
+	for _, op := range ops {
+		leaves = append(leaves, hashPooled(op))
 	}
 	return MerkleRoot(leaves)
 }

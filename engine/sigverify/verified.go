@@ -115,15 +115,20 @@ func precheck(tx *protocol.Transaction, lim *Limits) (*VerifiedTx, error) {
 		return nil, malformed("rc_limit must be above 0")
 	}
 	v := &VerifiedTx{tx: tx, size: size}
-	var err error
-	if v.payer, err = koinos.ParseAddress(h.Payer); err != nil {
-		return nil, malformed("payer: %v", err)
+	// Only the form of payer and payee is checked here, not their checksums:
+	// authorization requires each to equal an address derived from a
+	// signature's key, which has a right checksum by construction. A bad
+	// checksum is reported when authorization fails (badAddress).
+	var ok bool
+	if v.payer, ok = koinos.AddressShape(h.Payer); !ok {
+		return nil, malformed("payer: %v", addressErr(h.Payer))
 	}
 	if len(h.Payee) > 0 {
-		if v.payee, err = koinos.ParseAddress(h.Payee); err != nil {
-			return nil, malformed("payee: %v", err)
+		if v.payee, ok = koinos.AddressShape(h.Payee); !ok {
+			return nil, malformed("payee: %v", addressErr(h.Payee))
 		}
 	}
+	var err error
 	if v.nonce, err = koinos.DecodeNonce(h.Nonce); err != nil {
 		return nil, koinos.Errorf(chainpb.ErrorCode_invalid_nonce, "%v", err)
 	}
@@ -179,12 +184,33 @@ func (v *VerifiedTx) authorize() error {
 // workers, which hold no VerifiedTx.
 func authorizeSigners(payer, nonceAccount koinos.Address, signers []koinos.Address) error {
 	if !slices.Contains(signers, payer) {
+		if err := badAddress("payer", payer); err != nil {
+			return err
+		}
 		return koinos.Errorf(chainpb.ErrorCode_authorization_failure, "transaction is not signed by its payer %s", payer)
 	}
 	if nonceAccount != payer && !slices.Contains(signers, nonceAccount) {
+		if err := badAddress("payee", nonceAccount); err != nil {
+			return err
+		}
 		return koinos.Errorf(chainpb.ErrorCode_authorization_failure, "transaction uses the nonce of payee %s but is not signed by it", nonceAccount)
 	}
 	return nil
+}
+
+// badAddress explains an authorization failure caused by an address with a
+// wrong checksum, which precheck lets through to save the hashing.
+func badAddress(field string, a koinos.Address) error {
+	if _, err := koinos.ParseAddress(a[:]); err != nil {
+		return malformed("%s: %v", field, err)
+	}
+	return nil
+}
+
+// addressErr says why b is not an address.
+func addressErr(b []byte) error {
+	_, err := koinos.ParseAddress(b)
+	return err
 }
 
 // signatureError is the error Verify returns for signature i failing with
