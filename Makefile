@@ -11,12 +11,19 @@ KOILIB   := node/testdata/koilib
 # Packages with concurrency on the hot path: run under the race detector.
 RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/...
 
-.PHONY: all build run test test-go test-race js-deps lint fuzz proto tools clean install
+.PHONY: all build run test test-go test-race js-deps lint fuzz proto tools clean install bench
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ember
+
+## bench: the standard load test, about a minute on 2 cores: per scheme, the signature
+## ceiling, a closed-loop run on a fresh node (committed TPS), a run at half that rate (p99 latency).
+## Results in bench-results/<time>/. BENCH_FLAGS passes more flags (ember bench suite -h).
+BENCH_FLAGS ?=
+bench: build
+	./$(BIN) bench suite $(BENCH_FLAGS)
 
 ## run: build, create a dev chain in $(DATADIR) if there is none, run the node.
 run: build

@@ -22,6 +22,7 @@ Usage:
                                           sign and send a token transfer
   ember status [--rpc URL] [--json]       chain id, head, last irreversible block, token
   ember config dump|keys [--datadir DIR]  print the effective configuration, or every key
+  ember bench MODE [flags]                load-test a node: rpc, sweep, engine, verify, suite, init
   ember version
 
 Run "ember COMMAND -h" for the flags of a command.
@@ -49,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"tx":      cmdTx,
 		"status":  cmdStatus,
 		"config":  cmdConfig,
+		"bench":   cmdBench,
 		"version": func([]string, io.Writer, io.Writer) error { fmt.Fprintln(stdout, "ember", version); return nil },
 	}
 	cmd, ok := cmds[args[0]]

@@ -1,0 +1,208 @@
+package bench
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// report turns a finished run into its Report. Every figure is defined in
+// doc.go; t0 is the clock start (just before the first send).
+func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, t0 time.Time) *Report {
+	r := &Report{
+		Mode: "rpc", Scheme: p.scheme.String(), BlockIntervalMs: s.info.intervalMs,
+		CPUs: s.machine.GOMAXPROCS, Commit: s.opts.Commit, StartedAt: t0.UTC(), Ceiling: s.ceiling,
+	}
+	if s.ceiling != nil {
+		r.SigCeilingTPS = s.ceiling.Ceiling[r.Scheme]
+	}
+	r.Load.Rate, r.Load.Concurrency, r.Load.Batch = spec.Rate, spec.Concurrency, spec.Batch
+	r.Load.Accounts, r.Load.RCLimit = p.accounts, s.opts.RCLimit
+	r.Load.RequestMB = round1(float64(p.bytes) / (1 << 20))
+	r.Node.Mode, r.Node.URL, r.Node.Observe = s.opts.Node.Mode, s.url, s.opts.Observe
+	if s.tgt != nil {
+		r.Node.AdminURL = s.tgt.admin()
+	}
+	t0WallMs := float64(t0.UnixNano()) / 1e6
+
+	var (
+		firstSubmit       = int64(math.MaxInt64)
+		lastSubmit        int64
+		lastAck, lastSeen int64
+		inclusion         []float64
+		blockTime         []float64
+		ack               []float64
+		lag               []float64
+		fromDue           []float64
+	)
+	for i := range p.body {
+		st := sub.status[i]
+		sent := st != stNotSent && st != stSkipped
+		b := fol.blockOf[i]
+		if sent {
+			firstSubmit = min(firstSubmit, sub.submitNs[i])
+			lastSubmit = max(lastSubmit, sub.submitNs[i])
+			if spec.Rate > 0 {
+				lag = append(lag, float64(sub.submitNs[i]-sub.schedNs(int32(i)))/1e6)
+			}
+		}
+		if st == stAcked {
+			r.Acked++
+			lastAck = max(lastAck, sub.ackNs[i])
+			ack = append(ack, float64(sub.ackNs[i]-sub.submitNs[i])/1e6)
+		}
+		if b >= 0 {
+			r.Included++
+			blk := fol.blocks[b]
+			lastSeen = max(lastSeen, blk.SeenNs)
+			inclusion = append(inclusion, float64(blk.SeenNs-sub.submitNs[i])/1e6)
+			if spec.Rate > 0 {
+				fromDue = append(fromDue, float64(blk.SeenNs-sub.schedNs(int32(i)))/1e6)
+			}
+			blockTime = append(blockTime, float64(blk.TsMs)-t0WallMs-float64(sub.submitNs[i])/1e6)
+			continue
+		}
+		switch st {
+		case stAcked:
+			r.Lost++
+		case stRejected:
+			r.Rejected++
+		case stTransport:
+			r.Transport++
+		case stSkipped:
+			r.Skipped++
+		case stNotSent:
+			r.NotSent++
+		}
+	}
+	// Transactions a time-capped closed loop never offered are not part
+	// of the run.
+	r.Txs = len(p.body) - r.NotSent
+	r.Errors = r.Txs - r.Included
+	r.Retries = sub.retries.Load()
+	sub.mu.Lock()
+	if len(sub.errors) > 0 {
+		r.ErrorTexts = sub.errors
+	}
+	sub.mu.Unlock()
+	if firstSubmit == math.MaxInt64 {
+		firstSubmit = 0
+	}
+
+	// Full window: first submission → the last inclusion seen.
+	r.WindowFull = Window{StartMs: 0, EndMs: float64(lastSeen-firstSubmit) / 1e6, Txs: r.Included}
+	r.WindowFull.Seconds = round3(r.WindowFull.EndMs / 1000)
+	r.WindowFull.TPS = rate(r.Included, time.Duration(lastSeen-firstSubmit))
+	r.CommittedTPS = r.WindowFull.TPS
+	r.SubmitTPS = rate(r.Acked, time.Duration(lastAck-firstSubmit))
+
+	// Steady window, from block timestamps.
+	points := make([]blockPoint, len(fol.blocks))
+	for k, b := range fol.blocks {
+		points[k] = blockPoint{tsMs: b.TsMs, txs: b.Bench}
+		r.WindowFull.Blocks += btoi(b.Bench > 0)
+	}
+	firstWall := int64(t0WallMs + float64(firstSubmit)/1e6)
+	lastWall := int64(t0WallMs + float64(lastSubmit)/1e6)
+	warm := s.opts.Warmup
+	if warm == 0 {
+		warm = max(2*time.Duration(s.info.intervalMs)*time.Millisecond, time.Duration(lastSubmit-firstSubmit)/10)
+	}
+	r.WindowSteady = steadyWindow(points, firstWall, lastWall, warm.Milliseconds())
+	r.SteadyTPS = r.WindowSteady.TPS
+	if r.SigCeilingTPS > 0 {
+		r.CeilingRatio = round3(r.CommittedTPS / r.SigCeilingTPS)
+	}
+
+	r.Latency.Inclusion = Summarize(inclusion)
+	r.Latency.BlockTime = Summarize(blockTime)
+	r.Latency.Ack = Summarize(ack)
+	r.Latency.SchedLag = Summarize(lag)
+	r.Latency.InclusionFromDue = Summarize(fromDue)
+	d := r.Latency.Inclusion
+	r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs = round3(d.P50), round3(d.P90), round3(d.P99), round3(d.Max)
+	if s.info.intervalMs > 0 {
+		r.P99Intervals = round3(d.P99 / float64(s.info.intervalMs))
+	}
+
+	// Blocks, and the node's own account of producing them.
+	r.Node.BlocksSeen, r.Node.Reorgs, r.Node.Polls = len(fol.blocks), fol.reorgs, int(fol.polls.Load())
+	r.Node.FollowMB = round1(float64(fol.bytes.Load()) / (1 << 20))
+	r.Node.SubmitMB = round1(float64(sub.respBytes.Load()) / (1 << 20))
+	var buildMs, produceMs int64
+	var nodeTxs int
+	for _, b := range fol.blocks {
+		r.Node.MaxBlockTxs = max(r.Node.MaxBlockTxs, b.Txs)
+		if b.Bench == 0 {
+			continue
+		}
+		r.Node.BlocksWithTxs++
+		if nb, ok := s.nodeBlock(b.Height); ok {
+			buildMs += nb.BuildMs
+			produceMs += nb.TotalMs
+			nodeTxs += nb.Txs
+			r.Node.MaxProduceMs = max(r.Node.MaxProduceMs, nb.TotalMs)
+			r.Node.MaxPending = max(r.Node.MaxPending, nb.Pending)
+		}
+	}
+	r.Node.BuildMsTotal, r.Node.ProduceMsTotal = buildMs, produceMs
+	if produceMs > 0 && r.WindowFull.EndMs > 0 {
+		r.Node.ChainLoopBusy = round3(float64(produceMs) / r.WindowFull.EndMs)
+	}
+	if nodeTxs > 0 {
+		r.Node.BuildUSPerTx = round1(float64(buildMs) * 1000 / float64(nodeTxs))
+		r.Node.StoreUSPerTx = round1(float64(produceMs-buildMs) * 1000 / float64(nodeTxs))
+	}
+
+	r.Series = series(p, sub, fol, firstWall, firstSubmit, inclusion, blockTime, ack)
+	r.samples = &samplesWriter{p: p, sub: sub, fol: fol, t0WallMs: t0WallMs, rated: spec.Rate > 0}
+	return r
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// series builds the chart's time series: committed TPS per block from
+// block timestamps, and admitted TPS in half-second bins.
+func series(p *plan, sub *submitter, fol *follower, firstWallMs, firstSubmitNs int64, inclusion, blockTime, ack []float64) *Series {
+	s := &Series{Inclusion: inclusion, BlockTime: blockTime, Ack: ack}
+	var prevTs int64
+	for k, b := range fol.blocks {
+		if k > 0 && b.TsMs > prevTs && b.TsMs >= firstWallMs {
+			s.BlockX = append(s.BlockX, float64(b.TsMs-firstWallMs)/1000)
+			s.BlockY = append(s.BlockY, float64(b.Bench)*1000/float64(b.TsMs-prevTs))
+		}
+		prevTs = b.TsMs
+	}
+	const bin = 500 * time.Millisecond
+	var bins []int
+	for i := range p.body {
+		if sub.status[i] != stAcked {
+			continue
+		}
+		k := int(time.Duration(sub.ackNs[i]-firstSubmitNs) / bin)
+		if k < 0 {
+			continue
+		}
+		for len(bins) <= k {
+			bins = append(bins, 0)
+		}
+		bins[k]++
+	}
+	for k, n := range bins {
+		s.SubmitX = append(s.SubmitX, (float64(k)+0.5)*bin.Seconds())
+		s.SubmitY = append(s.SubmitY, float64(n)/bin.Seconds())
+	}
+	// Summarize sorted the latency slices in place; keep them sorted for
+	// the CDF (they are sorted already, this only guards the invariant).
+	for _, v := range [][]float64{s.Inclusion, s.BlockTime, s.Ack} {
+		if !slices.IsSorted(v) {
+			slices.Sort(v)
+		}
+	}
+	return s
+}

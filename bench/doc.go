@@ -1,0 +1,129 @@
+// Package bench is Ember's load-test harness: it loads a node with signed
+// token transfers and reports what the chain committed, how fast, and how
+// long each transaction took to reach a block, measured from the blocks
+// themselves. `ember bench MODE` is a thin command over it.
+//
+// # Modes
+//
+//   - rpc: end to end through JSON-RPC. K funded accounts (keys derived from
+//     a seed, or key files with --keys) each get their share of N transfers,
+//     signed and encoded as JSON-RPC request objects before the clock
+//     starts. C workers submit them over keep-alive connections, either as
+//     fast as answers come (closed loop) or each at its due time i/R (open
+//     loop, rate R), optionally B to a JSON-RPC batch. A follower polls
+//     chain.get_head_info and reads every new block with
+//     block_store.get_blocks_by_height to see each transaction included:
+//     as blocks appear (--observe live, the default: the node serves them
+//     under load, as it would an explorer), or after the last submission
+//     (--observe deferred: the measured window holds no block serving;
+//     inclusion times are the same, they come from the head polls).
+//   - sweep: rpc at rising rates on one node, each step judged sustained or
+//     not (Criteria), to find the saturation rate; then, by default, a step
+//     at half of it, where latency targets are judged.
+//   - engine: in-process, no RPC: blocks of pre-verified transfers applied
+//     by engine/chain over a real store (AcceptBlock, store.Commit, Advance:
+//     a peer's blocks), and the producer's path (Build, sign, Commit,
+//     store.Commit, Advance). Signing and verifying happen before the
+//     clock. The engine's own ceiling.
+//   - verify: signatures per second of each scheme on 1 core and all cores,
+//     three ways: keys.Verify alone (what sigverify.Verify does per
+//     signature), keys.Verifier batches with key caches (what the sigverify
+//     pool's workers do), and sigverify.Verify of whole transfers.
+//   - suite (make bench): verify, then per scheme a closed-loop rpc run on a
+//     fresh node and an rpc run at half the committed rate it reached.
+//
+// The bench starts its own throwaway node by default: a temporary data
+// directory, a dev genesis funding the K accounts, the block interval asked
+// for, a mempool sized to hold the whole run and RPC limits that pass the
+// largest batch and block. The node is a child process (`ember node`, this
+// executable or --node-binary), so its CPU time and memory come from
+// /proc/<pid> apart from the bench's; --node in-process runs it inside the
+// bench (tests, CPU profiles); --rpc URL --keys DIR loads a node started by
+// hand (ember bench init prepares one).
+//
+// # Nonce order
+//
+// The node refuses a transaction whose nonce is not the account's pending
+// nonce + 1, and requests on different connections are served in no set
+// order. So each account belongs to one worker (account mod C), a worker has
+// one request in flight, and a batch holds at most one transaction per
+// account (hence B ≤ K/C). Transaction i is account (i mod K)'s
+// (i div K)-th, so K consecutive transactions use K distinct accounts. A
+// transaction refused for load (HTTP 503/504, JSON-RPC -32005, Koinos -206
+// pending limit, "overloaded") is sent again, alone, with backoff, before
+// its worker goes on: a retry, not an error. One refused for itself ends its
+// account's run: the rest would fail on the nonce gap and are counted as
+// skipped.
+//
+// # Clock, windows and rates
+//
+// t0 is taken after signing, after the follower has read the head, just
+// before the first send. All times are since t0 on the monotonic clock,
+// except block timestamps, which are the producer's wall clock (the same
+// machine's clock for the bench's own node).
+//
+//   - committed_tps (full window): transactions found in blocks divided by
+//     the time from the first submission to the moment the last of them was
+//     seen. It includes the ramp-up and the drain, so it is the
+//     conservative figure.
+//   - steady_tps (steady window): from block timestamps only. Take the
+//     blocks whose timestamps lie between the first submission plus a
+//     warm-up (default max(2 block intervals, 10% of the submission time))
+//     and the last submission: b_j … b_k. The rate is the run's
+//     transactions in b_{j+1} … b_k over ts_k − ts_j. The blocks made while
+//     the load was on, after ramp-up; the drain of a backlog is left out.
+//   - submit_tps: transactions the node admitted, over the first
+//     submission to the last admitting answer.
+//
+// # Latencies (milliseconds, per transaction)
+//
+//   - inclusion (p50_ms, p90_ms, p99_ms, max_ms): submission (the send of
+//     its request; for a retried one the first send) → the return of the
+//     head poll that first reported a height at or above its block. This is
+//     when the bench could first know; its resolution is the poll interval
+//     (default 10 ms) plus one RPC round trip. The block's body, read after,
+//     only confirms which transactions it holds.
+//   - block_time: submission → the block's header timestamp. The timestamp
+//     is the slot's start, before the block was built, so this leaves out
+//     building, storing and polling, and can be slightly negative for a
+//     transaction taken in the moment between its slot's start and the
+//     producer reading the mempool.
+//   - ack: submission → the answer admitting it (the RPC ack).
+//   - sched_lag (rated runs): due time i/R → actual send: the bench falling
+//     behind the rate asked for (a worker still waiting on its last answer).
+//
+// Percentiles are nearest-rank: every figure is a latency some transaction
+// had.
+//
+// # Errors
+//
+// errors = transactions − transactions found in blocks: refused by the node
+// for themselves (rejected), without an answer (transport: the node may
+// have them; if they reach a block they count as included), skipped after
+// an earlier refusal of their account, admitted but not seen in a block
+// once no new inclusion was seen for the drain time (lost). Transactions a
+// time-capped closed loop (--duration without --rate) never offered are not
+// counted in txs at all (not_offered).
+//
+// # Stable JSON fields
+//
+// report.json always has committed_tps, submit_tps, p50_ms, p90_ms, p99_ms,
+// max_ms, errors, sig_ceiling_tps, scheme, block_interval_ms, txs, cpus,
+// node_cpu_s, node_rss_mb and commit, with the meanings above and:
+// sig_ceiling_tps is the scheme's best signatures per second on all cores
+// (GOMAXPROCS goroutines) over the single and batch paths, measured before
+// the node starts; cpus is GOMAXPROCS; node_cpu_s is the node process's
+// user+system CPU over t0 → end of drain, node_rss_mb its peak resident
+// memory (VmHWM), both -1 when the node is not a child process; commit
+// names the code (build version, or the checkout's commit).
+//
+// # Designs rejected
+//
+// Inferring inclusion from account nonces (chain.get_account_nonce after
+// each block) costs the node less than serving whole blocks, but it infers
+// rather than sees, and races the head between calls. Decoding blocks into
+// protobuf (rpcgw/client) costs the bench several times what a fastjson
+// walk of the ids does, on a machine it shares with the node. Sending
+// through rpcgw/client would encode each call's params inside the measured
+// window; the bench sends bytes encoded beforehand.
+package bench

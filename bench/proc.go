@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// procStats is what /proc tells about a process.
+type procStats struct {
+	CPUSeconds float64 // user + system, over the process's life
+	RSSMB      float64 // resident now (VmRSS)
+	PeakRSSMB  float64 // highest resident (VmHWM)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times. It is 100 on
+// every Linux architecture Go supports (the kernel ABI fixes it; only the
+// internal HZ varies), and reading it properly needs sysconf via cgo.
+const clockTicks = 100
+
+// readProc reads /proc/<pid>/stat and /proc/<pid>/status ("self" for this
+// process). It fails where there is no /proc (not Linux).
+func readProc(pid string) (procStats, error) {
+	var s procStats
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return s, fmt.Errorf("bench: %w", err)
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// count fields after the last ')'. utime and stime are fields 14 and
+	// 15, so the 12th and 13th after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return s, fmt.Errorf("bench: /proc/%s/stat: unexpected form", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return s, fmt.Errorf("bench: /proc/%s/stat: unexpected form", pid)
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return s, fmt.Errorf("bench: /proc/%s/stat: unexpected form", pid)
+	}
+	s.CPUSeconds = float64(ut+st) / clockTicks
+	fh, err := os.Open("/proc/" + pid + "/status")
+	if err != nil {
+		return s, fmt.Errorf("bench: %w", err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+		if err != nil {
+			continue
+		}
+		if k == "VmRSS" {
+			s.RSSMB = round1(kb / 1024)
+		} else {
+			s.PeakRSSMB = round1(kb / 1024)
+		}
+	}
+	return s, nil
+}
+
+// loadAverage returns /proc/loadavg's first three fields, or "" where
+// there is none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// cpuModel returns the first "model name" of /proc/cpuinfo, or "".
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// scrapeMetrics reads the counters (names ending in _total) of a
+// Prometheus text endpoint, by their full "name{labels}" key.
+func scrapeMetrics(url string) (map[string]float64, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return nil, fmt.Errorf("bench: metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("bench: metrics: %s answered %s", url, resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		key := line[:i]
+		name, _, _ := strings.Cut(key, "{")
+		if !strings.HasSuffix(name, "_total") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[key] = v
+	}
+	return out, sc.Err()
+}
+
+// metricsDelta returns the counters that moved between a and b.
+func metricsDelta(a, b map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range b {
+		if d := v - a[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
