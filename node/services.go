@@ -11,12 +11,14 @@ import (
 	"github.com/emberchain/ember/engine/chain"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/mempool"
+	"github.com/emberchain/ember/engine/sigverify"
 	emberrpc "github.com/emberchain/ember/proto/ember/rpc"
 	acchistpb "github.com/emberchain/ember/proto/koinos/account_history"
 	blockstorepb "github.com/emberchain/ember/proto/koinos/block_store"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 	contractmetapb "github.com/emberchain/ember/proto/koinos/contract_meta_store"
 	mempoolpb "github.com/emberchain/ember/proto/koinos/mempool"
+	"github.com/emberchain/ember/proto/koinos/protocol"
 	rpcpb "github.com/emberchain/ember/proto/koinos/rpc"
 	acchistrpc "github.com/emberchain/ember/proto/koinos/rpc/account_history"
 	blockstorerpc "github.com/emberchain/ember/proto/koinos/rpc/block_store"
@@ -45,18 +47,42 @@ type backend struct{ n *Node }
 
 var _ rpcgw.Backend = (*backend)(nil)
 
-// sourceKey carries the client's address to the verifier's admission
-// limits.
-type sourceKey struct{}
-
-// WithSource tags ctx with the sender of a request.
-func WithSource(ctx context.Context, source string) context.Context {
-	return context.WithValue(ctx, sourceKey{}, source)
+// sourceOf names the sender of a request for the verifier's per-source
+// admission limits: the client's IP for gateway calls.
+func sourceOf(ctx context.Context) string {
+	if ip := rpcgw.ClientIP(ctx); ip != "" {
+		return "rpc:" + ip
+	}
+	return "local"
 }
 
-func sourceOf(ctx context.Context) string {
-	s, _ := ctx.Value(sourceKey{}).(string)
-	return s
+var _ rpcgw.BatchPreparer = (*backend)(nil)
+
+// batchVerifier is a Verifier that can verify several transactions together
+// (the sigverify pool).
+type batchVerifier interface {
+	VerifyTxs(ctx context.Context, txs []*protocol.Transaction, source string) ([]*sigverify.VerifiedTx, []error)
+}
+
+// Prepare implements rpcgw.BatchPreparer: the transactions of a batch's
+// submit_transaction calls are verified together, so the verifier works in
+// full batches; each call then finds its verdict in the verify-once cache.
+func (b *backend) Prepare(ctx context.Context, calls []rpcgw.PreparedCall) {
+	bv, ok := b.n.verifier.(batchVerifier)
+	if !ok {
+		return
+	}
+	var txs []*protocol.Transaction
+	for _, c := range calls {
+		if r, ok := c.Request.(*chainrpc.ChainRequest); ok {
+			if st := r.GetSubmitTransaction(); st != nil && st.Transaction != nil {
+				txs = append(txs, st.Transaction)
+			}
+		}
+	}
+	if len(txs) > 1 {
+		bv.VerifyTxs(ctx, txs, sourceOf(ctx))
+	}
 }
 
 // Serve implements rpcgw.Backend.

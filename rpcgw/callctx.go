@@ -21,7 +21,17 @@ import (
 type callCtx struct {
 	base     context.Context
 	deadline time.Time
+	client   string // the client's IP address
 	timer    atomic.Pointer[lazyTimer]
+}
+
+type clientKey struct{}
+
+// ClientIP returns the IP address of the client whose call ctx belongs to
+// ("" outside a gateway call), for per-client limits in the backend.
+func ClientIP(ctx context.Context) string {
+	s, _ := ctx.Value(clientKey{}).(string)
+	return s
 }
 
 type lazyTimer struct {
@@ -63,6 +73,9 @@ func (c *callCtx) Err() error {
 // the backend derives from this one finds the timer's cancelCtx and is
 // registered with it directly instead of being watched by a goroutine.
 func (c *callCtx) Value(key any) any {
+	if _, ok := key.(clientKey); ok {
+		return c.client
+	}
 	if t := c.timer.Load(); t != nil {
 		return t.ctx.Value(key)
 	}

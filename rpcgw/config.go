@@ -1,6 +1,7 @@
 package rpcgw
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,23 @@ var DefaultRefusedMethods = []string{
 	"chain.propose_block",
 	"block_store.add_block",
 	"chain.invoke_system_call",
+}
+
+// BatchPreparer is an optional extension of Backend. Before serving a
+// JSON-RPC batch call by call, in order, the gateway passes every decoded
+// call of the batch to Prepare, so the backend can start work the calls
+// share — the node verifies all of a batch's transactions in one go, so the
+// verifier gets full batches. Prepare must not change what Serve answers:
+// it only warms what Serve would compute anyway. It runs under the same
+// backend timeout as a call, and must not keep the requests.
+type BatchPreparer interface {
+	Prepare(ctx context.Context, calls []PreparedCall)
+}
+
+// PreparedCall is one decoded call of a batch.
+type PreparedCall struct {
+	Service string        // "chain"
+	Request proto.Message // the request envelope, as Serve will receive it
 }
 
 // Service names a Koinos service and its request and response envelopes

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/emberchain/ember/proto/kjson"
 )
@@ -74,7 +75,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// Write straight into the response's own pooled body buffer: SwapBody
 	// hands it over and takes it back without a copy.
 	buf := ctx.Response.SwapBody(nil)
-	buf = s.appendResponse(buf[:0], ctx.PostBody(), ctx.Time())
+	buf = s.appendResponse(buf[:0], ctx.PostBody(), ctx.Time(), ctx.RemoteIP().String())
 	ctx.Response.SwapBody(buf)
 	ctx.SetContentTypeBytes(strJSON)
 }
@@ -176,7 +177,7 @@ func (s *Server) preflight(ctx *fasthttp.RequestCtx) {
 }
 
 // appendResponse parses a request body and appends the whole response body.
-func (s *Server) appendResponse(dst, body []byte, start time.Time) []byte {
+func (s *Server) appendResponse(dst, body []byte, start time.Time, client string) []byte {
 	p := s.parsers.Get()
 	defer s.parsers.Put(p)
 	v, err := p.ParseBytes(body)
@@ -186,7 +187,9 @@ func (s *Server) appendResponse(dst, body []byte, start time.Time) []byte {
 	}
 	switch v.Type() {
 	case fastjson.TypeObject:
-		return s.appendLimited(dst, v, start, 0)
+		pc := s.parseCall(v)
+		pc.client = client
+		return s.appendLimited(dst, &pc, start, 0)
 	case fastjson.TypeArray:
 		s.stats.batches.Add(1)
 		elems, _ := v.Array()
@@ -199,13 +202,21 @@ func (s *Server) appendResponse(dst, body []byte, start time.Time) []byte {
 			return appendError(dst, nullID, CodeTooLarge, msgTooLarge,
 				fmt.Sprintf("the batch has %d requests; at most %d are allowed, split it", len(elems), s.cfg.MaxBatch))
 		}
+		// Decode every call first, so the backend can see the batch as a
+		// whole (BatchPreparer) before the calls are served one by one.
+		calls := make([]parsedCall, len(elems))
+		for i, e := range elems {
+			calls[i] = s.parseCall(e)
+			calls[i].client = client
+		}
+		s.prepare(calls, client)
 		base := len(dst)
 		dst = append(dst, '[')
-		for i, e := range elems {
+		for i := range calls {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = s.appendLimited(dst, e, start, base)
+			dst = s.appendLimited(dst, &calls[i], start, base)
 		}
 		return append(dst, ']')
 	}
@@ -219,9 +230,9 @@ func (s *Server) appendResponse(dst, body []byte, start time.Time) []byte {
 // MaxResponseBytes. The check runs after encoding, so memory briefly holds
 // one oversized result; bounding the encoder itself was not worth the cost
 // on every call.
-func (s *Server) appendLimited(dst []byte, v *fastjson.Value, start time.Time, base int) []byte {
+func (s *Server) appendLimited(dst []byte, pc *parsedCall, start time.Time, base int) []byte {
 	mark := len(dst)
-	dst, c := s.appendCall(dst, v)
+	dst, c := s.appendParsed(dst, pc)
 	if c.code == 0 && len(dst)-base > s.cfg.MaxResponseBytes {
 		id := append([]byte(nil), dst[c.idStart:c.idEnd]...)
 		size := len(dst) - mark
@@ -247,62 +258,126 @@ type callResult struct {
 	idStart, idEnd int     // the encoded id in dst
 }
 
-// appendCall appends the response to one request object.
-func (s *Server) appendCall(dst []byte, v *fastjson.Value) ([]byte, callResult) {
-	var c callResult
+// parsedCall is one request after validation and decoding, before the
+// backend is called.
+type parsedCall struct {
+	client string // the client's IP, for the backend (ClientIP)
+	idv    *fastjson.Value
+	m      *method // nil if the request named no served method
+	env    protoreflect.Message
+	fail   struct {
+		code          int // 0: no failure while parsing
+		message, data string
+	}
+}
+
+func (pc *parsedCall) failed(code int, message, data string) parsedCall {
+	pc.fail.code, pc.fail.message, pc.fail.data = code, message, data
+	return *pc
+}
+
+// parseCall validates one request object and decodes its params.
+func (s *Server) parseCall(v *fastjson.Value) parsedCall {
+	var pc parsedCall
+	o, err := v.Object()
+	if err != nil {
+		return pc.failed(CodeInvalidRequest, msgInvalid, "each request must be a JSON object")
+	}
+	pc.idv = o.Get("id")
+	switch {
+	case pc.idv == nil:
+		return pc.failed(CodeInvalidRequest, msgInvalid, `"id" is required (an integer or a string); notifications are not supported`)
+	case !validID(pc.idv):
+		return pc.failed(CodeInvalidRequest, msgInvalid, `"id" must be an integer, a string or null`)
+	}
+	if ver := o.Get("jsonrpc"); ver == nil || ver.Type() != fastjson.TypeString || string(ver.GetStringBytes()) != "2.0" {
+		return pc.failed(CodeInvalidRequest, msgInvalid, `"jsonrpc" must be "2.0"`)
+	}
+	mv := o.Get("method")
+	if mv == nil || mv.Type() != fastjson.TypeString {
+		return pc.failed(CodeInvalidRequest, msgInvalid, `"method" must be a string such as "chain.get_head_info"`)
+	}
+	m, why := s.reg.lookup(mv.GetStringBytes())
+	if m == nil {
+		return pc.failed(CodeMethodNotFound, msgTranslate, why)
+	}
+	pc.m = m
+	if m.refused {
+		return pc.failed(CodeMethodNotFound, msgTranslate, m.full+" is not served on this endpoint")
+	}
+	pc.env = m.svc.reqType.New()
+	params := pc.env.Mutable(m.reqField).Message()
+	if pv := o.Get("params"); pv != nil && pv.Type() != fastjson.TypeNull {
+		if pv.Type() != fastjson.TypeObject {
+			return pc.failed(CodeMethodNotFound, msgTranslate, fmt.Sprintf(
+				"parameters could not be parsed: params must be a JSON object with the fields of %s, not %s",
+				m.paramName, pv.Type()))
+		}
+		if err := kjson.UnmarshalValue(pv, params.Interface()); err != nil {
+			return pc.failed(CodeMethodNotFound, msgTranslate, fmt.Sprintf(
+				"parameters could not be parsed: %v (params are the fields of %s)", err, m.paramName))
+		}
+	}
+	return pc
+}
+
+// validID reports whether a present id is one JSON-RPC allows.
+func validID(idv *fastjson.Value) bool {
+	switch idv.Type() {
+	case fastjson.TypeNull, fastjson.TypeString:
+		return true
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		return isIntLiteral(idv.MarshalTo(buf[:0]))
+	}
+	return false
+}
+
+// prepare hands a batch's decoded calls to a BatchPreparer backend.
+func (s *Server) prepare(calls []parsedCall, client string) {
+	bp, ok := s.backend.(BatchPreparer)
+	if !ok || len(calls) < 2 {
+		return
+	}
+	ready := make([]PreparedCall, 0, len(calls))
+	for i := range calls {
+		if pc := &calls[i]; pc.fail.code == 0 {
+			ready = append(ready, PreparedCall{Service: pc.m.svc.name, Request: pc.env.Interface()})
+		}
+	}
+	if len(ready) < 2 {
+		return
+	}
+	ctx := &callCtx{base: s.base, deadline: time.Now().Add(s.cfg.BackendTimeout), client: client}
+	defer ctx.release()
+	defer func() {
+		if r := recover(); r != nil {
+			s.stats.panics.Add(1)
+			s.log.Error("rpcgw: backend panicked in Prepare", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	bp.Prepare(ctx, ready)
+}
+
+// appendParsed appends the response to one parsed request: the parse
+// failure, or the backend's answer.
+func (s *Server) appendParsed(dst []byte, pc *parsedCall) ([]byte, callResult) {
+	c := callResult{m: pc.m}
 	fail := func(code int, message, data string) ([]byte, callResult) {
 		c.code = code
 		return appendErrorTail(dst, code, message, data), c
 	}
 	dst = append(dst, respPrefix...)
 	c.idStart = len(dst)
-	o, err := v.Object()
-	if err != nil {
-		dst = append(dst, nullID...)
-		c.idEnd = len(dst)
-		return fail(CodeInvalidRequest, msgInvalid, "each request must be a JSON object")
-	}
-	idv := o.Get("id")
-	var idOK bool
-	dst, idOK = appendID(dst, idv)
+	dst, _ = appendID(dst, pc.idv)
 	c.idEnd = len(dst)
-	switch {
-	case idv == nil:
-		return fail(CodeInvalidRequest, msgInvalid, `"id" is required (an integer or a string); notifications are not supported`)
-	case !idOK:
-		return fail(CodeInvalidRequest, msgInvalid, `"id" must be an integer, a string or null`)
+	if pc.fail.code != 0 {
+		return fail(pc.fail.code, pc.fail.message, pc.fail.data)
 	}
-	if ver := o.Get("jsonrpc"); ver == nil || ver.Type() != fastjson.TypeString || string(ver.GetStringBytes()) != "2.0" {
-		return fail(CodeInvalidRequest, msgInvalid, `"jsonrpc" must be "2.0"`)
-	}
-	mv := o.Get("method")
-	if mv == nil || mv.Type() != fastjson.TypeString {
-		return fail(CodeInvalidRequest, msgInvalid, `"method" must be a string such as "chain.get_head_info"`)
-	}
-	m, why := s.reg.lookup(mv.GetStringBytes())
-	if m == nil {
-		return fail(CodeMethodNotFound, msgTranslate, why)
-	}
-	c.m = m
-	if m.refused {
-		return fail(CodeMethodNotFound, msgTranslate, m.full+" is not served on this endpoint")
-	}
+	m, env := pc.m, pc.env
+	var err error
 
-	env := m.svc.reqType.New()
-	params := env.Mutable(m.reqField).Message()
-	if pv := o.Get("params"); pv != nil && pv.Type() != fastjson.TypeNull {
-		if pv.Type() != fastjson.TypeObject {
-			return fail(CodeMethodNotFound, msgTranslate, fmt.Sprintf(
-				"parameters could not be parsed: params must be a JSON object with the fields of %s, not %s",
-				m.paramName, pv.Type()))
-		}
-		if err := kjson.UnmarshalValue(pv, params.Interface()); err != nil {
-			return fail(CodeMethodNotFound, msgTranslate, fmt.Sprintf(
-				"parameters could not be parsed: %v (params are the fields of %s)", err, m.paramName))
-		}
-	}
-
-	resp, cerr := s.callBackend(m, env.Interface())
+	resp, cerr := s.callBackend(m, env.Interface(), pc.client)
 	if cerr != "" {
 		s.warn("rpcgw: backend failed", "method", m.full, "error", cerr)
 		return fail(CodeInternal, msgInternal, cerr)
@@ -337,8 +412,8 @@ func (s *Server) appendCall(dst []byte, v *fastjson.Value) ([]byte, callResult) 
 
 // callBackend calls the backend under BackendTimeout and checks the reply's
 // envelope type. It returns the reply, or the data of a -32603 error.
-func (s *Server) callBackend(m *method, req proto.Message) (resp proto.Message, fail string) {
-	ctx := &callCtx{base: s.base, deadline: time.Now().Add(s.cfg.BackendTimeout)}
+func (s *Server) callBackend(m *method, req proto.Message, client string) (resp proto.Message, fail string) {
+	ctx := &callCtx{base: s.base, deadline: time.Now().Add(s.cfg.BackendTimeout), client: client}
 	defer ctx.release()
 	defer func() {
 		if r := recover(); r != nil {

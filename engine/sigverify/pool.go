@@ -216,6 +216,88 @@ func (p *Pool) VerifyTx(ctx context.Context, tx *protocol.Transaction, source st
 	return p.resolve(ctx, v, src)
 }
 
+// VerifyTxs verifies several transactions from one source together and
+// returns, per transaction, what VerifyTx returns for it. The signatures
+// that need verifying go to the workers as one chunk per worker rather than
+// one job at a time, so a group of submissions (a JSON-RPC batch) is
+// verified in large batches even when nothing else is queued.
+func (p *Pool) VerifyTxs(ctx context.Context, txs []*protocol.Transaction, source string) ([]*VerifiedTx, []error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	out, errs := make([]*VerifiedTx, len(txs)), make([]error, len(txs))
+	if p.closed() {
+		for i := range errs {
+			errs[i] = ErrClosed
+		}
+		return out, errs
+	}
+	src := p.sources.get(source)
+	type wait struct {
+		i  int
+		v  *VerifiedTx
+		pd *pending
+	}
+	var waits []wait
+	var jobs []*job
+	for i, tx := range txs {
+		v, err := precheck(tx, p.lim)
+		if err != nil {
+			p.rejectedPrecheck.Add(1)
+			src.strike()
+			errs[i] = err
+			continue
+		}
+		key := cacheKeyOf(v.id, v.sigsDigest, v.tx.Signatures)
+		o, found, pd, j := p.reserve(v, key, src)
+		if found {
+			out[i], errs[i] = v.withOutcome(o)
+			continue
+		}
+		if j != nil {
+			j.suspect = p.sources.isSuspect(src)
+			if !p.sources.admit(src, j.suspect) {
+				p.cache.abandon(key, pd, statusRetry)
+				p.rejectedSource.Add(1)
+				errs[i] = ErrSourceLimit
+				continue
+			}
+			jobs = append(jobs, j)
+		}
+		waits = append(waits, wait{i, v, pd})
+	}
+	// One chunk per worker, each within MaxBatch signatures.
+	per := max(1, (len(jobs)+len(p.workers)-1)/len(p.workers))
+	for len(jobs) > 0 {
+		n, sigs := 0, 0
+		for n < len(jobs) && n < per && sigs+len(jobs[n].sigs) <= max(p.cfg.MaxBatch, len(jobs[0].sigs)) {
+			sigs += len(jobs[n].sigs)
+			n++
+		}
+		chunk := jobs[:n:n]
+		jobs = jobs[n:]
+		if !p.enqueueTx(chunk) {
+			for _, j := range chunk {
+				j.src.release()
+				p.cache.abandon(j.key, j.pd, statusRetry)
+				p.rejectedOverload.Add(1)
+			}
+		}
+	}
+	for _, w := range waits {
+		o, st, err := p.await(ctx, w.pd)
+		switch {
+		case err != nil:
+			errs[w.i] = err
+		case st == statusDone:
+			out[w.i], errs[w.i] = w.v.withOutcome(o)
+		default: // abandoned (refused above, or by another owner): alone
+			out[w.i], errs[w.i] = p.resolve(ctx, w.v, src)
+		}
+	}
+	return out, errs
+}
+
 // resolve gets the outcome of a prechecked transaction and completes it.
 func (p *Pool) resolve(ctx context.Context, v *VerifiedTx, src *source) (*VerifiedTx, error) {
 	out, err := p.outcomeOf(ctx, v, src)

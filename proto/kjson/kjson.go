@@ -27,9 +27,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
-	"github.com/mr-tron/base58"
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -70,7 +70,10 @@ func UnmarshalValue(v *fastjson.Value, m proto.Message) error {
 	if v == nil || v.Type() == fastjson.TypeNull {
 		return nil
 	}
-	return decodeMessage(v, m.ProtoReflect(), 0, "")
+	if fast := fastDecoders[m.ProtoReflect().Descriptor().FullName()]; fast != nil && !genericOnly {
+		return fast(v, m.ProtoReflect(), 0, nil)
+	}
+	return decodeMessage(v, m.ProtoReflect(), 0, nil)
 }
 
 // --- field layout cache -------------------------------------------------
@@ -89,11 +92,20 @@ type messageInfo struct {
 	byName map[string]*fieldInfo // proto and JSON names
 }
 
-var infos sync.Map // protoreflect.FullName -> *messageInfo
+// infos maps message descriptors to their layouts. It is copied on write
+// (rare: once per message type) and read without a lock on every message
+// encoded or decoded; a sync.Map keyed by full name cost a string hash and
+// more per lookup.
+var (
+	infos   atomic.Pointer[map[protoreflect.MessageDescriptor]*messageInfo]
+	infosMu sync.Mutex
+)
 
 func infoFor(md protoreflect.MessageDescriptor) *messageInfo {
-	if mi, ok := infos.Load(md.FullName()); ok {
-		return mi.(*messageInfo)
+	if m := infos.Load(); m != nil {
+		if mi, ok := (*m)[md]; ok {
+			return mi
+		}
 	}
 	fds := md.Fields()
 	mi := &messageInfo{fields: make([]fieldInfo, fds.Len()), byName: make(map[string]*fieldInfo, 2*fds.Len())}
@@ -111,8 +123,20 @@ func infoFor(md protoreflect.MessageDescriptor) *messageInfo {
 		mi.byName[fi.name] = fi
 		mi.byName[fd.JSONName()] = fi
 	}
-	actual, _ := infos.LoadOrStore(md.FullName(), mi)
-	return actual.(*messageInfo)
+	infosMu.Lock()
+	defer infosMu.Unlock()
+	next := map[protoreflect.MessageDescriptor]*messageInfo{}
+	if m := infos.Load(); m != nil {
+		if have, ok := (*m)[md]; ok {
+			return have
+		}
+		for k, v := range *m {
+			next[k] = v
+		}
+	}
+	next[md] = mi
+	infos.Store(&next)
+	return mi
 }
 
 // --- encoding -----------------------------------------------------------
@@ -210,7 +234,7 @@ func appendBytes(dst []byte, bt koinospb.BytesType, b []byte) []byte {
 		dst = append(dst, '0', 'x')
 		dst = hex.AppendEncode(dst, b)
 	case koinospb.BytesType_ADDRESS, koinospb.BytesType_CONTRACT_ID, koinospb.BytesType_BASE58:
-		dst = append(dst, base58.Encode(b)...)
+		dst = appendBase58(dst, b)
 	default:
 		dst = base64.URLEncoding.AppendEncode(dst, b)
 	}
@@ -278,23 +302,41 @@ type FieldError struct {
 func (e *FieldError) Error() string { return fmt.Sprintf("field %q: %v", e.Path, e.Err) }
 func (e *FieldError) Unwrap() error { return e.Err }
 
-func joinPath(prefix, name string) string {
-	if prefix == "" {
-		return name
-	}
-	return prefix + "." + name
+// path is where a decoder is in the document, built into a string only
+// when an error names it: on success, no field path is ever formatted.
+type path struct {
+	parent *path
+	name   string
+	index  int // >= 0: an element of the list named name
 }
 
-func decodeMessage(v *fastjson.Value, m protoreflect.Message, depth int, path string) error {
+func (p *path) String() string {
+	if p == nil {
+		return ""
+	}
+	s := p.parent.String()
+	if p.name != "" {
+		if s != "" {
+			s += "."
+		}
+		s += p.name
+	}
+	if p.index >= 0 {
+		s += "[" + strconv.Itoa(p.index) + "]"
+	}
+	return s
+}
+
+func decodeMessage(v *fastjson.Value, m protoreflect.Message, depth int, at *path) error {
 	if depth > MaxDepth {
-		return &FieldError{Path: path, Err: errors.New("nested too deeply")}
+		return &FieldError{Path: at.String(), Err: errors.New("nested too deeply")}
 	}
 	obj, err := v.Object()
 	if err != nil {
-		if path == "" {
+		if at == nil {
 			return errors.New("expected a JSON object")
 		}
-		return &FieldError{Path: path, Err: errors.New("expected a JSON object")}
+		return &FieldError{Path: at.String(), Err: errors.New("expected a JSON object")}
 	}
 	mi := infoFor(m.Descriptor())
 	var ferr error
@@ -306,24 +348,24 @@ func decodeMessage(v *fastjson.Value, m protoreflect.Message, depth int, path st
 		if fi == nil || fv.Type() == fastjson.TypeNull {
 			return // unknown fields are ignored, as Koinos does
 		}
-		ferr = decodeField(fv, m, fi, depth, joinPath(path, fi.name))
+		ferr = decodeField(fv, m, fi, depth, &path{parent: at, name: fi.name, index: -1})
 	})
 	return ferr
 }
 
-func decodeField(v *fastjson.Value, m protoreflect.Message, fi *fieldInfo, depth int, path string) error {
+func decodeField(v *fastjson.Value, m protoreflect.Message, fi *fieldInfo, depth int, at *path) error {
 	fd := fi.fd
 	if fd.IsMap() {
-		return &FieldError{Path: path, Err: errors.New("map fields are not supported")}
+		return &FieldError{Path: at.String(), Err: errors.New("map fields are not supported")}
 	}
 	if fi.listOf {
 		arr, err := v.Array()
 		if err != nil {
-			return &FieldError{Path: path, Err: errors.New("expected a JSON array")}
+			return &FieldError{Path: at.String(), Err: errors.New("expected a JSON array")}
 		}
 		l := m.Mutable(fd).List()
 		for i, ev := range arr {
-			ep := path + "[" + strconv.Itoa(i) + "]"
+			ep := &path{parent: at.parent, name: at.name, index: i}
 			if fd.Kind() == protoreflect.MessageKind {
 				e := l.NewElement()
 				if err := decodeSubmessage(ev, e.Message(), fi, depth, ep); err != nil {
@@ -334,32 +376,39 @@ func decodeField(v *fastjson.Value, m protoreflect.Message, fi *fieldInfo, depth
 			}
 			sv, err := decodeScalar(ev, fi)
 			if err != nil {
-				return &FieldError{Path: ep, Err: err}
+				return &FieldError{Path: ep.String(), Err: err}
 			}
 			l.Append(sv)
 		}
 		return nil
 	}
 	if fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind {
-		return decodeSubmessage(v, m.Mutable(fd).Message(), fi, depth, path)
+		return decodeSubmessage(v, m.Mutable(fd).Message(), fi, depth, at)
 	}
 	sv, err := decodeScalar(v, fi)
 	if err != nil {
-		return &FieldError{Path: path, Err: err}
+		return &FieldError{Path: at.String(), Err: err}
 	}
 	m.Set(fd, sv)
 	return nil
 }
 
-func decodeSubmessage(v *fastjson.Value, m protoreflect.Message, fi *fieldInfo, depth int, path string) error {
+func decodeSubmessage(v *fastjson.Value, m protoreflect.Message, fi *fieldInfo, depth int, at *path) error {
 	if fi.isAny {
 		if err := protojson.Unmarshal(v.MarshalTo(nil), m.Interface()); err != nil {
-			return &FieldError{Path: path, Err: err}
+			return &FieldError{Path: at.String(), Err: err}
 		}
 		return nil
 	}
-	return decodeMessage(v, m, depth+1, path)
+	if fast := fastDecoders[m.Descriptor().FullName()]; fast != nil && !genericOnly {
+		return fast(v, m, depth+1, at)
+	}
+	return decodeMessage(v, m, depth+1, at)
 }
+
+// genericOnly turns the hand-written decoders off, for the differential
+// tests that compare them with the generic one.
+var genericOnly bool
 
 func decodeScalar(v *fastjson.Value, fi *fieldInfo) (protoreflect.Value, error) {
 	fd := fi.fd
@@ -493,7 +542,7 @@ func DecodeBytes(bt koinospb.BytesType, s string) ([]byte, error) {
 		if s == "" {
 			return nil, nil
 		}
-		b, err := base58.Decode(s)
+		b, err := decodeBase58(s)
 		if err != nil {
 			return nil, fmt.Errorf("invalid base58 %q", clip(s))
 		}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mr-tron/base58"
+
 	koinospb "github.com/emberchain/ember/proto/koinos"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
@@ -98,4 +100,31 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("round trip changed the message: %s", out)
 		}
 	})
+}
+
+// The base58 cache must give what base58 gives, whatever collides in it.
+func TestBase58Cache(t *testing.T) {
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, 1+i%26)
+		for j := range b {
+			b[j] = byte(i*31 + j*7)
+		}
+		if i%3 == 0 {
+			b[0] = 0 // leading zeros are the tricky part
+		}
+		want := base58.Encode(b)
+		for round := 0; round < 2; round++ { // miss, then hit
+			if got := string(appendBase58(nil, b)); got != want {
+				t.Fatalf("%x: %s, want %s", b, got, want)
+			}
+			back, err := decodeBase58(want)
+			if err != nil || string(back) != string(b) {
+				t.Fatalf("decode %s: %x %v", want, back, err)
+			}
+			back[0] ^= 0xff // the caller owns the result: the cache is untouched
+		}
+	}
+	if _, err := decodeBase58("0OIl"); err == nil {
+		t.Fatal("bad base58 accepted")
+	}
 }
