@@ -95,6 +95,7 @@ type Node struct {
 	fatal         atomic.Pointer[error]
 	closeOnce     sync.Once
 	loopTick      atomic.Int64 // unix nanos of the chain loop's last iteration
+	prepared      sync.Map     // *protocol.Transaction -> preparedTx (backend.Prepare)
 	stopping      atomic.Bool
 	producerStats atomic.Value // producer.Stats, published by the chain loop
 }
@@ -358,6 +359,7 @@ func (n *Node) chainLoop(ctx context.Context) error {
 			}
 			schedule()
 		case <-expiry.C:
+			n.sweepPrepared(n.now())
 			if k := n.pool.Expire(n.nowMs()); k > 0 {
 				n.log.Info("expired pending transactions", "count", k)
 			}

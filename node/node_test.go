@@ -342,3 +342,51 @@ func TestSubmitRejectsBadTransactions(t *testing.T) {
 		t.Fatalf("pool has %d transactions", got)
 	}
 }
+
+// TestBatchSubmission sends transactions as JSON-RPC batches, the way a
+// busy client does: the batch is verified together (backend.Prepare), then
+// each call is answered in order, as if sent alone.
+func TestBatchSubmission(t *testing.T) {
+	tn := newTestNet(t, 4, 100*time.Millisecond)
+	to := keys.Ed25519FromSeed(seed("batch-recipient")).Address()
+	var calls []client.BatchCall
+	var ids [][]byte
+	for nonce := uint64(1); nonce <= 5; nonce++ {
+		for u := 0; u < 4; u++ {
+			tx := tn.transfer(u, to, 10, nonce)
+			ids = append(ids, tx.Id)
+			calls = append(calls, client.BatchCall{Method: "chain.submit_transaction",
+				Params: &chainrpc.SubmitTransactionRequest{Transaction: tx, Broadcast: true}, Result: &chainrpc.SubmitTransactionResponse{}})
+		}
+	}
+	bad := tn.transfer(0, to, 10, 6)
+	bad.Signatures[0][60] ^= 1
+	calls = append(calls,
+		client.BatchCall{Method: "chain.submit_transaction", Params: &chainrpc.SubmitTransactionRequest{Transaction: bad, Broadcast: true}, Result: &chainrpc.SubmitTransactionResponse{}},
+		// The first transaction again: already pending.
+		client.BatchCall{Method: "chain.submit_transaction", Params: calls[0].Params, Result: &chainrpc.SubmitTransactionResponse{}},
+		client.BatchCall{Method: "chain.get_head_info", Params: &chainrpc.GetHeadInfoRequest{}, Result: &chainrpc.GetHeadInfoResponse{}})
+	if err := tn.c.CallBatch(tn.ctx(), calls); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range calls[:20] {
+		if c.Err != nil {
+			t.Fatalf("call %d: %v", i, c.Err)
+		}
+	}
+	if code, _ := chainCode(calls[20].Err); code != -200 {
+		t.Fatalf("bad signature in a batch: %v", calls[20].Err)
+	}
+	if calls[21].Err == nil || !strings.Contains(calls[21].Err.Error(), "nonce") {
+		t.Fatalf("duplicate in a batch: %v", calls[21].Err)
+	}
+	if calls[22].Err != nil {
+		t.Fatal(calls[22].Err)
+	}
+	for _, id := range ids {
+		tn.waitTx(id)
+	}
+	if got := tn.balance(to); got != 20*10 {
+		t.Fatalf("recipient has %d", got)
+	}
+}

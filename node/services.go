@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -80,9 +81,37 @@ func (b *backend) Prepare(ctx context.Context, calls []rpcgw.PreparedCall) {
 			}
 		}
 	}
-	if len(txs) > 1 {
-		bv.VerifyTxs(ctx, txs, sourceOf(ctx))
+	if len(txs) < 2 {
+		return
 	}
+	vs, errs := bv.VerifyTxs(ctx, txs, sourceOf(ctx))
+	now := b.n.now().UnixNano()
+	for i, v := range vs {
+		if errs[i] == nil {
+			b.n.prepared.Store(txs[i], preparedTx{v: v, at: now})
+		}
+	}
+}
+
+// preparedTx is a transaction verified by Prepare, waiting for its own
+// submit_transaction call in the same batch (keyed by the message pointer,
+// which the gateway passes to both).
+type preparedTx struct {
+	v  *sigverify.VerifiedTx
+	at int64 // unix nanos, for sweepPrepared
+}
+
+// sweepPrepared drops prepared transactions whose call never came (it
+// always does, unless the gateway gave up on the batch): a bound on memory,
+// not a correctness matter.
+func (n *Node) sweepPrepared(now time.Time) {
+	old := now.Add(-time.Minute).UnixNano()
+	n.prepared.Range(func(k, v any) bool {
+		if v.(preparedTx).at < old {
+			n.prepared.Delete(k)
+		}
+		return true
+	})
 }
 
 // Serve implements rpcgw.Backend.

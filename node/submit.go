@@ -7,6 +7,7 @@ import (
 	"github.com/emberchain/ember/engine/chain"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/mempool"
+	"github.com/emberchain/ember/engine/sigverify"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
@@ -20,9 +21,14 @@ func (n *Node) SubmitTransaction(ctx context.Context, tx *protocol.Transaction, 
 	if tx == nil {
 		return nil, koinos.Errorf(chainpb.ErrorCode_missing_required_arguments, "transaction is missing")
 	}
-	v, err := n.verifier.VerifyTx(ctx, tx, source)
-	if err != nil {
-		return nil, err
+	var v *sigverify.VerifiedTx
+	if p, ok := n.prepared.LoadAndDelete(tx); ok {
+		v = p.(preparedTx).v // verified with its batch (backend.Prepare)
+	} else {
+		var err error
+		if v, err = n.verifier.VerifyTx(ctx, tx, source); err != nil {
+			return nil, err
+		}
 	}
 	view := n.chain.View()
 	nonce, err := n.pool.PendingNonce(v.NonceAccount(), view)

@@ -224,6 +224,7 @@ func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, nowMs uint6
 		if build && uint64(len(ex.included)) >= maxTxs {
 			break
 		}
+		d.Settle() // the previous transaction is final
 		mark := d.Mark()
 		env := txEnv{delta: d, nowMs: nowMs, seq: &seq, arena: arena, receipt: &slab[i]}
 		r, err := c.applyTx(&env, v)

@@ -92,7 +92,8 @@ func (v *View) ReadContract(contract []byte, entryPoint uint32, args []byte) ([]
 // nonce is the nonce it must carry: one past the account's last pending
 // nonce. Failures are errors; reversions are receipts with reverted set.
 func (v *View) CheckTransaction(tx *sigverify.VerifiedTx, nonce, nowMs uint64) (*protocol.TransactionReceipt, error) {
-	d := state.NewDelta(v.c.base, v.headDelta, 4)
+	d := state.Scratch(v.c.base, v.headDelta)
+	defer d.Release()
 	var seq uint32
 	env := txEnv{delta: d, nowMs: max(nowMs, v.HeadTime), seq: &seq, nonce: nonce}
 	r, err := v.c.applyTx(&env, tx)

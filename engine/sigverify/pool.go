@@ -59,10 +59,9 @@ type PoolConfig struct {
 	// (default keys.DefaultKeyCacheSize; negative: none).
 	KeyCacheSize int
 	// MaxInFlightPerSource is how many of one source's transactions may
-	// be queued or in verification at once (default 2 × Workers ×
-	// MaxBatch: enough for one source alone to keep every worker busy,
-	// an eighth of the queues by default). A suspect source gets an
-	// eighth of it.
+	// be queued or in verification at once (default: half of all
+	// submission queue slots, Workers × QueueDepth / 2, and at least
+	// 2 × Workers × MaxBatch). A suspect source gets an eighth of it.
 	MaxInFlightPerSource int
 	// SuspectThreshold is the invalid score at which a source becomes
 	// suspect (default DefaultSuspectThreshold): each invalid transaction
@@ -100,7 +99,10 @@ func (c *PoolConfig) EnsureDefaults() {
 		}
 	}
 	if c.MaxInFlightPerSource == 0 {
-		c.MaxInFlightPerSource = 2 * c.Workers * c.MaxBatch
+		// Half of all submission slots: one busy source (an exchange, a
+		// gateway, the bench) can keep every worker busy with room to
+		// spare, and another source still finds the other half.
+		c.MaxInFlightPerSource = max(2*c.Workers*c.MaxBatch, c.Workers*c.QueueDepth/2)
 	}
 	if c.SuspectThreshold == 0 {
 		c.SuspectThreshold = DefaultSuspectThreshold

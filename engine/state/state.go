@@ -223,13 +223,40 @@ type undo struct {
 
 // NewDelta starts a delta over parent (nil: over base).
 func NewDelta(base *Base, parent *Delta, sizeHint int) *Delta {
-	// A transfer writes about four journal entries (nonce, sender,
-	// recipient, rc charge); sizing for it avoids regrowing the journal.
-	d := &Delta{base: base, accounts: make(map[koinos.Address]Account, sizeHint), journal: make([]undo, 0, 2*sizeHint)}
+	// The map is sized for the block, up to a bound (many transactions
+	// touch the same accounts); the journal only ever holds the current
+	// transaction's writes (Settle), a few entries.
+	d := &Delta{base: base, accounts: make(map[koinos.Address]Account, min(sizeHint, 1<<14)), journal: make([]undo, 0, 16)}
 	if parent != nil {
 		d.parent.Store(parent)
 	}
 	return d
+}
+
+// scratchPool recycles the small deltas used to check one transaction off
+// the head (mempool admission), one per submission.
+var scratchPool = sync.Pool{New: func() any {
+	return &Delta{accounts: make(map[koinos.Address]Account, 4), journal: make([]undo, 0, 16)}
+}}
+
+// Scratch returns an empty delta over parent (nil: over base) for a
+// throwaway computation; give it back with Release when done. It holds
+// account values, not references, so nothing read from it is affected.
+func Scratch(base *Base, parent *Delta) *Delta {
+	d := scratchPool.Get().(*Delta)
+	d.base = base
+	d.parent.Store(parent)
+	return d
+}
+
+// Release returns a Scratch delta to the pool.
+func (d *Delta) Release() {
+	clear(d.accounts)
+	d.journal = d.journal[:0]
+	d.supplySet, d.supply, d.frozen = false, 0, false
+	d.parent.Store(nil)
+	d.base = nil
+	scratchPool.Put(d)
 }
 
 // Parent returns the delta below d, or nil when d lies on the base.
@@ -281,6 +308,11 @@ func (d *Delta) SetSupply(v uint64) {
 
 // Mark returns a point to Revert to.
 func (d *Delta) Mark() int { return len(d.journal) }
+
+// Settle forgets the journal: the writes so far are final and can no
+// longer be reverted. A block settles between transactions, so the journal
+// never holds more than one transaction's writes.
+func (d *Delta) Settle() { d.journal = d.journal[:0] }
 
 // Revert undoes every write since mark.
 func (d *Delta) Revert(mark int) {
