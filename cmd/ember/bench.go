@@ -433,6 +433,22 @@ func benchSuite(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if b.rpcURL != "" {
 		return errors.New("the suite starts its own node per scheme; use bench rpc with --rpc")
 	}
+	// The standard scenario is a high-volume client: batches of 100 over 8
+	// connections, block bodies read after the load (heads are still
+	// followed live, so latency is measured from the blocks). Flags given
+	// explicitly win. docs/benchmarks.md also reports one request per
+	// transaction.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["batch"] {
+		b.batch = 100
+	}
+	if !set["concurrency"] {
+		b.concurrency = 8
+	}
+	if !set["observe"] {
+		b.observe = bench.ObserveDeferred
+	}
 	o, err := b.options(stderr)
 	if err != nil {
 		return err
