@@ -110,7 +110,7 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 	u := usage{network: uint64(v.Size())}
 	u.compute = satAdd(costs.TransactionBase, satMul(costs.Signature, uint64(len(v.Tx().Signatures))))
 	mark := d.Mark()
-	call := contracts.Call{State: d, Authorized: v.SignedBy, NowMs: env.nowMs, Arena: env.arena}
+	call := contracts.Call{State: d, Authorized: v, NowMs: env.nowMs, Arena: env.arena}
 	var reverted error
 	for i, op := range v.Tx().Operations {
 		u.compute = satAdd(u.compute, costs.OperationBase)

@@ -87,8 +87,9 @@ type Call struct {
 	Reader   state.Reader // used instead of State when ReadOnly
 	ReadOnly bool
 	// Authorized reports whether an account authorized this call: it
-	// signed the transaction.
-	Authorized func(koinos.Address) bool
+	// signed the transaction. An interface rather than a func so that
+	// passing the verified transaction costs no closure per call.
+	Authorized Authorizer
 	// NowMs is the block time, for mana regeneration.
 	NowMs uint64
 	// Events receives the events the call emits.
@@ -102,12 +103,19 @@ type Call struct {
 	Arena *Arena
 }
 
+// Authorizer is what Call.Authorized needs: *sigverify.VerifiedTx is one.
+type Authorizer interface {
+	SignedBy(koinos.Address) bool
+}
+
 // Arena hands out event structs in chunks, so a block of transfers makes a
 // few allocations instead of three per transfer. Its memory lives as long
 // as any event it handed out: the block's receipts hold them anyway.
 type Arena struct {
 	events []protocol.EventData
 	slices [][]byte
+	lists  []*protocol.EventData
+	data   []byte
 }
 
 const arenaChunk = 256
@@ -122,6 +130,33 @@ func (a *Arena) event() *protocol.EventData {
 	e := &a.events[0]
 	a.events = a.events[1:]
 	return e
+}
+
+// eventList returns an empty event list with room for one event: most
+// calls emit one, and a second append moves the list out of the arena.
+func (a *Arena) eventList() []*protocol.EventData {
+	if a == nil {
+		return nil
+	}
+	if len(a.lists) == 0 {
+		a.lists = make([]*protocol.EventData, arenaChunk)
+	}
+	out := a.lists[:0:1]
+	a.lists = a.lists[1:]
+	return out
+}
+
+// bytes returns n bytes, with cap n.
+func (a *Arena) bytes(n int) []byte {
+	if a == nil || n > arenaChunk {
+		return make([]byte, n)
+	}
+	if len(a.data) < n {
+		a.data = make([]byte, arenaChunk*64)
+	}
+	out := a.data[:n:n]
+	a.data = a.data[n:]
+	return out
 }
 
 // byteSlices returns a slice of n byte slices, with cap n.
@@ -236,7 +271,7 @@ func (t *Token) transfer(c *Call, args []byte) error {
 	}
 	// An authorized sender equals a signer's derived address, so its
 	// checksum is right by construction.
-	if !c.Authorized(from) {
+	if !c.Authorized.SignedBy(from) {
 		return reversion("transfer: from account %s has not authorized the transfer", from)
 	}
 	src, _, err := c.State.Account(from)
@@ -276,8 +311,15 @@ func (t *Token) transfer(c *Call, args []byte) error {
 	dst.Mana, dst.ManaUpdatedMs = dstMana+a.Value, c.NowMs
 	c.State.SetAccount(from, src)
 	c.State.SetAccount(to, dst)
+	// Marshaled here, into the arena: through an interface the event
+	// would escape, one allocation more per transfer.
 	ev := tokenpb.TransferEvent{From: a.From, To: a.To, Value: a.Value}
-	return t.emit(c, EventTransfer, &ev, a.To, a.From)
+	data := c.Arena.bytes(ev.SizeVT())
+	if _, err := ev.MarshalToSizedBufferVT(data); err != nil {
+		return koinos.Errorf(chainpb.ErrorCode_internal_error, "token: encode event: %v", err)
+	}
+	t.emit(c, EventTransfer, data, a.To, a.From)
+	return nil
 }
 
 func (t *Token) mint(c *Call, args []byte) error {
@@ -289,7 +331,7 @@ func (t *Token) mint(c *Call, args []byte) error {
 	if err != nil {
 		return reversion("mint: to: %v", err)
 	}
-	if t.authority.IsZero() || !c.Authorized(t.authority) {
+	if t.authority.IsZero() || !c.Authorized.SignedBy(t.authority) {
 		return reversion("mint: only the token authority set in genesis may mint")
 	}
 	supply, carry := bits.Add64(c.State.Supply(), a.Value, 0)
@@ -308,7 +350,7 @@ func (t *Token) mint(c *Call, args []byte) error {
 	dst.Mana, dst.ManaUpdatedMs = mana+a.Value, c.NowMs
 	c.State.SetAccount(to, dst)
 	c.State.SetSupply(supply)
-	return t.emit(c, EventMint, &tokenpb.MintEvent{To: to.Bytes(), Value: a.Value}, to.Bytes())
+	return t.emitMessage(c, EventMint, &tokenpb.MintEvent{To: to.Bytes(), Value: a.Value}, to.Bytes())
 }
 
 func (t *Token) burn(c *Call, args []byte) error {
@@ -320,7 +362,7 @@ func (t *Token) burn(c *Call, args []byte) error {
 	if err != nil {
 		return reversion("burn: from: %v", err)
 	}
-	if !c.Authorized(from) {
+	if !c.Authorized.SignedBy(from) {
 		return reversion("burn: from account %s has not authorized the burn", from)
 	}
 	src, _, err := c.State.Account(from)
@@ -338,22 +380,31 @@ func (t *Token) burn(c *Call, args []byte) error {
 	src.Mana, src.ManaUpdatedMs = mana-a.Value, c.NowMs
 	c.State.SetAccount(from, src)
 	c.State.SetSupply(c.State.Supply() - a.Value)
-	return t.emit(c, EventBurn, &tokenpb.BurnEvent{From: from.Bytes(), Value: a.Value}, from.Bytes())
+	return t.emitMessage(c, EventBurn, &tokenpb.BurnEvent{From: from.Bytes(), Value: a.Value}, from.Bytes())
 }
 
-// emit appends an event. impacted must not be modified afterwards: it is
-// kept as is (usually slices of the transaction's own arguments).
-func (t *Token) emit(c *Call, name string, ev interface{ MarshalVT() ([]byte, error) }, impacted ...[]byte) error {
+// emitMessage marshals ev and appends it as an event.
+func (t *Token) emitMessage(c *Call, name string, ev interface{ MarshalVT() ([]byte, error) }, impacted ...[]byte) error {
 	data, err := ev.MarshalVT()
 	if err != nil {
 		return koinos.Errorf(chainpb.ErrorCode_internal_error, "token: encode event: %v", err)
 	}
+	t.emit(c, name, data, impacted...)
+	return nil
+}
+
+// emit appends an event with data, already marshaled. impacted must not
+// be modified afterwards: it is kept as is (usually slices of the
+// transaction's own arguments).
+func (t *Token) emit(c *Call, name string, data []byte, impacted ...[]byte) {
 	e := c.Arena.event()
 	e.Source, e.Name, e.Data = t.idBytes, name, data
 	e.Impacted = c.Arena.byteSlices(len(impacted))
 	copy(e.Impacted, impacted)
+	if c.Events == nil {
+		c.Events = c.Arena.eventList()
+	}
 	c.Events = append(c.Events, e)
-	return nil
 }
 
 // abiMethod is one method of a Koinos ABI (koilib's Abi type).
