@@ -293,21 +293,28 @@ func (b *backend) blockStoreInner(req *blockstorerpc.BlockStoreRequest) (*blocks
 		if len(q.BlockIds) > maxBlocksPerRequest {
 			return nil, invalid("at most %d block_ids per request", maxBlocksPerRequest)
 		}
-		out := &blockstorerpc.GetBlocksByIdResponse{}
+		ids := make([]koinos.Digest, len(q.BlockIds))
 		for i, raw := range q.BlockIds {
 			id, err := parseID(fmt.Sprintf("block_ids[%d]", i), raw)
 			if err != nil {
 				return nil, err
 			}
-			e, err := st.BlockByID(id)
-			if errors.Is(err, store.ErrNotFound) {
-				out.BlockItems = append(out.BlockItems, &blockstorepb.BlockItem{})
+			ids[i] = id
+		}
+		es, err := st.BlocksByID(ids)
+		if errors.Is(err, store.ErrReadTooLarge) {
+			return nil, invalid("%v", err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out := &blockstorerpc.GetBlocksByIdResponse{BlockItems: make([]*blockstorepb.BlockItem, len(es))}
+		for i, e := range es {
+			if e == nil {
+				out.BlockItems[i] = &blockstorepb.BlockItem{}
 				continue
 			}
-			if err != nil {
-				return nil, err
-			}
-			out.BlockItems = append(out.BlockItems, blockItem(e, q.ReturnBlock, q.ReturnReceipt))
+			out.BlockItems[i] = blockItem(e, q.ReturnBlock, q.ReturnReceipt)
 		}
 		return &blockstorerpc.BlockStoreResponse{Response: &blockstorerpc.BlockStoreResponse_GetBlocksById{GetBlocksById: out}}, nil
 	case *blockstorerpc.BlockStoreRequest_GetBlocksByHeight:

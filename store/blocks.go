@@ -67,7 +67,7 @@ func (s *Store) CanonicalBlocks(from, to uint64, fn func(*chain.BlockEntry) erro
 		if h != want {
 			return fmt.Errorf("store: no irreversible block at height %d", want)
 		}
-		e, err := s.decodeBlock(s.db, id)
+		e, err := s.decodeBlock(s.db, id, -1)
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func (s *Store) ForkBlocks(h uint64, fn func(*chain.BlockEntry) error) error {
 			return corruptStore("fork marker key of %d bytes", len(k))
 		}
 		height, id := decodeForkKey(k)
-		e, err := s.decodeBlock(s.db, id)
+		e, err := s.decodeBlock(s.db, id, -1)
 		if err != nil {
 			return err
 		}
@@ -135,30 +135,46 @@ func decodeCanon(k, v []byte) (uint64, koinos.Digest, error) {
 }
 
 // decodeBlock reads and decodes a block, bypassing the cache: the caller
-// gets an entry of its own.
-func (s *Store) decodeBlock(r reader, id koinos.Digest) (*chain.BlockEntry, error) {
+// gets an entry of its own. With maxTxs ≥ 0, a block holding more
+// transactions fails with errReadBudget before it is decoded.
+func (s *Store) decodeBlock(r reader, id koinos.Digest, maxTxs int) (*chain.BlockEntry, error) {
 	var e *chain.BlockEntry
 	err := with(r, blockKey(make([]byte, 0, blockKeyLen), id), func(v []byte) error {
-		var err error
-		e, err = decodeEntry(s.dec, id, v)
+		rec, err := parseRecord(v)
+		if err != nil {
+			return err
+		}
+		if maxTxs >= 0 && rec.ntx > maxTxs {
+			return errReadBudget
+		}
+		e, err = rec.entry(s.dec, id)
 		return err
 	})
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("%w: block 0x%x", ErrNotFound, id.Multihash())
-		}
+	switch {
+	case errors.Is(err, errReadBudget):
+		return nil, err
+	case errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("%w: block 0x%x", ErrNotFound, id.Multihash())
+	case err != nil:
 		return nil, fmt.Errorf("store: block 0x%x: %w", id.Multihash(), err)
 	}
 	return e, nil
 }
 
+// errReadBudget: the block holds more transactions than the read has left.
+var errReadBudget = errors.New("store: read budget exceeded")
+
 // entry returns a block through the decoded-block cache. The entry is
-// shared and must not be modified.
-func (s *Store) entry(r reader, id koinos.Digest) (*chain.BlockEntry, error) {
+// shared and must not be modified. With maxTxs ≥ 0, a block holding more
+// transactions fails with errReadBudget (and is not decoded).
+func (s *Store) entry(r reader, id koinos.Digest, maxTxs int) (*chain.BlockEntry, error) {
 	if e := s.decoded.get(id); e != nil {
+		if maxTxs >= 0 && len(e.Block.Transactions) > maxTxs {
+			return nil, errReadBudget
+		}
 		return e, nil
 	}
-	e, err := s.decodeBlock(r, id)
+	e, err := s.decodeBlock(r, id, maxTxs)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +188,7 @@ func (s *Store) BlockByID(id koinos.Digest) (*chain.BlockEntry, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	return s.entry(s.db, id)
+	return s.entry(s.db, id, -1)
 }
 
 // Highest returns the highest block stored on any fork (the first one
@@ -204,7 +220,10 @@ func canonID(r reader, h uint64) (koinos.Digest, error) {
 // BlocksByHeight returns up to n blocks (at most MaxBlocksByHeight) from
 // height start upward on the fork that ends at head, stopping at head's
 // height; ErrNotFound if head is not stored. Like Koinos's block_store,
-// head may be any stored block, on any fork.
+// head may be any stored block, on any fork. It also stops before the
+// block that would take the transactions read past
+// Options.MaxReadTransactions (the first block is always read): callers
+// page on from the last block returned, as they do at head.
 func (s *Store) BlocksByHeight(head koinos.Digest, start uint64, n int) ([]*chain.BlockEntry, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -213,11 +232,58 @@ func (s *Store) BlocksByHeight(head koinos.Digest, start uint64, n int) ([]*chai
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*chain.BlockEntry, len(ids))
-	for i, id := range ids {
-		if out[i], err = s.entry(s.db, id); err != nil {
+	out := make([]*chain.BlockEntry, 0, len(ids))
+	budget := s.maxReadTxs
+	for _, id := range ids {
+		limit := budget
+		if len(out) == 0 {
+			limit = -1 // the first block whatever its size
+		}
+		e, err := s.entry(s.db, id, limit)
+		if errors.Is(err, errReadBudget) {
+			break
+		}
+		if err != nil {
 			return nil, err
 		}
+		out = append(out, e)
+		budget -= len(e.Block.Transactions)
+	}
+	return out, nil
+}
+
+// ErrReadTooLarge is returned (wrapped) by BlocksByID when the blocks
+// asked for hold more transactions than Options.MaxReadTransactions.
+var ErrReadTooLarge = errors.New("store: the blocks asked for hold too many transactions for one read")
+
+// BlocksByID returns the stored blocks with the given ids, in order, with
+// nil for an id not stored (on any fork). The entries are shared: do not
+// modify them. Past Options.MaxReadTransactions transactions in all, it
+// fails with ErrReadTooLarge before decoding the block that crosses it
+// (the first block found is always read).
+func (s *Store) BlocksByID(ids []koinos.Digest) ([]*chain.BlockEntry, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	out := make([]*chain.BlockEntry, len(ids))
+	budget, read := s.maxReadTxs, false
+	for i, id := range ids {
+		limit := budget
+		if !read {
+			limit = -1 // the first block whatever its size
+		}
+		e, err := s.entry(s.db, id, limit)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if errors.Is(err, errReadBudget) {
+			return nil, fmt.Errorf("%w: more than %d transactions in blocks 1 to %d of %d; ask for fewer", ErrReadTooLarge, s.maxReadTxs, i+1, len(ids))
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i], read = e, true
+		budget -= len(e.Block.Transactions)
 	}
 	return out, nil
 }

@@ -16,14 +16,16 @@ import (
 // (CanonicalBlocks, ForkBlocks) bypass the cache, since the engine sets
 // Txs on the entries it is given.
 type entryCache struct {
-	mu  sync.Mutex
-	max int
-	ll  *list.List // front: most recent
-	m   map[koinos.Digest]*list.Element
+	mu     sync.Mutex
+	max    int // entries
+	maxTxs int // transactions in them, the newest entry aside
+	txs    int
+	ll     *list.List // front: most recent
+	m      map[koinos.Digest]*list.Element
 }
 
-func newEntryCache(max int) *entryCache {
-	return &entryCache{max: max, ll: list.New(), m: make(map[koinos.Digest]*list.Element)}
+func newEntryCache(max, maxTxs int) *entryCache {
+	return &entryCache{max: max, maxTxs: maxTxs, ll: list.New(), m: make(map[koinos.Digest]*list.Element)}
 }
 
 func (c *entryCache) get(id koinos.Digest) *chain.BlockEntry {
@@ -44,9 +46,10 @@ func (c *entryCache) put(e *chain.BlockEntry) {
 		return
 	}
 	c.m[e.ID] = c.ll.PushFront(e)
-	for c.ll.Len() > c.max {
-		old := c.ll.Back()
-		c.ll.Remove(old)
-		delete(c.m, old.Value.(*chain.BlockEntry).ID)
+	c.txs += len(e.Block.Transactions)
+	for c.ll.Len() > 1 && (c.ll.Len() > c.max || c.txs > c.maxTxs) {
+		old := c.ll.Remove(c.ll.Back()).(*chain.BlockEntry)
+		delete(c.m, old.ID)
+		c.txs -= len(old.Block.Transactions)
 	}
 }

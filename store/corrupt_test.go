@@ -106,7 +106,7 @@ func TestCorruptDataGivesErrors(t *testing.T) {
 		if err := st.db.Set(k, v, pebble.Sync); err != nil {
 			t.Fatal(err)
 		}
-		st.decoded = newEntryCache(4) // forget decoded blocks
+		st.decoded = newEntryCache(4, DefaultDecodedTxs) // forget decoded blocks
 	}
 
 	// A garbage block record.

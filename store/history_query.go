@@ -269,7 +269,7 @@ func (q *historyQuery) resolve(height uint64, entry uint32) (HistoryEntry, error
 	}
 	id := q.canonID
 	if entry == entryBlock {
-		e, err := q.s.entry(q.r, id)
+		e, err := q.s.entry(q.r, id, -1)
 		if err != nil {
 			return HistoryEntry{}, err
 		}
@@ -347,7 +347,7 @@ func (q *historyQuery) loadHead() error {
 	chainUp := make([]*chain.BlockEntry, head.Height-lib.Height)
 	id := head.ID
 	for i := len(chainUp) - 1; i >= 0; i-- {
-		e, err := q.s.entry(q.r, id) // errors say which block
+		e, err := q.s.entry(q.r, id, -1) // errors say which block
 		if err != nil {
 			return err
 		}

@@ -38,6 +38,16 @@ type Options struct {
 	// DecodedBlocks is how many decoded blocks the read path keeps
 	// (default 16).
 	DecodedBlocks int
+	// DecodedTransactions bounds the transactions in those blocks (default
+	// 65,536, ~100 MB decoded): sixteen blocks of 60,000 transfers would
+	// otherwise hold gigabytes. The newest block stays cached whatever its
+	// size.
+	DecodedTransactions int
+	// MaxReadTransactions bounds the transactions one multi-block read
+	// decodes (BlocksByHeight, BlocksByID; default 65,536), so that one
+	// request cannot make the node decode a thousand full blocks at once.
+	// A read always gets at least its first block.
+	MaxReadTransactions int
 	// MaxHistoryCounters bounds the per-address sequence counters kept in
 	// memory for account history (default 1<<20, about 64 MiB); an evicted
 	// counter is reloaded with one seek.
@@ -53,6 +63,8 @@ const (
 	DefaultCacheBytes         = 64 << 20
 	DefaultMemTableBytes      = 64 << 20
 	DefaultDecodedBlocks      = 16
+	DefaultDecodedTxs         = 1 << 16
+	DefaultMaxReadTxs         = 1 << 16
 	DefaultMaxHistoryCounters = 1 << 20
 )
 
@@ -72,6 +84,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.DecodedBlocks <= 0 {
 		o.DecodedBlocks = DefaultDecodedBlocks
+	}
+	if o.DecodedTransactions <= 0 {
+		o.DecodedTransactions = DefaultDecodedTxs
+	}
+	if o.MaxReadTransactions <= 0 {
+		o.MaxReadTransactions = DefaultMaxReadTxs
 	}
 	if o.MaxHistoryCounters <= 0 {
 		o.MaxHistoryCounters = DefaultMaxHistoryCounters
@@ -109,8 +127,9 @@ type Store struct {
 	// load it without locks and never see it ahead of the data.
 	state atomic.Pointer[metaState]
 
-	decoded *entryCache
-	closed  atomic.Bool // set by Close; reads check it
+	decoded    *entryCache
+	maxReadTxs int
+	closed     atomic.Bool // set by Close; reads check it
 
 	// mu serializes commits and Close, and guards what only the commit
 	// path uses.
@@ -193,7 +212,7 @@ func newStore(db *pebble.DB, o Options) (*Store, error) {
 		dec.Close()
 		return nil, err
 	}
-	s := &Store{db: db, log: o.Logger, dec: dec, wopts: pebble.Sync, decoded: newEntryCache(o.DecodedBlocks)}
+	s := &Store{db: db, log: o.Logger, dec: dec, wopts: pebble.Sync, decoded: newEntryCache(o.DecodedBlocks, o.DecodedTransactions), maxReadTxs: o.MaxReadTransactions}
 	if o.NoSync {
 		s.wopts = pebble.NoSync
 	}

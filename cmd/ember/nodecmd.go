@@ -169,7 +169,11 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 			MaxTransactions: cfg.Mempool.MaxTransactions, MaxBytes: cfg.Mempool.MaxBytes,
 			MaxPerAccount: cfg.Mempool.MaxPerAccount, ExpiryMs: uint64(cfg.Mempool.Expiry.Milliseconds()),
 		},
-		Store: store.Options{CacheBytes: cfg.Store.CacheBytes},
+		Store: store.Options{
+			CacheBytes:          cfg.Store.CacheBytes,
+			DecodedTransactions: cfg.Store.DecodedTransactions,
+			MaxReadTransactions: cfg.Store.MaxReadTransactions,
+		},
 		Verify: sigverify.PoolConfig{
 			Workers: cfg.Verify.Workers, QueueDepth: cfg.Verify.QueueDepth, MaxBatch: cfg.Verify.MaxBatch, CacheSize: cfg.Verify.CacheSize,
 		},

@@ -111,6 +111,9 @@ type Chain struct {
 // Store configures Pebble.
 type Store struct {
 	CacheBytes int64 `toml:"cache_bytes" check:"positive" doc:"Pebble block cache, in bytes."`
+	// Bounds on decoded blocks in memory, in transactions.
+	DecodedTransactions int `toml:"decoded_transactions" check:"positive" doc:"Transactions in the decoded blocks kept for reads (the newest block stays whatever its size)."`
+	MaxReadTransactions int `toml:"max_read_transactions" check:"positive" doc:"Transactions one multi-block read may decode: block_store.get_blocks_by_height returns fewer blocks past it, get_blocks_by_id fails; the first block is always read."`
 }
 
 // Default returns the defaults.
@@ -129,7 +132,7 @@ func Default() Config {
 		Mempool: Mempool{MaxTransactions: 200_000, MaxBytes: 256 << 20, MaxPerAccount: 1024, Expiry: 120 * time.Second},
 		Verify:  Verify{QueueDepth: 1024, MaxBatch: 128, CacheSize: 131072},
 		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20},
-		Store:   Store{CacheBytes: 64 << 20},
+		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16},
 	}
 }
 
