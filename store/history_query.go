@@ -48,7 +48,10 @@ type HistoryEntry struct {
 // q.Irreversible, those of the head chain above the LIB follow, numbered
 // on from the indexed ones, found by reading those blocks. A start past
 // the last record gives no records. All reads see one snapshot, so the
-// index and the head agree even while blocks are committed.
+// index and the head agree even while blocks are committed. Block records
+// carry their whole block receipt, so a query stops early (fewer records
+// than Limit; page on by seq) once its block records would decode more
+// than Options.MaxReadTransactions transactions; the first is always read.
 func (s *Store) AccountHistory(addr koinos.Address, q HistoryQuery) ([]HistoryEntry, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -59,7 +62,7 @@ func (s *Store) AccountHistory(addr koinos.Address, q HistoryQuery) ([]HistoryEn
 	}
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	hq := &historyQuery{s: s, r: snap, addr: addr}
+	hq := &historyQuery{s: s, r: snap, addr: addr, budget: s.maxReadTxs}
 	defer hq.close()
 	var err error
 	if hq.st, err = metaAt(snap); err != nil || !hq.st.found {
@@ -72,6 +75,9 @@ func (s *Store) AccountHistory(addr koinos.Address, q HistoryQuery) ([]HistoryEn
 	var out []HistoryEntry
 	emit := func(seq uint64) (bool, error) {
 		e, ok, err := hq.at(seq, q.Irreversible)
+		if errors.Is(err, errReadBudget) {
+			return false, nil // fewer records; the caller pages on by seq
+		}
 		if err != nil || !ok {
 			return false, err
 		}
@@ -153,6 +159,12 @@ type historyQuery struct {
 	// Records of the head chain above the LIB, loaded on first need.
 	head       []headRecord
 	headLoaded bool
+
+	// Transactions the query may still decode for block records (whole
+	// blocks with their receipts); the first block record is read
+	// whatever its size (Options.MaxReadTransactions).
+	budget     int
+	readBlocks bool
 
 	// The last block and frame read, since neighbouring records usually
 	// share them.
@@ -269,10 +281,16 @@ func (q *historyQuery) resolve(height uint64, entry uint32) (HistoryEntry, error
 	}
 	id := q.canonID
 	if entry == entryBlock {
-		e, err := q.s.entry(q.r, id, -1)
+		limit := q.budget
+		if !q.readBlocks {
+			limit = -1
+		}
+		e, err := q.s.entry(q.r, id, limit)
 		if err != nil {
 			return HistoryEntry{}, err
 		}
+		q.readBlocks = true
+		q.budget -= len(e.Block.Transactions)
 		return recordOf(e, entryBlock), nil
 	}
 	i := int(entry) - 1

@@ -108,3 +108,40 @@ func TestReadBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryReadBudget: block records decode whole blocks, so a query
+// returns fewer records once they would decode more than
+// MaxReadTransactions transactions; the first is always returned, and
+// paging on by seq reads the rest.
+func TestHistoryReadBudget(t *testing.T) {
+	n := newNet(t, 1, 4)
+	nd := newNode(t, n, nil, 0)
+	for range 3 { // three blocks of three transfers
+		nd.produce(0, nd.transfer(0, 1, 1), nd.transfer(1, 2, 1), nd.transfer(2, 3, 1))
+	}
+	producer := n.producers[0].Address()
+	all, err := nd.st.AccountHistory(producer, HistoryQuery{Limit: 10, Ascending: true})
+	if err != nil || len(all) != 3 {
+		t.Fatalf("unbounded: %d records, %v", len(all), err)
+	}
+	nd.st.maxReadTxs = 4
+	nd.st.decoded = newEntryCache(1, 1) // decode again, not from the cache
+	var got []HistoryEntry
+	for seq := uint64(0); len(got) < 3; {
+		page, err := nd.st.AccountHistory(producer, HistoryQuery{Limit: 10, Ascending: true, Seq: &seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) != 1 {
+			t.Fatalf("page from %d: %d records, want 1 (3 + 3 transactions are over a budget of 4)", seq, len(page))
+		}
+		got = append(got, page...)
+		seq = page[len(page)-1].Seq + 1
+	}
+	for i := range got {
+		if got[i].Seq != all[i].Seq || !got[i].BlockHeader.EqualVT(all[i].BlockHeader) {
+			t.Fatalf("record %d differs when paged", i)
+		}
+	}
+}
+

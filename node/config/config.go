@@ -113,7 +113,7 @@ type Store struct {
 	CacheBytes int64 `toml:"cache_bytes" check:"positive" doc:"Pebble block cache, in bytes."`
 	// Bounds on decoded blocks in memory, in transactions.
 	DecodedTransactions int `toml:"decoded_transactions" check:"positive" doc:"Transactions in the decoded blocks kept for reads (the newest block stays whatever its size)."`
-	MaxReadTransactions int `toml:"max_read_transactions" check:"positive" doc:"Transactions one multi-block read may decode: block_store.get_blocks_by_height returns fewer blocks past it, get_blocks_by_id fails; the first block is always read."`
+	MaxReadTransactions int `toml:"max_read_transactions" check:"positive" doc:"Transactions one multi-block read may decode: block_store.get_blocks_by_height and account_history.get_account_history return fewer items past it, get_blocks_by_id fails; the first block is always read."`
 }
 
 // Default returns the defaults.
