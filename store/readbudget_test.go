@@ -144,4 +144,3 @@ func TestHistoryReadBudget(t *testing.T) {
 		}
 	}
 }
-
