@@ -235,7 +235,7 @@ func (s *Store) BlocksByHeight(head koinos.Digest, start uint64, n int) ([]*chai
 	out := make([]*chain.BlockEntry, 0, len(ids))
 	budget := s.maxReadTxs
 	for _, id := range ids {
-		limit := budget
+		limit := max(budget, 0) // -1 would mean no limit
 		if len(out) == 0 {
 			limit = -1 // the first block whatever its size
 		}
@@ -268,7 +268,7 @@ func (s *Store) BlocksByID(ids []koinos.Digest) ([]*chain.BlockEntry, error) {
 	out := make([]*chain.BlockEntry, len(ids))
 	budget, read := s.maxReadTxs, false
 	for i, id := range ids {
-		limit := budget
+		limit := max(budget, 0) // -1 would mean no limit
 		if !read {
 			limit = -1 // the first block whatever its size
 		}

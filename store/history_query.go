@@ -281,7 +281,7 @@ func (q *historyQuery) resolve(height uint64, entry uint32) (HistoryEntry, error
 	}
 	id := q.canonID
 	if entry == entryBlock {
-		limit := q.budget
+		limit := max(q.budget, 0) // -1 would mean no limit
 		if !q.readBlocks {
 			limit = -1
 		}

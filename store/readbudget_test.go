@@ -62,6 +62,16 @@ func TestReadBudget(t *testing.T) {
 		}
 	}
 
+	// A first block over the budget leaves none for the rest.
+	st.maxReadTxs = 2
+	if es, err := st.BlocksByHeight(head, 1, 4); err != nil || !slices.Equal(heights(es), []uint64{1}) {
+		t.Errorf("BlocksByHeight(1, 4) with a budget of 2 = heights %v, %v; want [1]", heights(es), err)
+	}
+	if _, err := st.BlocksByID([]koinos.Digest{ids[0], ids[1]}); !errors.Is(err, ErrReadTooLarge) {
+		t.Errorf("BlocksByID past a first block over the budget: err = %v, want ErrReadTooLarge", err)
+	}
+	st.maxReadTxs = 4
+
 	// The first found block is read whatever its size, also by id.
 	st.maxReadTxs = 2
 	if es, err := st.BlocksByID([]koinos.Digest{ids[0]}); err != nil || len(es) != 1 || es[0] == nil {
@@ -124,8 +134,12 @@ func TestHistoryReadBudget(t *testing.T) {
 	if err != nil || len(all) != 3 {
 		t.Fatalf("unbounded: %d records, %v", len(all), err)
 	}
-	nd.st.maxReadTxs = 4
 	nd.st.decoded = newEntryCache(1, 1) // decode again, not from the cache
+	nd.st.maxReadTxs = 2                // below the first block: that one only
+	if page, err := nd.st.AccountHistory(producer, HistoryQuery{Limit: 10, Ascending: true}); err != nil || len(page) != 1 {
+		t.Fatalf("budget below the first block: %d records, %v; want 1", len(page), err)
+	}
+	nd.st.maxReadTxs = 4
 	var got []HistoryEntry
 	for seq := uint64(0); len(got) < 3; {
 		page, err := nd.st.AccountHistory(producer, HistoryQuery{Limit: 10, Ascending: true, Seq: &seq})
