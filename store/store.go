@@ -44,7 +44,8 @@ type Options struct {
 	// size.
 	DecodedTransactions int
 	// MaxReadTransactions bounds the transactions one multi-block read
-	// decodes (BlocksByHeight, BlocksByID; default 65,536), so that one
+	// decodes (BlocksByHeight, BlocksByID, the block records of
+	// AccountHistory; default 65,536), so that one
 	// request cannot make the node decode a thousand full blocks at once.
 	// A read always gets at least its first block.
 	MaxReadTransactions int
