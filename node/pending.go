@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/emberchain/ember/internal/atomicfile"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
@@ -38,37 +39,26 @@ func (n *Node) savePending() error {
 		return nil
 	}
 	path := n.pendingPath()
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".pending-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	w.WriteString(pendingMagic)
-	var buf []byte
-	for _, e := range entries {
-		b, err := e.Tx.Tx().MarshalVT()
-		if err != nil {
-			tmp.Close()
+	err := atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error {
+		if _, err := io.WriteString(w, pendingMagic); err != nil {
 			return err
 		}
-		buf = binary.AppendUvarint(buf[:0], uint64(len(b)))
-		buf = append(buf, b...)
-		buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(b, crcTable))
-		w.Write(buf)
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+		var buf []byte
+		for _, e := range entries {
+			b, err := e.Tx.Tx().MarshalVT()
+			if err != nil {
+				return err
+			}
+			buf = binary.AppendUvarint(buf[:0], uint64(len(b)))
+			buf = append(buf, b...)
+			buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(b, crcTable))
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	n.log.Info("saved pending transactions for the next start", "count", len(entries), "file", path)

@@ -11,6 +11,7 @@ import (
 	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/internal/atomicfile"
 	"github.com/emberchain/ember/node/config"
 	"github.com/emberchain/ember/node/keyfile"
 )
@@ -69,14 +70,14 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(*datadir, cfg.Node.Genesis), gb, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(*datadir, cfg.Node.Genesis), gb, 0o644); err != nil {
 		return err
 	}
 	cb, err := cfg.Encode()
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(cfgPath, cb, 0o644); err != nil {
+	if err := atomicfile.Write(cfgPath, cb, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Initialized %s (chain %q, chain id %s)\n", *datadir, *name, encodeChainID(g))
@@ -97,31 +98,6 @@ func loadOrCreateKey(path string, s keys.Scheme) (keys.Signer, error) {
 		return nil, err
 	}
 	return k, keyfile.Write(path, k, false)
-}
-
-// writeFileAtomic writes through a temporary file and a rename.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func encodeChainID(g *genesis.Genesis) string {

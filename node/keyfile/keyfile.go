@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/emberchain/ember/engine/keys"
+	"github.com/emberchain/ember/internal/atomicfile"
 )
 
 // maxKeyFileBytes bounds what Read accepts: a key is under 100 bytes.
@@ -35,40 +36,8 @@ func Write(path string, k keys.Signer, overwrite bool) error {
 			return fmt.Errorf("keyfile: %s already exists; refusing to overwrite a key", path)
 		}
 	}
-	tmp, err := os.CreateTemp(dir, ".key-*")
-	if err != nil {
+	if err := atomicfile.Write(path, []byte(k.String()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("keyfile: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keyfile: %w", err)
-	}
-	if _, err := tmp.WriteString(k.String() + "\n"); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keyfile: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keyfile: sync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("keyfile: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("keyfile: %w", err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("keyfile: open %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("keyfile: sync directory %s: %w", dir, err)
 	}
 	return nil
 }
