@@ -159,6 +159,26 @@ func (b *benchFlags) options(stderr io.Writer) (bench.Options, error) {
 	return o, nil
 }
 
+// tabled is a result that prints itself as a table.
+type tabled interface{ Table(io.Writer) }
+
+// saveResult writes r as JSON into dir (default: a new bench-results
+// directory), prints its table and where it went.
+func saveResult(dir, name string, r tabled, stdout io.Writer) error {
+	if dir == "" {
+		dir = bench.DefaultOutputDir(time.Now())
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := bench.WriteJSON(filepath.Join(dir, name), r); err != nil {
+		return err
+	}
+	r.Table(stdout)
+	fmt.Fprintf(stdout, "\nresults in %s\n", dir)
+	return nil
+}
+
 func (b *benchFlags) outDir() string {
 	if b.out != "" {
 		return b.out
@@ -309,11 +329,9 @@ func benchSweep(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if err := bench.WriteJSON(filepath.Join(out, "sweep.json"), res); err != nil {
+	if err := saveResult(out, "sweep.json", res, stdout); err != nil {
 		return err
 	}
-	res.Table(stdout)
-	fmt.Fprintf(stdout, "\nresults in %s\n", out)
 	return s.Close()
 }
 
@@ -354,19 +372,7 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	dst := *out
-	if dst == "" {
-		dst = bench.DefaultOutputDir(time.Now())
-	}
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	if err := bench.WriteJSON(filepath.Join(dst, "engine.json"), r); err != nil {
-		return err
-	}
-	r.Table(stdout)
-	fmt.Fprintf(stdout, "\nresults in %s\n", dst)
-	return nil
+	return saveResult(*out, "engine.json", r, stdout)
 }
 
 func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -404,19 +410,7 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	dst := *out
-	if dst == "" {
-		dst = bench.DefaultOutputDir(time.Now())
-	}
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	if err := bench.WriteJSON(filepath.Join(dst, "verify.json"), r); err != nil {
-		return err
-	}
-	r.Table(stdout)
-	fmt.Fprintf(stdout, "\nresults in %s\n", dst)
-	return nil
+	return saveResult(*out, "verify.json", r, stdout)
 }
 
 func benchSuite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
