@@ -3,13 +3,13 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
+
+	"github.com/emberchain/ember/rpcgw/client"
 )
 
 // conn posts pre-encoded JSON-RPC bodies over keep-alive connections.
@@ -23,31 +23,14 @@ type conn struct {
 }
 
 func newConn(rawURL string, maxConns int) (*conn, error) {
-	u, err := url.Parse(rawURL)
+	ep, err := client.ParseEndpoint(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("bench: --rpc %q: %w", rawURL, err)
+		return nil, fmt.Errorf("bench: --rpc: %w", err)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("bench: --rpc %q must start with http:// or https://", rawURL)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("bench: --rpc %q has no host", rawURL)
-	}
-	addr := u.Host
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-		addr = net.JoinHostPort(u.Hostname(), port)
-	}
-	if u.Path == "" {
-		u.Path = "/"
-	}
-	return &conn{uri: u.String(), hc: &fasthttp.HostClient{
-		Addr:                addr,
+	return &conn{uri: ep.URI, hc: &fasthttp.HostClient{
+		Addr:                ep.Addr,
 		Name:                "ember-bench",
-		IsTLS:               u.Scheme == "https",
+		IsTLS:               ep.TLS,
 		MaxConns:            maxConns,
 		MaxIdleConnDuration: 10 * time.Second,
 		MaxConnWaitTimeout:  time.Minute,

@@ -94,15 +94,48 @@ func New(rawURL string, opts ...Option) (*Client, error) {
 	if o.timeout <= 0 || o.maxConns <= 0 || o.maxResponseBytes <= 0 || o.idle <= 0 {
 		return nil, errors.New("client: timeout, max conns, max response bytes and idle duration must be positive")
 	}
-	u, err := url.Parse(rawURL)
+	ep, err := ParseEndpoint(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	c := &Client{
+		uri:     ep.URI,
+		timeout: o.timeout,
+		hc: &fasthttp.HostClient{
+			Addr:                ep.Addr,
+			Name:                "ember-rpc-client",
+			IsTLS:               ep.TLS,
+			TLSConfig:           o.tls,
+			MaxConns:            o.maxConns,
+			MaxIdleConnDuration: o.idle,
+			// Without a wait, a call finding every connection busy fails
+			// at once with ErrNoFreeConns; the bench wants it to queue.
+			MaxConnWaitTimeout:  o.timeout,
+			MaxResponseBodySize: o.maxResponseBytes,
+		},
+	}
+	return c, nil
+}
+
+// Endpoint is a JSON-RPC URL taken apart for a fasthttp.HostClient.
+type Endpoint struct {
+	URI  string // the full URL, with "/" for an empty path
+	Addr string // host:port, the scheme's port when none is given
+	TLS  bool
+}
+
+// ParseEndpoint checks and splits a JSON-RPC URL ("http://host:port/path"
+// or https).
+func ParseEndpoint(rawURL string) (Endpoint, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return Endpoint{}, err
+	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("client: URL %q must start with http:// or https://", rawURL)
+		return Endpoint{}, fmt.Errorf("URL %q must start with http:// or https://", rawURL)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("client: URL %q has no host", rawURL)
+		return Endpoint{}, fmt.Errorf("URL %q has no host", rawURL)
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -115,23 +148,7 @@ func New(rawURL string, opts ...Option) (*Client, error) {
 	if u.Path == "" {
 		u.Path = "/"
 	}
-	c := &Client{
-		uri:     u.String(),
-		timeout: o.timeout,
-		hc: &fasthttp.HostClient{
-			Addr:                addr,
-			Name:                "ember-rpc-client",
-			IsTLS:               u.Scheme == "https",
-			TLSConfig:           o.tls,
-			MaxConns:            o.maxConns,
-			MaxIdleConnDuration: o.idle,
-			// Without a wait, a call finding every connection busy fails
-			// at once with ErrNoFreeConns; the bench wants it to queue.
-			MaxConnWaitTimeout:  o.timeout,
-			MaxResponseBodySize: o.maxResponseBytes,
-		},
-	}
-	return c, nil
+	return Endpoint{URI: u.String(), Addr: addr, TLS: u.Scheme == "https"}, nil
 }
 
 // URL returns the endpoint's URL.

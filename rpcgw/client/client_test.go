@@ -366,3 +366,32 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	})
 }
+
+func TestParseEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want client.Endpoint
+		bad  bool
+	}{
+		{in: "http://127.0.0.1:8080/", want: client.Endpoint{URI: "http://127.0.0.1:8080/", Addr: "127.0.0.1:8080"}},
+		{in: "http://localhost", want: client.Endpoint{URI: "http://localhost/", Addr: "localhost:80"}},
+		{in: "https://node.example/rpc", want: client.Endpoint{URI: "https://node.example/rpc", Addr: "node.example:443", TLS: true}},
+		{in: "http://[::1]:9000", want: client.Endpoint{URI: "http://[::1]:9000/", Addr: "[::1]:9000"}},
+		{in: "127.0.0.1:8080", bad: true},
+		{in: "ftp://host/", bad: true},
+		{in: "http://", bad: true},
+		{in: "http://%zz", bad: true},
+		{in: "", bad: true},
+	} {
+		got, err := client.ParseEndpoint(tc.in)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("ParseEndpoint(%q) = %+v, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseEndpoint(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}
