@@ -143,6 +143,18 @@
 // records on from the indexed ones, inside one Pebble snapshot so that
 // index and head agree.
 //
+// # Reads and their bounds
+//
+// Readers get blocks through a cache of decoded entries, shared and never
+// modified, bounded by blocks (Options.DecodedBlocks) and by the
+// transactions in them (Options.DecodedTransactions): a decoded transfer
+// costs about 1.5 KB, so a count of blocks alone let sixteen large blocks
+// hold gigabytes (docs/benchmarks.md, "Memory"). A read that spans blocks
+// (BlocksByHeight, BlocksByID, the block records of AccountHistory) reads
+// each record's transaction count from its head before decompressing it
+// and stops at Options.MaxReadTransactions, so one request cannot make the
+// node decode more than that; the first block is always read.
+//
 // # Forks
 //
 // Every accepted block above the LIB gets an f marker; when the LIB
