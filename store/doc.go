@@ -147,8 +147,8 @@
 //
 // Readers get blocks through a cache of decoded entries, shared and never
 // modified, bounded by blocks (Options.DecodedBlocks) and by the
-// transactions in them (Options.DecodedTransactions): a decoded transfer
-// costs about 1.5 KB, so a count of blocks alone let sixteen large blocks
+// transactions in them (Options.DecodedTransactions): decoding a transfer
+// allocates about 2.4 KB, so a count of blocks alone let sixteen large blocks
 // hold gigabytes (docs/benchmarks.md, "Memory"). A read that spans blocks
 // (BlocksByHeight, BlocksByID, the block records of AccountHistory) reads
 // each record's transaction count from its head before decompressing it
