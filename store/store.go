@@ -38,16 +38,16 @@ type Options struct {
 	// DecodedBlocks is how many decoded blocks the read path keeps
 	// (default 16).
 	DecodedBlocks int
-	// DecodedTransactions bounds the transactions in those blocks (default
-	// 65,536, ~160 MB: decoding a transfer allocates ~2.4 KB): sixteen blocks of 60,000 transfers would
-	// otherwise hold gigabytes. The newest block stays cached whatever its
-	// size.
+	// DecodedTransactions bounds the transactions in those blocks
+	// (default 65,536, ~160 MB: decoding a transfer allocates ~2.4 KB);
+	// sixteen blocks of 60,000 transfers would otherwise hold gigabytes.
+	// The newest block stays cached whatever its size.
 	DecodedTransactions int
 	// MaxReadTransactions bounds the transactions one multi-block read
 	// decodes (BlocksByHeight, BlocksByID, the block records of
-	// AccountHistory; default 65,536), so that one
-	// request cannot make the node decode a thousand full blocks at once.
-	// A read always gets at least its first block.
+	// AccountHistory; default 65,536), so that one request cannot make the
+	// node decode a thousand full blocks at once. A read always gets at
+	// least its first block.
 	MaxReadTransactions int
 	// MaxHistoryCounters bounds the per-address sequence counters kept in
 	// memory for account history (default 1<<20, about 64 MiB); an evicted
