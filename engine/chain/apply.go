@@ -267,16 +267,6 @@ func wrapTx(i int, err error) error {
 	return fmt.Errorf("transaction %d: %w", i, err)
 }
 
-// transactionMerkleRoot is the block's merkle root over two leaves per
-// transaction: the header hash (the id digest) and the signatures hash.
-func transactionMerkleRoot(txs []*sigverify.VerifiedTx) koinos.Digest {
-	leaves := make([]koinos.Digest, 0, 2*len(txs))
-	for _, v := range txs {
-		leaves = append(leaves, v.ID(), v.SignaturesDigest())
-	}
-	return koinos.MerkleRoot(leaves)
-}
-
 func blockReceipt(id koinos.Digest, height uint64, ex *execution, stateRoot koinos.Digest) *protocol.BlockReceipt {
 	return &protocol.BlockReceipt{
 		Id:                      id.Multihash(),

@@ -361,9 +361,8 @@ func (c *Chain) applyBlock(vb *sigverify.VerifiedBlock, nowMs uint64) (*node, er
 	if err := c.checkHeader(h, vb.Signer, parent, nowMs); err != nil {
 		return nil, err
 	}
-	if root := transactionMerkleRoot(vb.Txs); !bytes.Equal(h.TransactionMerkleRoot, root.Multihash()) {
-		return nil, failure(chainpb.ErrorCode_malformed_block, "block transaction_merkle_root does not match its transactions")
-	}
+	// The transaction merkle root was checked with the signatures: a
+	// VerifiedBlock's transactions are the ones its header commits to.
 	if uint64(len(vb.Txs)) > c.params.Limits.MaxBlockTransactions {
 		return nil, failure(chainpb.ErrorCode_malformed_block, "block has %d transactions, above the limit of %d", len(vb.Txs), c.params.Limits.MaxBlockTransactions)
 	}
@@ -445,7 +444,7 @@ func (c *Chain) Build(ts uint64, signer koinos.Address, candidates []*sigverify.
 		return nil, err
 	}
 	d.Freeze()
-	h.TransactionMerkleRoot = transactionMerkleRoot(ex.included).Multihash()
+	h.TransactionMerkleRoot = sigverify.TransactionMerkleRoot(ex.included).Multihash()
 	id := koinos.BlockID(h)
 	txs := make([]*protocol.Transaction, len(ex.included))
 	for i, v := range ex.included {

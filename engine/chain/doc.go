@@ -18,8 +18,10 @@
 //     next one; operations revert atomically and rc is charged anyway;
 //   - a block must be the next height on a known parent, in a later slot
 //     than the parent, from that slot's producer, within the clock drift,
-//     with the parent's state root, its transactions' merkle root, and
-//     every transaction valid; resources within the block limits;
+//     with the parent's state root and every transaction valid; resources
+//     within the block limits (its transactions' merkle root is checked
+//     before that, with the signatures: a sigverify.VerifiedBlock's
+//     transactions are the ones its header commits to);
 //   - fork choice: higher, then earlier timestamp, then lower id; a
 //     producer that signs two blocks at one height loses both branches;
 //   - a block is irreversible once more than two thirds of the producers

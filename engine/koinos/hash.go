@@ -72,6 +72,12 @@ func ZeroMultihash() []byte { return Digest{}.Multihash() }
 // sha256(left ‖ right), an odd last node is promoted unchanged to the next
 // level (not duplicated), and the root of no leaves is sha256("").
 // The leaves slice is used as scratch space and overwritten.
+//
+// The tree is built level by level from the left, so 2^k leaves starting
+// at a multiple of 2^k form a whole subtree: the root of all the leaves is
+// the root over the roots of consecutive 2^k-leaf chunks (the last chunk
+// may be shorter). sigverify relies on this to hash a block's
+// transactions in parallel parts (TestMerkleRootOfChunks).
 func MerkleRoot(leaves []Digest) Digest {
 	if len(leaves) == 0 {
 		return sha256.Sum256(nil)

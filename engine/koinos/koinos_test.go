@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/emberchain/ember/engine/keys"
@@ -41,6 +43,27 @@ func TestMerkleRoot(t *testing.T) {
 				t.Fatalf("root = %x, want %x", got, tt.want)
 			}
 		})
+	}
+}
+
+// The root over the roots of consecutive 2^k-leaf chunks is the root of
+// all the leaves, for every leaf count and chunk size (MerkleRoot's doc).
+func TestMerkleRootOfChunks(t *testing.T) {
+	var leaves []koinos.Digest
+	for n := 0; n <= 70; n++ {
+		if n > 0 {
+			leaves = append(leaves, digest(fmt.Sprint(n)))
+		}
+		want := koinos.MerkleRoot(slices.Clone(leaves))
+		for chunk := 1; chunk <= 128; chunk *= 2 {
+			var roots []koinos.Digest
+			for from := 0; from < n; from += chunk {
+				roots = append(roots, koinos.MerkleRoot(slices.Clone(leaves[from:min(from+chunk, n)])))
+			}
+			if got := koinos.MerkleRoot(roots); got != want {
+				t.Fatalf("%d leaves in chunks of %d: root %x, want %x", n, chunk, got, want)
+			}
+		}
 	}
 }
 

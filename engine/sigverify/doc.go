@@ -96,11 +96,22 @@
 // sends the whole batch down that serial path, so a source that sends
 // mostly invalid signatures must not share batches with anyone.
 //
-// A block's transactions are split into one part per worker; each part is
-// prechecked on its own goroutine (the caller takes the first) and queued
-// as one chunk of about signatures/workers (at most MaxBatch). The
-// producer's signature is checked first, on the caller: a block with a bad
-// header costs one signature, not its transactions'.
+// A block's transactions are split into one part per worker, each on its
+// own goroutine (the caller takes the first), in two phases. In the first,
+// each part prechecks its transactions and hashes them into the roots of
+// its merkle chunks (16 transactions, 32 leaves: a whole subtree, since
+// Koinos's tree is built from the left), while the caller checks the
+// producer's signature. Then the caller checks the transaction merkle root
+// from the chunk roots. Only if the header and the root hold does the
+// second phase queue the signatures, one chunk of about
+// signatures/workers (at most MaxBatch) per part. So a block with a bad
+// header costs one signature plus whatever hashing the other parts did
+// meanwhile (they stop when it fails), and a genuine header replayed with
+// other transactions costs hashing only (TestBlockMerkleRootCheckedBeforeSignatures);
+// before the root moved here from the engine, such a block had every
+// transaction signature checked before apply noticed. The order of checks,
+// and so which error a bad block gets, is VerifyBlock's: form and header,
+// every precheck, the merkle root, then signatures.
 //
 // # The verify-once cache, and poisoning
 //

@@ -454,18 +454,22 @@ func (p *Pool) enqueueBlock(ctx context.Context, js []*job) error {
 }
 
 // VerifyBlock checks a block as VerifyBlock does, with the same result and
-// the same error: its form, id and producer signature on the calling
-// goroutine (a block with a bad header costs one signature), then every
-// transaction not already in the cache, spread over the workers. It blocks
-// until done, ctx ends or the pool closes.
+// the same error, skipping transactions verified before. It blocks until
+// done, ctx ends or the pool closes.
 //
 // The transactions are split into one contiguous part per worker, each
-// prechecked on its own goroutine (the caller takes the first) and queued
-// as one chunk of about signatures/Workers (at most MaxBatch) signatures.
-// Prechecking on one goroutine while the workers wait, or queueing the
-// jobs one by one so that a worker woken by the first starts on a small
-// batch, each wasted a good part of the second core (doc.go, "Tried and
-// rejected").
+// handled by its own goroutine (the caller takes the first) in two phases.
+// First every part prechecks its transactions and hashes them into the
+// roots of its merkle chunks, while the caller checks the producer's
+// signature; then the caller checks the transaction merkle root. Only if
+// both hold do the parts queue their signatures, as chunks of about
+// signatures/Workers (at most MaxBatch). So a block with a forged header
+// costs its signature and the hashing the other parts did meanwhile, and a
+// genuine header with transactions it does not commit to costs hashing
+// alone: neither gets a transaction signature checked. Prechecking on one
+// goroutine while the workers wait, or queueing the jobs one by one so that
+// a worker woken by the first starts on a small batch, each wasted a good
+// part of the second core (doc.go, "Tried and rejected").
 func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (*VerifiedBlock, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -476,33 +480,57 @@ func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (
 	if err := checkBlockForm(b, maxTxs); err != nil {
 		return nil, err
 	}
-	hdr, err := VerifyBlockHeader(b)
-	if err != nil {
-		return nil, err
-	}
 	n := len(b.Transactions)
-	bv := &blockVerify{p: p, ctx: ctx, b: b, txs: make([]*VerifiedTx, n), waits: make([]*pending, n)}
+	workers := len(p.workers)
+	bv := &blockVerify{
+		p: p, ctx: ctx, b: b,
+		txs:        make([]*VerifiedTx, n),
+		waits:      make([]*pending, n),
+		chunkRoots: make([]koinos.Digest, (n+merkleChunkTxs-1)/merkleChunkTxs),
+		gate:       make(chan struct{}),
+	}
 	nsigs := 0
 	for _, tx := range b.Transactions {
 		nsigs += len(tx.GetSignatures())
 	}
-	workers := len(p.workers)
 	bv.chunkSigs = min(p.cfg.MaxBatch, max(1, (nsigs+workers-1)/workers))
 	parts := min(workers, max(1, n/minBlockPart))
+	bv.bounds = partBounds(n, parts)
 	res := make([]partResult, parts)
-	var wg sync.WaitGroup
+	var prechecked, done sync.WaitGroup
 	for k := 1; k < parts; k++ {
-		wg.Add(1)
+		prechecked.Add(1)
+		done.Add(1)
 		go func(k int) {
-			defer wg.Done()
-			res[k] = bv.prepare(k*n/parts, (k+1)*n/parts)
+			defer done.Done()
+			bv.precheckPart(k, &res[k])
+			prechecked.Done()
+			<-bv.gate
+			if bv.proceed {
+				bv.queuePart(k, &res[k])
+			}
 		}(k)
 	}
-	res[0] = bv.prepare(0, n/parts)
-	wg.Wait()
-	// The block's verdict is its first failing transaction: the first
-	// precheck failure or cached invalid, unless one before it turns out
-	// invalid when verified.
+	hdr, err := VerifyBlockHeader(b)
+	if err != nil {
+		bv.stop.Store(true) // the other parts need not finish
+	} else {
+		bv.precheckPart(0, &res[0])
+	}
+	prechecked.Wait()
+	if err == nil {
+		err = bv.checkPrechecked(res)
+	}
+	bv.proceed = err == nil // closing the gate publishes it
+	close(bv.gate)
+	if err != nil {
+		done.Wait()
+		return nil, err
+	}
+	bv.queuePart(0, &res[0])
+	done.Wait()
+	// The verdict is now the first transaction that is cached invalid or
+	// fails its signatures.
 	first, firstErr := n, error(nil)
 	for _, r := range res {
 		if r.err != nil {
@@ -536,20 +564,45 @@ func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (
 	return &VerifiedBlock{Block: b, VerifiedBlockHeader: hdr, Txs: bv.txs}, nil
 }
 
-// minBlockPart is the fewest transactions worth a goroutine of their own
-// in VerifyBlock.
-const minBlockPart = 16
+const (
+	// minBlockPart is the fewest transactions worth a goroutine of their
+	// own in VerifyBlock.
+	minBlockPart = 16
+	// merkleChunkTxs is how many transactions (twice as many leaves, a
+	// power of two) make one merkle chunk: a whole subtree, hashed by the
+	// part that holds it (koinos.MerkleRoot). Parts start at multiples
+	// of it.
+	merkleChunkTxs = 16
+)
 
-// blockVerify is one VerifyBlock in progress. prepare fills disjoint
-// index ranges of txs and waits from several goroutines; the rest is read
-// after they join.
+// partBounds splits n transactions into parts contiguous ranges, part k
+// being [bounds[k], bounds[k+1]), each starting at a multiple of
+// merkleChunkTxs. parts is at most n/minBlockPart (or 1), so no range is
+// empty.
+func partBounds(n, parts int) []int {
+	bounds := make([]int, parts+1)
+	for k := 1; k < parts; k++ {
+		bounds[k] = k * n / parts / merkleChunkTxs * merkleChunkTxs
+	}
+	bounds[parts] = n
+	return bounds
+}
+
+// blockVerify is one VerifyBlock in progress. The parts fill disjoint
+// ranges of txs, waits and chunkRoots from several goroutines; the rest is
+// read after they join.
 type blockVerify struct {
-	p         *Pool
-	ctx       context.Context
-	b         *protocol.Block
-	txs       []*VerifiedTx // prechecked; signers set once verified
-	waits     []*pending    // verifications to wait for
-	chunkSigs int
+	p          *Pool
+	ctx        context.Context
+	b          *protocol.Block
+	bounds     []int
+	txs        []*VerifiedTx // prechecked; signers set once verified
+	waits      []*pending    // verifications to wait for
+	chunkRoots []koinos.Digest
+	chunkSigs  int
+	stop       atomic.Bool   // the header failed: stop prechecking
+	gate       chan struct{} // closed when the parts may go on to queueing
+	proceed    bool          // whether they may; written before gate closes
 }
 
 type partResult struct {
@@ -558,11 +611,47 @@ type partResult struct {
 	err      error // the pool's error (ctx, close)
 }
 
-// prepare prechecks transactions [from, to), takes cached outcomes, and
-// queues the rest in chunks. It stops at the first transaction that fails
-// precheck or is known invalid: Verify would stop there, so nothing after
-// it matters, but everything before it is queued.
-func (bv *blockVerify) prepare(from, to int) (r partResult) {
+// precheckPart prechecks part k's transactions, stopping at the first
+// failure (nothing after it matters), and hashes its merkle chunks.
+func (bv *blockVerify) precheckPart(k int, r *partResult) {
+	from, to := bv.bounds[k], bv.bounds[k+1]
+	for i := from; i < to; i++ {
+		if bv.stop.Load() {
+			return
+		}
+		v, err := precheck(bv.b.Transactions[i], bv.p.lim)
+		if err != nil {
+			r.first, r.firstErr = i, err
+			return
+		}
+		bv.txs[i] = v
+	}
+	var leaves [2 * merkleChunkTxs]koinos.Digest
+	for c := from; c < to; c += merkleChunkTxs {
+		l := leaves[:0]
+		for _, v := range bv.txs[c:min(c+merkleChunkTxs, to)] {
+			l = append(l, v.id, v.sigsDigest)
+		}
+		bv.chunkRoots[c/merkleChunkTxs] = koinos.MerkleRoot(l)
+	}
+}
+
+// checkPrechecked returns the first precheck failure of the block, or a
+// transaction merkle root that does not match.
+func (bv *blockVerify) checkPrechecked(res []partResult) error {
+	for _, r := range res { // parts in order: the first failure is the block's
+		if r.firstErr != nil {
+			return wrapTxErr(r.first, r.firstErr)
+		}
+	}
+	return checkTransactionMerkleRoot(bv.b.Header, koinos.MerkleRoot(bv.chunkRoots))
+}
+
+// queuePart takes cached outcomes for part k's transactions and queues the
+// rest in chunks. It stops at the first transaction known invalid: Verify
+// would stop there, so nothing after it matters, but everything before it
+// is queued.
+func (bv *blockVerify) queuePart(k int, r *partResult) {
 	var chunk []*job
 	sigs := 0
 	flush := func() {
@@ -576,15 +665,9 @@ func (bv *blockVerify) prepare(from, to int) (r partResult) {
 		}
 		chunk, sigs = nil, 0
 	}
-	for i := from; i < to && r.err == nil; i++ {
-		tx := bv.b.Transactions[i]
-		v, err := precheck(tx, bv.p.lim)
-		if err != nil {
-			r.first, r.firstErr = i, err
-			break
-		}
-		bv.txs[i] = v
-		out, found, pd, j := bv.p.reserve(v, cacheKeyOf(v.id, v.sigsDigest, tx.Signatures), nil)
+	for i := bv.bounds[k]; i < bv.bounds[k+1] && r.err == nil; i++ {
+		v := bv.txs[i]
+		out, found, pd, j := bv.p.reserve(v, cacheKeyOf(v.id, v.sigsDigest, v.tx.Signatures), nil)
 		if found && out.err != nil {
 			r.first, r.firstErr = i, out.err
 			break
@@ -602,7 +685,6 @@ func (bv *blockVerify) prepare(from, to int) (r partResult) {
 		}
 	}
 	flush()
-	return r
 }
 
 // fail withdraws from every verification still awaited, so that workers

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
+	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
@@ -139,8 +141,22 @@ func TestPoolVerifyBlockMatches(t *testing.T) {
 			return b
 		}()},
 		blockCase{"no previous", f.block(valid[:3], func(b *protocol.Block) { b.Header.Previous = nil })},
+		blockCase{"merkle root of nothing", f.block(valid[:40], func(b *protocol.Block) { b.Header.TransactionMerkleRoot = koinos.ZeroMultihash() })},
+		blockCase{"transactions swapped", f.block(valid[:40], func(b *protocol.Block) {
+			b.Transactions = slices.Clone(b.Transactions)
+			b.Transactions[3], b.Transactions[30] = b.Transactions[30], b.Transactions[3]
+		})},
+		blockCase{"transaction dropped", f.block(valid[:40], func(b *protocol.Block) { b.Transactions = b.Transactions[:39] })},
+		blockCase{"transaction added", f.block(valid[:40], func(b *protocol.Block) { b.Transactions = valid[:41] })},
 	)
-	zeroRC := mutations[slices.IndexFunc(mutations, func(m mutation) bool { return m.name == "zero rc limit" })]
+	// A wrong merkle root is reported before any signature failure, and
+	// after any precheck failure.
+	for _, m := range []mutation{mutations[1], zeroRCOf()} {
+		txs := slices.Clone(valid[:40])
+		txs[20] = damaged(txs[20], m)
+		cases = append(cases, blockCase{"wrong merkle root, " + m.name + " at 20", f.block(txs, func(b *protocol.Block) { b.Header.TransactionMerkleRoot = koinos.ZeroMultihash() })})
+	}
+	zeroRC := zeroRCOf()
 	for _, m := range mutations[1:] {
 		for _, size := range []int{40, 60} { // 2 and 3 parts prechecked in parallel
 			for _, pos := range []int{0, 17, 25, size - 1} {
@@ -179,6 +195,32 @@ func TestPoolVerifyBlockMatches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func zeroRCOf() mutation {
+	return mutations[slices.IndexFunc(mutations, func(m mutation) bool { return m.name == "zero rc limit" })]
+}
+
+// A genuine header replayed with transactions it does not commit to is
+// refused on hashing alone: no transaction signature reaches a worker.
+func TestBlockMerkleRootCheckedBeforeSignatures(t *testing.T) {
+	f := newFixture(t, 4)
+	var txs, others []*protocol.Transaction
+	for i := 0; i < 64; i++ {
+		txs = append(txs, f.tx(t, f.all[i%len(f.all)], nil, uint64(i+1)))
+		others = append(others, f.tx(t, f.all[i%len(f.all)], nil, uint64(1000+i)))
+	}
+	replayed := f.block(txs, func(b *protocol.Block) { b.Transactions = others })
+	for _, workers := range []int{1, 2, 4} {
+		p := newTestPool(t, PoolConfig{Workers: workers, Limits: f.lim})
+		_, err := p.VerifyBlock(context.Background(), replayed, 0)
+		if koinos.CodeOf(err) != chainpb.ErrorCode_malformed_block || !strings.Contains(err.Error(), "transaction_merkle_root") {
+			t.Fatalf("%d workers: err = %v", workers, err)
+		}
+		if st := p.Stats(); st.Signatures != 0 || st.CacheMisses != 0 {
+			t.Fatalf("%d workers: %d signatures checked, %d queued, want none", workers, st.Signatures, st.CacheMisses)
+		}
 	}
 }
 

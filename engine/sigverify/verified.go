@@ -226,18 +226,50 @@ func Verify(tx *protocol.Transaction, lim *Limits) (*VerifiedTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.signers = make([]koinos.Address, len(tx.Signatures))
-	for i, s := range tx.Signatures {
+	if err := v.verifySignatures(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// verifySignatures checks every signature of a prechecked transaction, in
+// order, and authorization.
+func (v *VerifiedTx) verifySignatures() error {
+	v.signers = make([]koinos.Address, len(v.tx.Signatures))
+	for i, s := range v.tx.Signatures {
 		a, err := keys.Verify(s, v.id)
 		if err != nil {
-			return nil, signatureError(i, err)
+			v.signers = nil
+			return signatureError(i, err)
 		}
 		v.signers[i] = a
 	}
 	if err := v.authorize(); err != nil {
-		return nil, err
+		v.signers = nil
+		return err
 	}
-	return v, nil
+	return nil
+}
+
+// TransactionMerkleRoot is the root a block header commits its
+// transactions to: two leaves per transaction, in order, its id digest and
+// its signatures digest (koinos.TransactionMerkleRoot from the digests
+// precheck already computed).
+func TransactionMerkleRoot(txs []*VerifiedTx) koinos.Digest {
+	leaves := make([]koinos.Digest, 0, 2*len(txs))
+	for _, v := range txs {
+		leaves = append(leaves, v.id, v.sigsDigest)
+	}
+	return koinos.MerkleRoot(leaves)
+}
+
+// checkTransactionMerkleRoot compares a block's transaction merkle root
+// with the root computed from its transactions.
+func checkTransactionMerkleRoot(h *protocol.BlockHeader, root koinos.Digest) error {
+	if !bytes.Equal(h.TransactionMerkleRoot, root.Multihash()) {
+		return koinos.Errorf(chainpb.ErrorCode_malformed_block, "block transaction_merkle_root does not match its transactions")
+	}
+	return nil
 }
 
 // VerifiedBlockHeader is a block whose id matches its header and whose
@@ -297,9 +329,10 @@ func Restore(tx *protocol.Transaction, signers []koinos.Address, lim *Limits) (*
 	return v, nil
 }
 
-// VerifiedBlock is a block whose id, producer signature and every
-// transaction have been checked statelessly. Whether it extends the chain
-// is the engine's question.
+// VerifiedBlock is a block whose id and producer signature have been
+// checked, whose transactions are the ones its header commits to (the
+// transaction merkle root), and whose every transaction has been checked
+// statelessly. Whether it extends the chain is the engine's question.
 type VerifiedBlock struct {
 	Block *protocol.Block
 	VerifiedBlockHeader
@@ -334,9 +367,14 @@ func checkBlockForm(b *protocol.Block, maxTxs int) error {
 	return nil
 }
 
-// VerifyBlock checks a block on the calling goroutine: its form, id and
-// producer signature, then each transaction with Verify. The Pool does the
-// same in parallel and skips transactions it has verified before.
+// VerifyBlock checks a block on the calling goroutine, in this order, and
+// reports the first failure: its form, id and producer signature; the
+// stateless checks of every transaction; the transaction merkle root; the
+// signatures of every transaction. The root is checked before any
+// transaction signature, so that a genuine header replayed with other
+// transactions costs hashing, not thousands of signature checks. The Pool
+// does the same in parallel, skips transactions it has verified before,
+// and returns the same result.
 func VerifyBlock(b *protocol.Block, lim *Limits, maxTxs int) (*VerifiedBlock, error) {
 	if err := checkBlockForm(b, maxTxs); err != nil {
 		return nil, err
@@ -347,7 +385,15 @@ func VerifyBlock(b *protocol.Block, lim *Limits, maxTxs int) (*VerifiedBlock, er
 	}
 	vb := &VerifiedBlock{Block: b, VerifiedBlockHeader: hdr, Txs: make([]*VerifiedTx, len(b.Transactions))}
 	for i, tx := range b.Transactions {
-		if vb.Txs[i], err = Verify(tx, lim); err != nil {
+		if vb.Txs[i], err = precheck(tx, lim); err != nil {
+			return nil, wrapTxErr(i, err)
+		}
+	}
+	if err := checkTransactionMerkleRoot(b.Header, TransactionMerkleRoot(vb.Txs)); err != nil {
+		return nil, err
+	}
+	for i, v := range vb.Txs {
+		if err := v.verifySignatures(); err != nil {
 			return nil, wrapTxErr(i, err)
 		}
 	}
@@ -373,6 +419,9 @@ func RestoreBlock(b *protocol.Block, signers [][]koinos.Address, lim *Limits) (*
 		if vb.Txs[i], err = Restore(tx, signers[i], lim); err != nil {
 			return nil, wrapTxErr(i, err)
 		}
+	}
+	if err := checkTransactionMerkleRoot(b.Header, TransactionMerkleRoot(vb.Txs)); err != nil {
+		return nil, err
 	}
 	return vb, nil
 }

@@ -3,6 +3,7 @@ package state
 import (
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/emberchain/ember/engine/koinos"
@@ -104,4 +105,49 @@ func FuzzDecodeAccount(f *testing.F) {
 			t.Fatal("re-encode changed the account")
 		}
 	})
+}
+
+// Delta.MerkleRoot is koinos.StateMerkleRoot over the entries, with and
+// without the supply, for deltas of every size up to a few hundred
+// accounts, including addresses that share their first bytes and the
+// extremes of the address space (where the supply key may sort among
+// them).
+func TestDeltaMerkleRoot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	if got := AccountKey(koinos.Address{1, 2, 3}); string(got) != string(appendAccountKey(nil, koinos.Address{1, 2, 3})) {
+		t.Fatalf("account key layout: %x vs %x", got, appendAccountKey(nil, koinos.Address{1, 2, 3}))
+	}
+	for _, n := range []int{0, 1, 2, 3, 7, 64, 333} {
+		for _, supply := range []bool{false, true} {
+			d := NewDelta(NewBase(mapStore{}, 0, 0), nil, n)
+			for i := 0; i < n; i++ {
+				var a koinos.Address
+				switch i % 4 {
+				case 0:
+					a = koinos.AddressFromKey([]byte{byte(i), byte(i >> 8)})
+				case 1: // shares the first 8 bytes with others
+					a[10] = byte(i)
+					a[11] = byte(i >> 8)
+				case 2:
+					for j := range a {
+						a[j] = 0xff
+					}
+					a[24] = byte(i)
+					a[23] = byte(i >> 8)
+				default:
+					a[0] = byte(rng.IntN(256))
+					a[1] = byte(i)
+					a[2] = byte(i >> 8)
+				}
+				d.SetAccount(a, Account{Balance: rng.Uint64N(1 << 40), Nonce: uint64(i), Mana: uint64(rng.IntN(3))})
+			}
+			if supply {
+				d.SetSupply(rng.Uint64())
+			}
+			want := koinos.StateMerkleRoot(d.Entries())
+			if got := d.MerkleRoot(); got != want {
+				t.Fatalf("%d accounts, supply %v: root %x, want %x", n, supply, got, want)
+			}
+		}
+	}
 }
