@@ -15,6 +15,7 @@ import (
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/txbuilder"
+	"github.com/emberchain/ember/node/config"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 	acchistrpc "github.com/emberchain/ember/proto/koinos/rpc/account_history"
 	blockstorerpc "github.com/emberchain/ember/proto/koinos/rpc/block_store"
@@ -388,5 +389,13 @@ func TestBatchSubmission(t *testing.T) {
 	}
 	if got := tn.balance(to); got != 20*10 {
 		t.Fatalf("recipient has %d", got)
+	}
+}
+
+// The configured batch default is the largest batch keys.Verifier runs:
+// above it batches are split, below it the node leaves speed unused.
+func TestVerifyMaxBatchDefault(t *testing.T) {
+	if got := config.Default().Verify.MaxBatch; got != keys.MaxEd25519Batch {
+		t.Fatalf("verify.max_batch defaults to %d, keys.MaxEd25519Batch is %d", got, keys.MaxEd25519Batch)
 	}
 }

@@ -16,14 +16,18 @@ import (
 // with one worker per GOMAXPROCS (run with -cpu 1,2 to see it scale).
 // path=tx: many goroutines submitting one-signature transactions with
 // VerifyTx, as RPC handlers and gossip validators do; path=block:
-// VerifyBlock on blocks of 256 such transactions (plus the producer's
-// signature). The outcome cache is off so that every signature is
+// VerifyBlock on blocks of 256 and of 2,048 such transactions (plus the
+// producer's signature): a block is cut into one part per worker, so the
+// small one gives each of two workers a single batch of 128 and the large
+// one full batches of keys.MaxEd25519Batch. The outcome cache is off so that every signature is
 // verified; signer keys repeat (256 signers), as they do on a chain, so
 // the workers' key caches are warm. It reports µs/sig: wall time per
 // signature verified, to compare with BenchmarkVerifyEd25519 and
 // BenchmarkVerifySecp256k1 in engine/keys at the same -cpu.
 func BenchmarkVerifyPool(b *testing.B) {
-	const signers, ntx, blockSize = 256, 2048, 256
+	// ntx is several times the requests in flight on the tx path (2 ×
+	// MaxBatch per GOMAXPROCS), so that no two are for the same one.
+	const signers, ntx = 256, 8192
 	f := newFixture(b, 0)
 	for i := 0; i < signers; i++ {
 		s, _ := keys.Secp256k1FromBytes(seed(fmt.Sprint("bench-secp", i)))
@@ -39,10 +43,13 @@ func BenchmarkVerifyPool(b *testing.B) {
 		for i := range txs {
 			txs[i] = f.tx(b, ks[i%signers], nil, uint64(i+1))
 		}
-		var blocks []*protocol.Block
-		for i := 0; i < ntx; i += blockSize {
-			blocks = append(blocks, f.block(txs[i:i+blockSize], nil))
+		blocksOf := func(size int) (blocks []*protocol.Block) {
+			for i := 0; i < ntx; i += size {
+				blocks = append(blocks, f.block(txs[i:i+size], nil))
+			}
+			return blocks
 		}
+		warm := blocksOf(ntx)
 		newPool := func(b *testing.B) *Pool {
 			p, err := NewPool(PoolConfig{
 				Workers: runtime.GOMAXPROCS(0), QueueDepth: 4096, CacheSize: -1,
@@ -52,7 +59,7 @@ func BenchmarkVerifyPool(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(p.Close)
-			for _, blk := range blocks { // warm the key caches
+			for _, blk := range warm { // warm the key caches
 				if _, err := p.VerifyBlock(context.Background(), blk, 0); err != nil {
 					b.Fatal(err)
 				}
@@ -83,19 +90,26 @@ func BenchmarkVerifyPool(b *testing.B) {
 			reportPerSig(b, b.N, cpu0)
 			reportBatches(b, p)
 		})
-		b.Run("scheme="+scheme+"/path=block", func(b *testing.B) {
-			p := newPool(b)
-			n := (b.N + blockSize - 1) / blockSize
-			b.ResetTimer()
-			cpu0 := processCPU()
-			for i := 0; i < n; i++ {
-				if _, err := p.VerifyBlock(context.Background(), blocks[i%len(blocks)], 0); err != nil {
-					b.Fatal(err)
-				}
+		for _, blockSize := range []int{256, 2048} {
+			blocks := blocksOf(blockSize)
+			name := "scheme=" + scheme + "/path=block"
+			if blockSize != 256 {
+				name += fmt.Sprintf("/txs=%d", blockSize)
 			}
-			reportPerSig(b, n*(blockSize+1), cpu0)
-			reportBatches(b, p)
-		})
+			b.Run(name, func(b *testing.B) {
+				p := newPool(b)
+				n := (b.N + blockSize - 1) / blockSize
+				b.ResetTimer()
+				cpu0 := processCPU()
+				for i := 0; i < n; i++ {
+					if _, err := p.VerifyBlock(context.Background(), blocks[i%len(blocks)], 0); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportPerSig(b, n*(blockSize+1), cpu0)
+				reportBatches(b, p)
+			})
+		}
 	}
 }
 

@@ -458,10 +458,11 @@ func (p *Pool) enqueueBlock(ctx context.Context, js []*job) error {
 // done, ctx ends or the pool closes.
 //
 // The transactions are split into one contiguous part per worker, each
-// handled by its own goroutine (the caller takes the first) in two phases.
-// First every part prechecks its transactions and hashes them into the
-// roots of its merkle chunks, while the caller checks the producer's
-// signature; then the caller checks the transaction merkle root. Only if
+// handled by its own goroutine in two phases. First every part prechecks
+// its transactions and hashes them into the roots of its merkle chunks,
+// while the caller checks the producer's signature (when the caller also
+// took a part, the other parts waited for its signature check at every
+// block: 2-core block throughput 1.70-1.76x instead of 1.76-1.90x); then the caller checks the transaction merkle root. Only if
 // both hold do the parts queue their signatures, as chunks of about
 // signatures/Workers (at most MaxBatch). So a block with a forged header
 // costs its signature and the hashing the other parts did meanwhile, and a
@@ -498,7 +499,7 @@ func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (
 	bv.bounds = partBounds(n, parts)
 	res := make([]partResult, parts)
 	var prechecked, done sync.WaitGroup
-	for k := 1; k < parts; k++ {
+	for k := 0; k < parts; k++ {
 		prechecked.Add(1)
 		done.Add(1)
 		go func(k int) {
@@ -514,8 +515,6 @@ func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (
 	hdr, err := VerifyBlockHeader(b)
 	if err != nil {
 		bv.stop.Store(true) // the other parts need not finish
-	} else {
-		bv.precheckPart(0, &res[0])
 	}
 	prechecked.Wait()
 	if err == nil {
@@ -527,7 +526,6 @@ func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (
 		done.Wait()
 		return nil, err
 	}
-	bv.queuePart(0, &res[0])
 	done.Wait()
 	// The verdict is now the first transaction that is cached invalid or
 	// fails its signatures.

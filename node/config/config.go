@@ -130,7 +130,7 @@ func Default() Config {
 		},
 		Admin:   Admin{Listen: "127.0.0.1:9090"},
 		Mempool: Mempool{MaxTransactions: 200_000, MaxBytes: 256 << 20, MaxPerAccount: 1024, Expiry: 120 * time.Second},
-		Verify:  Verify{QueueDepth: 1024, MaxBatch: 128, CacheSize: 131072},
+		Verify:  Verify{QueueDepth: 1024, MaxBatch: 256, CacheSize: 131072}, // MaxBatch: keys.MaxEd25519Batch
 		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20},
 		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16},
 	}
