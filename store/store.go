@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/klauspost/compress/zstd"
 
@@ -165,6 +166,15 @@ func Open(dir string, o Options) (*Store, error) {
 		MemTableSize:                o.MemTableBytes,
 		MemTableStopWritesThreshold: 4,
 		FormatMajorVersion:          pebble.FormatNewest,
+		// Compaction settings for a store whose keys are mostly random
+		// (transaction ids, addresses) and written once: L0 may hold up
+		// to 8 sublevels before compacting (Pebble's default is 4) and
+		// Lbase 512 MiB (default 64), so each key is rewritten at fewer
+		// levels. Reads pay a few more bloom-filtered L0 probes; they
+		// are rare beside writes (doc.go, "Pebble settings").
+		L0CompactionThreshold: 8,
+		L0StopWritesThreshold: 32,
+		LBaseMaxBytes:         512 << 20,
 		// Compactions run beside block verification, which wants the
 		// cores: one, or two when L0 backs up.
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
@@ -187,6 +197,10 @@ func Open(dir string, o Options) (*Store, error) {
 		// engine asks for every new account's state, and block lookups
 		// by id miss on unknown ids.
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		// No block compression: the keys are hashes, the records in blob
+		// files are zstd frames already, and snappy over them cost CPU
+		// for no space.
+		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
