@@ -21,7 +21,7 @@
 //
 //  1. The caller's goroutine (an RPC handler, a gossip validator) runs
 //     precheck — the stateless checks and the id, merkle and signature
-//     digests, about 1.4 µs — then looks the transaction up in the cache.
+//     digests, about 0.5 µs — then looks the transaction up in the cache.
 //     A finished outcome, valid or invalid, is the answer: no queue, no
 //     worker. An identical verification already in flight is joined: the
 //     caller waits on it. Otherwise the caller creates the in-flight entry
@@ -184,35 +184,24 @@
 // # Signature libraries and rules (engine/keys)
 //
 // Figures are from this package's and engine/keys' benchmarks on a 2-vCPU
-// AMD EPYC VM shared with other engineers' builds. Wall times there moved
-// by up to 3x between runs, so the figures below are CPU time per
-// signature (cpu-µs/sig, from getrusage, which the benchmarks report
-// beside wall time), medians of two sessions of six interleaved runs at
-// GOMAXPROCS=1; they moved by about 5%. Comparisons were made within one
-// run. Re-measure on a quiet machine before quoting them elsewhere.
+// AMD EPYC VM shared with other engineers' builds, where identical runs
+// differ by 5-20%; docs/benchmarks.md has every series with its time,
+// load and command. Medians of 8 interleaved runs, 2026-11-24 23:07 UTC,
+// µs of wall time per signature at 1 / 2 cores:
 //
-//	Ed25519 alone:     crypto/ed25519 54, circl 52, curve25519-voi 32,
-//	                   voi with the key expanded 27, keys.Verifier 28
-//	Ed25519 batches    16    64    128   256 signatures
-//	  voi              21    20    18    16
-//	  voi, expanded    15    14    12.7  11.3
-//	  keys.Verifier    16    15    13.3  13.2 (runs of 128)
-//	secp256k1:         decred 157, libsecp256k1 (cgo) 47, Koinos path
-//	                   (rules in Go, then libsecp256k1) 48, keys.Verifier 50
-//	Pool, whole stage: Ed25519 14.4–15 (blocks), 15.7–16 (submissions);
-//	                   secp256k1 50–53 (blocks), 46–49 (submissions)
-//	                   (precheck, cache, queues, batches, authorization)
+//	voi batch of 256, keys expanded (the fastest raw call)   8.49 / 4.46
+//	keys.Verifier, runs of 256 (key caches, prescreen)       8.85 / 4.60
+//	Pool, Ed25519 blocks of 2,048                            10.39 / 5.48  (1.90x)
+//	Pool, Ed25519 blocks of 256                              10.34 / 6.09  (1.70x)
 //
-// Against the raw library at the pool's batch size (voi, expanded, 128)
-// the pool costs about 15% more per Ed25519 signature; nearly all of it is
-// precheck (~1.4 µs a transaction: id, operation merkle root, signatures
-// digest, payer checksum, cache key), which Verify does too. For
-// secp256k1 it is within 10%. At two cores, the best runs (the quietest
-// moments) gave 1.8x the one-core throughput for Ed25519 blocks and 1.9x
-// for secp256k1 blocks, against 1.9x for the raw library; the block path
-// loses a little to the producer's signature and the first part's
-// precheck, during which the workers wait (a syncing node, verifying
-// several blocks at once, fills that gap).
+// The pool costs about 22% more per Ed25519 signature than the raw batch:
+// 4% is keys.Verifier's prescreen and caches, the rest precheck (~0.5 µs a
+// transaction: id, operation merkle root, signatures digest), the cache
+// key, queues and hand-back. For secp256k1, whose arithmetic is four times
+// dearer, the stage is within a few percent of libsecp256k1. Blocks of 256
+// give each of two workers one batch of 128, and the hand-offs between
+// phases (goroutine wake-ups take tens of µs on this VM) cost about a
+// tenth of such a block's time; blocks of 2,048 amortize them.
 //
 // Ed25519: curve25519-voi, single and batch. It is the fastest here by a
 // wide margin (its AVX2 backend), and the only one of the three with batch
