@@ -514,7 +514,7 @@ func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (
 	}
 	hdr, err := VerifyBlockHeader(b)
 	if err != nil {
-		bv.stop.Store(true) // the other parts need not finish
+		bv.stop.Store(true) // the parts may stop prechecking
 	}
 	prechecked.Wait()
 	if err == nil {
@@ -522,11 +522,10 @@ func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (
 	}
 	bv.proceed = err == nil // closing the gate publishes it
 	close(bv.gate)
+	done.Wait()
 	if err != nil {
-		done.Wait()
 		return nil, err
 	}
-	done.Wait()
 	// The verdict is now the first transaction that is cached invalid or
 	// fails its signatures.
 	first, firstErr := n, error(nil)
