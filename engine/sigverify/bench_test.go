@@ -15,7 +15,8 @@ import (
 // admission, queues, batching, verification, authorization, hand-back —
 // with one worker per GOMAXPROCS (run with -cpu 1,2 to see it scale).
 // path=tx: many goroutines submitting one-signature transactions with
-// VerifyTx, as RPC handlers and gossip validators do; path=block:
+// VerifyTx, as gossip validators do; path=txs: VerifyTxs on groups of 100,
+// as the JSON-RPC gateway does for a batch; path=block:
 // VerifyBlock on blocks of 256 and of 2,048 such transactions (plus the
 // producer's signature): a block is cut into one part per worker, so the
 // small one gives each of two workers a single batch of 128 and the large
@@ -88,6 +89,41 @@ func BenchmarkVerifyPool(b *testing.B) {
 				b.Fatalf("%d requests joined another's verification", st.CacheJoins)
 			}
 			reportPerSig(b, b.N, cpu0)
+			reportBatches(b, p)
+		})
+		b.Run("scheme="+scheme+"/path=txs", func(b *testing.B) {
+			// The gateway's path: a JSON-RPC batch of 100 submissions is
+			// verified with one VerifyTxs call, so its signatures reach a
+			// worker as one chunk. Four callers per core keep every worker
+			// fed while results are handed back.
+			const group = 100
+			p := newPool(b)
+			b.SetParallelism(4)
+			calls := (b.N + group - 1) / group
+			b.ResetTimer()
+			cpu0 := processCPU()
+			var next, done, verified atomic.Uint64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if done.Add(1) > uint64(calls) {
+						continue // b.N counts transactions; stop at the calls they make
+					}
+					i := int(next.Add(group)-group) % ntx
+					batch := txs[i:min(i+group, ntx)]
+					verified.Add(uint64(len(batch)))
+					_, errs := p.VerifyTxs(context.Background(), batch, "bench")
+					for _, err := range errs {
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+			})
+			if st := p.Stats(); st.CacheJoins > 0 {
+				b.Fatalf("%d requests joined another's verification", st.CacheJoins)
+			}
+			reportPerSig(b, int(verified.Load()), cpu0)
 			reportBatches(b, p)
 		})
 		for _, blockSize := range []int{256, 2048} {
