@@ -97,7 +97,7 @@ type Mempool struct {
 type Verify struct {
 	Workers    int `toml:"workers" doc:"Verification workers; 0: one per CPU core."`
 	QueueDepth int `toml:"queue_depth" check:"positive" doc:"Requests each worker may queue; beyond it submissions are refused as overloaded."`
-	MaxBatch   int `toml:"max_batch" check:"positive" doc:"Most signatures a worker verifies in one batch."`
+	MaxBatch   int `toml:"max_batch" check:"positive" doc:"Most signatures a worker verifies in one batch. Larger batches cost less per Ed25519 signature, but one invalid signature sends its whole batch to single checks (5–7 ms at 256); 128 halves that."`
 	CacheSize  int `toml:"cache_size" check:"positive" doc:"Verified transactions remembered, so a transaction verified on submit is not verified again in a block."`
 }
 
