@@ -23,6 +23,7 @@ import (
 	txstorerpc "github.com/emberchain/ember/proto/koinos/rpc/transaction_store"
 	"github.com/emberchain/ember/proto/tokenabi"
 	"github.com/emberchain/ember/rpcgw/client"
+	"github.com/emberchain/ember/store"
 )
 
 // testNet is one node run in-process on a temp dir, as a user would run it.
@@ -32,6 +33,7 @@ type testNet struct {
 	g        *genesis.Genesis
 	producer keys.Signer
 	users    []keys.Signer
+	store    store.Options // for New; zero: the defaults
 	n        *Node
 	c        *client.Client
 	cancel   context.CancelFunc
@@ -42,7 +44,12 @@ const testFunds = 1_000_000_000_000
 
 func newTestNet(t *testing.T, users int, interval time.Duration) *testNet {
 	t.Helper()
-	tn := &testNet{t: t, dir: t.TempDir()}
+	return newTestNetWith(t, users, interval, store.Options{})
+}
+
+func newTestNetWith(t *testing.T, users int, interval time.Duration, so store.Options) *testNet {
+	t.Helper()
+	tn := &testNet{t: t, dir: t.TempDir(), store: so}
 	tn.producer = keys.Ed25519FromSeed(seed("producer"))
 	balances := map[koinos.Address]uint64{}
 	for i := 0; i < users; i++ {
@@ -75,7 +82,7 @@ func seed(s string) []byte {
 
 func (tn *testNet) start() {
 	tn.t.Helper()
-	n, err := New(Config{DataDir: tn.dir, Genesis: tn.g, ProducerKey: tn.producer, RPCListen: "127.0.0.1:0"})
+	n, err := New(Config{DataDir: tn.dir, Genesis: tn.g, ProducerKey: tn.producer, RPCListen: "127.0.0.1:0", Store: tn.store})
 	if err != nil {
 		tn.t.Fatal(err)
 	}
@@ -397,5 +404,32 @@ func TestBatchSubmission(t *testing.T) {
 func TestVerifyMaxBatchDefault(t *testing.T) {
 	if got := config.Default().Verify.MaxBatch; got != keys.MaxEd25519Batch {
 		t.Fatalf("verify.max_batch defaults to %d, keys.MaxEd25519Batch is %d", got, keys.MaxEd25519Batch)
+	}
+}
+
+// A node without the optional indexes still produces and takes transfers,
+// and answers their lookups with an error that names the setting.
+func TestIndexesOffRPC(t *testing.T) {
+	tn := newTestNetWith(t, 2, 100*time.Millisecond, store.Options{NoTransactionIndex: true, NoAccountHistory: true})
+	to := tn.users[1].Address()
+	before := tn.balance(to)
+	tx := tn.transfer(0, to, 5, 1)
+	if _, err := tn.submit(tx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); tn.balance(to) != before+5; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the transfer was not included")
+		}
+	}
+	var r txstorerpc.GetTransactionsByIdResponse
+	err := tn.call("transaction_store.get_transactions_by_id", &txstorerpc.GetTransactionsByIdRequest{TransactionIds: [][]byte{tx.Id}}, &r)
+	if err == nil || !strings.Contains(err.Error(), "store.transaction_index = false") {
+		t.Fatalf("get_transactions_by_id: %v", err)
+	}
+	var hist acchistrpc.GetAccountHistoryResponse
+	err = tn.call("account_history.get_account_history", &acchistrpc.GetAccountHistoryRequest{Address: to.Bytes(), Limit: 10}, &hist)
+	if err == nil || !strings.Contains(err.Error(), "store.account_history = false") {
+		t.Fatalf("get_account_history: %v", err)
 	}
 }

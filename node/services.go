@@ -154,6 +154,15 @@ func errorStatus(err error) *rpcpb.ErrorStatus {
 	return &rpcpb.ErrorStatus{Message: err.Error(), Data: string(data)}
 }
 
+// indexOff answers a lookup of an index this node does not keep as an
+// unsupported operation (code -1), naming the setting.
+func indexOff(err error) error {
+	if errors.Is(err, store.ErrIndexOff) {
+		return koinos.Errorf(chainpb.ErrorCode_failure, "%v", err)
+	}
+	return err
+}
+
 func invalid(format string, args ...any) error {
 	return koinos.Errorf(chainpb.ErrorCode_missing_required_arguments, format, args...)
 }
@@ -480,7 +489,7 @@ func (b *backend) txStore(req *txstorerpc.TransactionStoreRequest) *txstorerpc.T
 		}
 		items, err := b.n.store.TransactionsByID(ids)
 		if err != nil {
-			return fail(err)
+			return fail(indexOff(err))
 		}
 		out := &txstorerpc.GetTransactionsByIdResponse{}
 		for _, it := range items {
@@ -513,7 +522,7 @@ func (b *backend) accountHistory(req *acchistrpc.AccountHistoryRequest) *acchist
 		}
 		es, err := b.n.store.AccountHistory(a, store.HistoryQuery{Seq: q.SeqNum, Limit: int(q.Limit), Ascending: q.Ascending, Irreversible: q.Irreversible})
 		if err != nil {
-			return fail(err)
+			return fail(indexOff(err))
 		}
 		out := &acchistrpc.GetAccountHistoryResponse{}
 		for _, e := range es {

@@ -175,6 +175,9 @@ func (s *Store) addBlockLocked(b *pebble.Batch, e *chain.BlockEntry) error {
 	}
 	s.mu.key = blockKey(s.mu.key[:0], e.ID)
 	_ = b.Set(s.mu.key, v, nil)
+	if s.noTxIndex {
+		return nil
+	}
 	// Transaction index keys go into the batch in key order: Pebble's
 	// memtable inserts of nearby keys share cache lines (doc.go).
 	txs := s.mu.txs[:0]

@@ -219,7 +219,7 @@ func matches(addr *koinos.Address, b *protocol.Block, r *protocol.BlockReceipt, 
 // indexHistoryLocked writes the account history of blocks that became
 // irreversible, oldest first.
 func (s *Store) indexHistoryLocked(b *pebble.Batch, blocks []*chain.BlockEntry) error {
-	if len(blocks) == 0 {
+	if len(blocks) == 0 || s.noHistory {
 		return nil
 	}
 	s.mu.counters.evictIfFull()

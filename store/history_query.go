@@ -56,6 +56,9 @@ func (s *Store) AccountHistory(addr koinos.Address, q HistoryQuery) ([]HistoryEn
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
+	if s.noHistory {
+		return nil, fmt.Errorf("%w: account history is off on this node (store.account_history = false)", ErrIndexOff)
+	}
 	limit := min(q.Limit, MaxHistoryLimit)
 	if limit <= 0 {
 		return nil, nil

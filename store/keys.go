@@ -12,6 +12,7 @@ import (
 const (
 	spaceVersion = 'v' // v → format version string
 	spaceMeta    = 'm' // m → meta record (meta.go)
+	spaceIndexes = 'x' // x → one byte: which indexes the store keeps (store.go)
 	spaceBlock   = 'b' // b ‖ block id(32) → block record (record.go)
 	spaceCanon   = 'h' // h ‖ height(8) → block id(32), irreversible blocks only
 	spaceFork    = 'f' // f ‖ height(8) ‖ block id(32) → "", stored blocks not yet irreversible
@@ -39,6 +40,7 @@ const (
 var (
 	keyVersion = []byte{spaceVersion}
 	keyMeta    = []byte{spaceMeta}
+	keyIndexes = []byte{spaceIndexes}
 )
 
 func blockKey(dst []byte, id koinos.Digest) []byte {

@@ -58,7 +58,18 @@ type Options struct {
 	// block record (default DefaultFrameTxs). Records written with any
 	// value read back under any other.
 	FrameTxs int
+	// NoTransactionIndex and NoAccountHistory leave out the transaction
+	// index and the account history, for a validator that serves neither
+	// (Koinos runs them as optional services): about half the cost of a
+	// commit (doc.go). Lookups then fail with ErrIndexOff. Both are fixed
+	// when the store is created; opening it with other values fails.
+	NoTransactionIndex bool
+	NoAccountHistory   bool
 }
+
+// ErrIndexOff is returned (wrapped) by TransactionsByID and AccountHistory
+// on a store created without that index.
+var ErrIndexOff = errors.New("store: this node keeps no such index")
 
 // Defaults of Options.
 const (
@@ -131,7 +142,10 @@ type Store struct {
 
 	decoded    *entryCache
 	maxReadTxs int
-	closed     atomic.Bool // set by Close; reads check it
+	// noTxIndex and noHistory: indexes this store does not keep (fixed
+	// at creation, checked at open).
+	noTxIndex, noHistory bool
+	closed               atomic.Bool // set by Close; reads check it
 
 	// mu serializes commits and Close, and guards what only the commit
 	// path uses.
@@ -234,7 +248,12 @@ func newStore(db *pebble.DB, o Options) (*Store, error) {
 	s.mu.enc = enc
 	s.mu.forks = make(map[koinos.Digest]uint64)
 	s.mu.counters = newCounterCache(o.MaxHistoryCounters)
-	if err := s.checkVersion(); err != nil {
+	s.noTxIndex, s.noHistory = o.NoTransactionIndex, o.NoAccountHistory
+	created, err := s.checkVersion()
+	if err == nil {
+		err = s.checkIndexes(created)
+	}
+	if err != nil {
 		dec.Close()
 		return nil, err
 	}
@@ -253,31 +272,86 @@ func newStore(db *pebble.DB, o Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) checkVersion() error {
+// checkVersion checks the format version, writing it into an empty
+// database (created is then true).
+func (s *Store) checkVersion() (created bool, err error) {
 	v, err := s.get(keyVersion)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		it, err := s.db.NewIter(nil)
 		if err != nil {
-			return fmt.Errorf("store: %w", err)
+			return false, fmt.Errorf("store: %w", err)
 		}
 		empty := !it.First()
 		if err := it.Close(); err != nil {
-			return fmt.Errorf("store: %w", err)
+			return false, fmt.Errorf("store: %w", err)
 		}
 		if !empty {
-			return errors.New("store: the database holds data but no format version: not an Ember store")
+			return false, errors.New("store: the database holds data but no format version: not an Ember store")
 		}
 		if err := s.db.Set(keyVersion, []byte(formatVersion), pebble.Sync); err != nil {
-			return fmt.Errorf("store: write format version: %w", err)
+			return false, fmt.Errorf("store: write format version: %w", err)
+		}
+		return true, nil
+	case err != nil:
+		return false, err
+	case string(v) != formatVersion:
+		return false, fmt.Errorf("store: the database has format %q; this node reads %q", v, formatVersion)
+	}
+	return false, nil
+}
+
+// Index flags, the value of keyIndexes.
+const (
+	indexTx      = 1 << 0
+	indexHistory = 1 << 1
+)
+
+// checkIndexes compares the indexes the store keeps with the options: an
+// index turned on later would lack the blocks committed without it, and
+// one turned off would leave holes, so the choice is fixed at creation. A
+// store from before the key existed keeps both.
+func (s *Store) checkIndexes(created bool) error {
+	want := byte(0)
+	if !s.noTxIndex {
+		want |= indexTx
+	}
+	if !s.noHistory {
+		want |= indexHistory
+	}
+	v, err := s.get(keyIndexes)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		have := byte(indexTx | indexHistory)
+		if created {
+			have = want
+		}
+		if have != want {
+			return indexMismatch(have, want)
+		}
+		if err := s.db.Set(keyIndexes, []byte{want}, pebble.Sync); err != nil {
+			return fmt.Errorf("store: write index settings: %w", err)
 		}
 		return nil
 	case err != nil:
 		return err
-	case string(v) != formatVersion:
-		return fmt.Errorf("store: the database has format %q; this node reads %q", v, formatVersion)
+	case len(v) != 1 || v[0]&^(indexTx|indexHistory) != 0:
+		return corruptStore("index settings %x", v)
+	case v[0] != want:
+		return indexMismatch(v[0], want)
 	}
 	return nil
+}
+
+func indexMismatch(have, want byte) error {
+	on := func(f byte, bit byte) string {
+		if f&bit != 0 {
+			return "on"
+		}
+		return "off"
+	}
+	return fmt.Errorf("store: this data directory was created with the transaction index %s and account history %s, but the configuration asks for them %s and %s (store.transaction_index, store.account_history); they are fixed when the store is created: keep the settings, or start a new data directory",
+		on(have, indexTx), on(have, indexHistory), on(want, indexTx), on(want, indexHistory))
 }
 
 func (s *Store) loadMeta() (metaState, error) {

@@ -30,6 +30,9 @@ func (s *Store) TransactionsByID(ids []koinos.Digest) ([]TxItem, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
+	if s.noTxIndex {
+		return nil, fmt.Errorf("%w: the transaction index is off on this node (store.transaction_index = false)", ErrIndexOff)
+	}
 	out := make([]TxItem, len(ids))
 	for i := range ids {
 		if err := s.lookupTx(&ids[i], &out[i]); err != nil {

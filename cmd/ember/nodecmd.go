@@ -173,6 +173,8 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 			CacheBytes:          cfg.Store.CacheBytes,
 			DecodedTransactions: cfg.Store.DecodedTransactions,
 			MaxReadTransactions: cfg.Store.MaxReadTransactions,
+			NoTransactionIndex:  !cfg.Store.TransactionIndex,
+			NoAccountHistory:    !cfg.Store.AccountHistory,
 		},
 		Verify: sigverify.PoolConfig{
 			Workers: cfg.Verify.Workers, QueueDepth: cfg.Verify.QueueDepth, MaxBatch: cfg.Verify.MaxBatch, CacheSize: cfg.Verify.CacheSize,

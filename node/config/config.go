@@ -114,6 +114,10 @@ type Store struct {
 	// Bounds on decoded blocks in memory, in transactions.
 	DecodedTransactions int `toml:"decoded_transactions" check:"positive" doc:"Transactions in the decoded blocks kept for reads (the newest block stays whatever its size)."`
 	MaxReadTransactions int `toml:"max_read_transactions" check:"positive" doc:"Transactions one multi-block read may decode: block_store.get_blocks_by_height and account_history.get_account_history return fewer items past it, get_blocks_by_id fails; the first block is always read."`
+	// Optional indexes, as Koinos's transaction_store and account_history
+	// services are optional.
+	TransactionIndex bool `toml:"transaction_index" doc:"Keep the transaction index (transaction_store.get_transactions_by_id; koilib's wait() needs it). Fixed when the data directory is created. Off, with account_history off, halves the store's cost per block, for validators that serve no wallets."`
+	AccountHistory   bool `toml:"account_history" doc:"Keep account history (account_history.get_account_history). Fixed when the data directory is created."`
 }
 
 // Default returns the defaults.
@@ -132,7 +136,7 @@ func Default() Config {
 		Mempool: Mempool{MaxTransactions: 200_000, MaxBytes: 256 << 20, MaxPerAccount: 1024, Expiry: 120 * time.Second},
 		Verify:  Verify{QueueDepth: 1024, MaxBatch: 256, CacheSize: 131072}, // MaxBatch: keys.MaxEd25519Batch
 		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20},
-		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16},
+		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16, TransactionIndex: true, AccountHistory: true},
 	}
 }
 

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/emberchain/ember/node/config"
+)
+
+// The optional indexes of the configuration reach the store.
+func TestNodeConfigIndexes(t *testing.T) {
+	dir := t.TempDir()
+	if err := cmdInit([]string{"--dev", "--datadir", dir}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ txIndex, history bool }{{true, true}, {false, true}, {true, false}, {false, false}} {
+		t.Run(fmt.Sprintf("tx=%v/history=%v", tc.txIndex, tc.history), func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Store.TransactionIndex, cfg.Store.AccountHistory = tc.txIndex, tc.history
+			nc, err := nodeConfig(dir, cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nc.Store.NoTransactionIndex == tc.txIndex || nc.Store.NoAccountHistory == tc.history {
+				t.Fatalf("store options %+v from transaction_index=%v account_history=%v", nc.Store, tc.txIndex, tc.history)
+			}
+		})
+	}
+}
