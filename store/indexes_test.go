@@ -89,7 +89,9 @@ func TestIndexSettingsFixed(t *testing.T) {
 		}
 		return err
 	}
-	refused := func(err error) bool { return err != nil && strings.Contains(err.Error(), "fixed when the store is created") }
+	refused := func(err error) bool {
+		return err != nil && strings.Contains(err.Error(), "fixed when the store is created")
+	}
 	both, noHistory, noTx := Options{}, Options{NoAccountHistory: true}, Options{NoTransactionIndex: true}
 
 	fs := vfs.NewMem()
