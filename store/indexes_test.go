@@ -118,25 +118,47 @@ func TestIndexSettingsFixed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A store written before the setting existed has no index key.
+	// A store written before the setting existed has no index key. One
+	// with no block yet (a crash right after creation) is still new.
 	fs = vfs.NewMem()
 	if err := open(fs, both); err != nil {
 		t.Fatal(err)
 	}
-	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: pebbleLogger{discard}, FormatMajorVersion: pebble.FormatNewest})
-	if err != nil {
+	deleteKey(t, fs, keyIndexes)
+	if err := open(fs, noTx); err != nil {
+		t.Fatalf("a store with no block, without the index key: %v", err)
+	}
+	if err := open(fs, both); !refused(err) {
+		t.Fatalf("after that open fixed the setting: %v", err)
+	}
+	fs = vfs.NewMem()
+	nd := &node{t: t, net: newNet(t, 1, 2), fs: fs, dir: "db", ckEvery: 1, nonces: map[int]uint64{}}
+	nd.opts = Options{FS: fs}
+	nd.open()
+	nd.produce(0, nd.transfer(0, 1, 1))
+	if err := nd.st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Delete(keyIndexes, pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	deleteKey(t, fs, keyIndexes)
 	if err := open(fs, noTx); !refused(err) {
 		t.Fatalf("an old store without the index: %v", err)
 	}
 	if err := open(fs, both); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deleteKey removes a key from the store in fs behind the Store's back.
+func deleteKey(t *testing.T, fs vfs.FS, key []byte) {
+	t.Helper()
+	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: pebbleLogger{discard}, FormatMajorVersion: pebble.FormatNewest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Delete(key, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

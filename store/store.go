@@ -310,7 +310,7 @@ const (
 // checkIndexes compares the indexes the store keeps with the options: an
 // index turned on later would lack the blocks committed without it, and
 // one turned off would leave holes, so the choice is fixed at creation. A
-// store from before the key existed keeps both.
+// store with blocks from before the key existed keeps both.
 func (s *Store) checkIndexes(created bool) error {
 	want := byte(0)
 	if !s.noTxIndex {
@@ -323,6 +323,15 @@ func (s *Store) checkIndexes(created bool) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		have := byte(indexTx | indexHistory)
+		if !created {
+			// Written right after the version: a crash in between
+			// leaves a store with no block yet, which is still new.
+			if _, err := s.get(keyMeta); errors.Is(err, ErrNotFound) {
+				created = true
+			} else if err != nil {
+				return err
+			}
+		}
 		if created {
 			have = want
 		}
