@@ -96,12 +96,6 @@ func TransactionMerkleRoot(txs []*protocol.Transaction) Digest {
 	return MerkleRoot(leaves)
 }
 
-// TransactionMerkleRootFromLeaves is TransactionMerkleRoot when the header
-// and signature digests are already known (sigverify computes both).
-func TransactionMerkleRootFromLeaves(leaves []Digest) Digest {
-	return MerkleRoot(slices.Clone(leaves))
-}
-
 // StateKey is one key of chain state: an object space and a key within it.
 type StateKey struct {
 	System bool

@@ -84,7 +84,21 @@ func DecodeAccount(b []byte) (Account, error) {
 
 // AccountKey is the serialized database_key of an account record.
 func AccountKey(a koinos.Address) []byte {
-	return koinos.StateKey{System: true, Space: SpaceAccounts, Key: a[:]}.DatabaseKey()
+	return appendAccountKey(make([]byte, 0, len(accountKeyPrefix)+koinos.AddressSize), a)
+}
+
+// accountKeyPrefix is the serialized database_key of an account without
+// its address: the address is the last field and has a fixed size, so
+// every account key is this prefix followed by it (TestAccountKeyLayout).
+var accountKeyPrefix = func() []byte {
+	k := koinos.StateKey{System: true, Space: SpaceAccounts, Key: make([]byte, koinos.AddressSize)}.DatabaseKey()
+	return k[:len(k)-koinos.AddressSize]
+}()
+
+// appendAccountKey appends AccountKey(a), without the protobuf encoder.
+func appendAccountKey(dst []byte, a koinos.Address) []byte {
+	dst = append(dst, accountKeyPrefix...)
+	return append(dst, a[:]...)
 }
 
 // SupplyKey is the serialized database_key of the token supply.

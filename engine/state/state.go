@@ -424,19 +424,9 @@ type addrOrder struct {
 }
 
 var (
-	accountKeyPrefix = func() []byte {
-		k := AccountKey(koinos.Address{})
-		return k[:len(k)-koinos.AddressSize]
-	}()
 	supplyKey  = SupplyKey()
 	leavesPool = sync.Pool{New: func() any { return new([]koinos.Digest) }}
 )
 
 // accountKeyMax bounds an account key, for buffers on the stack.
 const accountKeyMax = 64
-
-// appendAccountKey appends AccountKey(a) without the protobuf encoder.
-func appendAccountKey(dst []byte, a koinos.Address) []byte {
-	dst = append(dst, accountKeyPrefix...)
-	return append(dst, a[:]...)
-}
