@@ -371,45 +371,43 @@ func (d *Delta) Entries() []koinos.DeltaEntry {
 // addresses do, and the supply key, the only other one, is placed among
 // them by comparison.
 func (d *Delta) MerkleRoot() koinos.Digest {
-	addrs := make([]koinos.Address, 0, len(d.accounts))
+	ents := make([]deltaAccount, 0, len(d.accounts))
 	order := make([]addrOrder, 0, len(d.accounts))
-	for a := range d.accounts {
-		order = append(order, addrOrder{binary.BigEndian.Uint64(a[:8]), int32(len(addrs))})
-		addrs = append(addrs, a)
+	for a, acct := range d.accounts {
+		order = append(order, addrOrder{binary.BigEndian.Uint64(a[:8]), int32(len(ents))})
+		ents = append(ents, deltaAccount{a, acct})
 	}
 	// Sorted by the first 8 bytes as one integer, then the rest (after
 	// the version byte they are hash output, so ties are rare): sorting
-	// the addresses themselves copied 25 bytes twice per comparison.
+	// the entries themselves copied 57 bytes twice per comparison.
 	slices.SortFunc(order, func(x, y addrOrder) int {
 		if c := cmp.Compare(x.prefix, y.prefix); c != 0 {
 			return c
 		}
-		return bytes.Compare(addrs[x.i][8:], addrs[y.i][8:])
+		return bytes.Compare(ents[x.i].addr[8:], ents[y.i].addr[8:])
 	})
-	sorted := make([]koinos.Address, len(addrs))
-	for i, o := range order {
-		sorted[i] = addrs[o.i]
-	}
-	addrs = sorted
 	supplyAt := -1
+	var supplyLeaves [2]koinos.Digest
 	if d.supplySet {
-		supplyAt, _ = slices.BinarySearchFunc(addrs, supplyKey, func(a koinos.Address, k []byte) int {
+		supplyAt, _ = slices.BinarySearchFunc(order, supplyKey, func(o addrOrder, k []byte) int {
 			var buf [accountKeyMax]byte
-			return bytes.Compare(appendAccountKey(buf[:0], a), k)
+			return bytes.Compare(appendAccountKey(buf[:0], ents[o.i].addr), k)
 		})
+		supplyLeaves = [2]koinos.Digest{sha256.Sum256(supplyKey), sha256.Sum256(EncodeSupply(d.supply))}
 	}
 	lp := leavesPool.Get().(*[]koinos.Digest)
 	leaves := (*lp)[:0]
 	var key [accountKeyMax]byte
 	var val [4 * (1 + binary.MaxVarintLen64)]byte
-	for i, a := range addrs {
+	for i, o := range order {
 		if i == supplyAt {
-			leaves = append(leaves, sha256.Sum256(supplyKey), sha256.Sum256(EncodeSupply(d.supply)))
+			leaves = append(leaves, supplyLeaves[:]...)
 		}
-		leaves = append(leaves, sha256.Sum256(appendAccountKey(key[:0], a)), sha256.Sum256(d.accounts[a].Encode(val[:0])))
+		e := &ents[o.i]
+		leaves = append(leaves, sha256.Sum256(appendAccountKey(key[:0], e.addr)), sha256.Sum256(e.acct.Encode(val[:0])))
 	}
-	if supplyAt == len(addrs) {
-		leaves = append(leaves, sha256.Sum256(supplyKey), sha256.Sum256(EncodeSupply(d.supply)))
+	if supplyAt == len(order) {
+		leaves = append(leaves, supplyLeaves[:]...)
 	}
 	root := koinos.MerkleRoot(leaves)
 	*lp = leaves[:0]
@@ -417,7 +415,14 @@ func (d *Delta) MerkleRoot() koinos.Digest {
 	return root
 }
 
-// addrOrder is an address to sort: its first 8 bytes and its index.
+// deltaAccount is one changed account, for MerkleRoot.
+type deltaAccount struct {
+	addr koinos.Address
+	acct Account
+}
+
+// addrOrder is an entry to sort: the first 8 bytes of its address and its
+// index.
 type addrOrder struct {
 	prefix uint64
 	i      int32
