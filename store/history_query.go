@@ -57,7 +57,7 @@ func (s *Store) AccountHistory(addr koinos.Address, q HistoryQuery) ([]HistoryEn
 		return nil, err
 	}
 	if s.noHistory {
-		return nil, fmt.Errorf("%w: account history is off on this node (store.account_history = false)", ErrIndexOff)
+		return nil, fmt.Errorf("%w: this node keeps no account history (store.account_history = false)", ErrIndexOff)
 	}
 	limit := min(q.Limit, MaxHistoryLimit)
 	if limit <= 0 {

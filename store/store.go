@@ -69,7 +69,7 @@ type Options struct {
 
 // ErrIndexOff is returned (wrapped) by TransactionsByID and AccountHistory
 // on a store created without that index.
-var ErrIndexOff = errors.New("store: this node keeps no such index")
+var ErrIndexOff = errors.New("store: index off")
 
 // Defaults of Options.
 const (

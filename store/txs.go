@@ -31,7 +31,7 @@ func (s *Store) TransactionsByID(ids []koinos.Digest) ([]TxItem, error) {
 		return nil, err
 	}
 	if s.noTxIndex {
-		return nil, fmt.Errorf("%w: the transaction index is off on this node (store.transaction_index = false)", ErrIndexOff)
+		return nil, fmt.Errorf("%w: this node keeps no transaction index (store.transaction_index = false)", ErrIndexOff)
 	}
 	out := make([]TxItem, len(ids))
 	for i := range ids {
