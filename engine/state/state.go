@@ -20,7 +20,6 @@ package state
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -372,26 +371,35 @@ func (d *Delta) Entries() []koinos.DeltaEntry {
 // them by comparison.
 func (d *Delta) MerkleRoot() koinos.Digest {
 	ents := make([]deltaAccount, 0, len(d.accounts))
-	order := make([]addrOrder, 0, len(d.accounts))
+	order := make([]uint64, 0, len(d.accounts))
 	for a, acct := range d.accounts {
-		order = append(order, addrOrder{binary.BigEndian.Uint64(a[:8]), int32(len(ents))})
+		order = append(order, uint64(binary.BigEndian.Uint32(a[:4]))<<32|uint64(len(ents)))
 		ents = append(ents, deltaAccount{a, acct})
 	}
-	// Sorted by the first 8 bytes as one integer, then the rest (after
-	// the version byte they are hash output, so ties are rare): sorting
-	// the entries themselves copied 57 bytes twice per comparison.
-	slices.SortFunc(order, func(x, y addrOrder) int {
-		if c := cmp.Compare(x.prefix, y.prefix); c != 0 {
-			return c
+	// Each entry sorts as its address's first four bytes above its index,
+	// so that the sort compares integers (a third of the time of sorting
+	// by a comparison function); entries whose first four bytes tie (the
+	// first byte is the version, so a few per block at most) are then
+	// ordered by the whole address.
+	slices.Sort(order)
+	for i := 0; i < len(order); {
+		j := i + 1
+		for j < len(order) && order[j]>>32 == order[i]>>32 {
+			j++
 		}
-		return bytes.Compare(ents[x.i].addr[8:], ents[y.i].addr[8:])
-	})
+		if j-i > 1 {
+			slices.SortFunc(order[i:j], func(x, y uint64) int {
+				return bytes.Compare(ents[uint32(x)].addr[4:], ents[uint32(y)].addr[4:])
+			})
+		}
+		i = j
+	}
 	supplyAt := -1
 	var supplyLeaves [2]koinos.Digest
 	if d.supplySet {
-		supplyAt, _ = slices.BinarySearchFunc(order, supplyKey, func(o addrOrder, k []byte) int {
+		supplyAt, _ = slices.BinarySearchFunc(order, supplyKey, func(o uint64, k []byte) int {
 			var buf [accountKeyMax]byte
-			return bytes.Compare(appendAccountKey(buf[:0], ents[o.i].addr), k)
+			return bytes.Compare(appendAccountKey(buf[:0], ents[uint32(o)].addr), k)
 		})
 		supplyLeaves = [2]koinos.Digest{sha256.Sum256(supplyKey), sha256.Sum256(EncodeSupply(d.supply))}
 	}
@@ -403,7 +411,7 @@ func (d *Delta) MerkleRoot() koinos.Digest {
 		if i == supplyAt {
 			leaves = append(leaves, supplyLeaves[:]...)
 		}
-		e := &ents[o.i]
+		e := &ents[uint32(o)]
 		leaves = append(leaves, sha256.Sum256(appendAccountKey(key[:0], e.addr)), sha256.Sum256(e.acct.Encode(val[:0])))
 	}
 	if supplyAt == len(order) {
@@ -419,13 +427,6 @@ func (d *Delta) MerkleRoot() koinos.Digest {
 type deltaAccount struct {
 	addr koinos.Address
 	acct Account
-}
-
-// addrOrder is an entry to sort: the first 8 bytes of its address and its
-// index.
-type addrOrder struct {
-	prefix uint64
-	i      int32
 }
 
 var (

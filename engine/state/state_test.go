@@ -163,3 +163,18 @@ func TestAccountKeyLayout(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDeltaMerkleRoot is the state root of a block that changed
+// 1,000 accounts and the supply: the share of BenchmarkApplyBlock
+// (engine/chain) that grows with the accounts a block touches.
+func BenchmarkDeltaMerkleRoot(b *testing.B) {
+	d := NewDelta(NewBase(mapStore{}, 0, 0), nil, 1000)
+	for i := 0; i < 1000; i++ {
+		d.SetAccount(koinos.AddressFromKey([]byte{byte(i), byte(i >> 8)}), Account{Balance: uint64(i) << 20, Nonce: uint64(i)})
+	}
+	d.SetSupply(1 << 50)
+	b.ReportAllocs()
+	for b.Loop() {
+		d.MerkleRoot()
+	}
+}
