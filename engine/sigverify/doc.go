@@ -255,4 +255,8 @@
 //     batch; a ChaCha8 stream per worker, seeded once, is as unpredictable
 //     to whoever chose the signatures.
 //   - A token bucket per source: needs a clock.
+//   - Work stealing (a worker about to wait takes a block chunk queued at
+//     another): no measurable change on blocks of 256 or 2,048 at two
+//     cores (eight alternating pairs, 2026-11-25, new/old median 1.00 and
+//     0.99 with ±20% noise), so not kept.
 package sigverify
