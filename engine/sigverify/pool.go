@@ -271,10 +271,9 @@ func (p *Pool) VerifyTxs(ctx context.Context, txs []*protocol.Transaction, sourc
 	// Chunks of up to MaxBatch signatures. A group is not spread over the
 	// workers: under load every worker has groups of its own, and a batch
 	// of 100 costs a tenth less per signature than two of 50 (doc.go).
-	per := len(jobs)
 	for len(jobs) > 0 {
 		n, sigs := 0, 0
-		for n < len(jobs) && n < per && sigs+len(jobs[n].sigs) <= max(p.cfg.MaxBatch, len(jobs[0].sigs)) {
+		for n < len(jobs) && sigs+len(jobs[n].sigs) <= max(p.cfg.MaxBatch, len(jobs[0].sigs)) {
 			sigs += len(jobs[n].sigs)
 			n++
 		}
@@ -462,15 +461,16 @@ func (p *Pool) enqueueBlock(ctx context.Context, js []*job) error {
 // its transactions and hashes them into the roots of its merkle chunks,
 // while the caller checks the producer's signature (when the caller also
 // took a part, the other parts waited for its signature check at every
-// block: 2-core block throughput 1.70-1.76x instead of 1.76-1.90x); then the caller checks the transaction merkle root. Only if
-// both hold do the parts queue their signatures, as chunks of about
-// signatures/Workers (at most MaxBatch). So a block with a forged header
-// costs its signature and the hashing the other parts did meanwhile, and a
-// genuine header with transactions it does not commit to costs hashing
-// alone: neither gets a transaction signature checked. Prechecking on one
-// goroutine while the workers wait, or queueing the jobs one by one so that
-// a worker woken by the first starts on a small batch, each wasted a good
-// part of the second core (doc.go, "Tried and rejected").
+// block: 2-core block throughput 1.70-1.76x instead of 1.76-1.90x); then
+// the caller checks the transaction merkle root. Only if both hold do the
+// parts queue their signatures, as chunks of about signatures/Workers (at
+// most MaxBatch). So a block with a forged header costs its signature and
+// the hashing the other parts did meanwhile, and a genuine header with
+// transactions it does not commit to costs hashing alone: neither gets a
+// transaction signature checked. Prechecking on one goroutine while the
+// workers wait, or queueing the jobs one by one so that a worker woken by
+// the first starts on a small batch, each wasted a good part of the second
+// core (doc.go, "Tried and rejected").
 func (p *Pool) VerifyBlock(ctx context.Context, b *protocol.Block, maxTxs int) (*VerifiedBlock, error) {
 	if ctx == nil {
 		ctx = context.Background()

@@ -233,22 +233,18 @@ func Verify(tx *protocol.Transaction, lim *Limits) (*VerifiedTx, error) {
 }
 
 // verifySignatures checks every signature of a prechecked transaction, in
-// order, and authorization.
+// order, and authorization. On failure v must be dropped: its signers are
+// partial.
 func (v *VerifiedTx) verifySignatures() error {
 	v.signers = make([]koinos.Address, len(v.tx.Signatures))
 	for i, s := range v.tx.Signatures {
 		a, err := keys.Verify(s, v.id)
 		if err != nil {
-			v.signers = nil
 			return signatureError(i, err)
 		}
 		v.signers[i] = a
 	}
-	if err := v.authorize(); err != nil {
-		v.signers = nil
-		return err
-	}
-	return nil
+	return v.authorize()
 }
 
 // TransactionMerkleRoot is the root a block header commits its
