@@ -164,6 +164,30 @@ func (s *Store) decodeBlock(r reader, id koinos.Digest, maxTxs int) (*chain.Bloc
 // errReadBudget: the block holds more transactions than the read has left.
 var errReadBudget = errors.New("store: read budget exceeded")
 
+// readBudget is what one multi-block read may still decode, in
+// transactions (Options.MaxReadTransactions); its first block is read
+// whatever its size.
+type readBudget struct {
+	left int
+	read bool // a block was read
+}
+
+func (s *Store) newReadBudget() readBudget { return readBudget{left: s.maxReadTxs} }
+
+// limit is the maxTxs to pass to entry for the next block.
+func (b *readBudget) limit() int {
+	if !b.read {
+		return -1 // the first block whatever its size
+	}
+	return max(b.left, 0) // -1 would mean no limit
+}
+
+// spend counts a block read.
+func (b *readBudget) spend(e *chain.BlockEntry) {
+	b.read = true
+	b.left -= len(e.Block.Transactions)
+}
+
 // entry returns a block through the decoded-block cache. The entry is
 // shared and must not be modified. With maxTxs ≥ 0, a block holding more
 // transactions fails with errReadBudget (and is not decoded).
@@ -233,13 +257,9 @@ func (s *Store) BlocksByHeight(head koinos.Digest, start uint64, n int) ([]*chai
 		return nil, err
 	}
 	out := make([]*chain.BlockEntry, 0, len(ids))
-	budget := s.maxReadTxs
+	budget := s.newReadBudget()
 	for _, id := range ids {
-		limit := max(budget, 0) // -1 would mean no limit
-		if len(out) == 0 {
-			limit = -1 // the first block whatever its size
-		}
-		e, err := s.entry(s.db, id, limit)
+		e, err := s.entry(s.db, id, budget.limit())
 		if errors.Is(err, errReadBudget) {
 			break
 		}
@@ -247,7 +267,7 @@ func (s *Store) BlocksByHeight(head koinos.Digest, start uint64, n int) ([]*chai
 			return nil, err
 		}
 		out = append(out, e)
-		budget -= len(e.Block.Transactions)
+		budget.spend(e)
 	}
 	return out, nil
 }
@@ -266,13 +286,9 @@ func (s *Store) BlocksByID(ids []koinos.Digest) ([]*chain.BlockEntry, error) {
 		return nil, err
 	}
 	out := make([]*chain.BlockEntry, len(ids))
-	budget, read := s.maxReadTxs, false
+	budget := s.newReadBudget()
 	for i, id := range ids {
-		limit := max(budget, 0) // -1 would mean no limit
-		if !read {
-			limit = -1 // the first block whatever its size
-		}
-		e, err := s.entry(s.db, id, limit)
+		e, err := s.entry(s.db, id, budget.limit())
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -282,8 +298,8 @@ func (s *Store) BlocksByID(ids []koinos.Digest) ([]*chain.BlockEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i], read = e, true
-		budget -= len(e.Block.Transactions)
+		out[i] = e
+		budget.spend(e)
 	}
 	return out, nil
 }

@@ -65,7 +65,7 @@ func (s *Store) AccountHistory(addr koinos.Address, q HistoryQuery) ([]HistoryEn
 	}
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
-	hq := &historyQuery{s: s, r: snap, addr: addr, budget: s.maxReadTxs}
+	hq := &historyQuery{s: s, r: snap, addr: addr, budget: s.newReadBudget()}
 	defer hq.close()
 	var err error
 	if hq.st, err = metaAt(snap); err != nil || !hq.st.found {
@@ -163,11 +163,9 @@ type historyQuery struct {
 	head       []headRecord
 	headLoaded bool
 
-	// Transactions the query may still decode for block records (whole
-	// blocks with their receipts); the first block record is read
-	// whatever its size (Options.MaxReadTransactions).
-	budget     int
-	readBlocks bool
+	// What the query may still decode for block records (whole blocks
+	// with their receipts).
+	budget readBudget
 
 	// The last block and frame read, since neighbouring records usually
 	// share them.
@@ -284,16 +282,11 @@ func (q *historyQuery) resolve(height uint64, entry uint32) (HistoryEntry, error
 	}
 	id := q.canonID
 	if entry == entryBlock {
-		limit := max(q.budget, 0) // -1 would mean no limit
-		if !q.readBlocks {
-			limit = -1
-		}
-		e, err := q.s.entry(q.r, id, limit)
+		e, err := q.s.entry(q.r, id, q.budget.limit())
 		if err != nil {
 			return HistoryEntry{}, err
 		}
-		q.readBlocks = true
-		q.budget -= len(e.Block.Transactions)
+		q.budget.spend(e)
 		return recordOf(e, entryBlock), nil
 	}
 	i := int(entry) - 1
