@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/mempool"
 	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/events"
+	"github.com/emberchain/ember/internal/supervisor"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 	"github.com/emberchain/ember/rpcgw"
@@ -63,6 +64,9 @@ type Config struct {
 	// WatchdogInterval is how often the chain loop sends WATCHDOG=1 (0:
 	// never); systemd's WatchdogSec/2.
 	WatchdogInterval time.Duration
+	// Events configures the event stream (events.Config's defaults).
+	Events events.Config
+
 	Logger           *slog.Logger
 	// Now is the clock; nil is time.Now. Tests inject a fake.
 	Now func() time.Time
@@ -89,10 +93,10 @@ type Node struct {
 	headMu   sync.Mutex
 	headWait chan struct{}
 
-	subsMu sync.Mutex
-	subs   []*subscriber
+	events *events.Stream
 
 	fatal         atomic.Pointer[error]
+	runOnce       atomic.Bool
 	closeOnce     sync.Once
 	loopTick      atomic.Int64 // unix nanos of the chain loop's last iteration
 	prepared      sync.Map     // *protocol.Transaction -> preparedTx (backend.Prepare)
@@ -100,15 +104,23 @@ type Node struct {
 	producerStats atomic.Value // producer.Stats, published by the chain loop
 }
 
+// blockRequest hands verified blocks to the chain loop: one block (gossip,
+// submit_block) or a group (sync), applied in order and committed with one
+// sync.
 type blockRequest struct {
-	vb     *sigverify.VerifiedBlock
+	vbs    []*sigverify.VerifiedBlock
+	origin events.Origin
+	peer   string
 	verify time.Duration
 	reply  chan blockResult
 }
 
+// blockResult is the outcome of a blockRequest: the entries of the blocks
+// accepted (in order; known blocks are left out), and the error of the
+// block that stopped the group.
 type blockResult struct {
-	entry *chain.BlockEntry
-	err   error
+	entries []*chain.BlockEntry
+	err     error
 }
 
 // New opens the store and the chain (replaying after a restart) and
@@ -146,6 +158,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	c.Advance(r)
 	n.store, n.chain = st, c
+	ec := cfg.Events
+	if ec.Logger == nil {
+		ec.Logger = n.log
+	}
+	n.events = events.New(ec)
 	n.pool = mempool.New(cfg.Mempool)
 	n.verifier = cfg.Verifier
 	if n.verifier == nil {
@@ -216,66 +233,90 @@ func (n *Node) RPCAddr() string {
 	return n.rpcLn.Addr().String()
 }
 
-// Run serves until ctx is done, then shuts down gracefully: stop producing,
-// drain RPC, checkpoint state and close the store. It returns the first
-// fatal error, if any.
-func (n *Node) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
+// Events is the node's event stream: every admitted transaction, accepted
+// block, head change and irreversibility advance, after it is durable.
+func (n *Node) Events() *events.Stream { return n.events }
+
+// Run serves until ctx is done, then shuts down gracefully: the services
+// stop in reverse order (JSON-RPC drains, then the chain loop stops
+// producing and checkpoints state), the pending transactions are saved and
+// the store is closed. It returns the first fatal error, if any. extra
+// services (the admin listener) run under the same supervisor, started
+// after the node's own and stopped before them. A Node runs once.
+func (n *Node) Run(ctx context.Context, extra ...supervisor.Service) error {
+	if !n.runOnce.CompareAndSwap(false, true) {
+		return errors.New("node: Run called twice")
+	}
+	services := []supervisor.Service{{Name: "chain", Start: n.startChain, Run: n.chainLoop, StopTimeout: 30 * time.Second}}
 	if n.rpc != nil {
-		ln, err := net.Listen("tcp", n.cfg.RPCListen)
-		if err != nil {
-			n.closeStore()
-			return fmt.Errorf("node: listen for JSON-RPC on %s: %w", n.cfg.RPCListen, err)
-		}
-		n.rpcLn = ln
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := n.rpc.Serve(ln); err != nil && !errors.Is(err, rpcgw.ErrServerClosed) {
-				n.fail(fmt.Errorf("node: JSON-RPC server: %w", err))
-				cancel()
-			}
-		}()
-		n.log.Info("JSON-RPC listening", "addr", ln.Addr().String())
+		services = append(services, supervisor.Service{Name: "json-rpc", Start: n.listenRPC, Run: n.serveRPC})
 	}
-	if err := n.restorePending(ctx); err != nil {
-		n.log.Warn("pending transactions from the last run were not restored", "err", err)
+	services = append(services, extra...)
+	err := supervisor.Run(ctx, supervisor.Config{
+		Logger: n.log,
+		Ready: func() {
+			close(n.started)
+			n.notify("READY=1")
+		},
+		Stopping: func() {
+			n.stopping.Store(true)
+			n.notify("STOPPING=1")
+			n.log.Info("shutting down")
+		},
+	}, services...)
+	if err != nil {
+		n.fail(err)
 	}
-	n.loopTick.Store(n.now().UnixNano())
-	loopDone := make(chan struct{})
-	go func() {
-		defer close(loopDone)
-		if err := n.chainLoop(ctx); err != nil {
-			n.fail(err)
-			cancel()
-		}
-	}()
-	close(n.started)
-	n.notify("READY=1")
-	<-ctx.Done()
-	n.stopping.Store(true)
-	n.notify("STOPPING=1")
-	n.log.Info("shutting down")
-	if n.rpc != nil {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := n.rpc.Shutdown(sctx); err != nil {
-			n.log.Warn("JSON-RPC shutdown", "err", err)
-		}
-		scancel()
-	}
-	<-loopDone
-	wg.Wait()
 	if err := n.savePending(); err != nil {
 		n.log.Error("pending transactions could not be saved", "err", err)
 	}
-	n.closeSubscribers()
+	n.events.Close()
 	if err := n.closeStore(); err != nil {
 		n.fail(err)
 	}
 	if p := n.fatal.Load(); p != nil {
 		return *p
+	}
+	return nil
+}
+
+// startChain re-admits the transactions saved at the last shutdown before
+// anything else can submit.
+func (n *Node) startChain(ctx context.Context) error {
+	if err := n.restorePending(ctx); err != nil {
+		n.log.Warn("pending transactions from the last run were not restored", "err", err)
+	}
+	n.loopTick.Store(n.now().UnixNano())
+	return nil
+}
+
+func (n *Node) listenRPC(context.Context) error {
+	ln, err := net.Listen("tcp", n.cfg.RPCListen)
+	if err != nil {
+		return fmt.Errorf("listen for JSON-RPC on %s: %w", n.cfg.RPCListen, err)
+	}
+	n.rpcLn = ln
+	n.log.Info("JSON-RPC listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// serveRPC serves JSON-RPC until ctx ends, then drains: requests under way
+// finish (for up to 5 s), new ones are refused.
+func (n *Node) serveRPC(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- n.rpc.Serve(n.rpcLn) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("JSON-RPC server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.rpc.Shutdown(sctx); err != nil {
+		n.log.Warn("JSON-RPC shutdown", "err", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, rpcgw.ErrServerClosed) {
+		return fmt.Errorf("JSON-RPC server: %w", err)
 	}
 	return nil
 }
@@ -307,187 +348,3 @@ func (n *Node) Close() error { return n.closeStore() }
 
 func (n *Node) nowMs() uint64 { return uint64(n.now().UnixMilli()) }
 
-// chainLoop owns the engine: it produces in this node's slots, applies
-// submitted blocks, expires old transactions, and commits every step.
-func (n *Node) chainLoop(ctx context.Context) error {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	expiry := time.NewTicker(time.Second)
-	defer expiry.Stop()
-	nextSlot, producing := uint64(0), false
-	schedule := func() {
-		if n.producer == nil {
-			return
-		}
-		now := n.nowMs()
-		nextSlot, producing = n.producer.NextSlot(n.chain, now)
-		if !producing {
-			return
-		}
-		wait := time.Duration(0)
-		if at := n.chain.SlotTime(nextSlot); at > now {
-			wait = time.Duration(at-now) * time.Millisecond
-		}
-		timer.Reset(wait)
-	}
-	schedule()
-	var lastPing time.Time
-	for {
-		// The watchdog is pinged from here, not from a timer of its own, so
-		// a stuck loop stops the pings and systemd restarts the node.
-		now := n.now()
-		n.loopTick.Store(now.UnixNano())
-		if n.cfg.WatchdogInterval > 0 && now.Sub(lastPing) >= n.cfg.WatchdogInterval {
-			n.notify("WATCHDOG=1")
-			lastPing = now
-		}
-		select {
-		case <-ctx.Done():
-			return n.shutdownCheckpoint()
-		case <-timer.C:
-			if producing {
-				if err := n.produce(nextSlot); err != nil {
-					return err
-				}
-			}
-			schedule()
-		case req := <-n.blockIn:
-			entry, err := n.applyBlock(req)
-			req.reply <- blockResult{entry, err}
-			if isFatal(err) {
-				return err
-			}
-			schedule()
-		case <-expiry.C:
-			n.sweepPrepared(n.now())
-			if k := n.pool.Expire(n.nowMs()); k > 0 {
-				n.log.Info("expired pending transactions", "count", k)
-			}
-		}
-	}
-}
-
-// fatalError marks an error that must stop the node (the store failed).
-type fatalError struct{ error }
-
-func isFatal(err error) bool {
-	var f fatalError
-	return errors.As(err, &f)
-}
-
-func (n *Node) produce(slot uint64) error {
-	start := time.Now()
-	r, failed, err := n.producer.Produce(n.chain, slot, n.nowMs(), n.chain.MaxBlockTransactions())
-	n.producerStats.Store(n.producer.Stats())
-	if err != nil {
-		n.log.Warn("no block produced", "slot", slot, "err", err)
-		return nil
-	}
-	built := time.Since(start)
-	if len(failed) > 0 {
-		txs := make([]*sigverify.VerifiedTx, len(failed))
-		for i, f := range failed {
-			txs[i] = f.Tx
-			n.log.Debug("transaction left out of block", "id", fmt.Sprintf("0x%x", f.Tx.ID().Multihash()), "err", f.Err)
-		}
-		n.pool.Remove(txs...)
-	}
-	if err := n.commit(r); err != nil {
-		return err
-	}
-	e := r.Accepted[0]
-	stored := time.Since(start) - built
-	if n.cfg.Observer != nil {
-		n.cfg.Observer.ObserveBlock(BlockTiming{Produced: true, Txs: len(e.Block.Transactions), Apply: built, Store: stored})
-	}
-	n.log.Info("produced block", "height", e.Height, "id", fmt.Sprintf("0x%x", e.ID.Multihash()), "txs", len(e.Block.Transactions),
-		"failed", len(failed), "pending", n.pool.Len(), "build_ms", built.Milliseconds(), "total_ms", time.Since(start).Milliseconds())
-	return nil
-}
-
-func (n *Node) applyBlock(req blockRequest) (*chain.BlockEntry, error) {
-	start := time.Now()
-	r, err := n.chain.AcceptBlock(req.vb, n.nowMs())
-	if err != nil {
-		return nil, err
-	}
-	applied := time.Since(start)
-	if err := n.commit(r); err != nil {
-		return nil, err
-	}
-	if n.cfg.Observer != nil {
-		n.cfg.Observer.ObserveBlock(BlockTiming{Txs: len(req.vb.Txs), Verify: req.verify, Apply: applied, Store: time.Since(start) - applied})
-	}
-	return r.Accepted[0], nil
-}
-
-// commit makes a step durable, then advances the engine and tells the
-// mempool and subscribers.
-func (n *Node) commit(r *chain.Ready) error {
-	if err := n.store.Commit(r); err != nil {
-		return fatalError{fmt.Errorf("node: store commit failed, stopping: %w", err)}
-	}
-	n.chain.Advance(r)
-	if len(r.Reorg.Added) > 0 || len(r.Reorg.Removed) > 0 {
-		added := make([][]*sigverify.VerifiedTx, len(r.Reorg.Added))
-		for i, e := range r.Reorg.Added {
-			added[i] = e.Txs
-		}
-		removed := make([][]*sigverify.VerifiedTx, 0, len(r.Reorg.Removed))
-		for _, e := range slices.Backward(r.Reorg.Removed) {
-			removed = append(removed, e.Txs)
-		}
-		if err := n.pool.Update(n.chain.View(), added, removed, n.nowMs()); err != nil {
-			n.log.Error("mempool update", "err", err)
-		}
-	}
-	if r.HeadChanged {
-		n.headMu.Lock()
-		close(n.headWait)
-		n.headWait = make(chan struct{})
-		n.headMu.Unlock()
-	}
-	n.publish(r)
-	return nil
-}
-
-// HeadChanged returns a channel closed at the next head change.
-func (n *Node) HeadChanged() <-chan struct{} {
-	n.headMu.Lock()
-	defer n.headMu.Unlock()
-	return n.headWait
-}
-
-func (n *Node) shutdownCheckpoint() error {
-	r, err := n.chain.Checkpoint()
-	if err != nil {
-		return err
-	}
-	if err := n.store.Commit(r); err != nil {
-		return fatalError{fmt.Errorf("node: final checkpoint: %w", err)}
-	}
-	n.chain.Advance(r)
-	n.log.Info("state checkpointed", "height", r.Meta.Checkpoint.Height)
-	return nil
-}
-
-// SubmitBlock verifies a block and hands it to the chain loop.
-func (n *Node) SubmitBlock(ctx context.Context, b *protocol.Block) (*chain.BlockEntry, error) {
-	start := time.Now()
-	vb, err := n.verifier.VerifyBlock(ctx, b, n.chain.MaxBlockTransactions())
-	if err != nil {
-		return nil, err
-	}
-	req := blockRequest{vb: vb, verify: time.Since(start), reply: make(chan blockResult, 1)}
-	select {
-	case n.blockIn <- req:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case res := <-req.reply:
-		return res.entry, res.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/emberchain/ember/events"
 	"github.com/emberchain/ember/internal/atomicfile"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
@@ -84,7 +85,7 @@ func (n *Node) restorePending(ctx context.Context) error {
 	txs, readErr := readPending(bufio.NewReader(f))
 	admitted := 0
 	for _, tx := range txs {
-		if _, err := n.SubmitTransaction(ctx, tx, true, "restart"); err == nil {
+		if _, err := n.submitTransaction(ctx, tx, true, "restart", events.Restored); err == nil {
 			admitted++
 		} else {
 			n.log.Debug("saved transaction not re-admitted", "id", fmt.Sprintf("0x%x", tx.Id), "err", err)

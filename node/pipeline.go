@@ -14,21 +14,27 @@
 //	admission check    caller goroutine             none (reads an immutable View)   -
 //	mempool            caller goroutine, sharded    Mempool.Max* caps                JSON-RPC error, code -206 / -201 / 104
 //	chain loop         one goroutine                blockQueue (BlockQueueDepth)     submit_block waits for its context
+//	  block groups     chain loop (sync)            one request per group            applied in order, one sync per group
 //	producer           chain loop, at its slots     Mempool.Best(MaxBlockTxs)        block stops at the genesis limits
 //	store commit       chain loop, one batch/block  -                                node stops: a write that fails is fatal
-//	events             chain loop, after commit     subscriber channels (EventDepth) slow subscriber: events dropped + counted
+//	events             chain loop and admission,    events.Stream ring (Events.      blocking subscriber: publishers wait,
+//	                   after commit / mempool add   Capacity, 16,384)                then it is demoted after StallTimeout;
+//	                                                                                 lagging subscriber: told what it missed
+//
+// The services run under one supervisor (internal/supervisor), started in
+// this order and stopped in reverse: the chain loop, JSON-RPC, then extra
+// services such as the admin listener. READY=1 is sent once all have
+// started.
 //
 // Ordering guarantees: a block's Ready is committed to the store before the
-// engine advances, and only then do readers, the mempool and subscribers
-// see it (etcd-raft's Ready/Advance). Submissions never wait for the chain
+// engine advances, and only then do readers, the mempool and the event
+// stream see it (etcd-raft's Ready/Advance). Submissions never wait for the chain
 // loop: they read the latest View and insert into the sharded mempool.
 package node
 
 // Queue capacities of the chain loop.
 const (
-	// BlockQueueDepth bounds blocks waiting for the chain loop (from
-	// submit_block now, from p2p sync later).
+	// BlockQueueDepth bounds block requests waiting for the chain loop
+	// (submit_block and gossip: one block each; sync: one group each).
 	BlockQueueDepth = 256
-	// EventDepth bounds each event subscriber's channel.
-	EventDepth = 1024
 )

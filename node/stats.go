@@ -7,6 +7,7 @@ import (
 	"github.com/emberchain/ember/engine/chain"
 	"github.com/emberchain/ember/engine/mempool"
 	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/events"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/rpcgw"
 )
@@ -36,7 +37,7 @@ type Stats struct {
 	Producer      producer.Stats
 	RPC           rpcgw.Stats
 	Peers         int // no p2p yet: 0
-	EventDrops    uint64
+	Events        events.Stats
 	LastLoop      time.Time // last iteration of the chain loop
 	Fatal         error
 	BlockInterval time.Duration
@@ -63,11 +64,7 @@ func (n *Node) Stats() Stats {
 	if n.ownPool != nil {
 		s.Verify = n.ownPool.Stats()
 	}
-	n.subsMu.Lock()
-	for _, sub := range n.subs {
-		s.EventDrops += sub.dropped.Load()
-	}
-	n.subsMu.Unlock()
+	s.Events = n.events.Stats()
 	if p := n.fatal.Load(); p != nil {
 		s.Fatal = *p
 	}

@@ -10,13 +10,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/mempool"
 	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/internal/supervisor"
 	"github.com/emberchain/ember/node"
 	"github.com/emberchain/ember/node/admin"
 	"github.com/emberchain/ember/node/config"
@@ -119,27 +119,14 @@ func cmdNode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	var extra []supervisor.Service
 	if metrics != nil {
 		a := admin.New(admin.Config{Listen: cfg.Admin.Listen, Pprof: cfg.Admin.Pprof, Level: level, Logger: log}, n, metrics)
-		if err := a.Listen(); err != nil {
-			n.Close()
-			return fmt.Errorf("admin listener on %s: %w", cfg.Admin.Listen, err)
-		}
-		log.Info("admin listening", "addr", a.Addr(), "pprof", cfg.Admin.Pprof)
-		go func() {
-			if err := a.Serve(); err != nil {
-				log.Error("admin listener", "err", err)
-			}
-		}()
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			a.Shutdown(sctx)
-		}()
+		extra = append(extra, a.Service(log))
 	}
-	return n.Run(ctx)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return n.Run(ctx, extra...)
 }
 
 // nodeConfig turns the operator configuration into a node.Config: it reads

@@ -63,9 +63,14 @@ type Chain struct {
 	maxFork    int
 	now        func() time.Time
 
-	fork       *forkDB
+	fork *forkDB
+	// settled remembers the ids of the latest irreversible blocks, so a
+	// block sync or gossip delivers again is known, not an error.
+	settled    recentIDs
 	checkpoint Topology
-	pending    bool // a Ready was returned and not yet advanced
+	// unadvanced counts the Readies returned and not yet advanced; a step
+	// is refused while any is (AcceptBlocks returns several at once).
+	unadvanced int
 
 	view viewPointer
 }
@@ -118,7 +123,7 @@ func Open(cfg Config) (*Chain, *Ready, error) {
 	}
 	r := &Ready{Meta: c.meta()}
 	r.view = c.newView()
-	c.pending = true
+	c.unadvanced = 1
 	return c, r, nil
 }
 
@@ -138,7 +143,7 @@ func (c *Chain) initGenesis(maxCached int) *Ready {
 	r := &Ready{HeadChanged: true, Checkpoint: &Checkpoint{Writes: c.base.TakeDirty()}}
 	r.Meta = c.meta()
 	r.view = c.newView()
-	c.pending = true
+	c.unadvanced = 1
 	return r
 }
 
@@ -394,10 +399,10 @@ var ErrKnownBlock = errors.New("chain: block already known")
 // at local time nowMs. The Ready must be committed and advanced before the
 // next step.
 func (c *Chain) AcceptBlock(vb *sigverify.VerifiedBlock, nowMs uint64) (*Ready, error) {
-	if c.pending {
+	if c.unadvanced > 0 {
 		return nil, errors.New("chain: AcceptBlock before the previous Ready was advanced")
 	}
-	if c.fork.get(vb.ID) != nil {
+	if c.fork.get(vb.ID) != nil || c.settled.has(vb.ID) {
 		return nil, ErrKnownBlock
 	}
 	if c.fork.size() >= c.maxFork {
@@ -408,6 +413,65 @@ func (c *Chain) AcceptBlock(vb *sigverify.VerifiedBlock, nowMs uint64) (*Ready, 
 		return nil, err
 	}
 	return c.insert(n), nil
+}
+
+// AcceptBlocks applies a group of verified blocks (block sync) in order and
+// returns one Ready per block new to the fork database; blocks already
+// known are skipped. It stops at the first block that fails and returns
+// the Readies of the ones before it with that error. The caller commits the
+// Readies in order (store.CommitGroup: one sync for the group), then
+// advances each; no step is taken until all are advanced.
+func (c *Chain) AcceptBlocks(vbs []*sigverify.VerifiedBlock, nowMs uint64) ([]*Ready, error) {
+	if c.unadvanced > 0 {
+		return nil, errors.New("chain: AcceptBlocks before the previous Ready was advanced")
+	}
+	var rs []*Ready
+	var err error
+	for _, vb := range vbs {
+		var r *Ready
+		r, err = c.AcceptBlock(vb, nowMs)
+		if errors.Is(err, ErrKnownBlock) {
+			err = nil
+			continue
+		}
+		if err != nil {
+			break
+		}
+		rs = append(rs, r)
+		c.unadvanced = 0 // counted below, for the whole group
+	}
+	c.unadvanced = len(rs)
+	return rs, err
+}
+
+// settledIDs is how many irreversible block ids the chain remembers: more
+// than a sync batch or a gossip delay can span.
+const settledIDs = 4096
+
+// recentIDs is a bounded set of block ids, the oldest forgotten first.
+type recentIDs struct {
+	set  map[koinos.Digest]struct{}
+	ring []koinos.Digest
+	next int
+}
+
+func (r *recentIDs) has(id koinos.Digest) bool {
+	_, ok := r.set[id]
+	return ok
+}
+
+func (r *recentIDs) add(id koinos.Digest) {
+	if r.set == nil {
+		r.set = make(map[koinos.Digest]struct{}, settledIDs)
+		r.ring = make([]koinos.Digest, settledIDs)
+	}
+	if _, ok := r.set[id]; ok {
+		return
+	}
+	delete(r.set, r.ring[r.next])
+	r.ring[r.next] = id
+	r.set[id] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
 }
 
 // Proposal is a block built on the head and applied, waiting for the
@@ -424,7 +488,7 @@ type Proposal struct {
 // reported, filling stops at the block limits. Sign Proposal.ID and pass
 // the signature to Commit.
 func (c *Chain) Build(ts uint64, signer koinos.Address, candidates []*sigverify.VerifiedTx) (*Proposal, error) {
-	if c.pending {
+	if c.unadvanced > 0 {
 		return nil, errors.New("chain: Build before the previous Ready was advanced")
 	}
 	parent := c.fork.head
@@ -468,7 +532,7 @@ func (c *Chain) Build(ts uint64, signer koinos.Address, candidates []*sigverify.
 
 // Commit adds a built block, signed, to the fork database.
 func (c *Chain) Commit(p *Proposal, signature []byte) (*Ready, error) {
-	if c.pending {
+	if c.unadvanced > 0 {
 		return nil, errors.New("chain: Commit before the previous Ready was advanced")
 	}
 	if c.fork.get(p.node.parent.topo.ID) != p.node.parent {
@@ -499,6 +563,7 @@ func (c *Chain) insert(n *node) *Ready {
 	if lib := c.fork.irreversibleOn(c.fork.head, len(c.producers)); lib != c.fork.root {
 		for _, m := range c.fork.advanceRoot(lib, c.base) {
 			r.Irreversible = append(r.Irreversible, m.entry)
+			c.settled.add(m.topo.ID)
 		}
 		if lib.topo.Height-c.checkpoint.Height >= c.ckInterval {
 			r.Checkpoint = &Checkpoint{Topology: lib.topo, Writes: c.base.TakeDirty()}
@@ -507,7 +572,7 @@ func (c *Chain) insert(n *node) *Ready {
 	}
 	r.Meta = c.meta()
 	r.view = c.newView()
-	c.pending = true
+	c.unadvanced = 1
 	return r
 }
 
@@ -519,20 +584,20 @@ func (c *Chain) meta() Meta {
 // readers and the next step may run.
 func (c *Chain) Advance(r *Ready) {
 	c.view.Store(r.view)
-	c.pending = false
+	c.unadvanced = max(c.unadvanced-1, 0)
 }
 
 // Checkpoint forces a state checkpoint at the last irreversible block, for
 // a clean shutdown: the Ready holds only the checkpoint and metadata.
 func (c *Chain) Checkpoint() (*Ready, error) {
-	if c.pending {
+	if c.unadvanced > 0 {
 		return nil, errors.New("chain: Checkpoint before the previous Ready was advanced")
 	}
 	c.checkpoint = c.fork.root.topo
 	r := &Ready{Checkpoint: &Checkpoint{Topology: c.fork.root.topo, Writes: c.base.TakeDirty()}}
 	r.Meta = c.meta()
 	r.view = c.view.Load()
-	c.pending = true
+	c.unadvanced = 1
 	return r, nil
 }
 

@@ -489,3 +489,62 @@ func TestCommitNeedsAdvance(t *testing.T) {
 	var ke *koinos.Error
 	_ = errors.As(err, &ke)
 }
+
+// A group of blocks (sync) is accepted in order, known blocks skipped; a
+// failing block stops the group and the ones before it are still returned.
+// No step is allowed until every Ready of the group is advanced.
+func TestAcceptBlocksGroup(t *testing.T) {
+	a, b := twoNodes(t, 2)
+	var vbs []*sigverify.VerifiedBlock
+	for i := 0; i < 5; i++ {
+		r, _ := a.produce(i%2, a.transfer(0, 1, 10, uint64(i+1)))
+		vbs = append(vbs, sigverifyEntry(t, a, r.Accepted[0]))
+	}
+	// b already has block 1; block 4 is replaced by a forgery that is not
+	// in its slot's producer's name.
+	b.step(b.c.AcceptBlock(vbs[0], math.MaxUint64))
+	bad := vbs[3].Block.CloneVT()
+	bad.Header.Signer = a.producers[0].Address().Bytes()
+	bad.Id = koinos.BlockID(bad.Header).Multihash()
+	id, _ := koinos.ParseMultihash(bad.Id)
+	bad.Signature = a.producers[0].Sign(id)
+	badVB, err := sigverify.VerifyBlock(bad, b.c.Limits(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := []*sigverify.VerifiedBlock{vbs[0], vbs[1], vbs[2], badVB, vbs[4]}
+	rs, err := b.c.AcceptBlocks(group, math.MaxUint64)
+	if err == nil || len(rs) != 2 {
+		t.Fatalf("AcceptBlocks = %d readies, %v; want blocks 2 and 3, then the forgery's error", len(rs), err)
+	}
+	if rs[0].Accepted[0].ID != vbs[1].ID || rs[1].Accepted[0].ID != vbs[2].ID {
+		t.Fatal("readies out of order")
+	}
+	if _, err := b.c.AcceptBlocks(vbs[3:], math.MaxUint64); err == nil {
+		t.Fatal("a step before the group is advanced must fail")
+	}
+	b.store.commit(rs[0])
+	b.c.Advance(rs[0])
+	if _, err := b.c.AcceptBlocks(vbs[3:], math.MaxUint64); err == nil {
+		t.Fatal("a step before the whole group is advanced must fail")
+	}
+	b.store.commit(rs[1])
+	b.c.Advance(rs[1])
+	if b.c.View().Head.ID != vbs[2].ID {
+		t.Fatalf("head after the group: height %d", b.c.View().Head.Height)
+	}
+	rs, err = b.c.AcceptBlocks(vbs[3:], math.MaxUint64)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("rest of the chain: %d readies, %v", len(rs), err)
+	}
+	for _, r := range rs {
+		b.store.commit(r)
+		b.c.Advance(r)
+	}
+	if b.c.View().Head.ID != vbs[4].ID {
+		t.Fatal("head is not the last block")
+	}
+	if bal, nonce := b.account(0); nonce != 5 || bal != initialBalance-50 {
+		t.Fatalf("user 0 after sync: balance %d nonce %d", bal, nonce)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -28,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/emberchain/ember/internal/supervisor"
 	"github.com/emberchain/ember/node"
 )
 
@@ -135,6 +137,36 @@ func (s *Server) Serve() error {
 
 // Shutdown stops the listener.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// Service runs the listener under the node's supervisor: bound at Start,
+// served until the node stops, then shut down (2 s for requests under way).
+func (s *Server) Service(log *slog.Logger) supervisor.Service {
+	return supervisor.Service{
+		Name: "admin",
+		Start: func(context.Context) error {
+			if err := s.Listen(); err != nil {
+				return fmt.Errorf("listen on %s: %w", s.srv.Addr, err)
+			}
+			if log != nil {
+				log.Info("admin listening", "addr", s.Addr())
+			}
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			served := make(chan error, 1)
+			go func() { served <- s.Serve() }()
+			select {
+			case err := <-served:
+				return fmt.Errorf("serve: %w", err)
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			s.Shutdown(sctx)
+			return <-served
+		},
+	}
+}
 
 type slogPrinter struct{ l *slog.Logger }
 

@@ -79,7 +79,9 @@ var (
 	descMissed      = prometheus.NewDesc("ember_producer_missed_slots_total", "Own slots missed (woke after the slot ended).", nil, nil)
 	descLastProd    = prometheus.NewDesc("ember_producer_last_height", "Height of the last block this node produced.", nil, nil)
 	descFailedTxs   = prometheus.NewDesc("ember_producer_failed_transactions_total", "Candidates left out of produced blocks because they failed.", nil, nil)
-	descEventDrops  = prometheus.NewDesc("ember_event_drops_total", "Chain events dropped for slow subscribers.", nil, nil)
+	descEventDrops  = prometheus.NewDesc("ember_event_drops_total", "Events that lagging subscribers missed (each then resyncs from the store).", nil, nil)
+	descEventWaits  = prometheus.NewDesc("ember_event_waits_total", "Publications that waited for a blocking subscriber (backpressure).", nil, nil)
+	descEventDemote = prometheus.NewDesc("ember_event_stalled_subscribers_total", "Blocking subscribers demoted to lagging after stalling.", nil, nil)
 	descRPCRunning  = prometheus.NewDesc("ember_rpc_in_flight", "JSON-RPC requests being served.", nil, nil)
 	descRPCQueued   = prometheus.NewDesc("ember_rpc_queued", "JSON-RPC requests waiting for a worker.", nil, nil)
 	descRPCRejected = prometheus.NewDesc("ember_rpc_overload_total", "JSON-RPC requests refused for overload (503) or queue timeout (504).", []string{"status"}, nil)
@@ -93,7 +95,7 @@ var (
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHead, descLIB, descHeadAge, descPeers, descPoolTxs, descPoolBytes, descPoolReject, descPoolExpired,
-		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descRPCRunning, descRPCQueued, descRPCRejected, descHealth,
+		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCRejected, descHealth,
 		descVerifyQueue, descVerifySigs, descVerifyTxs, descVerifyCache, descVerifyRej} {
 		ch <- d
 	}
@@ -121,7 +123,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descMissed, float64(s.Producer.MissedSlots))
 	gauge(descLastProd, float64(s.Producer.LastHeight))
 	counter(descFailedTxs, float64(s.Producer.FailedTxs))
-	counter(descEventDrops, float64(s.EventDrops))
+	counter(descEventDrops, float64(s.Events.Lagged))
+	counter(descEventWaits, float64(s.Events.Waits))
+	counter(descEventDemote, float64(s.Events.Demoted))
 	gauge(descRPCRunning, float64(s.RPC.Running))
 	gauge(descRPCQueued, float64(s.RPC.Queued))
 	counter(descRPCRejected, float64(s.RPC.Rejected), "503")

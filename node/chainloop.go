@@ -1,0 +1,235 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/events"
+)
+
+// chainLoop owns the engine: it produces in this node's slots, applies
+// received blocks (one at a time, or in groups from sync), expires old
+// transactions, and commits every step. It returns nil once ctx ends and
+// the final checkpoint is written, or the error that must stop the node.
+func (n *Node) chainLoop(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	expiry := time.NewTicker(time.Second)
+	defer expiry.Stop()
+	nextSlot, producing := uint64(0), false
+	schedule := func() {
+		if n.producer == nil {
+			return
+		}
+		now := n.nowMs()
+		nextSlot, producing = n.producer.NextSlot(n.chain, now)
+		if !producing {
+			return
+		}
+		wait := time.Duration(0)
+		if at := n.chain.SlotTime(nextSlot); at > now {
+			wait = time.Duration(at-now) * time.Millisecond
+		}
+		timer.Reset(wait)
+	}
+	schedule()
+	var lastPing time.Time
+	for {
+		// The watchdog is pinged from here, not from a timer of its own, so
+		// a stuck loop stops the pings and systemd restarts the node.
+		now := n.now()
+		n.loopTick.Store(now.UnixNano())
+		if n.cfg.WatchdogInterval > 0 && now.Sub(lastPing) >= n.cfg.WatchdogInterval {
+			n.notify("WATCHDOG=1")
+			lastPing = now
+		}
+		select {
+		case <-ctx.Done():
+			return n.shutdownCheckpoint()
+		case <-timer.C:
+			if producing {
+				if err := n.produce(nextSlot); err != nil {
+					return err
+				}
+			}
+			schedule()
+		case req := <-n.blockIn:
+			entries, err := n.applyBlocks(req)
+			req.reply <- blockResult{entries, err}
+			if isFatal(err) {
+				return err
+			}
+			schedule()
+		case <-expiry.C:
+			n.sweepPrepared(n.now())
+			if k := n.pool.Expire(n.nowMs()); k > 0 {
+				n.log.Info("expired pending transactions", "count", k)
+			}
+		}
+	}
+}
+
+// fatalError marks an error that must stop the node (the store failed).
+type fatalError struct{ error }
+
+func isFatal(err error) bool {
+	var f fatalError
+	return errors.As(err, &f)
+}
+
+func (n *Node) produce(slot uint64) error {
+	start := time.Now()
+	r, failed, err := n.producer.Produce(n.chain, slot, n.nowMs(), n.chain.MaxBlockTransactions())
+	n.producerStats.Store(n.producer.Stats())
+	if err != nil {
+		n.log.Warn("no block produced", "slot", slot, "err", err)
+		return nil
+	}
+	built := time.Since(start)
+	if len(failed) > 0 {
+		txs := make([]*sigverify.VerifiedTx, len(failed))
+		for i, f := range failed {
+			txs[i] = f.Tx
+			n.log.Debug("transaction left out of block", "id", fmt.Sprintf("0x%x", f.Tx.ID().Multihash()), "err", f.Err)
+		}
+		n.pool.Remove(txs...)
+	}
+	if err := n.commit([]*chain.Ready{r}, events.Local, ""); err != nil {
+		return err
+	}
+	e := r.Accepted[0]
+	stored := time.Since(start) - built
+	if n.cfg.Observer != nil {
+		n.cfg.Observer.ObserveBlock(BlockTiming{Produced: true, Txs: len(e.Block.Transactions), Apply: built, Store: stored})
+	}
+	n.log.Info("produced block", "height", e.Height, "id", fmt.Sprintf("0x%x", e.ID.Multihash()), "txs", len(e.Block.Transactions),
+		"failed", len(failed), "pending", n.pool.Len(), "build_ms", built.Milliseconds(), "total_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// applyBlocks applies a request's blocks and commits what was accepted,
+// even when a later block of the group failed.
+func (n *Node) applyBlocks(req blockRequest) ([]*chain.BlockEntry, error) {
+	start := time.Now()
+	var rs []*chain.Ready
+	var err error
+	if len(req.vbs) == 1 {
+		var r *chain.Ready
+		if r, err = n.chain.AcceptBlock(req.vbs[0], n.nowMs()); err == nil {
+			rs = []*chain.Ready{r}
+		}
+	} else {
+		rs, err = n.chain.AcceptBlocks(req.vbs, n.nowMs())
+	}
+	applied := time.Since(start)
+	if len(rs) > 0 {
+		if cerr := n.commit(rs, req.origin, req.peer); cerr != nil {
+			return nil, cerr
+		}
+	}
+	entries := make([]*chain.BlockEntry, len(rs))
+	txs := 0
+	for i, r := range rs {
+		entries[i] = r.Accepted[0]
+		txs += len(entries[i].Block.Transactions)
+	}
+	if n.cfg.Observer != nil && len(rs) > 0 {
+		n.cfg.Observer.ObserveBlock(BlockTiming{Txs: txs, Verify: req.verify, Apply: applied, Store: time.Since(start) - applied})
+	}
+	return entries, err
+}
+
+// commit makes steps durable (one batch each, one sync for all), then
+// advances the engine, tells the mempool and wakes head waiters, and only
+// then publishes the events.
+func (n *Node) commit(rs []*chain.Ready, origin events.Origin, peer string) error {
+	var err error
+	if len(rs) == 1 {
+		err = n.store.Commit(rs[0])
+	} else {
+		err = n.store.CommitGroup(rs)
+	}
+	if err != nil {
+		return fatalError{fmt.Errorf("node: store commit failed, stopping: %w", err)}
+	}
+	var evs []events.Event
+	headChanged := false
+	for _, r := range rs {
+		n.chain.Advance(r)
+		n.updateMempool(r)
+		headChanged = headChanged || r.HeadChanged
+		evs = appendEvents(evs, r, origin, peer)
+	}
+	if headChanged {
+		n.headMu.Lock()
+		close(n.headWait)
+		n.headWait = make(chan struct{})
+		n.headMu.Unlock()
+	}
+	// Background: the chain loop's own context ends at shutdown, and the
+	// events of a durable step must still go out; a stuck consumer holds
+	// this for at most the stream's StallTimeout.
+	if err := n.events.Publish(context.Background(), evs...); err != nil && !errors.Is(err, events.ErrClosed) {
+		n.log.Error("publish events", "err", err)
+	}
+	return nil
+}
+
+// updateMempool tells the pool how the head chain changed: transactions of
+// removed blocks come back, those of added blocks leave.
+func (n *Node) updateMempool(r *chain.Ready) {
+	if len(r.Reorg.Added) == 0 && len(r.Reorg.Removed) == 0 {
+		return
+	}
+	added := make([][]*sigverify.VerifiedTx, len(r.Reorg.Added))
+	for i, e := range r.Reorg.Added {
+		added[i] = e.Txs
+	}
+	removed := make([][]*sigverify.VerifiedTx, 0, len(r.Reorg.Removed))
+	for _, e := range slices.Backward(r.Reorg.Removed) {
+		removed = append(removed, e.Txs)
+	}
+	if err := n.pool.Update(n.chain.View(), added, removed, n.nowMs()); err != nil {
+		n.log.Error("mempool update", "err", err)
+	}
+}
+
+// appendEvents adds the events of one durable step: its blocks, the head
+// change, the irreversibility advance.
+func appendEvents(evs []events.Event, r *chain.Ready, origin events.Origin, peer string) []events.Event {
+	for _, e := range r.Accepted {
+		evs = append(evs, events.Event{Kind: events.BlockAccepted, Origin: origin, Peer: peer, Block: e})
+	}
+	if r.HeadChanged {
+		evs = append(evs, events.Event{Kind: events.HeadChanged, Origin: origin, Peer: peer, Head: r.Meta.Head, LIB: r.Meta.LIB, Reorg: r.Reorg})
+	}
+	if len(r.Irreversible) > 0 {
+		evs = append(evs, events.Event{Kind: events.Irreversible, Head: r.Meta.Head, LIB: r.Meta.LIB, Blocks: r.Irreversible})
+	}
+	return evs
+}
+
+// HeadChanged returns a channel closed at the next head change.
+func (n *Node) HeadChanged() <-chan struct{} {
+	n.headMu.Lock()
+	defer n.headMu.Unlock()
+	return n.headWait
+}
+
+func (n *Node) shutdownCheckpoint() error {
+	r, err := n.chain.Checkpoint()
+	if err != nil {
+		return err
+	}
+	if err := n.store.Commit(r); err != nil {
+		return fatalError{fmt.Errorf("node: final checkpoint: %w", err)}
+	}
+	n.chain.Advance(r)
+	n.log.Info("state checkpointed", "height", r.Meta.Checkpoint.Height)
+	return nil
+}
