@@ -37,6 +37,7 @@ type Config struct {
 	Verify   Verify   `toml:"verify"`
 	Chain    Chain    `toml:"chain"`
 	Store    Store    `toml:"store"`
+	P2P      P2P      `toml:"p2p"`
 }
 
 // Node locates the node's files.
@@ -120,6 +121,21 @@ type Store struct {
 	AccountHistory   bool `toml:"account_history" doc:"Keep account history (account_history.get_account_history). Fixed when the data directory is created."`
 }
 
+// P2P configures the peer-to-peer network (docs/network.md).
+type P2P struct {
+	Listen         []string      `toml:"listen" check:"multiaddrs" doc:"Multiaddrs to listen on for peers (/ip4/HOST/tcp/PORT; /ip4/HOST/udp/PORT/quic-v1 with p2p.quic). Loopback by default; empty disables the network (a single-node chain)."`
+	Peers          []string      `toml:"peers" check:"multiaddrs" doc:"Static peers, /ip4/HOST/tcp/PORT/p2p/PEER-ID each: dialled at start and re-dialled while disconnected."`
+	Announce       []string      `toml:"announce" check:"multiaddrs" doc:"Addresses to announce to peers instead of the listen addresses (behind NAT). Empty: the listen addresses."`
+	Key            string        `toml:"key" doc:"Node identity key file (libp2p Ed25519), relative to node.keys; created with mode 0600 on first start. Its peer id is printed at start and by ember init."`
+	MaxPeers       int           `toml:"max_peers" check:"positive" doc:"Most connected peers; the connection manager trims beyond it and the resource manager refuses connections past twice it."`
+	QUIC           bool          `toml:"quic" doc:"Enable the QUIC transport besides TCP (listen on a /udp/PORT/quic-v1 address too)."`
+	BanDuration    time.Duration `toml:"ban_duration" check:"positive" doc:"How long a peer stays banned (by peer id and IP) once its error score passes the threshold or it is on another chain."`
+	MaxMessageSize int           `toml:"max_message_bytes" check:"positive" doc:"Largest gossip message (a compact block announces 8 bytes per transaction; a transaction batch is at most 1 MiB)."`
+	SyncBatchBytes int           `toml:"sync_batch_bytes" check:"positive" doc:"Most bytes of blocks in one sync response, asked for and served (compressed on the wire)."`
+	SyncPeers      int           `toml:"sync_peers" check:"positive" doc:"Peers block sync downloads from in parallel."`
+	ServeRequests  int           `toml:"serve_requests" check:"positive" doc:"Sync and block-fetch requests served at once, over all peers; more wait briefly, then are refused."`
+}
+
 // Default returns the defaults.
 func Default() Config {
 	return Config{
@@ -137,6 +153,10 @@ func Default() Config {
 		Verify:  Verify{QueueDepth: 1024, MaxBatch: 256, CacheSize: 131072}, // MaxBatch: keys.MaxEd25519Batch
 		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20},
 		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16, TransactionIndex: true, AccountHistory: true},
+		P2P: P2P{
+			Listen: []string{"/ip4/127.0.0.1/tcp/8888"}, Key: "p2p.key", MaxPeers: 32, BanDuration: 30 * time.Minute,
+			MaxMessageSize: 4 << 20, SyncBatchBytes: 8 << 20, SyncPeers: 4, ServeRequests: 16,
+		},
 	}
 }
 
@@ -329,6 +349,12 @@ func (c *Config) Validate() error {
 		case "format":
 			if !oneOf(v.String(), "text", "json") {
 				return fmt.Errorf("config: %s must be text or json, got %q", k.name, v.String())
+			}
+		case "multiaddrs":
+			for i := 0; i < v.Len(); i++ {
+				if a := v.Index(i).String(); !strings.HasPrefix(a, "/") {
+					return fmt.Errorf("config: %s: %q is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/8888)", k.name, a)
+				}
 			}
 		case "listen-or-empty":
 			if s := v.String(); s != "" {
