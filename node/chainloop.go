@@ -22,20 +22,20 @@ func (n *Node) chainLoop(ctx context.Context) error {
 	expiry := time.NewTicker(time.Second)
 	defer expiry.Stop()
 	nextSlot, producing := uint64(0), false
+	// notBefore holds the schedule past a slot that was skipped, which is
+	// otherwise still "now".
+	notBefore := uint64(0)
 	schedule := func() {
 		if n.producer == nil {
 			return
 		}
-		now := n.nowMs()
+		now := max(n.nowMs(), notBefore)
 		nextSlot, producing = n.producer.NextSlot(n.chain, now)
 		if !producing {
 			return
 		}
-		wait := time.Duration(0)
-		if at := n.chain.SlotTime(nextSlot); at > now {
-			wait = time.Duration(at-now) * time.Millisecond
-		}
-		timer.Reset(wait)
+		now = n.nowMs()
+		timer.Reset(time.Duration(max(n.chain.SlotTime(nextSlot), now)-now) * time.Millisecond)
 	}
 	schedule()
 	var lastPing time.Time
@@ -52,7 +52,15 @@ func (n *Node) chainLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return n.shutdownCheckpoint()
 		case <-timer.C:
-			if producing {
+			switch {
+			case !producing:
+			case !n.mayProduce():
+				// Catching up, or not yet heard from the peers: a block
+				// built now would be on a stale head. The slot is
+				// skipped, not signed.
+				n.log.Info("slot skipped: syncing with the network", "slot", nextSlot)
+				notBefore = n.chain.SlotTime(nextSlot + 1)
+			default:
 				if err := n.produce(nextSlot); err != nil {
 					return err
 				}

@@ -18,6 +18,7 @@ import (
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/events"
 	"github.com/emberchain/ember/internal/supervisor"
+	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 	"github.com/emberchain/ember/rpcgw"
@@ -66,6 +67,9 @@ type Config struct {
 	WatchdogInterval time.Duration
 	// Events configures the event stream (events.Config's defaults).
 	Events events.Config
+	// P2P, when set, runs the network (netio/p2p); nil: the node runs
+	// alone.
+	P2P *p2p.Config
 
 	Logger           *slog.Logger
 	// Now is the clock; nil is time.Now. Tests inject a fake.
@@ -84,6 +88,7 @@ type Node struct {
 	producer *producer.Producer
 	rpc      *rpcgw.Server
 	rpcLn    net.Listener
+	net      *p2p.Service
 	ownPool  *sigverify.Pool // the default verifier, closed with the node
 
 	blockIn chan blockRequest
@@ -196,6 +201,19 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	if cfg.P2P != nil {
+		pc := *cfg.P2P
+		if pc.Logger == nil {
+			pc.Logger = n.log
+		}
+		if pc.Now == nil {
+			pc.Now = n.now
+		}
+		if n.net, err = p2p.New(pc, network{n}); err != nil {
+			n.closeStore()
+			return nil, err
+		}
+	}
 	v := c.View()
 	n.log.Info("node opened", "chain_id", fmt.Sprintf("0x%x", v.ChainID().Multihash()), "head", v.Head.Height, "lib", v.LIB.Height)
 	return n, nil
@@ -248,6 +266,9 @@ func (n *Node) Run(ctx context.Context, extra ...supervisor.Service) error {
 		return errors.New("node: Run called twice")
 	}
 	services := []supervisor.Service{{Name: "chain", Start: n.startChain, Run: n.chainLoop, StopTimeout: 30 * time.Second}}
+	if n.net != nil {
+		services = append(services, supervisor.Service{Name: "p2p", Start: n.net.Start, Run: n.net.Run})
+	}
 	if n.rpc != nil {
 		services = append(services, supervisor.Service{Name: "json-rpc", Start: n.listenRPC, Run: n.serveRPC})
 	}

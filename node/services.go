@@ -567,8 +567,10 @@ func (b *backend) p2p(req *p2prpc.P2PRequest) *p2prpc.P2PResponse {
 	case *p2prpc.P2PRequest_Reserved:
 		return &p2prpc.P2PResponse{Response: &p2prpc.P2PResponse_Reserved{Reserved: &rpcpb.ReservedRpc{}}}
 	case *p2prpc.P2PRequest_GetGossipStatus:
-		// No peers yet: gossip is off, as Koinos reports with zero peers.
-		return &p2prpc.P2PResponse{Response: &p2prpc.P2PResponse_GetGossipStatus{GetGossipStatus: &p2prpc.GetGossipStatusResponse{Enabled: false}}}
+		// As Koinos: on with at least one peer, off while catching up (and
+		// always off for a node without a network).
+		enabled := b.n.net != nil && b.n.net.GossipEnabled()
+		return &p2prpc.P2PResponse{Response: &p2prpc.P2PResponse_GetGossipStatus{GetGossipStatus: &p2prpc.GetGossipStatusResponse{Enabled: enabled}}}
 	}
 	return &p2prpc.P2PResponse{Response: &p2prpc.P2PResponse_Error{Error: errorStatus(invalid("no p2p method in the request"))}}
 }

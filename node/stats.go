@@ -8,6 +8,7 @@ import (
 	"github.com/emberchain/ember/engine/mempool"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/events"
+	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/rpcgw"
 )
@@ -36,7 +37,8 @@ type Stats struct {
 	Producing     bool
 	Producer      producer.Stats
 	RPC           rpcgw.Stats
-	Peers         int // no p2p yet: 0
+	Peers         int // peers past the handshake
+	P2P           p2p.Stats
 	Events        events.Stats
 	LastLoop      time.Time // last iteration of the chain loop
 	Fatal         error
@@ -65,6 +67,10 @@ func (n *Node) Stats() Stats {
 		s.Verify = n.ownPool.Stats()
 	}
 	s.Events = n.events.Stats()
+	if n.net != nil {
+		s.P2P = n.net.Stats()
+		s.Peers = s.P2P.Peers
+	}
 	if p := n.fatal.Load(); p != nil {
 		s.Fatal = *p
 	}
@@ -102,6 +108,9 @@ func (n *Node) Health(now time.Time) (int, []string) {
 	// older than that means this node is not producing or not receiving.
 	if stale := 3*s.BlockInterval + 2*time.Second; headAge > stale {
 		why = append(why, fmt.Sprintf("head block %d is %s old (more than %s)", s.Head.Height, headAge.Round(time.Second), stale))
+	}
+	if s.P2P.Syncing {
+		why = append(why, fmt.Sprintf("syncing: head %d, catching up to %d", s.Head.Height, s.P2P.SyncTarget))
 	}
 	if len(why) > 0 {
 		return HealthDegraded, why

@@ -79,10 +79,11 @@ func (n *Node) publishTxs(txs []*sigverify.VerifiedTx, origin events.Origin, pee
 // AdmitTransactions verifies a group of transactions together (a gossip
 // batch), admits the valid ones to the mempool and publishes them as one
 // TxAdmitted event. It returns, per transaction, nil or why it was not
-// admitted: the verifier's error (the sender's fault) or the admission
-// check's (nonce, rc, a full pool: usually nobody's fault). The
-// verifier's errors are also reported as verifyErrs, for scoring peers.
-func (n *Node) AdmitTransactions(ctx context.Context, txs []*protocol.Transaction, origin events.Origin, peer string) (errs []error, verifyErrs int) {
+// admitted: the verifier's error or the admission check's (nonce, rc, a
+// full pool: usually nobody's fault). faults counts the transactions whose
+// form or signatures failed, the sender's fault (not those the verifier
+// had no room for), for scoring peers.
+func (n *Node) AdmitTransactions(ctx context.Context, txs []*protocol.Transaction, origin events.Origin, peer string) (errs []error, faults int) {
 	var vs []*sigverify.VerifiedTx
 	if bv, ok := n.verifier.(batchVerifier); ok {
 		vs, errs = bv.VerifyTxs(ctx, txs, "p2p:"+peer)
@@ -95,7 +96,9 @@ func (n *Node) AdmitTransactions(ctx context.Context, txs []*protocol.Transactio
 	admitted := make([]*sigverify.VerifiedTx, 0, len(txs))
 	for i, v := range vs {
 		if errs[i] != nil {
-			verifyErrs++
+			if senderFault(errs[i]) {
+				faults++
+			}
 			continue
 		}
 		if _, errs[i] = n.admit(v, true); errs[i] == nil {
@@ -105,7 +108,14 @@ func (n *Node) AdmitTransactions(ctx context.Context, txs []*protocol.Transactio
 	if len(admitted) > 0 {
 		n.publishTxs(admitted, origin, peer)
 	}
-	return errs, verifyErrs
+	return errs, faults
+}
+
+// senderFault reports whether a verifier error is about the transaction
+// rather than this node's capacity or shutdown.
+func senderFault(err error) bool {
+	return !errors.Is(err, sigverify.ErrOverloaded) && !errors.Is(err, sigverify.ErrSourceLimit) && !errors.Is(err, sigverify.ErrClosed) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // SubmitBlock verifies a block and hands it to the chain loop (JSON-RPC

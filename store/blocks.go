@@ -364,3 +364,32 @@ func (s *Store) idsByHeight(r reader, head koinos.Digest, start uint64, n int) (
 	}
 	return ids, nil
 }
+
+// HasBlock reports whether a block is stored, on any fork.
+func (s *Store) HasBlock(id koinos.Digest) (bool, error) {
+	if err := s.checkOpen(); err != nil {
+		return false, err
+	}
+	_, _, err := topology(s.db, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// BlockIDAt returns the id of the block at height on the chain that ends
+// at head (head itself when height is its height), reading topology only;
+// ErrNotFound when head is not stored or is below height.
+func (s *Store) BlockIDAt(head koinos.Digest, height uint64) (koinos.Digest, error) {
+	if err := s.checkOpen(); err != nil {
+		return koinos.Digest{}, err
+	}
+	ids, err := s.idsByHeight(s.db, head, height, 1)
+	if err != nil {
+		return koinos.Digest{}, err
+	}
+	if len(ids) == 0 {
+		return koinos.Digest{}, fmt.Errorf("%w: block 0x%x is below height %d", ErrNotFound, head.Multihash(), height)
+	}
+	return ids[0], nil
+}

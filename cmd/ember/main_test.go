@@ -110,7 +110,7 @@ func TestGracefulShutdownLosesNothing(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	addr := freePort(t)
-	args := []string{"node", "--datadir", dir, "--rpc-addr", addr, "--set", "admin.listen="}
+	args := []string{"node", "--datadir", dir, "--rpc-addr", addr, "--set", "admin.listen=", "--set", "p2p.listen=/ip4/127.0.0.1/tcp/0"}
 	cmd, logs := emberProcess(t, args...)
 	c, err := client.New("http://" + addr + "/")
 	if err != nil {
@@ -226,7 +226,7 @@ func TestSystemdNotifyAndAdmin(t *testing.T) {
 	}
 	defer conn.Close()
 	rpcAddr, adminAddr := freePort(t), freePort(t)
-	cmd := exec.Command(os.Args[0], "node", "--datadir", dir, "--rpc-addr", rpcAddr, "--set", "admin.listen="+adminAddr, "--set", "admin.pprof=true")
+	cmd := exec.Command(os.Args[0], "node", "--datadir", dir, "--rpc-addr", rpcAddr, "--set", "admin.listen="+adminAddr, "--set", "admin.pprof=true", "--set", "p2p.listen=/ip4/127.0.0.1/tcp/0")
 	cmd.Env = append(os.Environ(), "EMBER_TEST_MAIN=1", "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=1000000")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs

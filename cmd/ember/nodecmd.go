@@ -17,6 +17,7 @@ import (
 	"github.com/emberchain/ember/engine/mempool"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/internal/supervisor"
+	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/node"
 	"github.com/emberchain/ember/node/admin"
 	"github.com/emberchain/ember/node/config"
@@ -170,6 +171,18 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 		MaxForkBlocks:      cfg.Chain.MaxForkBlocks,
 		MaxCachedAccounts:  cfg.Chain.AccountCache,
 		Logger:             log,
+	}
+	if len(cfg.P2P.Listen) > 0 {
+		id, err := p2p.LoadOrCreateIdentity(under(under(datadir, cfg.Node.Keys), cfg.P2P.Key))
+		if err != nil {
+			return node.Config{}, err
+		}
+		nc.P2P = &p2p.Config{
+			Identity: id, Listen: cfg.P2P.Listen, Peers: cfg.P2P.Peers, Announce: cfg.P2P.Announce, QUIC: cfg.P2P.QUIC,
+			MaxPeers: cfg.P2P.MaxPeers, BanDuration: cfg.P2P.BanDuration, MaxMessageSize: cfg.P2P.MaxMessageSize,
+			SyncBatchBytes: cfg.P2P.SyncBatchBytes, SyncPeers: cfg.P2P.SyncPeers, ServeRequests: cfg.P2P.ServeRequests,
+			Agent: "ember/" + version,
+		}
 	}
 	if cfg.Producer.Enabled {
 		kpath := under(under(datadir, cfg.Node.Keys), cfg.Producer.Key)

@@ -328,7 +328,7 @@ func (c *Chain) checkHeader(h *protocol.BlockHeader, signer koinos.Address, pare
 		return failure(chainpb.ErrorCode_timestamp_out_of_bounds, "block timestamp %d is not after its parent's %d", h.Timestamp, parent.timestamp)
 	}
 	if nowMs != math.MaxUint64 && h.Timestamp > satAdd(nowMs, c.params.Limits.MaxClockDriftMs) {
-		return failure(chainpb.ErrorCode_timestamp_out_of_bounds, "block timestamp %d is more than %d ms ahead of this node's clock (%d)", h.Timestamp, c.params.Limits.MaxClockDriftMs, nowMs)
+		return fmt.Errorf("%w: %w", ErrFutureBlock, failure(chainpb.ErrorCode_timestamp_out_of_bounds, "block timestamp %d is more than %d ms ahead of this node's clock (%d)", h.Timestamp, c.params.Limits.MaxClockDriftMs, nowMs))
 	}
 	// One block per slot: genesis owns slot 0, so block 1 is in slot 1 or
 	// later.
@@ -390,6 +390,11 @@ func (c *Chain) applyBlock(vb *sigverify.VerifiedBlock, nowMs uint64) (*node, er
 		signer:    vb.Signer,
 	}, nil
 }
+
+// ErrFutureBlock is wrapped by the error of a block whose timestamp is
+// further ahead of the node's clock than the genesis drift allows: a clock
+// problem (the producer's or this node's), not necessarily a bad block.
+var ErrFutureBlock = errors.New("chain: block from the future")
 
 // ErrKnownBlock is returned for a block already in the fork database or
 // irreversible.

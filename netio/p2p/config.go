@@ -1,0 +1,144 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Defaults of Config; docs/network.md explains each limit.
+const (
+	DefaultMaxPeers       = 32
+	DefaultBanDuration    = 30 * time.Minute
+	DefaultMaxMessageSize = 4 << 20
+	DefaultSyncBatchBytes = 8 << 20
+	DefaultSyncPeers      = 4
+	DefaultServeRequests  = 16
+
+	// statusInterval is how often every peer is asked for its head.
+	statusInterval = 2 * time.Second
+	// redialInterval is how often disconnected static peers are dialled.
+	redialInterval = 5 * time.Second
+	// txBatchDelay, txBatchMax and txBatchBytes bound how long an admitted
+	// transaction waits before it is gossiped, and a batch's size.
+	txBatchDelay = 20 * time.Millisecond
+	txBatchMax   = 1024
+	txBatchBytes = 1 << 20
+	// txIndexSize is how many recent transactions compact blocks are
+	// rebuilt from.
+	txIndexSize = 1 << 19
+	// maxBacklog is how many locally submitted transactions wait for gossip
+	// while the node syncs; older ones are dropped (they stay in the
+	// mempool) and counted.
+	maxBacklog = 1 << 16
+)
+
+// Config configures the network service.
+type Config struct {
+	// Identity is the node's key (LoadOrCreateIdentity).
+	Identity crypto.PrivKey
+	// Listen are the multiaddrs to listen on; at least one.
+	Listen []string
+	// Peers are static peers (with /p2p/<id>), dialled at start and
+	// re-dialled while disconnected.
+	Peers []string
+	// Announce, when set, replaces the listen addresses in what peers learn.
+	Announce []string
+	// QUIC enables the QUIC transport besides TCP.
+	QUIC bool
+	// MaxPeers bounds connected peers (default 32).
+	MaxPeers int
+	// BanDuration is how long a ban lasts (default 30 min).
+	BanDuration time.Duration
+	// MaxMessageSize bounds a gossip message (default 4 MiB).
+	MaxMessageSize int
+	// SyncBatchBytes bounds the blocks of one sync response (default 8 MiB).
+	SyncBatchBytes int
+	// SyncPeers is how many peers sync downloads from at once (default 4).
+	SyncPeers int
+	// ServeRequests bounds the sync and fetch requests served at once
+	// (default 16).
+	ServeRequests int
+	// Agent names this software to peers ("ember/<version>").
+	Agent  string
+	Logger *slog.Logger
+	// Now is the clock for scores, bans and rates; nil is time.Now.
+	Now func() time.Time
+}
+
+// EnsureDefaults fills zero fields.
+func (c *Config) EnsureDefaults() {
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = DefaultMaxPeers
+	}
+	if c.BanDuration <= 0 {
+		c.BanDuration = DefaultBanDuration
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.SyncBatchBytes <= 0 {
+		c.SyncBatchBytes = DefaultSyncBatchBytes
+	}
+	if c.SyncPeers <= 0 {
+		c.SyncPeers = DefaultSyncPeers
+	}
+	if c.ServeRequests <= 0 {
+		c.ServeRequests = DefaultServeRequests
+	}
+	if c.Agent == "" {
+		c.Agent = "ember"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate checks the configuration, naming the key at fault.
+func (c *Config) Validate() error {
+	if c.Identity == nil {
+		return errors.New("p2p: no identity key")
+	}
+	if len(c.Listen) == 0 {
+		return errors.New("p2p: p2p.listen is empty")
+	}
+	for _, a := range append(append([]string{}, c.Listen...), c.Announce...) {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("p2p: %q is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/8888): %w", a, err)
+		}
+	}
+	if _, err := staticPeers(c.Peers); err != nil {
+		return err
+	}
+	if c.SyncBatchBytes > maxDecompressed/2 {
+		return fmt.Errorf("p2p: p2p.sync_batch_bytes must be at most %d", maxDecompressed/2)
+	}
+	return nil
+}
+
+// staticPeers parses p2p.peers.
+func staticPeers(addrs []string) ([]peer.AddrInfo, error) {
+	byID := map[peer.ID]int{}
+	var out []peer.AddrInfo
+	for _, a := range addrs {
+		ai, err := peer.AddrInfoFromString(a)
+		if err != nil {
+			return nil, fmt.Errorf("p2p: p2p.peers: %q must be a multiaddr ending in /p2p/<peer id> (e.g. /ip4/10.0.0.2/tcp/8888/p2p/12D3Koo...): %w", a, err)
+		}
+		if i, ok := byID[ai.ID]; ok {
+			out[i].Addrs = append(out[i].Addrs, ai.Addrs...)
+			continue
+		}
+		byID[ai.ID] = len(out)
+		out = append(out, *ai)
+	}
+	return out, nil
+}

@@ -1,0 +1,71 @@
+// Package p2p is Ember's network: a go-libp2p host (TCP, Noise, Yamux;
+// QUIC optional) that shakes hands with peers of the same chain, gossips
+// transactions in batches and blocks as compact blocks over gossipsub, and
+// syncs blocks by request and response. docs/network.md is the operator's
+// and protocol implementer's account; this is the code's.
+//
+// # Pieces
+//
+//	service.go  the host: transports, resource manager (connection and
+//	            stream caps), connection manager, gater; Start/Run under
+//	            the node's supervisor; static peers re-dialled
+//	status.go   /ember/status/1: the handshake (chain id, version, head,
+//	            last irreversible block) and the head poll every 2 s
+//	gossip.go   gossipsub topics /ember/<chain>/tx/1 and /block/1: the
+//	            node's events in, batches and compact blocks out; the
+//	            validators that decide relay
+//	fetch.go    /ember/fetch/1: the transactions a compact block lacks, or
+//	            the whole block
+//	sync.go     /ember/sync/1: fork point and block batches; the syncer
+//	guard.go    decaying error scores, bans, the connection gater
+//	txindex.go  recent transactions by short id, for compact blocks
+//	wire.go     length-prefixed frames, zstd for large responses
+//
+// # Data flow
+//
+// Out: the service is a blocking subscriber of the node's event stream
+// (events). Transactions admitted from the API go into a backlog that a
+// loop publishes in batches (up to 1,024 transactions or 1 MiB, at most
+// 20 ms after the first); blocks this node produced are announced as
+// compact blocks (header, signature, 8-byte short ids). Every admitted
+// transaction, whatever its origin, enters the short-id index.
+//
+// In: gossipsub hands each message to a validator before relaying it.
+// A transaction batch goes through the node's verifier as one group (the
+// verify-once cache means a transaction is never verified twice, even when
+// it comes back inside a block) and into the mempool; a batch with an
+// invalid transaction is rejected and costs its sender. A compact block is
+// rebuilt from the index; the transactions it lacks are fetched from the
+// peer that relayed it (which must hold the block: a node relays only what
+// it accepted), or the whole block when most are missing. The rebuilt
+// block is verified and applied before the validator accepts it, so only
+// valid blocks travel. If a rebuilt block fails, it is fetched whole once
+// before the sender is blamed: a short id may have matched the wrong
+// transaction, which the header's merkle root catches.
+//
+// Sync: the syncer looks at the peers' heads (from the handshake and the
+// polls) and, when one is higher, asks it for the fork point (a locator of
+// this node's head chain at doubling steps down to its last irreversible
+// block), then fetches the blocks above it in windows sized to a byte
+// budget, from up to SyncPeers peers at once, each request with a deadline
+// sized to its bytes. Batches are checked for form (heights, links),
+// verified ahead (up to 8 blocks at once, each across the verifier's
+// workers) and applied in groups, one store sync per group. A peer that
+// times out, serves blocks that do not link or verify, or cannot serve the
+// head it claimed is scored down and dropped from the round; the others go
+// on.
+//
+// While the node is more than two blocks behind its best peer it is
+// "syncing": transaction gossip is held back (and incoming batches are
+// ignored), p2p.get_gossip_status reports false, and the producer skips
+// its slots rather than build on a stale head.
+//
+// # Trust
+//
+// Every decoder is bounded before it allocates (frame limits per message,
+// decompressed size checked against the frame header and capped). A peer's
+// misbehaviour adds to a score that halves every 10 minutes; at 100,000
+// the peer is disconnected and banned (guard.go lists the costs). A peer on
+// another chain or protocol version is banned at the handshake. Gossipsub's
+// own peer scoring runs too, with the application score folded in.
+package p2p

@@ -1,0 +1,179 @@
+package p2p
+
+import (
+	"math"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// Misbehaviour costs a peer points on a score that decays by half every
+// scoreHalfLife (Koinos keeps such a score per IP with a 30-minute
+// half-life). At banScore the peer is disconnected and banned for
+// Config.BanDuration: by peer id, and by IP unless the IP is loopback or
+// private (where many honest nodes share one address, as in a devnet).
+// The values are chosen so that two invalid blocks, four invalid
+// transaction batches or twenty timed-out requests in a short while ban a
+// peer, while a rare slow response never does.
+const (
+	banScore      = 100_000
+	scoreHalfLife = 10 * time.Minute
+
+	penaltyMalformed    = 25_000 // a message that does not decode or is not of the form asked for
+	penaltyInvalidBlock = 50_000 // a block whose signatures, roots or rules fail
+	penaltyInvalidTxs   = 25_000 // a gossip batch with transactions whose signatures or form fail
+	penaltyBadResponse  = 50_000 // a sync or fetch response that is not what was asked for
+	penaltyLie          = 50_000 // a head it cannot serve, or a last irreversible block that went back
+	penaltyTimeout      = 5_000  // a request not answered in time
+)
+
+// guard keeps the peers' error scores and the bans, and is the host's
+// connection gater, so a banned peer can neither dial in nor be dialled.
+type guard struct {
+	banFor time.Duration
+	now    func() time.Time
+
+	mu struct {
+		sync.Mutex
+		scores   map[peer.ID]decaying
+		peerBans map[peer.ID]time.Time
+		ipBans   map[netip.Addr]time.Time
+		bans     uint64 // bans ever imposed
+	}
+}
+
+type decaying struct {
+	value float64
+	at    time.Time
+}
+
+func newGuard(banFor time.Duration, now func() time.Time) *guard {
+	g := &guard{banFor: banFor, now: now}
+	g.mu.scores = map[peer.ID]decaying{}
+	g.mu.peerBans = map[peer.ID]time.Time{}
+	g.mu.ipBans = map[netip.Addr]time.Time{}
+	return g
+}
+
+func (d decaying) valueAt(t time.Time) float64 {
+	el := t.Sub(d.at)
+	if el <= 0 {
+		return d.value
+	}
+	return d.value * math.Exp2(-float64(el)/float64(scoreHalfLife))
+}
+
+// penalize adds points to a peer's score and reports whether it crossed
+// banScore, in which case the peer is banned (by id, and by ip when one is
+// given and is public).
+func (g *guard) penalize(p peer.ID, ip netip.Addr, points float64) (banned bool, score float64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	s := g.mu.scores[p].valueAt(now) + points
+	g.mu.scores[p] = decaying{value: s, at: now}
+	if s < banScore {
+		return false, s
+	}
+	g.banLocked(p, ip, now)
+	delete(g.mu.scores, p)
+	return true, s
+}
+
+// ban bans a peer at once (another chain, another protocol).
+func (g *guard) ban(p peer.ID, ip netip.Addr) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.banLocked(p, ip, g.now())
+}
+
+func (g *guard) banLocked(p peer.ID, ip netip.Addr, now time.Time) {
+	until := now.Add(g.banFor)
+	g.mu.peerBans[p] = until
+	if ip.IsValid() && !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsUnspecified() {
+		g.mu.ipBans[ip] = until
+	}
+	g.mu.bans++
+}
+
+// score is a peer's decayed score now.
+func (g *guard) score(p peer.ID) float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.mu.scores[p].valueAt(g.now())
+}
+
+func (g *guard) peerBanned(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, ok := g.mu.peerBans[p]
+	if ok && !g.now().Before(until) {
+		delete(g.mu.peerBans, p)
+		return false
+	}
+	return ok
+}
+
+func (g *guard) ipBanned(a ma.Multiaddr) bool {
+	ip, ok := ipOf(a)
+	if !ok {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, banned := g.mu.ipBans[ip]
+	if banned && !g.now().Before(until) {
+		delete(g.mu.ipBans, ip)
+		return false
+	}
+	return banned
+}
+
+// banCounts returns the bans in force and the bans ever imposed.
+func (g *guard) banCounts() (active int, total uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	for _, until := range g.mu.peerBans {
+		if now.Before(until) {
+			active++
+		}
+	}
+	return active, g.mu.bans
+}
+
+func ipOf(a ma.Multiaddr) (netip.Addr, bool) {
+	if a == nil {
+		return netip.Addr{}, false
+	}
+	nip, err := manet.ToIP(a)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	ip, ok := netip.AddrFromSlice(nip)
+	return ip.Unmap(), ok
+}
+
+// The connection gater (connmgr.ConnectionGater).
+
+func (g *guard) InterceptPeerDial(p peer.ID) bool { return !g.peerBanned(p) }
+
+func (g *guard) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
+	return !g.peerBanned(p) && !g.ipBanned(a)
+}
+
+func (g *guard) InterceptAccept(c network.ConnMultiaddrs) bool {
+	return !g.ipBanned(c.RemoteMultiaddr())
+}
+
+func (g *guard) InterceptSecured(_ network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
+	return !g.peerBanned(p) && !g.ipBanned(c.RemoteMultiaddr())
+}
+
+func (g *guard) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }

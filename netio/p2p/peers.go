@@ -1,0 +1,139 @@
+package p2p
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+
+	"github.com/emberchain/ember/engine/koinos"
+)
+
+// peerStatus is what a peer last told of its chain.
+type peerStatus struct {
+	head     blockRef
+	headTime uint64
+	lib      blockRef
+	at       time.Time
+}
+
+type blockRef struct {
+	id     koinos.Digest
+	height uint64
+}
+
+// peerInfo is one connected peer.
+type peerInfo struct {
+	ip        netip.Addr
+	status    peerStatus
+	handshake bool // its status was received and matched this chain
+}
+
+// peerTable is the connected peers and what they said in the handshake
+// and head polls.
+type peerTable struct {
+	mu    sync.Mutex
+	peers map[peer.ID]*peerInfo
+}
+
+func newPeerTable() *peerTable { return &peerTable{peers: map[peer.ID]*peerInfo{}} }
+
+// add records a connected peer; false if it was already known.
+func (t *peerTable) add(p peer.ID, ip netip.Addr) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.peers[p]; ok {
+		return false
+	}
+	t.peers[p] = &peerInfo{ip: ip}
+	return true
+}
+
+func (t *peerTable) remove(p peer.ID) {
+	t.mu.Lock()
+	delete(t.peers, p)
+	t.mu.Unlock()
+}
+
+func (t *peerTable) ip(p peer.ID) (netip.Addr, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pi, ok := t.peers[p]; ok {
+		return pi.ip, true
+	}
+	return netip.Addr{}, false
+}
+
+// ready reports whether a peer completed the handshake.
+func (t *peerTable) ready(p peer.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pi, ok := t.peers[p]
+	return ok && pi.handshake
+}
+
+// setStatus records a peer's status and returns the previous one (ok
+// false on the first).
+func (t *peerTable) setStatus(p peer.ID, st peerStatus) (prev peerStatus, had bool, known bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pi, ok := t.peers[p]
+	if !ok {
+		return peerStatus{}, false, false
+	}
+	prev, had = pi.status, pi.handshake
+	pi.status, pi.handshake = st, true
+	return prev, had, true
+}
+
+// count is the number of peers that completed the handshake.
+func (t *peerTable) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, pi := range t.peers {
+		if pi.handshake {
+			n++
+		}
+	}
+	return n
+}
+
+// snapshot returns the handshaken peers and their status.
+func (t *peerTable) snapshot() map[peer.ID]peerStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[peer.ID]peerStatus, len(t.peers))
+	for p, pi := range t.peers {
+		if pi.handshake {
+			out[p] = pi.status
+		}
+	}
+	return out
+}
+
+// resourceManager caps connections at twice MaxPeers (the connection
+// manager trims back to MaxPeers) and streams of Ember's protocols per
+// peer, over libp2p's scaled defaults for everything else.
+func (s *Service) resourceManager() (network.ResourceManager, error) {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+	conns := rcmgr.LimitVal(2 * s.cfg.MaxPeers)
+	perPeer := func(in, out int) rcmgr.ResourceLimits {
+		return rcmgr.ResourceLimits{StreamsInbound: rcmgr.LimitVal(in), StreamsOutbound: rcmgr.LimitVal(out), Streams: rcmgr.LimitVal(in + out)}
+	}
+	partial := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{Conns: conns + 8, ConnsInbound: conns, ConnsOutbound: conns},
+		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{
+			protoStatus: perPeer(4, 4),
+			protoSync:   perPeer(2*s.cfg.SyncPeers, 2*s.cfg.SyncPeers),
+			protoFetch:  perPeer(16, 16),
+		},
+	}
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(scaling.AutoScale())))
+}

@@ -1,0 +1,75 @@
+package p2p
+
+// Stats is a snapshot of the network for metrics (docs/network.md names
+// each one).
+type Stats struct {
+	Peers    int  // peers past the handshake
+	Syncing  bool // catching up with a peer's head
+	Gossip   bool // p2p.get_gossip_status
+	Banned   int  // bans in force
+	BansEver uint64
+
+	// Bytes in and out per protocol (gossip is the meshsub protocol).
+	Bandwidth map[string]Bandwidth
+
+	TxBatches     GossipCounts // received transaction batches
+	Blocks        GossipCounts // received compact blocks
+	TxsPublished  uint64       // transactions this node gossiped
+	BatchesPub    uint64       // transaction batches this node gossiped
+	BlocksPub     uint64       // blocks this node announced
+	BacklogDrops  uint64       // local transactions not gossiped (backlog full)
+	EventsLagged  uint64       // node events the gossip missed
+	RebuiltBlocks uint64       // compact blocks rebuilt (fully or partly) from known transactions
+	FetchedTxs    uint64       // transactions fetched to complete compact blocks
+	FetchedWhole  uint64       // blocks fetched whole
+
+	SyncTarget     uint64 // height a running sync heads for (0: none)
+	SyncBlocks     uint64 // blocks applied by sync
+	SyncTxs        uint64
+	SyncBytes      uint64 // bytes of block batches received
+	SyncRounds     uint64
+	SyncBlocksRate uint64 // blocks/s in the last progress period
+	SyncTxsRate    uint64
+	SyncBadPeers   uint64 // peers scored down for invalid blocks
+}
+
+// GossipCounts are validation outcomes of one topic.
+type GossipCounts struct{ Accepted, Rejected, Ignored uint64 }
+
+// Bandwidth is bytes moved by one protocol.
+type Bandwidth struct{ In, Out int64 }
+
+// Stats returns a snapshot.
+func (s *Service) Stats() Stats {
+	active, total := s.guard.banCounts()
+	st := Stats{
+		Peers: s.peers.count(), Syncing: s.syncing.Load(), Gossip: s.GossipEnabled(), Banned: active, BansEver: total,
+		TxBatches:      GossipCounts{s.gossip.txAccepted.Load(), s.gossip.txRejected.Load(), s.gossip.txIgnored.Load()},
+		Blocks:         GossipCounts{s.gossip.blockAccepted.Load(), s.gossip.blockRejected.Load(), s.gossip.blockIgnored.Load()},
+		TxsPublished:   s.gossip.txsPublished.Load(),
+		BatchesPub:     s.gossip.batchesPublished.Load(),
+		BlocksPub:      s.gossip.blocksAnn.Load(),
+		BacklogDrops:   s.gossip.backlogDropped.Load(),
+		EventsLagged:   s.gossip.eventsLagged.Load(),
+		RebuiltBlocks:  s.gossip.rebuiltLocal.Load(),
+		FetchedTxs:     s.gossip.fetchedTxs.Load(),
+		FetchedWhole:   s.gossip.fetchedWhole.Load(),
+		SyncTarget:     s.syncStat.target.Load(),
+		SyncBlocks:     s.syncStat.blocks.Load(),
+		SyncTxs:        s.syncStat.txs.Load(),
+		SyncBytes:      s.syncStat.bytes.Load(),
+		SyncRounds:     s.syncStat.rounds.Load(),
+		SyncBlocksRate: s.syncStat.rateBlocks.Load(),
+		SyncTxsRate:    s.syncStat.rateTxs.Load(),
+		SyncBadPeers:   s.syncStat.invalidPeers.Load(),
+		Bandwidth:      map[string]Bandwidth{},
+	}
+	for p, b := range s.bw.GetBandwidthByProtocol() {
+		name := string(p)
+		if name == "" {
+			name = "negotiation"
+		}
+		st.Bandwidth[name] = Bandwidth{In: b.TotalIn, Out: b.TotalOut}
+	}
+	return st
+}

@@ -1,0 +1,694 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/events"
+	p2ppb "github.com/emberchain/ember/proto/ember/p2p"
+	"github.com/emberchain/ember/proto/koinos/protocol"
+)
+
+const (
+	maxSyncRequest = 64 << 10
+	maxLocator     = 128
+	// maxBlocksPerRequest caps a blocks request, as the store caps one
+	// read.
+	maxBlocksPerRequest = 1000
+	// syncLag is how many blocks behind the best peer the node may be
+	// before it counts as syncing: gossip closes smaller gaps.
+	syncLag = 2
+	// verifyAhead is how many blocks are verified at once ahead of apply.
+	verifyAhead = 8
+	// applyGroup bounds a group handed to the chain loop, in blocks and
+	// transactions: one store sync per group.
+	applyGroupBlocks = 256
+	applyGroupTxs    = 50_000
+	// progressEvery is how often sync logs its progress.
+	progressEvery = 5 * time.Second
+)
+
+// syncStats are the sync figures for metrics.
+type syncStats struct {
+	target       atomic.Uint64 // height sync is heading for (0: idle)
+	blocks, txs  atomic.Uint64 // applied by sync, ever
+	bytes        atomic.Uint64 // block bytes received by sync (compressed, as on the wire)
+	rounds       atomic.Uint64 // sync rounds started
+	rateBlocks   atomic.Uint64 // blocks/s over the last progress period
+	rateTxs      atomic.Uint64 // transactions/s over the last progress period
+	invalidPeers atomic.Uint64 // peers dropped for bad blocks or responses
+}
+
+func (s *Service) wakeSync() {
+	select {
+	case s.syncWake <- struct{}{}:
+	default:
+	}
+}
+
+// handleSync serves fork point and block requests from the store, under
+// the serving budget.
+func (s *Service) handleSync(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	b, err := readRequest(st, maxSyncRequest, statusTimeout)
+	if err != nil {
+		st.Reset()
+		if errors.Is(err, errFrameTooLarge) {
+			s.penalize(p, penaltyMalformed, "sync request too large")
+		}
+		return
+	}
+	var req p2ppb.SyncRequest
+	if err := req.UnmarshalVT(b); err != nil || req.Request == nil {
+		st.Reset()
+		s.penalize(p, penaltyMalformed, "undecodable sync request", "err", err)
+		return
+	}
+	if !s.acquireServe(s.life) {
+		respond(st, syncError(errNotServed.Error()))
+		return
+	}
+	defer s.releaseServe()
+	var resp *p2ppb.SyncResponse
+	switch r := req.Request.(type) {
+	case *p2ppb.SyncRequest_ForkPoint:
+		resp = s.serveForkPoint(r.ForkPoint)
+	case *p2ppb.SyncRequest_Blocks:
+		resp = s.serveBlocks(r.Blocks)
+	}
+	out, _ := resp.MarshalVT()
+	_ = st.SetWriteDeadline(time.Now().Add(reqDeadline(len(out))))
+	respond(st, packBody(out))
+}
+
+func syncError(msg string) []byte {
+	b, _ := (&p2ppb.SyncResponse{Response: &p2ppb.SyncResponse_Error{Error: msg}}).MarshalVT()
+	return packBody(b)
+}
+
+func (s *Service) serveForkPoint(req *p2ppb.ForkPointRequest) *p2ppb.SyncResponse {
+	v := s.node.View()
+	resp := &p2ppb.ForkPointResponse{Head: refOf(v.Head)}
+	for i, r := range req.Locator {
+		if i == maxLocator {
+			break
+		}
+		ref, err := parseRef(r)
+		if err != nil {
+			return &p2ppb.SyncResponse{Response: &p2ppb.SyncResponse_Error{Error: "malformed locator"}}
+		}
+		if ref.height == 0 {
+			resp.Common = &p2ppb.BlockRef{Height: 0}
+			break
+		}
+		if ref.height > v.Head.Height {
+			continue
+		}
+		id, ok, err := s.node.BlockIDAt(v.Head.ID, ref.height)
+		if err != nil {
+			s.log.Warn("read the head chain for a peer", "err", err)
+			return &p2ppb.SyncResponse{Response: &p2ppb.SyncResponse_Error{Error: "block store unavailable"}}
+		}
+		if ok && id == ref.id {
+			resp.Common = r
+			break
+		}
+	}
+	return &p2ppb.SyncResponse{Response: &p2ppb.SyncResponse_ForkPoint{ForkPoint: resp}}
+}
+
+func (s *Service) serveBlocks(req *p2ppb.BlocksRequest) *p2ppb.SyncResponse {
+	head, ok := digestOf(req.HeadId)
+	if !ok || req.FromHeight == 0 || req.Count == 0 {
+		return &p2ppb.SyncResponse{Response: &p2ppb.SyncResponse_Error{Error: "malformed blocks request"}}
+	}
+	count := min(int(req.Count), maxBlocksPerRequest)
+	budget := min(int(req.MaxBytes), s.cfg.SyncBatchBytes)
+	if budget <= 0 {
+		budget = s.cfg.SyncBatchBytes
+	}
+	blocks, found, err := s.node.BlocksByHeight(head, req.FromHeight, count)
+	if err != nil {
+		s.log.Warn("read blocks for a peer", "err", err)
+		return &p2ppb.SyncResponse{Response: &p2ppb.SyncResponse_Error{Error: "block store unavailable"}}
+	}
+	if !found {
+		return &p2ppb.SyncResponse{Response: &p2ppb.SyncResponse_Error{Error: errUnknownHead}}
+	}
+	size := 0
+	for i, b := range blocks {
+		size += b.SizeVT()
+		if i > 0 && size > budget {
+			blocks = blocks[:i]
+			break
+		}
+	}
+	return &p2ppb.SyncResponse{Response: &p2ppb.SyncResponse_Blocks{Blocks: &p2ppb.BlocksResponse{Blocks: blocks}}}
+}
+
+// errUnknownHead is a blocks response's error when the responder does not
+// hold the head asked for (it switched forks, or never had it).
+const errUnknownHead = "unknown head"
+
+// syncRequest sends a sync request and decodes the response, with a
+// deadline sized to maxBytes.
+func (s *Service) syncRequest(ctx context.Context, p peer.ID, req *p2ppb.SyncRequest, maxBytes int) (*p2ppb.SyncResponse, int, error) {
+	rb, _ := req.MarshalVT()
+	raw, err := s.request(ctx, p, protoSync, rb, maxDecompressed, reqDeadline(maxBytes))
+	if err != nil {
+		return nil, 0, err
+	}
+	body, err := unpackBody(raw, 2*maxBytes+maxSyncRequest)
+	if err != nil {
+		return nil, len(raw), fmt.Errorf("%w: %w", errBadResponse, err)
+	}
+	var resp p2ppb.SyncResponse
+	if err := resp.UnmarshalVT(body); err != nil || resp.Response == nil {
+		return nil, len(raw), fmt.Errorf("%w: undecodable sync response", errBadResponse)
+	}
+	return &resp, len(raw), nil
+}
+
+// syncLoop catches up with the peers: whenever a peer's head is higher
+// than this node's, it downloads the blocks in between from the peers
+// that have them and applies them in groups.
+func (s *Service) syncLoop(ctx context.Context) {
+	t := time.NewTicker(statusInterval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.syncWake:
+		}
+		for ctx.Err() == nil {
+			target, st, ok := s.pickTarget()
+			if !ok {
+				break
+			}
+			applied, err := s.syncTo(ctx, target, st)
+			if err != nil && ctx.Err() == nil {
+				s.log.Info("sync round ended", "peer", target.String(), "applied", applied, "err", err)
+			}
+			if applied == 0 {
+				break
+			}
+		}
+		s.updateSyncing()
+		s.syncStat.target.Store(0)
+	}
+}
+
+// pickTarget returns the peer with the highest head above this node's.
+func (s *Service) pickTarget() (peer.ID, peerStatus, bool) {
+	s.updateSyncing()
+	head := s.node.View().Head.Height
+	var best peer.ID
+	var bst peerStatus
+	for p, st := range s.peers.snapshot() {
+		if st.head.height > head && (best == "" || st.head.height > bst.head.height || (st.head.height == bst.head.height && st.at.After(bst.at))) {
+			best, bst = p, st
+		}
+	}
+	return best, bst, best != ""
+}
+
+// updateSyncing sets the syncing flag from the peers' heads: more than
+// syncLag blocks behind the best of them.
+func (s *Service) updateSyncing() {
+	head := s.node.View().Head.Height
+	behind := false
+	for _, st := range s.peers.snapshot() {
+		if st.head.height > head+syncLag {
+			behind = true
+			break
+		}
+	}
+	if s.syncing.Swap(behind) != behind {
+		if behind {
+			s.log.Info("behind the network: syncing; transaction gossip and production pause", "head", head)
+		} else {
+			s.log.Info("caught up with the network", "head", head)
+		}
+	}
+}
+
+// locator lists this node's head chain for a fork point request: the head,
+// then heights back at doubling steps, then the last irreversible block.
+func (s *Service) locator() ([]*p2ppb.BlockRef, error) {
+	v := s.node.View()
+	var refs []*p2ppb.BlockRef
+	step := uint64(1)
+	for h := v.Head.Height; h > v.LIB.Height && len(refs) < maxLocator-1; {
+		id, ok, err := s.node.BlockIDAt(v.Head.ID, h)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		refs = append(refs, &p2ppb.BlockRef{Id: id.Multihash(), Height: h})
+		if len(refs) > 4 {
+			step *= 2
+		}
+		if h < v.LIB.Height+step {
+			break
+		}
+		h -= step
+	}
+	return append(refs, refOf(v.LIB)), nil
+}
+
+// syncTo runs one sync round toward a peer's head: find where the chains
+// part, then fetch, verify and apply the blocks above. It returns how many
+// blocks were applied.
+func (s *Service) syncTo(ctx context.Context, target peer.ID, st peerStatus) (int, error) {
+	loc, err := s.locator()
+	if err != nil {
+		return 0, err
+	}
+	resp, _, err := s.syncRequest(ctx, target, &p2ppb.SyncRequest{Request: &p2ppb.SyncRequest_ForkPoint{ForkPoint: &p2ppb.ForkPointRequest{Locator: loc}}}, maxSyncRequest)
+	if err != nil {
+		s.requestFailed(target, err)
+		return 0, err
+	}
+	fp := resp.GetForkPoint()
+	if fp == nil {
+		return 0, fmt.Errorf("p2p: fork point not served: %s", resp.GetError())
+	}
+	common, err1 := parseRef(fp.Common)
+	head, err2 := parseRef(fp.Head)
+	if fp.Common == nil {
+		// Not even this node's last irreversible block is on the peer's
+		// chain: it follows a chain this node has finalized against.
+		s.penalize(target, penaltyBadResponse, "its chain does not contain this node's last irreversible block", "lib", loc[len(loc)-1].Height)
+		return 0, errors.New("p2p: the peer's chain does not contain this node's last irreversible block")
+	}
+	if err := errors.Join(err1, err2); err != nil || common.height > head.height {
+		s.penalize(target, penaltyBadResponse, "malformed fork point response", "err", err)
+		return 0, fmt.Errorf("%w: fork point", errBadResponse)
+	}
+	if head.height <= s.node.View().Head.Height {
+		return 0, nil // it moved, or its status was stale
+	}
+	s.syncStat.rounds.Add(1)
+	s.syncStat.target.Store(head.height)
+	r := &syncRound{s: s, target: target, head: head, next: common.height + 1, end: head.height}
+	return r.run(ctx)
+}
+
+// syncRound downloads [next, end] on the chain ending at head from every
+// peer that has it, verifies ahead and applies in order.
+type syncRound struct {
+	s      *Service
+	target peer.ID
+	head   blockRef
+	next   uint64 // next height to hand out
+	end    uint64
+
+	mu      sync.Mutex
+	retry   []window          // windows handed back, handed out first
+	arrived map[uint64]*batch // fetched batches by first height
+	failed  error             // the round stops at the first invalid block
+	wake    chan struct{}     // something arrived or a worker ended
+}
+
+type window struct {
+	from  uint64
+	count int
+}
+
+type batch struct {
+	blocks []*protocol.Block
+	peer   peer.ID
+}
+
+// take hands out the next window to fetch; ok is false when none is left.
+func (r *syncRound) take(count int) (window, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failed != nil {
+		return window{}, false
+	}
+	if n := len(r.retry); n > 0 {
+		w := r.retry[n-1]
+		r.retry = r.retry[:n-1]
+		return w, true
+	}
+	if r.next > r.end {
+		return window{}, false
+	}
+	w := window{from: r.next, count: int(min(uint64(count), r.end-r.next+1))}
+	r.next += uint64(w.count)
+	return w, true
+}
+
+func (r *syncRound) giveBack(w window) {
+	r.mu.Lock()
+	r.retry = append(r.retry, w)
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *syncRound) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *syncRound) fail(err error) {
+	r.mu.Lock()
+	if r.failed == nil {
+		r.failed = err
+	}
+	r.mu.Unlock()
+	r.poke()
+}
+
+// sources are the peers that may hold the round's head: the target and
+// every peer whose head is at least as high.
+func (r *syncRound) sources() []peer.ID {
+	out := []peer.ID{r.target}
+	for p, st := range r.s.peers.snapshot() {
+		if p != r.target && st.head.height >= r.end {
+			out = append(out, p)
+		}
+	}
+	return out[:min(len(out), r.s.cfg.SyncPeers)]
+}
+
+func (r *syncRound) run(ctx context.Context) (int, error) {
+	s := r.s
+	r.arrived = map[uint64]*batch{}
+	r.wake = make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var workers sync.WaitGroup
+	srcs := r.sources()
+	active := atomic.Int32{}
+	for _, p := range srcs {
+		workers.Add(1)
+		active.Add(1)
+		go func() {
+			defer workers.Done()
+			defer func() { active.Add(-1); r.poke() }()
+			r.fetchFrom(ctx, p)
+		}()
+	}
+	defer workers.Wait()
+
+	// Verify ahead: blocks are verified as soon as they are in order, up
+	// to verifyAhead at once; the applier takes them in order and hands
+	// the chain loop groups.
+	type verified struct {
+		vb   *sigverify.VerifiedBlock
+		err  error
+		peer peer.ID
+		done chan struct{}
+	}
+	queue := make(chan *verified, verifyAhead)
+	applied := 0
+	applyDone := make(chan error, 1)
+	go func() {
+		var group []*sigverify.VerifiedBlock
+		var groupPeers []peer.ID // the peer of each block of the group
+		txs := 0
+		flush := func() error {
+			if len(group) == 0 {
+				return nil
+			}
+			got, err := s.node.ApplyBlocks(ctx, group, events.Sync, string(r.target))
+			for _, e := range got {
+				s.syncStat.blocks.Add(1)
+				s.syncStat.txs.Add(uint64(len(e.Block.Transactions)))
+			}
+			applied += len(got)
+			if err != nil {
+				bad := groupPeers[0]
+				if verdictOf(err) == blockInvalid {
+					s.syncStat.invalidPeers.Add(1)
+					s.penalize(bad, penaltyInvalidBlock, "served an invalid block", "err", err)
+				}
+				return err
+			}
+			group, groupPeers, txs = group[:0], groupPeers[:0], 0
+			return nil
+		}
+		for v := range queue {
+			<-v.done
+			if v.err != nil {
+				if err := flush(); err != nil {
+					applyDone <- err
+					return
+				}
+				if verdictOf(v.err) == blockInvalid {
+					s.syncStat.invalidPeers.Add(1)
+					s.penalize(v.peer, penaltyInvalidBlock, "served a block that does not verify", "err", v.err)
+				}
+				applyDone <- v.err
+				return
+			}
+			// A group holds one peer's blocks, so a failure is blamed on
+			// the peer that served it.
+			if len(groupPeers) > 0 && groupPeers[0] != v.peer {
+				if err := flush(); err != nil {
+					applyDone <- err
+					return
+				}
+			}
+			group = append(group, v.vb)
+			groupPeers = append(groupPeers, v.peer)
+			txs += len(v.vb.Txs)
+			if len(group) >= applyGroupBlocks || txs >= applyGroupTxs || len(queue) == 0 {
+				if err := flush(); err != nil {
+					applyDone <- err
+					return
+				}
+			}
+		}
+		applyDone <- flush()
+	}()
+
+	progress := newProgress(s, r.end)
+	nextHeight := r.next
+	var lastID koinos.Digest
+	var lastIDSet bool
+	var roundErr error
+loop:
+	for nextHeight <= r.end {
+		r.mu.Lock()
+		b := r.arrived[nextHeight]
+		if b != nil {
+			delete(r.arrived, nextHeight)
+		}
+		failed := r.failed
+		r.mu.Unlock()
+		if failed != nil {
+			roundErr = failed
+			break
+		}
+		if b == nil {
+			if active.Load() == 0 {
+				roundErr = errors.New("p2p: no peer could serve the blocks")
+				break
+			}
+			select {
+			case <-ctx.Done():
+				roundErr = ctx.Err()
+				break loop
+			case <-r.wake:
+			case err := <-applyDone:
+				roundErr = err
+				applyDone <- err
+				break loop
+			}
+			continue
+		}
+		// The batch must continue the chain assembled so far.
+		prev, _ := digestOf(b.blocks[0].Header.Previous)
+		if lastIDSet && prev != lastID {
+			s.penalize(b.peer, penaltyBadResponse, "served blocks that do not link to the chain", "height", nextHeight)
+			r.giveBack(window{from: nextHeight, count: len(b.blocks)})
+			continue
+		}
+		for _, blk := range b.blocks {
+			v := &verified{peer: b.peer, done: make(chan struct{})}
+			select {
+			case queue <- v:
+			case <-ctx.Done():
+				roundErr = ctx.Err()
+				break loop
+			case err := <-applyDone:
+				roundErr = err
+				applyDone <- err
+				break loop
+			}
+			go func() {
+				defer close(v.done)
+				v.vb, v.err = s.node.VerifyBlock(ctx, blk)
+			}()
+		}
+		last := b.blocks[len(b.blocks)-1]
+		lastID, lastIDSet = koinos.BlockID(last.Header), true
+		nextHeight += uint64(len(b.blocks))
+		progress.tick(nextHeight - 1)
+	}
+	close(queue)
+	err := <-applyDone
+	if roundErr == nil {
+		roundErr = err
+	}
+	cancel()
+	progress.done(applied)
+	return applied, roundErr
+}
+
+// fetchFrom fetches windows from one peer until none is left, the peer
+// fails, or the round ends.
+func (r *syncRound) fetchFrom(ctx context.Context, p peer.ID) {
+	s := r.s
+	count := 64 // blocks per request, adapted to the blocks' size
+	for ctx.Err() == nil {
+		w, ok := r.take(count)
+		if !ok {
+			return
+		}
+		req := &p2ppb.SyncRequest{Request: &p2ppb.SyncRequest_Blocks{Blocks: &p2ppb.BlocksRequest{
+			HeadId: r.head.id.Multihash(), FromHeight: w.from, Count: uint32(w.count), MaxBytes: uint32(s.cfg.SyncBatchBytes),
+		}}}
+		resp, wire, err := s.syncRequest(ctx, p, req, s.cfg.SyncBatchBytes)
+		if err != nil {
+			r.giveBack(w)
+			if ctx.Err() == nil {
+				s.requestFailed(p, err)
+			}
+			return
+		}
+		s.syncStat.bytes.Add(uint64(wire))
+		blocks := resp.GetBlocks().GetBlocks()
+		if msg := resp.GetError(); msg != "" || resp.GetBlocks() == nil {
+			r.giveBack(w)
+			if p == r.target && msg == errUnknownHead {
+				s.penalize(p, penaltyLie, "cannot serve the head it announced", "height", r.head.height)
+			}
+			return
+		}
+		if err := checkBatch(blocks, w); err != nil {
+			r.giveBack(w)
+			s.penalize(p, penaltyBadResponse, "bad blocks response", "err", err)
+			return
+		}
+		if len(blocks) < w.count {
+			r.giveBack(window{from: w.from + uint64(len(blocks)), count: w.count - len(blocks)})
+		}
+		// Aim the next request at about the byte budget.
+		size := 0
+		for _, b := range blocks {
+			size += b.SizeVT()
+		}
+		per := max(size/len(blocks), 1)
+		count = max(1, min(maxBlocksPerRequest, s.cfg.SyncBatchBytes/per))
+		r.mu.Lock()
+		r.arrived[w.from] = &batch{blocks: blocks, peer: p}
+		r.mu.Unlock()
+		r.poke()
+	}
+}
+
+// checkBatch checks a blocks response has the form asked for: at least one
+// block, consecutive heights from the window's start, each linked to the
+// one before; the block ids are derived from the headers.
+func checkBatch(blocks []*protocol.Block, w window) error {
+	if len(blocks) == 0 || len(blocks) > w.count {
+		return fmt.Errorf("%d blocks for a request of %d", len(blocks), w.count)
+	}
+	var prev koinos.Digest
+	for i, b := range blocks {
+		if b == nil || b.Header == nil {
+			return fmt.Errorf("block %d has no header", i)
+		}
+		if b.Header.Height != w.from+uint64(i) {
+			return fmt.Errorf("block %d is at height %d, want %d", i, b.Header.Height, w.from+uint64(i))
+		}
+		id := koinos.BlockID(b.Header)
+		if i > 0 {
+			if p, _ := digestOf(b.Header.Previous); p != prev {
+				return fmt.Errorf("block at height %d does not link to the one before", b.Header.Height)
+			}
+		}
+		b.Id = id.Multihash()
+		prev = id
+	}
+	return nil
+}
+
+// requestFailed scores a peer for a failed request: a timeout or a
+// malformed response is its fault, a refused one (busy) is not.
+func (s *Service) requestFailed(p peer.ID, err error) {
+	switch {
+	case errors.Is(err, errTimeout):
+		s.penalize(p, penaltyTimeout, "sync request timed out")
+	case errors.Is(err, errBadResponse), errors.Is(err, errFrameTooLarge):
+		s.penalize(p, penaltyBadResponse, "bad sync response", "err", err)
+	default:
+		s.log.Debug("sync request failed", "peer", p.String(), "err", err)
+	}
+}
+
+// progress logs a round's progress with rates and an ETA.
+type progress struct {
+	s                  *Service
+	end                uint64
+	start, last        time.Time
+	lastBlocks, lastTx uint64
+	startBlocks        uint64
+	logged             bool
+}
+
+func newProgress(s *Service, end uint64) *progress {
+	now := s.cfg.Now()
+	b := s.syncStat.blocks.Load()
+	return &progress{s: s, end: end, start: now, last: now, lastBlocks: b, startBlocks: b, lastTx: s.syncStat.txs.Load()}
+}
+
+func (p *progress) tick(height uint64) {
+	now := p.s.cfg.Now()
+	el := now.Sub(p.last)
+	if el < progressEvery {
+		return
+	}
+	b, t := p.s.syncStat.blocks.Load(), p.s.syncStat.txs.Load()
+	bps := float64(b-p.lastBlocks) / el.Seconds()
+	tps := float64(t-p.lastTx) / el.Seconds()
+	p.s.syncStat.rateBlocks.Store(uint64(bps))
+	p.s.syncStat.rateTxs.Store(uint64(tps))
+	head := p.s.node.View().Head.Height
+	attrs := []any{"height", head, "target", p.end, "blocks_per_s", int(bps), "tx_per_s", int(tps)}
+	if bps > 0 && p.end > head {
+		attrs = append(attrs, "eta", (time.Duration(float64(p.end-head)/bps) * time.Second).Round(time.Second))
+	}
+	p.s.log.Info("sync progress", attrs...)
+	p.last, p.lastBlocks, p.lastTx, p.logged = now, b, t, true
+}
+
+func (p *progress) done(applied int) {
+	if applied == 0 {
+		return
+	}
+	el := p.s.cfg.Now().Sub(p.start)
+	if p.logged || applied >= 100 {
+		p.s.log.Info("sync round done", "applied", applied, "height", p.s.node.View().Head.Height, "took", el.Round(time.Millisecond),
+			"blocks_per_s", int(float64(applied)/max(el.Seconds(), 1e-3)))
+	}
+}

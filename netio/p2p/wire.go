@@ -1,0 +1,126 @@
+package p2p
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Frames on request/response streams: a uvarint length, then that many
+// bytes; one flag byte leads the body of a response that may be large:
+// 0 for raw protobuf, 1 for a zstd frame of it. Every read is bounded by a
+// limit its caller chooses for that message, so a peer cannot make the node
+// allocate more than the request warrants, compressed or not.
+
+const (
+	frameRaw  = 0
+	frameZstd = 1
+)
+
+// compressAbove is the body size from which responses are compressed:
+// below it zstd's frame costs more than it saves.
+const compressAbove = 1024
+
+// maxDecompressed caps any decompressed response, whatever its caller
+// allows: a frame that hides its size is cut off here.
+const maxDecompressed = 64 << 20
+
+var errFrameTooLarge = errors.New("p2p: message larger than allowed")
+
+// writeFrame writes a length-prefixed message.
+func writeFrame(w io.Writer, body []byte) error {
+	var hdr [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(hdr[:], uint64(len(body)))
+	if _, err := w.Write(hdr[:n]); err != nil {
+		return err
+	}
+	_, err := w.Write(body)
+	return err
+}
+
+// readFrame reads a length-prefixed message of at most max bytes.
+func readFrame(r *bufio.Reader, max int) ([]byte, error) {
+	size, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("p2p: read message length: %w", err)
+	}
+	if size > uint64(max) {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", errFrameTooLarge, size, max)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("p2p: read message body: %w", err)
+	}
+	return b, nil
+}
+
+// zstd coders are pooled: an encoder holds megabytes of window.
+var (
+	encoders = sync.Pool{New: func() any {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			panic(err) // only for invalid options, which are constant
+		}
+		return e
+	}}
+	decoders = sync.Pool{New: func() any {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
+		if err != nil {
+			panic(err) // only for invalid options, which are constant
+		}
+		return d
+	}}
+)
+
+// packBody returns a response body: flagged, compressed when large.
+func packBody(pb []byte) []byte {
+	if len(pb) < compressAbove {
+		return append([]byte{frameRaw}, pb...)
+	}
+	e := encoders.Get().(*zstd.Encoder)
+	defer encoders.Put(e)
+	return e.EncodeAll(pb, []byte{frameZstd})
+}
+
+// unpackBody undoes packBody, refusing more than max bytes once
+// decompressed.
+func unpackBody(b []byte, max int) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, errors.New("p2p: empty response")
+	}
+	switch b[0] {
+	case frameRaw:
+		return b[1:], nil
+	case frameZstd:
+		d := decoders.Get().(*zstd.Decoder)
+		defer decoders.Put(d)
+		// The frame header states the decompressed size; refuse before
+		// decoding when it is too large, and cap the decoder anyway for
+		// frames that do not state it.
+		var h zstd.Header
+		if err := h.Decode(b[1:]); err != nil {
+			return nil, fmt.Errorf("p2p: response is not a zstd frame: %w", err)
+		}
+		if h.HasFCS && h.FrameContentSize > uint64(max) {
+			return nil, fmt.Errorf("%w: %d bytes decompressed, at most %d", errFrameTooLarge, h.FrameContentSize, max)
+		}
+		out, err := d.DecodeAll(b[1:], make([]byte, 0, min(int(h.FrameContentSize), max)))
+		if err != nil {
+			return nil, fmt.Errorf("p2p: decompress response: %w", err)
+		}
+		if len(out) > max {
+			return nil, fmt.Errorf("%w: %d bytes decompressed, at most %d", errFrameTooLarge, len(out), max)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("p2p: unknown response encoding %d", b[0])
+	}
+}
