@@ -120,13 +120,13 @@ type Stream struct {
 
 	mu struct {
 		sync.Mutex
-		ring   []Event
-		next   uint64 // sequence number of the next event
+		ring []Event
+		next uint64 // sequence number of the next event
 		// released: every slot below it has been read by every subscriber
 		// and cleared, so the ring holds no block a consumer is done with.
 		released uint64
-		subs   map[*Subscription]struct{}
-		closed bool
+		subs     map[*Subscription]struct{}
+		closed   bool
 		// published is closed and replaced at every publication (and at
 		// Close), waking readers.
 		published chan struct{}

@@ -19,9 +19,9 @@ type network struct{ n *Node }
 
 var _ p2p.Node = network{}
 
-func (w network) View() *chain.View          { return w.n.chain.View() }
-func (w network) Events() *events.Stream     { return w.n.events }
-func (w network) MaxBlockTransactions() int  { return w.n.chain.MaxBlockTransactions() }
+func (w network) View() *chain.View         { return w.n.chain.View() }
+func (w network) Events() *events.Stream    { return w.n.events }
+func (w network) MaxBlockTransactions() int { return w.n.chain.MaxBlockTransactions() }
 func (w network) HasBlock(id koinos.Digest) bool {
 	ok, err := w.n.store.HasBlock(id)
 	if err != nil {

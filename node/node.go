@@ -71,7 +71,7 @@ type Config struct {
 	// alone.
 	P2P *p2p.Config
 
-	Logger           *slog.Logger
+	Logger *slog.Logger
 	// Now is the clock; nil is time.Now. Tests inject a fake.
 	Now func() time.Time
 }
@@ -368,4 +368,3 @@ func (n *Node) closeStore() error {
 func (n *Node) Close() error { return n.closeStore() }
 
 func (n *Node) nowMs() uint64 { return uint64(n.now().UnixMilli()) }
-
