@@ -240,3 +240,213 @@ func TestFollowerSyncsThenFollowsByGossip(t *testing.T) {
 		t.Fatal("gossip status is off on a follower with a peer")
 	}
 }
+
+// sameChain checks every node has the same block at height h on its head
+// chain and returns its id.
+func (c *cluster) sameChain(h uint64) (koinos.Digest, bool) {
+	var want koinos.Digest
+	for i, m := range c.nodes {
+		if m.cancel == nil {
+			continue
+		}
+		v := m.n.Chain().View()
+		if v.Head.Height < h {
+			return want, false
+		}
+		id, err := m.n.Store().BlockIDAt(v.Head.ID, h)
+		if err != nil {
+			return want, false
+		}
+		if i > 0 && id != want {
+			return want, false
+		}
+		want = id
+	}
+	return want, true
+}
+
+func (c *cluster) minLIB() uint64 {
+	low := uint64(1 << 62)
+	for _, m := range c.nodes {
+		if m.cancel != nil {
+			low = min(low, m.lib())
+		}
+	}
+	return low
+}
+
+// Four producers take turns: every node reaches the same irreversible
+// blocks, and a transaction submitted to any node is included once.
+func TestFourProducers(t *testing.T) {
+	c := newCluster(t, 4, 4, 200*time.Millisecond)
+	for i := 0; i < 4; i++ {
+		c.add(i)
+	}
+	waitFor(t, 30*time.Second, "irreversibility on every node", func() bool { return c.minLIB() >= 8 })
+	if _, ok := c.sameChain(c.minLIB()); !ok {
+		t.Fatal("the nodes disagree on an irreversible block")
+	}
+	to := keys.Ed25519FromSeed(seed("recipient")).Address()
+	var txs []*protocol.Transaction
+	for i, m := range c.nodes {
+		tx := c.transfer(i, to, 100, 1)
+		if err := m.submit(tx); err != nil {
+			t.Fatalf("submit to node %d: %v", i, err)
+		}
+		txs = append(txs, tx)
+	}
+	for i, tx := range txs {
+		waitFor(t, 20*time.Second, fmt.Sprintf("node %d's transaction on every node", i), func() bool {
+			for _, m := range c.nodes {
+				if m.included(tx.Id) == 0 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	lib := c.minLIB()
+	waitFor(t, 20*time.Second, "irreversibility to pass the transactions", func() bool {
+		for _, tx := range txs {
+			if h := c.nodes[0].included(tx.Id); h == 0 || h > c.minLIB() {
+				return false
+			}
+		}
+		return c.minLIB() > lib
+	})
+	for i, tx := range txs {
+		d, _ := koinos.ParseMultihash(tx.Id)
+		for j, m := range c.nodes {
+			items, err := m.n.Store().TransactionsByID([]koinos.Digest{d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			onChain := 0
+			head := m.n.Chain().View().Head.ID
+			for _, bid := range items[0].ContainingBlocks {
+				e, _ := m.n.Store().BlockByID(bid)
+				if id, err := m.n.Store().BlockIDAt(head, e.Height); err == nil && id == bid {
+					onChain++
+				}
+			}
+			if onChain != 1 {
+				t.Fatalf("transaction %d is %d times on node %d's chain", i, onChain, j)
+			}
+		}
+	}
+	want := c.nodes[0].n.Chain().View()
+	for _, m := range c.nodes[1:] {
+		a, _ := m.n.Chain().View().Account(to)
+		b, _ := want.Account(to)
+		if a.Balance != b.Balance || b.Balance != 400 {
+			t.Fatalf("recipient balance %d on node %d, %d on node 0", a.Balance, m.i, b.Balance)
+		}
+	}
+	for _, m := range c.nodes {
+		if p := m.n.Stats().Producer.Produced; p == 0 {
+			t.Fatalf("node %d never produced", m.i)
+		}
+	}
+}
+
+// partition splits the cluster in two: each side bans the other's peers.
+func (c *cluster) partition(a, b []int) {
+	for _, i := range a {
+		for _, j := range b {
+			c.nodes[i].n.Network().Ban(c.nodes[j].n.Network().ID(), time.Hour)
+			c.nodes[j].n.Network().Ban(c.nodes[i].n.Network().ID(), time.Hour)
+		}
+	}
+}
+
+func (c *cluster) heal() {
+	for _, m := range c.nodes {
+		for _, o := range c.nodes {
+			if m != o {
+				m.n.Network().Unban(o.n.Network().ID())
+			}
+		}
+	}
+}
+
+// A 2-2 split stops irreversibility on both sides; after the heal there is
+// one chain, no irreversible block was reverted, and blocks are produced
+// and become irreversible again within a few slots.
+func TestPartitionAndHeal(t *testing.T) {
+	c := newCluster(t, 4, 0, 200*time.Millisecond)
+	for i := 0; i < 4; i++ {
+		c.add(i)
+	}
+	waitFor(t, 30*time.Second, "irreversibility", func() bool { return c.minLIB() >= 5 })
+	c.partition([]int{0, 1}, []int{2, 3})
+	// Blocks already in flight may still finalize one or two more; then
+	// irreversibility must stop on both sides while both keep producing.
+	time.Sleep(4 * c.interval)
+	libs := make([]uint64, 4)
+	libIDs := make([]koinos.Digest, 4)
+	heads := make([]uint64, 4)
+	for i, m := range c.nodes {
+		v := m.n.Chain().View()
+		libs[i], libIDs[i], heads[i] = v.LIB.Height, v.LIB.ID, v.Head.Height
+	}
+	time.Sleep(10 * c.interval)
+	for i, m := range c.nodes {
+		v := m.n.Chain().View()
+		if v.LIB.Height != libs[i] {
+			t.Fatalf("node %d: irreversibility moved from %d to %d during the split", i, libs[i], v.LIB.Height)
+		}
+		if v.Head.Height <= heads[i] {
+			t.Fatalf("node %d stopped producing during the split (head %d)", i, v.Head.Height)
+		}
+	}
+	healed := time.Now()
+	c.heal()
+	top := uint64(0)
+	for _, m := range c.nodes {
+		top = max(top, m.head())
+	}
+	waitFor(t, 30*time.Second, "one chain after the heal", func() bool {
+		_, same := c.sameChain(top)
+		return same
+	})
+	waitFor(t, 30*time.Second, "irreversibility after the heal", func() bool { return c.minLIB() > max(libs[0], libs[2]) })
+	if d := time.Since(healed); d > 10*c.interval {
+		t.Logf("irreversibility resumed %s after the heal (%d intervals)", d.Round(time.Millisecond), d/c.interval)
+	}
+	for i, m := range c.nodes {
+		v := m.n.Chain().View()
+		id, err := m.n.Store().BlockIDAt(v.Head.ID, libs[i])
+		if err != nil || id != libIDs[i] {
+			t.Fatalf("node %d: the irreversible block at %d was reverted", i, libs[i])
+		}
+	}
+	// Production resumed: a block produced after the heal is on every node
+	// within three slots of the chains joining.
+	joined := c.nodes[0].head()
+	waitFor(t, 3*c.interval+2*time.Second, "a new block on every node", func() bool {
+		_, same := c.sameChain(joined + 1)
+		return same
+	})
+}
+
+// A producer killed and restarted (its data kept) catches up by sync and
+// produces in its slots again.
+func TestRestartedProducerCatchesUp(t *testing.T) {
+	c := newCluster(t, 4, 0, 200*time.Millisecond)
+	for i := 0; i < 4; i++ {
+		c.add(i)
+	}
+	waitFor(t, 30*time.Second, "irreversibility", func() bool { return c.minLIB() >= 3 })
+	m := c.nodes[3]
+	m.stop()
+	time.Sleep(15 * c.interval) // the other three go on and finalize (3 of 4)
+	produced := uint64(0)
+	m.start()
+	top := c.nodes[0].head()
+	waitFor(t, 30*time.Second, "the restarted node to catch up", func() bool { return m.head() >= top })
+	waitFor(t, 30*time.Second, "the restarted node to produce again", func() bool { return m.n.Stats().Producer.Produced > produced })
+	waitFor(t, 30*time.Second, "its block on every node", func() bool {
+		_, same := c.sameChain(m.n.Stats().Producer.LastHeight)
+		return same
+	})
+}

@@ -36,7 +36,7 @@ const (
 // guard keeps the peers' error scores and the bans, and is the host's
 // connection gater, so a banned peer can neither dial in nor be dialled.
 type guard struct {
-	banFor time.Duration
+	banTime time.Duration
 	now    func() time.Time
 
 	mu struct {
@@ -44,6 +44,7 @@ type guard struct {
 		scores   map[peer.ID]decaying
 		peerBans map[peer.ID]time.Time
 		ipBans   map[netip.Addr]time.Time
+		banIP    map[peer.ID]netip.Addr // the address each peer was banned with
 		bans     uint64 // bans ever imposed
 	}
 }
@@ -54,10 +55,11 @@ type decaying struct {
 }
 
 func newGuard(banFor time.Duration, now func() time.Time) *guard {
-	g := &guard{banFor: banFor, now: now}
+	g := &guard{banTime: banFor, now: now}
 	g.mu.scores = map[peer.ID]decaying{}
 	g.mu.peerBans = map[peer.ID]time.Time{}
 	g.mu.ipBans = map[netip.Addr]time.Time{}
+	g.mu.banIP = map[peer.ID]netip.Addr{}
 	return g
 }
 
@@ -93,11 +95,37 @@ func (g *guard) ban(p peer.ID, ip netip.Addr) {
 	g.banLocked(p, ip, g.now())
 }
 
+// banFor bans a peer for d (the configured duration when d <= 0).
+func (g *guard) banFor(p peer.ID, ip netip.Addr, d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if d <= 0 {
+		d = g.banTime
+	}
+	g.banUntilLocked(p, ip, g.now().Add(d))
+}
+
+// unban lifts a peer's ban and the ban of the address it was banned with.
+func (g *guard) unban(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.mu.peerBans, p)
+	delete(g.mu.scores, p)
+	if ip, ok := g.mu.banIP[p]; ok {
+		delete(g.mu.ipBans, ip)
+		delete(g.mu.banIP, p)
+	}
+}
+
 func (g *guard) banLocked(p peer.ID, ip netip.Addr, now time.Time) {
-	until := now.Add(g.banFor)
+	g.banUntilLocked(p, ip, now.Add(g.banTime))
+}
+
+func (g *guard) banUntilLocked(p peer.ID, ip netip.Addr, until time.Time) {
 	g.mu.peerBans[p] = until
 	if ip.IsValid() && !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsUnspecified() {
 		g.mu.ipBans[ip] = until
+		g.mu.banIP[p] = ip
 	}
 	g.mu.bans++
 }

@@ -69,6 +69,8 @@ type Service struct {
 	txq chan *sigverify.VerifiedTx
 	// syncWake asks the sync loop to look at the peers' heads now.
 	syncWake chan struct{}
+	// redialNow asks the redial loop to dial the static peers now.
+	redialNow chan struct{}
 
 	// syncing: a peer's head is far enough ahead that this node is
 	// catching up; transaction gossip pauses and the producer waits.
@@ -100,6 +102,7 @@ func New(cfg Config, n Node) (*Service, error) {
 		serve:    make(chan struct{}, cfg.ServeRequests),
 		txq:      make(chan *sigverify.VerifiedTx, maxBacklog),
 		syncWake: make(chan struct{}, 1),
+		redialNow: make(chan struct{}, 1),
 	}
 	s.peers = newPeerTable()
 	return s, nil
@@ -267,7 +270,8 @@ func (s *Service) disconnect(p peer.ID) {
 	}
 }
 
-// redialLoop keeps the static peers connected.
+// redialLoop keeps the static peers connected: every redialInterval, and
+// at once when a ban is lifted.
 func (s *Service) redialLoop(ctx context.Context) {
 	if len(s.static) == 0 {
 		return
@@ -275,21 +279,50 @@ func (s *Service) redialLoop(ctx context.Context) {
 	t := time.NewTicker(redialInterval)
 	defer t.Stop()
 	for {
+		var wg sync.WaitGroup
 		for _, ai := range s.static {
 			if ai.ID == s.host.ID() || s.host.Network().Connectedness(ai.ID) == network.Connected || s.guard.peerBanned(ai.ID) {
 				continue
 			}
-			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := s.host.Connect(dctx, ai); err != nil && ctx.Err() == nil {
-				s.log.Debug("dial static peer", "peer", ai.ID.String(), "err", err)
-			}
-			cancel()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Static peers are worth a dial whatever libp2p's dial
+				// backoff says: they are few and chosen.
+				dctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "static peer"), 5*time.Second)
+				defer cancel()
+				if err := s.host.Connect(dctx, ai); err != nil && ctx.Err() == nil {
+					s.log.Debug("dial static peer", "peer", ai.ID.String(), "err", err)
+				}
+			}()
 		}
+		wg.Wait()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.redialNow:
 		}
+	}
+}
+
+// Ban disconnects a peer and refuses it for d (an operator's decision, or
+// a test's partition). d <= 0 uses the configured ban duration.
+func (s *Service) Ban(p peer.ID, d time.Duration) {
+	ip, _ := s.peers.ip(p)
+	s.guard.banFor(p, ip, d)
+	s.log.Warn("peer banned", "peer", p.String(), "why", "by request", "for", d)
+	s.disconnect(p)
+}
+
+// Unban lifts a ban on a peer (and on its address) and re-dials the static
+// peers at once.
+func (s *Service) Unban(p peer.ID) {
+	s.guard.unban(p)
+	s.log.Info("peer unbanned", "peer", p.String())
+	select {
+	case s.redialNow <- struct{}{}:
+	default:
 	}
 }
 
