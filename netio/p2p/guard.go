@@ -37,7 +37,7 @@ const (
 // connection gater, so a banned peer can neither dial in nor be dialled.
 type guard struct {
 	banTime time.Duration
-	now    func() time.Time
+	now     func() time.Time
 
 	mu struct {
 		sync.Mutex
@@ -45,7 +45,7 @@ type guard struct {
 		peerBans map[peer.ID]time.Time
 		ipBans   map[netip.Addr]time.Time
 		banIP    map[peer.ID]netip.Addr // the address each peer was banned with
-		bans     uint64 // bans ever imposed
+		bans     uint64                 // bans ever imposed
 	}
 }
 

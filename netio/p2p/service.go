@@ -95,13 +95,13 @@ func New(cfg Config, n Node) (*Service, error) {
 	static, _ := staticPeers(cfg.Peers)
 	s := &Service{
 		cfg: cfg, node: n, log: cfg.Logger.With("service", "p2p"), static: static,
-		chainID:  n.View().ChainID().Multihash(),
-		guard:    newGuard(cfg.BanDuration, cfg.Now),
-		bw:       metrics.NewBandwidthCounter(),
-		index:    newTxIndex(txIndexSize),
-		serve:    make(chan struct{}, cfg.ServeRequests),
-		txq:      make(chan *sigverify.VerifiedTx, maxBacklog),
-		syncWake: make(chan struct{}, 1),
+		chainID:   n.View().ChainID().Multihash(),
+		guard:     newGuard(cfg.BanDuration, cfg.Now),
+		bw:        metrics.NewBandwidthCounter(),
+		index:     newTxIndex(txIndexSize),
+		serve:     make(chan struct{}, cfg.ServeRequests),
+		txq:       make(chan *sigverify.VerifiedTx, maxBacklog),
+		syncWake:  make(chan struct{}, 1),
 		redialNow: make(chan struct{}, 1),
 	}
 	s.peers = newPeerTable()
