@@ -13,16 +13,16 @@ import (
 	"github.com/emberchain/ember/store"
 )
 
-// network is the node as the p2p service sees it (p2p.Node): the chain's
+// netNode is the node as the p2p service sees it (p2p.Node): the chain's
 // view and events, the ways in, and the store's block reads.
-type network struct{ n *Node }
+type netNode struct{ n *Node }
 
-var _ p2p.Node = network{}
+var _ p2p.Node = netNode{}
 
-func (w network) View() *chain.View         { return w.n.chain.View() }
-func (w network) Events() *events.Stream    { return w.n.events }
-func (w network) MaxBlockTransactions() int { return w.n.chain.MaxBlockTransactions() }
-func (w network) HasBlock(id koinos.Digest) bool {
+func (w netNode) View() *chain.View         { return w.n.chain.View() }
+func (w netNode) Events() *events.Stream    { return w.n.events }
+func (w netNode) MaxBlockTransactions() int { return w.n.chain.MaxBlockTransactions() }
+func (w netNode) HasBlock(id koinos.Digest) bool {
 	ok, err := w.n.store.HasBlock(id)
 	if err != nil {
 		w.n.log.Warn("block store lookup", "err", err)
@@ -30,23 +30,23 @@ func (w network) HasBlock(id koinos.Digest) bool {
 	return ok
 }
 
-func (w network) AdmitTransactions(ctx context.Context, txs []*protocol.Transaction, origin events.Origin, peer string) ([]error, int) {
+func (w netNode) AdmitTransactions(ctx context.Context, txs []*protocol.Transaction, origin events.Origin, peer string) ([]error, int) {
 	return w.n.AdmitTransactions(ctx, txs, origin, peer)
 }
 
-func (w network) SubmitBlockFrom(ctx context.Context, b *protocol.Block, origin events.Origin, peer string) (*chain.BlockEntry, error) {
+func (w netNode) SubmitBlockFrom(ctx context.Context, b *protocol.Block, origin events.Origin, peer string) (*chain.BlockEntry, error) {
 	return w.n.SubmitBlockFrom(ctx, b, origin, peer)
 }
 
-func (w network) VerifyBlock(ctx context.Context, b *protocol.Block) (*sigverify.VerifiedBlock, error) {
+func (w netNode) VerifyBlock(ctx context.Context, b *protocol.Block) (*sigverify.VerifiedBlock, error) {
 	return w.n.VerifyBlock(ctx, b)
 }
 
-func (w network) ApplyBlocks(ctx context.Context, vbs []*sigverify.VerifiedBlock, origin events.Origin, peer string) ([]*chain.BlockEntry, error) {
+func (w netNode) ApplyBlocks(ctx context.Context, vbs []*sigverify.VerifiedBlock, origin events.Origin, peer string) ([]*chain.BlockEntry, error) {
 	return w.n.ApplyBlocks(ctx, vbs, origin, peer)
 }
 
-func (w network) BlockIDAt(head koinos.Digest, height uint64) (koinos.Digest, bool, error) {
+func (w netNode) BlockIDAt(head koinos.Digest, height uint64) (koinos.Digest, bool, error) {
 	id, err := w.n.store.BlockIDAt(head, height)
 	if errors.Is(err, store.ErrNotFound) {
 		return koinos.Digest{}, false, nil
@@ -54,7 +54,7 @@ func (w network) BlockIDAt(head koinos.Digest, height uint64) (koinos.Digest, bo
 	return id, err == nil, err
 }
 
-func (w network) BlocksByHeight(head koinos.Digest, start uint64, n int) ([]*protocol.Block, bool, error) {
+func (w netNode) BlocksByHeight(head koinos.Digest, start uint64, n int) ([]*protocol.Block, bool, error) {
 	es, err := w.n.store.BlocksByHeight(head, start, n)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, false, nil
@@ -69,7 +69,7 @@ func (w network) BlocksByHeight(head koinos.Digest, start uint64, n int) ([]*pro
 	return out, true, nil
 }
 
-func (w network) BlockByID(id koinos.Digest) (*protocol.Block, error) {
+func (w netNode) BlockByID(id koinos.Digest) (*protocol.Block, error) {
 	e, err := w.n.store.BlockByID(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil

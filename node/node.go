@@ -209,7 +209,7 @@ func New(cfg Config) (*Node, error) {
 		if pc.Now == nil {
 			pc.Now = n.now
 		}
-		if n.net, err = p2p.New(pc, network{n}); err != nil {
+		if n.net, err = p2p.New(pc, netNode{n}); err != nil {
 			n.closeStore()
 			return nil, err
 		}

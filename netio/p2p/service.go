@@ -105,6 +105,8 @@ func New(cfg Config, n Node) (*Service, error) {
 		redialNow: make(chan struct{}, 1),
 	}
 	s.peers = newPeerTable()
+	// With no static peer there is no one to hear from before producing.
+	s.settled.Store(len(static) == 0)
 	return s, nil
 }
 
@@ -256,12 +258,19 @@ func (s *Service) penalize(p peer.ID, points float64, why string, args ...any) {
 }
 
 // banNow bans a peer at once (another chain, another protocol version).
+// The connection closes after a moment, so that the status this node just
+// sent reaches the peer and it can refuse this node in turn; the gater
+// refuses anything new at once.
 func (s *Service) banNow(p peer.ID, why string) {
 	ip, _ := s.peers.ip(p)
 	s.guard.ban(p, ip)
+	s.peers.remove(p)
 	s.log.Warn("peer banned", "peer", p.String(), "why", why, "for", s.cfg.BanDuration)
-	s.disconnect(p)
+	time.AfterFunc(banLinger, func() { s.disconnect(p) })
 }
+
+// banLinger is how long a connection refused at the handshake stays open.
+const banLinger = 500 * time.Millisecond
 
 func (s *Service) disconnect(p peer.ID) {
 	s.peers.remove(p)
@@ -304,6 +313,16 @@ func (s *Service) redialLoop(ctx context.Context) {
 		case <-s.redialNow:
 		}
 	}
+}
+
+// Connect dials a peer at addr (a multiaddr ending in /p2p/<id>); the
+// handshake follows. Unlike p2p.peers, the peer is not re-dialled.
+func (s *Service) Connect(ctx context.Context, addr string) error {
+	ai, err := peer.AddrInfoFromString(addr)
+	if err != nil {
+		return fmt.Errorf("p2p: %q must be a multiaddr ending in /p2p/<peer id>: %w", addr, err)
+	}
+	return s.host.Connect(ctx, *ai)
 }
 
 // Ban disconnects a peer and refuses it for d (an operator's decision, or

@@ -143,9 +143,6 @@ func (s *Service) pollLoop(ctx context.Context) {
 	defer t.Stop()
 	settle := time.NewTimer(settleTimeout)
 	defer settle.Stop()
-	if len(s.static) == 0 {
-		s.settled.Store(true)
-	}
 	for {
 		select {
 		case <-ctx.Done():
