@@ -149,6 +149,17 @@ func (n *Node) applyBlocks(req blockRequest) ([]*chain.BlockEntry, error) {
 	if n.cfg.Observer != nil && len(rs) > 0 {
 		n.cfg.Observer.ObserveBlock(BlockTiming{Txs: txs, Verify: req.verify, Apply: applied, Store: time.Since(start) - applied})
 	}
+	switch {
+	case len(entries) == 1 && req.origin != events.Sync:
+		// One line per block received live: with "produced block" on the
+		// producer, the logs give each block's propagation (ember bench).
+		e := entries[0]
+		n.log.Info("accepted block", "height", e.Height, "id", fmt.Sprintf("0x%x", e.ID.Multihash()), "txs", txs,
+			"origin", req.origin.String(), "peer", req.peer, "verify_ms", req.verify.Milliseconds(), "total_ms", time.Since(start).Milliseconds())
+	case len(entries) > 0:
+		n.log.Debug("applied blocks", "blocks", len(entries), "from", entries[0].Height, "to", entries[len(entries)-1].Height, "txs", txs,
+			"origin", req.origin.String(), "peer", req.peer, "apply_ms", applied.Milliseconds(), "total_ms", time.Since(start).Milliseconds())
+	}
 	return entries, err
 }
 
