@@ -73,29 +73,12 @@ func (p *Producer) Address() koinos.Address { return p.addr }
 func (p *Producer) Stats() Stats { return p.stats }
 
 // IsProducer reports whether the key is in the genesis schedule at all.
-func (p *Producer) IsProducer(c *chain.Chain) bool {
-	for _, a := range c.Genesis().Producers() {
-		if a == p.addr {
-			return true
-		}
-	}
-	return false
-}
+func (p *Producer) IsProducer(c *chain.Chain) bool { return c.IsProducer(p.addr) }
 
-// NextSlot returns this producer's first slot at or after time nowMs that is
-// later than the head's slot and than the last slot it produced.
+// NextSlot returns this producer's next slot (chain.NextSlot: the engine
+// decides, from the schedule, the head and the last slot signed).
 func (p *Producer) NextSlot(c *chain.Chain, nowMs uint64) (uint64, bool) {
-	if !p.IsProducer(c) {
-		return 0, false
-	}
-	s := max(c.SlotAt(nowMs), c.SlotAt(c.HeadTime())+1, p.lastSlot+1)
-	for i := 0; i < len(c.Genesis().Producers()); i++ {
-		if c.ScheduledProducer(s) == p.addr {
-			return s, true
-		}
-		s++
-	}
-	return 0, false // unreachable: the key is in the schedule
+	return c.NextSlot(p.addr, p.lastSlot, nowMs)
 }
 
 // ErrNotMySlot is returned when Produce is called for another producer's
@@ -113,9 +96,9 @@ func (p *Producer) Produce(c *chain.Chain, slot, nowMs uint64, maxTxs int) (*cha
 	if slot <= p.lastSlot {
 		return nil, nil, fmt.Errorf("producer: slot %d already produced", slot)
 	}
-	if end := c.SlotTime(slot + 1); nowMs >= end {
+	if c.Late(slot, nowMs) {
 		p.stats.MissedSlots++
-		return nil, nil, fmt.Errorf("producer: woke at %d, after slot %d ended at %d", nowMs, slot, end)
+		return nil, nil, fmt.Errorf("producer: woke at %d, after slot %d ended at %d", nowMs, slot, c.SlotTime(slot+1))
 	}
 	entries := p.src.Best(maxTxs)
 	txs := make([]*sigverify.VerifiedTx, len(entries))

@@ -295,29 +295,6 @@ func (c *Chain) Token() *contracts.Token { return c.token }
 // MaxBlockTransactions is the block limit from genesis.
 func (c *Chain) MaxBlockTransactions() int { return int(c.params.Limits.MaxBlockTransactions) }
 
-// slot is the production slot of a timestamp; genesis owns slot 0.
-func (c *Chain) slot(ts uint64) uint64 {
-	return (ts - c.params.GenesisTimeMs) / c.params.BlockIntervalMs
-}
-
-// SlotTime is the start of a slot, in ms since the epoch.
-func (c *Chain) SlotTime(slot uint64) uint64 {
-	return c.params.GenesisTimeMs + slot*c.params.BlockIntervalMs
-}
-
-// SlotAt is the slot containing time nowMs (0 before genesis).
-func (c *Chain) SlotAt(nowMs uint64) uint64 {
-	if nowMs < c.params.GenesisTimeMs {
-		return 0
-	}
-	return c.slot(nowMs)
-}
-
-// ScheduledProducer is the producer whose slot it is.
-func (c *Chain) ScheduledProducer(slot uint64) koinos.Address {
-	return c.producers[slot%uint64(len(c.producers))]
-}
-
 // checkHeader runs the header rules that need the parent: height,
 // timestamp, slot and producer, previous state root.
 func (c *Chain) checkHeader(h *protocol.BlockHeader, signer koinos.Address, parent *node, nowMs uint64) error {

@@ -13,6 +13,12 @@
 // View, which Advance publishes, so they never see a head that is not
 // durable.
 //
+// Consensus lives in this package and nowhere else: the slot schedule and
+// the production decision (schedule.go: NextSlot, Late), the header rules
+// that enforce the schedule (checkHeader), fork choice, double production
+// and irreversibility (forkdb.go). The producer package only builds and
+// signs what NextSlot decides; the node's loop only keeps time and asks.
+//
 // Rules (docs/protocol.md has them in full):
 //   - a transaction pays rc against its payer's mana; the nonce must be the
 //     next one; operations revert atomically and rc is charged anyway;
