@@ -334,6 +334,14 @@ func TestFourProducers(t *testing.T) {
 			}
 		}
 	}
+	// The verify-once cache held: each node checked each transaction's
+	// signatures once (from the API or a gossip batch), not again when the
+	// transaction came back inside a block.
+	for _, m := range c.nodes {
+		if v := m.n.Stats().Verify.Verified; v != uint64(len(txs)) {
+			t.Fatalf("node %d verified %d transactions for %d distinct ones", m.i, v, len(txs))
+		}
+	}
 	want := c.nodes[0].n.Chain().View()
 	for _, m := range c.nodes[1:] {
 		a, _ := m.n.Chain().View().Account(to)
@@ -373,12 +381,22 @@ func (c *cluster) heal() {
 // one chain, no irreversible block was reverted, and blocks are produced
 // and become irreversible again within a few slots.
 func TestPartitionAndHeal(t *testing.T) {
-	c := newCluster(t, 4, 0, 200*time.Millisecond)
+	c := newCluster(t, 4, 2, 200*time.Millisecond)
 	for i := 0; i < 4; i++ {
 		c.add(i)
 	}
 	waitFor(t, 30*time.Second, "irreversibility", func() bool { return c.minLIB() >= 5 })
 	c.partition([]int{0, 1}, []int{2, 3})
+	// One transaction on each side: each is included there, and one side's
+	// blocks will be undone by the heal.
+	to := keys.Ed25519FromSeed(seed("recipient")).Address()
+	split := []*protocol.Transaction{c.transfer(0, to, 1, 1), c.transfer(1, to, 2, 1)}
+	if err := c.nodes[0].submit(split[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.nodes[2].submit(split[1]); err != nil {
+		t.Fatal(err)
+	}
 	// Blocks already in flight may still finalize one or two more; then
 	// irreversibility must stop on both sides while both keep producing.
 	time.Sleep(4 * c.interval)
@@ -419,6 +437,21 @@ func TestPartitionAndHeal(t *testing.T) {
 		if err != nil || id != libIDs[i] {
 			t.Fatalf("node %d: the irreversible block at %d was reverted", i, libs[i])
 		}
+	}
+	// The side that lost put its transaction back into its mempool, and
+	// both are on the one chain, once.
+	for i, tx := range split {
+		waitFor(t, 20*time.Second, fmt.Sprintf("split transaction %d on the joined chain", i), func() bool {
+			for _, m := range c.nodes {
+				if m.included(tx.Id) == 0 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	if got, _ := c.nodes[3].n.Chain().View().Account(to); got.Balance != 3 {
+		t.Fatalf("recipient balance %d after the heal, want 3", got.Balance)
 	}
 	// Production resumed: a block produced after the heal is on every node
 	// within three slots of the chains joining.

@@ -18,18 +18,19 @@ import (
 // half-life). At banScore the peer is disconnected and banned for
 // Config.BanDuration: by peer id, and by IP unless the IP is loopback or
 // private (where many honest nodes share one address, as in a devnet).
-// The values are chosen so that two invalid blocks, four invalid
-// transaction batches or twenty timed-out requests in a short while ban a
-// peer, while a rare slow response never does.
+// The values are chosen so that two invalid blocks (or bad responses, or
+// lies) within about five minutes, four invalid transaction batches within
+// about three, or twenty timed-out requests in a short while ban a peer,
+// while a rare slow response never does.
 const (
 	banScore      = 100_000
 	scoreHalfLife = 10 * time.Minute
 
-	penaltyMalformed    = 25_000 // a message that does not decode or is not of the form asked for
-	penaltyInvalidBlock = 50_000 // a block whose signatures, roots or rules fail
-	penaltyInvalidTxs   = 25_000 // a gossip batch with transactions whose signatures or form fail
-	penaltyBadResponse  = 50_000 // a sync or fetch response that is not what was asked for
-	penaltyLie          = 50_000 // a head it cannot serve, or a last irreversible block that went back
+	penaltyMalformed    = 30_000 // a message that does not decode or is not of the form asked for
+	penaltyInvalidBlock = 60_000 // a block whose signatures, roots or rules fail
+	penaltyInvalidTxs   = 30_000 // a gossip batch with transactions whose signatures or form fail
+	penaltyBadResponse  = 60_000 // a sync or fetch response that is not what was asked for
+	penaltyLie          = 60_000 // a head it cannot serve, a head or last irreversible block that went back
 	penaltyTimeout      = 5_000  // a request not answered in time
 )
 
