@@ -88,6 +88,8 @@ func testLogger(i int) *slog.Logger {
 func (c *cluster) add(producer int) *member {
 	c.t.Helper()
 	m := &member{c: c, i: len(c.nodes), dir: c.t.TempDir()}
+	// Registered after the directory, so it runs before its removal.
+	c.t.Cleanup(m.stop)
 	if producer >= 0 {
 		m.key = c.producers[producer]
 	}
@@ -482,4 +484,38 @@ func TestRestartedProducerCatchesUp(t *testing.T) {
 		_, same := c.sameChain(m.n.Stats().Producer.LastHeight)
 		return same
 	})
+}
+
+// A transaction submitted to a node that has no peer yet is gossiped
+// again once it has one, and is included.
+func TestUnconfirmedTransactionsAreResent(t *testing.T) {
+	c := newCluster(t, 1, 1, 100*time.Millisecond)
+	prod := c.add(0)
+	lonely := &member{c: c, i: 1, dir: t.TempDir()}
+	t.Cleanup(lonely.stop)
+	id, err := p2p.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lonely.identity = id
+	c.nodes = append(c.nodes, lonely)
+	lonely.start() // no static peer
+	tx := c.transfer(0, keys.Ed25519FromSeed(seed("recipient")).Address(), 9, 1)
+	if err := lonely.submit(tx); err != nil {
+		t.Fatal(err)
+	}
+	// Gossipsub itself offers its last few seconds of messages to a new
+	// peer (its message cache: 5 heartbeats); wait past that.
+	waitFor(t, 5*time.Second, "the batch to go out to no one", func() bool { return lonely.n.Network().Stats().Unconfirmed == 1 })
+	time.Sleep(6 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := lonely.n.Network().Connect(ctx, prod.n.Network().Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the resent transaction in the producer's chain", func() bool { return prod.included(tx.Id) > 0 })
+	if st := lonely.n.Network().Stats(); st.Resent == 0 {
+		t.Fatalf("included without a resend: %+v", st)
+	}
+	waitFor(t, 5*time.Second, "the lonely node to forget it", func() bool { return lonely.n.Network().Stats().Unconfirmed == 0 })
 }

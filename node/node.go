@@ -209,6 +209,7 @@ func New(cfg Config) (*Node, error) {
 		if pc.Now == nil {
 			pc.Now = n.now
 		}
+		pc.BlockInterval = time.Duration(cfg.Genesis.Params().BlockIntervalMs) * time.Millisecond
 		if n.net, err = p2p.New(pc, netNode{n}); err != nil {
 			n.closeStore()
 			return nil, err

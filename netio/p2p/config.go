@@ -64,6 +64,9 @@ type Config struct {
 	// ServeRequests bounds the sync and fetch requests served at once
 	// (default 16).
 	ServeRequests int
+	// BlockInterval is the chain's (genesis); it sizes how far behind a
+	// peer the node may be before it counts as syncing. 0: two blocks.
+	BlockInterval time.Duration
 	// Agent names this software to peers ("ember/<version>").
 	Agent  string
 	Logger *slog.Logger

@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/emberchain/ember/engine/chain"
@@ -30,7 +28,7 @@ type gossipStats struct {
 	txAccepted, txRejected, txIgnored          atomic.Uint64
 	blockAccepted, blockRejected, blockIgnored atomic.Uint64
 	txsPublished, batchesPublished, blocksAnn  atomic.Uint64
-	backlogDropped                             atomic.Uint64
+	backlogDropped, resent                     atomic.Uint64
 	rebuiltLocal, fetchedTxs, fetchedWhole     atomic.Uint64
 	eventsLagged                               atomic.Uint64
 }
@@ -75,10 +73,9 @@ func (s *Service) startGossip() error {
 		// Static peers are direct peers: always sent every message.
 		pubsub.WithDirectPeers(s.static),
 		pubsub.WithMaxMessageSize(s.cfg.MaxMessageSize),
-		pubsub.WithMessageIdFn(func(m *pb.Message) string {
-			d := sha256.Sum256(m.Data)
-			return string(d[:20])
-		}),
+		// Message ids are gossipsub's own (author and sequence number), not
+		// the content's hash: a batch gossiped again (resend.go) must not
+		// be taken for the one before, which its publisher has seen.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithValidateQueueSize(1024),
 		pubsub.WithPeerOutboundQueueSize(256),
@@ -151,6 +148,7 @@ func (s *Service) consumeEvents(ctx context.Context, sub *events.Subscription) {
 				s.enqueueTxs(ev.Txs)
 			}
 		case events.BlockAccepted:
+			s.pending.included(ev.Block.Block.Transactions)
 			if ev.Origin == events.Local {
 				s.announce(ctx, ev.Block)
 			}
@@ -176,6 +174,7 @@ func (s *Service) enqueueTxs(txs []*sigverify.VerifiedTx) {
 // the backlog (transaction gossip pauses).
 func (s *Service) txBatchLoop(ctx context.Context) {
 	var batch []*protocol.Transaction
+	var sent []*sigverify.VerifiedTx
 	size := 0
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -195,7 +194,8 @@ func (s *Service) txBatchLoop(ctx context.Context) {
 			s.gossip.batchesPublished.Add(1)
 			s.gossip.txsPublished.Add(uint64(len(batch)))
 		}
-		batch, size = batch[:0:0], 0
+		s.pending.sent(sent, s.cfg.Now())
+		batch, sent, size = batch[:0:0], sent[:0:0], 0
 	}
 	for {
 		in := s.txq
@@ -215,6 +215,7 @@ func (s *Service) txBatchLoop(ctx context.Context) {
 				timer.Reset(txBatchDelay)
 			}
 			batch = append(batch, tx)
+			sent = append(sent, v)
 			size += n
 			if len(batch) >= txBatchMax {
 				timer.Stop()

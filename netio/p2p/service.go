@@ -67,6 +67,9 @@ type Service struct {
 	// txq is the gossip backlog: locally admitted transactions waiting to
 	// be batched (maxBacklog).
 	txq chan *sigverify.VerifiedTx
+	// pending are the locally submitted transactions gossiped and not yet
+	// in a block (resend.go).
+	pending unconfirmed
 	// syncWake asks the sync loop to look at the peers' heads now.
 	syncWake chan struct{}
 	// redialNow asks the redial loop to dial the static peers now.
@@ -168,6 +171,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.redialLoop,
 		s.syncLoop,
 		s.txBatchLoop,
+		s.resendLoop,
 	}
 	lctx, stop := context.WithCancel(s.life)
 	for _, l := range loops {

@@ -18,6 +18,8 @@ type Stats struct {
 	BatchesPub    uint64       // transaction batches this node gossiped
 	BlocksPub     uint64       // blocks this node announced
 	BacklogDrops  uint64       // local transactions not gossiped (backlog full)
+	Resent        uint64       // local transactions gossiped again, no block having included them
+	Unconfirmed   int          // local transactions gossiped and not yet seen in a block
 	EventsLagged  uint64       // node events the gossip missed
 	RebuiltBlocks uint64       // compact blocks rebuilt (fully or partly) from known transactions
 	FetchedTxs    uint64       // transactions fetched to complete compact blocks
@@ -50,6 +52,8 @@ func (s *Service) Stats() Stats {
 		BatchesPub:     s.gossip.batchesPublished.Load(),
 		BlocksPub:      s.gossip.blocksAnn.Load(),
 		BacklogDrops:   s.gossip.backlogDropped.Load(),
+		Resent:         s.gossip.resent.Load(),
+		Unconfirmed:    s.pending.len(),
 		EventsLagged:   s.gossip.eventsLagged.Load(),
 		RebuiltBlocks:  s.gossip.rebuiltLocal.Load(),
 		FetchedTxs:     s.gossip.fetchedTxs.Load(),

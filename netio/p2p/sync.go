@@ -24,9 +24,12 @@ const (
 	// maxBlocksPerRequest caps a blocks request, as the store caps one
 	// read.
 	maxBlocksPerRequest = 1000
-	// syncLag is how many blocks behind the best peer the node may be
-	// before it counts as syncing: gossip closes smaller gaps.
-	syncLag = 2
+	// syncLagTime is how far (in block time) behind the best peer the
+	// node may be before it counts as syncing, and at least syncLagBlocks:
+	// gossip closes smaller gaps, and a head poll can lag the peer's head
+	// by a block or two without the node being behind.
+	syncLagTime   = 2 * time.Second
+	syncLagBlocks = 2
 	// verifyAhead is how many blocks are verified at once ahead of apply.
 	verifyAhead = 8
 	// applyGroup bounds a group handed to the chain loop, in blocks and
@@ -223,13 +226,23 @@ func (s *Service) pickTarget() (peer.ID, peerStatus, bool) {
 	return best, bst, best != ""
 }
 
+// syncLag is how many blocks behind the best peer the node may be before
+// it counts as syncing.
+func (s *Service) syncLag() uint64 {
+	if s.cfg.BlockInterval <= 0 {
+		return syncLagBlocks
+	}
+	return max(syncLagBlocks, uint64((syncLagTime+s.cfg.BlockInterval-1)/s.cfg.BlockInterval))
+}
+
 // updateSyncing sets the syncing flag from the peers' heads: more than
 // syncLag blocks behind the best of them.
 func (s *Service) updateSyncing() {
 	head := s.node.View().Head.Height
+	lag := s.syncLag()
 	behind := false
 	for _, st := range s.peers.snapshot() {
-		if st.head.height > head+syncLag {
+		if st.head.height > head+lag {
 			behind = true
 			break
 		}
@@ -428,7 +441,7 @@ func (r *syncRound) run(ctx context.Context) (int, error) {
 			if len(group) == 0 {
 				return nil
 			}
-			got, err := s.node.ApplyBlocks(ctx, group, events.Sync, string(r.target))
+			got, err := s.node.ApplyBlocks(ctx, group, events.Sync, groupPeers[0].String())
 			for _, e := range got {
 				s.syncStat.blocks.Add(1)
 				s.syncStat.txs.Add(uint64(len(e.Block.Transactions)))
