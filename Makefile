@@ -11,7 +11,7 @@ KOILIB   := node/testdata/koilib
 # Packages with concurrency on the hot path: run under the race detector.
 RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/...
 
-.PHONY: all build run test test-go test-race js-deps lint fuzz proto tools clean install bench
+.PHONY: all build run devnet test test-go test-race js-deps lint fuzz proto tools clean install bench
 
 all: build
 
@@ -29,6 +29,11 @@ bench: build
 run: build
 	@test -f $(DATADIR)/config.toml || ./$(BIN) init --dev --datadir $(DATADIR)
 	./$(BIN) node --datadir $(DATADIR)
+
+## devnet: build, then run a local network of 4 producer nodes in ./data/devnet (created on
+## the first run, restarted after) until Ctrl-C. Ports: JSON-RPC 8080-8083, p2p 8888-8891, admin 9090-9093.
+devnet: build
+	./$(BIN) devnet --nodes 4 --datadir ./data/devnet
 
 ## test: vet, every test (koilib against a live node included), the race detector.
 test: js-deps lint test-go test-race

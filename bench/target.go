@@ -21,6 +21,7 @@ import (
 	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/mempool"
+	"github.com/emberchain/ember/internal/childproc"
 	"github.com/emberchain/ember/node"
 	"github.com/emberchain/ember/node/keyfile"
 	"github.com/emberchain/ember/rpcgw"
@@ -216,7 +217,7 @@ func (t *target) startProcess(ctx context.Context, o NodeOptions, g *genesis.Gen
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = childEnv()
-	setDeathSignal(cmd)
+	childproc.SetDeathSignal(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)

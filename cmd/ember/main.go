@@ -14,7 +14,9 @@ import (
 const usage = `ember — a Koinos-compatible validator/producer node
 
 Usage:
-  ember init --dev --datadir DIR          create a single-node dev chain (config, genesis, keys)
+  ember init --dev --datadir DIR          create a dev chain (config, genesis, keys; --producers N for several)
+  ember init --genesis FILE --datadir DIR join a chain (--peer MULTIADDR ..., --producer-key FILE)
+  ember devnet --nodes N --datadir DIR    run a local network of N producer nodes until Ctrl-C
   ember node --datadir DIR [flags]        run a node
   ember keys new --out FILE [--scheme S]  create a key (secp256k1 for koilib wallets, or ed25519)
   ember keys show FILE                    print a key's address
@@ -46,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
 		"init":    cmdInit,
 		"node":    cmdNode,
+		"devnet":  cmdDevnet,
 		"keys":    cmdKeys,
 		"tx":      cmdTx,
 		"status":  cmdStatus,

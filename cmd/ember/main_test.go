@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -65,7 +66,7 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func waitRPC(t *testing.T, c *client.Client, logs *bytes.Buffer) {
+func waitRPC(t *testing.T, c *client.Client, logs fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
