@@ -61,7 +61,7 @@ lint:
 FUZZTIME ?= 15s
 FUZZ_TARGETS := ./rpcgw:FuzzServe ./proto/kjson:FuzzUnmarshal ./engine/genesis:FuzzParse \
 	./engine/state:FuzzDecodeAccount ./engine/koinos:FuzzParsers ./engine/sigverify:FuzzVerifyTx \
-	./store:FuzzDecodeBlockRecord
+	./store:FuzzDecodeBlockRecord ./netio/p2p:FuzzFrames ./netio/p2p:FuzzMessages
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
