@@ -1,6 +1,6 @@
-// Package node assembles Ember: store, engine, verifier, mempool, producer
-// and the JSON-RPC gateway, run as one process. cmd/ember, the bench
-// harness and the integration tests all start the same Node.
+// Package node assembles Ember: store, engine, verifier, mempool, producer,
+// the network and the JSON-RPC gateway, run as one process. cmd/ember, the
+// bench harness and the integration tests all start the same Node.
 //
 // This file declares the whole pipeline — every stage, who runs it, its
 // queue and what happens when it is full — so the data path can be read in
@@ -20,11 +20,18 @@
 //	events             chain loop and admission,    events.Stream ring (Events.      blocking subscriber: publishers wait,
 //	                   after commit / mempool add   Capacity, 16,384)                then it is demoted after StallTimeout;
 //	                                                                                 lagging subscriber: told what it missed
+//	p2p gossip in      gossipsub validators         validation queue 1,024, 10 s     dropped by gossipsub; a message
+//	                   (netio/p2p)                  per message                      that times out is not relayed
+//	p2p gossip out     one blocking event consumer  backlog of 65,536 transactions   newest left out of gossip (they
+//	                                                                                 stay in the mempool)
+//	p2p sync           sync loop, SyncPeers         verify 8 blocks ahead; groups    -
+//	                   fetchers                     of 256 blocks / 50,000 txs
+//	p2p serving        stream handlers              ServeRequests at once            waits 1 s, then answers "busy"
 //
 // The services run under one supervisor (internal/supervisor), started in
-// this order and stopped in reverse: the chain loop, JSON-RPC, then extra
-// services such as the admin listener. READY=1 is sent once all have
-// started.
+// this order and stopped in reverse: the chain loop, the network (when
+// P2P is set), JSON-RPC, then extra services such as the admin listener.
+// READY=1 is sent once all have started.
 //
 // Ordering guarantees: a block's Ready is committed to the store before the
 // engine advances, and only then do readers, the mempool and the event

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/node"
 )
 
@@ -70,7 +71,7 @@ var (
 	descHead        = prometheus.NewDesc("ember_head_height", "Height of the head block.", nil, nil)
 	descLIB         = prometheus.NewDesc("ember_lib_height", "Height of the last irreversible block.", nil, nil)
 	descHeadAge     = prometheus.NewDesc("ember_head_age_seconds", "Age of the head block's timestamp.", nil, nil)
-	descPeers       = prometheus.NewDesc("ember_peers", "Connected peers.", nil, nil)
+	descPeers       = prometheus.NewDesc("ember_peers", "Peers past the handshake (the same as ember_p2p_peers).", nil, nil)
 	descPoolTxs     = prometheus.NewDesc("ember_mempool_transactions", "Pending transactions.", nil, nil)
 	descPoolBytes   = prometheus.NewDesc("ember_mempool_bytes", "Bytes of pending transactions.", nil, nil)
 	descPoolReject  = prometheus.NewDesc("ember_mempool_rejections_total", "Transactions the mempool refused, by reason.", []string{"reason"}, nil)
@@ -93,10 +94,43 @@ var (
 	descVerifyRej   = prometheus.NewDesc("ember_sigverify_rejections_total", "Submissions refused before verification, by reason.", []string{"reason"}, nil)
 )
 
+// The network's metrics (p2p.Stats; docs/network.md and docs/operations.md).
+var (
+	descP2PPeers        = prometheus.NewDesc("ember_p2p_peers", "Peers past the handshake (same chain, same protocol version).", nil, nil)
+	descP2PSyncing      = prometheus.NewDesc("ember_p2p_syncing", "1 while the node is more than 2 blocks behind its best peer (gossip of transactions and production pause), else 0.", nil, nil)
+	descP2PGossip       = prometheus.NewDesc("ember_p2p_gossip_enabled", "1 when p2p.get_gossip_status answers true (at least one peer and not syncing), else 0.", nil, nil)
+	descP2PBansActive   = prometheus.NewDesc("ember_p2p_bans_active", "Peers banned now.", nil, nil)
+	descP2PBansTotal    = prometheus.NewDesc("ember_p2p_bans_total", "Bans imposed since start (score past the threshold, another chain or version, or by request).", nil, nil)
+	descP2PBytes        = prometheus.NewDesc("ember_p2p_bytes_total", "Bytes moved on libp2p streams, by protocol (gossip is /meshsub/...; negotiation: before a protocol is agreed) and direction.", []string{"protocol", "direction"}, nil)
+	descP2PGossipMsgs   = prometheus.NewDesc("ember_p2p_gossip_messages_total", "Gossip messages from peers, by topic and validation result (accepted: relayed; rejected: invalid, the sender is scored down; ignored: not relayed, nobody blamed).", []string{"topic", "result"}, nil)
+	descP2PPublished    = prometheus.NewDesc("ember_p2p_published_total", "What this node gossiped: transactions, transaction batches, blocks announced.", []string{"kind"}, nil)
+	descP2PBacklogDrops = prometheus.NewDesc("ember_p2p_tx_backlog_dropped_total", "Local transactions not gossiped because the gossip backlog was full (they stay in the mempool).", nil, nil)
+	descP2PEventsLagged = prometheus.NewDesc("ember_p2p_events_lagged_total", "Node events the gossip consumer missed after falling a whole event ring behind.", nil, nil)
+	descP2PCompact      = prometheus.NewDesc("ember_p2p_compact_blocks_total", "Gossiped compact blocks completed, by how: rebuilt from known transactions (missing ones fetched) or fetched whole.", []string{"how"}, nil)
+	descP2PFetchedTxs   = prometheus.NewDesc("ember_p2p_fetched_txs_total", "Transactions fetched from peers to complete compact blocks.", nil, nil)
+	descP2PSyncTarget   = prometheus.NewDesc("ember_p2p_sync_target_height", "Height the running sync round heads for; 0 when no round runs.", nil, nil)
+	descP2PSyncBlocks   = prometheus.NewDesc("ember_p2p_sync_blocks_total", "Blocks applied by sync.", nil, nil)
+	descP2PSyncTxs      = prometheus.NewDesc("ember_p2p_sync_txs_total", "Transactions in the blocks applied by sync.", nil, nil)
+	descP2PSyncBytes    = prometheus.NewDesc("ember_p2p_sync_bytes_total", "Bytes of block responses received by sync, as on the wire (compressed).", nil, nil)
+	descP2PSyncRounds   = prometheus.NewDesc("ember_p2p_sync_rounds_total", "Sync rounds started.", nil, nil)
+	descP2PSyncBPS      = prometheus.NewDesc("ember_p2p_sync_blocks_per_second", "Blocks applied per second by sync over its last 5-second progress period (kept after the round ends).", nil, nil)
+	descP2PSyncTPS      = prometheus.NewDesc("ember_p2p_sync_txs_per_second", "Transactions applied per second by sync over its last 5-second progress period (kept after the round ends).", nil, nil)
+	descP2PSyncBad      = prometheus.NewDesc("ember_p2p_sync_bad_peers_total", "Times sync scored a peer down for serving a block that does not verify or apply.", nil, nil)
+)
+
+var p2pDescs = []*prometheus.Desc{
+	descP2PPeers, descP2PSyncing, descP2PGossip, descP2PBansActive, descP2PBansTotal, descP2PBytes, descP2PGossipMsgs,
+	descP2PPublished, descP2PBacklogDrops, descP2PEventsLagged, descP2PCompact, descP2PFetchedTxs, descP2PSyncTarget,
+	descP2PSyncBlocks, descP2PSyncTxs, descP2PSyncBytes, descP2PSyncRounds, descP2PSyncBPS, descP2PSyncTPS, descP2PSyncBad,
+}
+
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHead, descLIB, descHeadAge, descPeers, descPoolTxs, descPoolBytes, descPoolReject, descPoolExpired,
 		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCRejected, descHealth,
 		descVerifyQueue, descVerifySigs, descVerifyTxs, descVerifyCache, descVerifyRej} {
+		ch <- d
+	}
+	for _, d := range p2pDescs {
 		ch <- d
 	}
 }
@@ -152,4 +186,48 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descVerifyRej, float64(v.RejectedPrecheck), "precheck")
 	counter(descVerifyRej, float64(v.RejectedOverload), "overload")
 	counter(descVerifyRej, float64(v.RejectedSource), "source_limit")
+	collectP2P(s.P2P, gauge, counter)
+}
+
+// collectP2P reports the network's snapshot.
+func collectP2P(p p2p.Stats, gauge, counter func(*prometheus.Desc, float64, ...string)) {
+	bit := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	gauge(descP2PPeers, float64(p.Peers))
+	gauge(descP2PSyncing, bit(p.Syncing))
+	gauge(descP2PGossip, bit(p.Gossip))
+	gauge(descP2PBansActive, float64(p.Banned))
+	counter(descP2PBansTotal, float64(p.BansEver))
+	for proto, bw := range p.Bandwidth {
+		counter(descP2PBytes, float64(bw.In), proto, "in")
+		counter(descP2PBytes, float64(bw.Out), proto, "out")
+	}
+	for _, t := range []struct {
+		topic string
+		c     p2p.GossipCounts
+	}{{"tx", p.TxBatches}, {"block", p.Blocks}} {
+		counter(descP2PGossipMsgs, float64(t.c.Accepted), t.topic, "accepted")
+		counter(descP2PGossipMsgs, float64(t.c.Rejected), t.topic, "rejected")
+		counter(descP2PGossipMsgs, float64(t.c.Ignored), t.topic, "ignored")
+	}
+	counter(descP2PPublished, float64(p.TxsPublished), "tx")
+	counter(descP2PPublished, float64(p.BatchesPub), "tx_batch")
+	counter(descP2PPublished, float64(p.BlocksPub), "block")
+	counter(descP2PBacklogDrops, float64(p.BacklogDrops))
+	counter(descP2PEventsLagged, float64(p.EventsLagged))
+	counter(descP2PCompact, float64(p.RebuiltBlocks), "rebuilt")
+	counter(descP2PCompact, float64(p.FetchedWhole), "fetched_whole")
+	counter(descP2PFetchedTxs, float64(p.FetchedTxs))
+	gauge(descP2PSyncTarget, float64(p.SyncTarget))
+	counter(descP2PSyncBlocks, float64(p.SyncBlocks))
+	counter(descP2PSyncTxs, float64(p.SyncTxs))
+	counter(descP2PSyncBytes, float64(p.SyncBytes))
+	counter(descP2PSyncRounds, float64(p.SyncRounds))
+	gauge(descP2PSyncBPS, float64(p.SyncBlocksRate))
+	gauge(descP2PSyncTPS, float64(p.SyncTxsRate))
+	counter(descP2PSyncBad, float64(p.SyncBadPeers))
 }

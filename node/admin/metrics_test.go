@@ -1,0 +1,154 @@
+package admin
+
+import (
+	"bufio"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emberchain/ember/netio/p2p"
+	"github.com/emberchain/ember/node"
+)
+
+// fakeSource is a node that reports a fixed snapshot.
+type fakeSource struct{ s node.Stats }
+
+func (f fakeSource) Stats() node.Stats { return f.s }
+func (f fakeSource) Health(time.Time) (int, []string) {
+	return node.HealthDegraded, []string{"syncing"}
+}
+
+// scrape serves /metrics once and returns every sample by its series
+// (name and labels as the text format writes them).
+func scrape(t *testing.T, src Source) map[string]float64 {
+	t.Helper()
+	s := New(Config{Listen: "127.0.0.1:0"}, src, NewMetrics())
+	rec := httptest.NewRecorder()
+	s.srv.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body.String())
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+func TestP2PMetrics(t *testing.T) {
+	st := node.Stats{
+		HeadTime: time.Now(),
+		Peers:    3,
+		P2P: p2p.Stats{
+			Peers: 3, Syncing: true, Gossip: false, Banned: 2, BansEver: 7,
+			Bandwidth: map[string]p2p.Bandwidth{
+				"/ember/sync/1":  {In: 123_456, Out: 789},
+				"/meshsub/1.2.0": {In: 4_000_000, Out: 5_000_000},
+				"negotiation":    {In: 11, Out: 12},
+			},
+			TxBatches:      p2p.GossipCounts{Accepted: 10, Rejected: 1, Ignored: 4},
+			Blocks:         p2p.GossipCounts{Accepted: 20, Rejected: 2, Ignored: 5},
+			TxsPublished:   1000,
+			BatchesPub:     9,
+			BlocksPub:      30,
+			BacklogDrops:   6,
+			EventsLagged:   8,
+			RebuiltBlocks:  18,
+			FetchedTxs:     44,
+			FetchedWhole:   3,
+			SyncTarget:     5000,
+			SyncBlocks:     4321,
+			SyncTxs:        98765,
+			SyncBytes:      1 << 30,
+			SyncRounds:     12,
+			SyncBlocksRate: 250,
+			SyncTxsRate:    6000,
+			SyncBadPeers:   1,
+		},
+	}
+	got := scrape(t, fakeSource{st})
+	want := map[string]float64{
+		`ember_peers`:              3,
+		`ember_p2p_peers`:          3,
+		`ember_p2p_syncing`:        1,
+		`ember_p2p_gossip_enabled`: 0,
+		`ember_p2p_bans_active`:    2,
+		`ember_p2p_bans_total`:     7,
+
+		`ember_p2p_bytes_total{direction="in",protocol="/ember/sync/1"}`:   123_456,
+		`ember_p2p_bytes_total{direction="out",protocol="/ember/sync/1"}`:  789,
+		`ember_p2p_bytes_total{direction="in",protocol="/meshsub/1.2.0"}`:  4_000_000,
+		`ember_p2p_bytes_total{direction="out",protocol="/meshsub/1.2.0"}`: 5_000_000,
+		`ember_p2p_bytes_total{direction="in",protocol="negotiation"}`:     11,
+		`ember_p2p_bytes_total{direction="out",protocol="negotiation"}`:    12,
+
+		`ember_p2p_gossip_messages_total{result="accepted",topic="tx"}`:    10,
+		`ember_p2p_gossip_messages_total{result="rejected",topic="tx"}`:    1,
+		`ember_p2p_gossip_messages_total{result="ignored",topic="tx"}`:     4,
+		`ember_p2p_gossip_messages_total{result="accepted",topic="block"}`: 20,
+		`ember_p2p_gossip_messages_total{result="rejected",topic="block"}`: 2,
+		`ember_p2p_gossip_messages_total{result="ignored",topic="block"}`:  5,
+
+		`ember_p2p_published_total{kind="tx"}`:       1000,
+		`ember_p2p_published_total{kind="tx_batch"}`: 9,
+		`ember_p2p_published_total{kind="block"}`:    30,
+
+		`ember_p2p_tx_backlog_dropped_total`:                  6,
+		`ember_p2p_events_lagged_total`:                       8,
+		`ember_p2p_compact_blocks_total{how="rebuilt"}`:       18,
+		`ember_p2p_compact_blocks_total{how="fetched_whole"}`: 3,
+		`ember_p2p_fetched_txs_total`:                         44,
+		`ember_p2p_sync_target_height`:                        5000,
+		`ember_p2p_sync_blocks_total`:                         4321,
+		`ember_p2p_sync_txs_total`:                            98765,
+		`ember_p2p_sync_bytes_total`:                          1 << 30,
+		`ember_p2p_sync_rounds_total`:                         12,
+		`ember_p2p_sync_blocks_per_second`:                    250,
+		`ember_p2p_sync_txs_per_second`:                       6000,
+		`ember_p2p_sync_bad_peers_total`:                      1,
+		`ember_health`:                                        node.HealthDegraded,
+	}
+	for series, v := range want {
+		g, ok := got[series]
+		if !ok {
+			t.Errorf("%s: not scraped", series)
+			continue
+		}
+		if g != v {
+			t.Errorf("%s = %v, want %v", series, g, v)
+		}
+	}
+	// Only the protocols the snapshot names get a bytes series.
+	n := 0
+	for series := range got {
+		if strings.HasPrefix(series, "ember_p2p_bytes_total{") {
+			n++
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d ember_p2p_bytes_total series, want 6", n)
+	}
+}
+
+// A node without a network reports the p2p metrics as zeros.
+func TestP2PMetricsAlone(t *testing.T) {
+	got := scrape(t, fakeSource{node.Stats{HeadTime: time.Now()}})
+	for _, series := range []string{"ember_p2p_peers", "ember_p2p_syncing", "ember_p2p_gossip_enabled", "ember_p2p_sync_target_height", `ember_p2p_published_total{kind="block"}`} {
+		if v, ok := got[series]; !ok || v != 0 {
+			t.Errorf("%s = %v (scraped: %v), want 0", series, v, ok)
+		}
+	}
+}
