@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 KOILIB   := node/testdata/koilib
 
 # Packages with concurrency on the hot path: run under the race detector.
-RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/...
+RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/... ./netio/... ./events/... ./internal/...
 
 .PHONY: all build run devnet test test-go test-race js-deps lint fuzz proto tools clean install bench
 
@@ -65,7 +65,7 @@ FUZZ_TARGETS := ./rpcgw:FuzzServe ./proto/kjson:FuzzUnmarshal ./engine/genesis:F
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg; \
 	done
 
 ## proto: regenerate the Go code from proto/ (needs protoc; plugins are installed into bin/tools).

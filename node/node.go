@@ -209,7 +209,10 @@ func New(cfg Config) (*Node, error) {
 		if pc.Now == nil {
 			pc.Now = n.now
 		}
-		pc.BlockInterval = time.Duration(cfg.Genesis.Params().BlockIntervalMs) * time.Millisecond
+		gp := cfg.Genesis.Params()
+		pc.BlockInterval = time.Duration(gp.BlockIntervalMs) * time.Millisecond
+		pc.MaxBlockTransactions = int(gp.Limits.MaxBlockTransactions)
+		pc.MaxBlockBytes = int(min(gp.Resources.NetworkBandwidthLimit, 1<<30)) + 64<<10
 		if n.net, err = p2p.New(pc, netNode{n}); err != nil {
 			n.closeStore()
 			return nil, err

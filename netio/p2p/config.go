@@ -64,6 +64,13 @@ type Config struct {
 	// ServeRequests bounds the sync and fetch requests served at once
 	// (default 16).
 	ServeRequests int
+	// MaxBlockBytes is the largest block the chain allows (genesis: its
+	// network bandwidth limit, plus the header): sync and fetch responses
+	// carrying one block may be that large. 0: 64 MiB.
+	MaxBlockBytes int
+	// MaxBlockTransactions is the chain's limit on a block (genesis): a
+	// compact block carries 8 bytes per transaction. 0: 100,000.
+	MaxBlockTransactions int
 	// BlockInterval is the chain's (genesis); it sizes how far behind a
 	// peer the node may be before it counts as syncing. 0: two blocks.
 	BlockInterval time.Duration
@@ -94,6 +101,12 @@ func (c *Config) EnsureDefaults() {
 	if c.ServeRequests <= 0 {
 		c.ServeRequests = DefaultServeRequests
 	}
+	if c.MaxBlockBytes <= 0 {
+		c.MaxBlockBytes = 64 << 20
+	}
+	if c.MaxBlockTransactions <= 0 {
+		c.MaxBlockTransactions = 100_000
+	}
 	if c.Agent == "" {
 		c.Agent = "ember"
 	}
@@ -121,10 +134,24 @@ func (c *Config) Validate() error {
 	if _, err := staticPeers(c.Peers); err != nil {
 		return err
 	}
-	if c.SyncBatchBytes > maxDecompressed/2 {
-		return fmt.Errorf("p2p: p2p.sync_batch_bytes must be at most %d", maxDecompressed/2)
+	if c.SyncBatchBytes > maxSyncBatchBytes {
+		return fmt.Errorf("p2p: p2p.sync_batch_bytes must be at most %d", maxSyncBatchBytes)
+	}
+	if least := minMessageSize(c.MaxBlockTransactions); c.MaxMessageSize < least {
+		return fmt.Errorf("p2p: p2p.max_message_bytes must be at least %d: a transaction batch is up to %d bytes and a compact block of this chain's largest block %d", least, txBatchBytes, shortIDLen*c.MaxBlockTransactions)
 	}
 	return nil
+}
+
+// maxSyncBatchBytes bounds p2p.sync_batch_bytes: a batch is decoded in
+// memory at once, on both sides.
+const maxSyncBatchBytes = 256 << 20
+
+// minMessageSize is the smallest gossip message limit that passes a full
+// transaction batch and a compact block of the largest block, with room
+// for gossipsub's envelope (topic, author, signature).
+func minMessageSize(maxBlockTxs int) int {
+	return max(txBatchBytes, shortIDLen*maxBlockTxs) + 64<<10
 }
 
 // staticPeers parses p2p.peers.

@@ -28,7 +28,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"good", func(*Config) {}, ""},
 		{"no peers", func(c *Config) { c.Peers = nil }, ""},
-		{"largest sync batch", func(c *Config) { c.SyncBatchBytes = maxDecompressed / 2 }, ""},
+		{"largest sync batch", func(c *Config) { c.SyncBatchBytes = maxSyncBatchBytes }, ""},
 		{"no identity", func(c *Config) { c.Identity = nil }, "no identity key"},
 		{"no listen address", func(c *Config) { c.Listen = nil }, "p2p.listen is empty"},
 		{"listen not a multiaddr", func(c *Config) { c.Listen = []string{"0.0.0.0:8888"} }, `"0.0.0.0:8888" is not a multiaddr`},
@@ -38,7 +38,7 @@ func TestConfigValidate(t *testing.T) {
 		{"static peer without id", func(c *Config) { c.Peers = []string{"/ip4/10.0.0.2/tcp/8888"} }, "must be a multiaddr ending in /p2p/<peer id>"},
 		{"static peer with a bad id", func(c *Config) { c.Peers = []string{"/ip4/10.0.0.2/tcp/8888/p2p/notapeerid"} }, "p2p.peers"},
 		{"static peer not a multiaddr", func(c *Config) { c.Peers = []string{"10.0.0.2:8888"} }, "p2p.peers"},
-		{"sync batch too large", func(c *Config) { c.SyncBatchBytes = maxDecompressed/2 + 1 }, "p2p.sync_batch_bytes must be at most"},
+		{"sync batch too large", func(c *Config) { c.SyncBatchBytes = maxSyncBatchBytes + 1 }, "p2p.sync_batch_bytes must be at most"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

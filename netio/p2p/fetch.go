@@ -85,14 +85,14 @@ func (s *Service) serveFetch(req *p2ppb.FetchRequest) *p2ppb.FetchResponse {
 // fetch sends a fetch request and decodes the response.
 func (s *Service) fetch(ctx context.Context, p peer.ID, req *p2ppb.FetchRequest) (*p2ppb.FetchResponse, error) {
 	rb, _ := req.MarshalVT()
-	// Sized for the largest block the chain allows, compressed or not; the
-	// deadline for a whole block is sized to the sync batch budget.
-	timeout := reqDeadline(s.cfg.SyncBatchBytes)
-	raw, err := s.request(ctx, p, protoFetch, rb, maxDecompressed, timeout)
+	// Sized for the largest block the chain allows, compressed or not, and
+	// so is the deadline.
+	limit := s.maxBlockResponse()
+	raw, err := s.request(ctx, p, protoFetch, rb, limit, reqDeadline(limit))
 	if err != nil {
 		return nil, err
 	}
-	body, err := unpackBody(raw, maxDecompressed)
+	body, err := unpackBody(raw, limit)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadResponse, err)
 	}

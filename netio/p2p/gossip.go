@@ -362,7 +362,7 @@ func (s *Service) fetchFailed(from peer.ID, err error) pubsub.ValidationResult {
 	switch {
 	case errors.Is(err, errTimeout):
 		s.penalize(from, penaltyTimeout, "block fetch timed out")
-	case errors.Is(err, errBadResponse):
+	case errors.Is(err, errBadResponse), errors.Is(err, errFrameTooLarge):
 		s.penalize(from, penaltyBadResponse, "bad block fetch response", "err", err)
 		return pubsub.ValidationReject
 	default:

@@ -124,7 +124,7 @@ func (g *guard) banLocked(p peer.ID, ip netip.Addr, now time.Time) {
 
 func (g *guard) banUntilLocked(p peer.ID, ip netip.Addr, until time.Time) {
 	g.mu.peerBans[p] = until
-	if ip.IsValid() && !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsUnspecified() {
+	if publicIP(ip) {
 		g.mu.ipBans[ip] = until
 		g.mu.banIP[p] = ip
 	}
@@ -159,6 +159,11 @@ func (g *guard) ipBanned(a ma.Multiaddr) bool {
 	until, banned := g.mu.ipBans[ip]
 	if banned && !g.now().Before(until) {
 		delete(g.mu.ipBans, ip)
+		for p, bip := range g.mu.banIP {
+			if bip == ip {
+				delete(g.mu.banIP, p)
+			}
+		}
 		return false
 	}
 	return banned
@@ -175,6 +180,16 @@ func (g *guard) banCounts() (active int, total uint64) {
 		}
 	}
 	return active, g.mu.bans
+}
+
+// sharedNAT is RFC 6598's carrier-grade NAT range: many subscribers behind
+// one address.
+var sharedNAT = netip.MustParsePrefix("100.64.0.0/10")
+
+// publicIP reports whether an address is worth banning: one that is not
+// shared by many honest nodes (loopback, private, link-local, CGNAT).
+func publicIP(ip netip.Addr) bool {
+	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !sharedNAT.Contains(ip)
 }
 
 func ipOf(a ma.Multiaddr) (netip.Addr, bool) {

@@ -76,14 +76,14 @@ func TestGuardScoreDecays(t *testing.T) {
 		wantScore float64 // after the step
 		wantBan   bool
 	}{
-		{0, penaltyBadResponse, 50_000, false},
-		{scoreHalfLife, 0, 25_000, false}, // halved after one half-life
-		{0, penaltyInvalidTxs, 50_000, false},
-		{2 * scoreHalfLife, penaltyTimeout, 17_500, false}, // 50,000/4 + 5,000
-		{0, penaltyInvalidBlock, 67_500, false},
-		{0, penaltyMalformed, 92_500, false},
-		{0, penaltyTimeout, 97_500, false},
-		{0, 2_500, 100_000, true}, // banScore exactly bans
+		{0, penaltyBadResponse, 60_000, false},
+		{scoreHalfLife, 0, 30_000, false}, // halved after one half-life
+		{0, penaltyInvalidTxs, 60_000, false},
+		{2 * scoreHalfLife, penaltyTimeout, 20_000, false}, // 60,000/4 + 5,000
+		{0, penaltyMalformed, 50_000, false},
+		{0, penaltyTimeout, 55_000, false},
+		{0, 40_000, 95_000, false},
+		{0, 5_000, 100_000, true}, // banScore exactly bans
 	}
 	for i, st := range steps {
 		clk.advance(st.advance)

@@ -333,6 +333,9 @@ func (s *Service) Connect(ctx context.Context, addr string) error {
 // a test's partition). d <= 0 uses the configured ban duration.
 func (s *Service) Ban(p peer.ID, d time.Duration) {
 	ip, _ := s.peers.ip(p)
+	if d <= 0 {
+		d = s.cfg.BanDuration
+	}
 	s.guard.banFor(p, ip, d)
 	s.log.Warn("peer banned", "peer", p.String(), "why", "by request", "for", d)
 	s.disconnect(p)
@@ -380,6 +383,9 @@ func (s *Service) acquireServe(ctx context.Context) bool {
 }
 
 func (s *Service) releaseServe() { <-s.serve }
+
+// maxBlockResponse bounds a response that carries one whole block.
+func (s *Service) maxBlockResponse() int { return s.cfg.MaxBlockBytes + 64<<10 }
 
 func digestOf(b []byte) (koinos.Digest, bool) {
 	d, err := koinos.ParseMultihash(b)

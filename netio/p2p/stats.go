@@ -32,7 +32,7 @@ type Stats struct {
 	SyncRounds     uint64
 	SyncBlocksRate uint64 // blocks/s in the last progress period
 	SyncTxsRate    uint64
-	SyncBadPeers   uint64 // peers scored down for invalid blocks
+	SyncBadPeers   uint64 // invalid blocks served to sync (each scored against its peer)
 }
 
 // GossipCounts are validation outcomes of one topic.

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +49,7 @@ type syncStats struct {
 	rounds       atomic.Uint64 // sync rounds started
 	rateBlocks   atomic.Uint64 // blocks/s over the last progress period
 	rateTxs      atomic.Uint64 // transactions/s over the last progress period
-	invalidPeers atomic.Uint64 // peers dropped for bad blocks or responses
+	invalidPeers atomic.Uint64 // invalid blocks served (each costs its peer penaltyInvalidBlock)
 }
 
 func (s *Service) wakeSync() {
@@ -166,11 +167,14 @@ const errUnknownHead = "unknown head"
 // deadline sized to maxBytes.
 func (s *Service) syncRequest(ctx context.Context, p peer.ID, req *p2ppb.SyncRequest, maxBytes int) (*p2ppb.SyncResponse, int, error) {
 	rb, _ := req.MarshalVT()
-	raw, err := s.request(ctx, p, protoSync, rb, maxDecompressed, reqDeadline(maxBytes))
+	// A response holds about maxBytes of blocks, but always its first
+	// block, which may be the largest the chain allows.
+	limit := max(2*maxBytes, s.maxBlockResponse()) + maxSyncRequest
+	raw, err := s.request(ctx, p, protoSync, rb, limit, reqDeadline(maxBytes))
 	if err != nil {
 		return nil, 0, err
 	}
-	body, err := unpackBody(raw, 2*maxBytes+maxSyncRequest)
+	body, err := unpackBody(raw, limit)
 	if err != nil {
 		return nil, len(raw), fmt.Errorf("%w: %w", errBadResponse, err)
 	}
@@ -209,6 +213,8 @@ func (s *Service) syncLoop(ctx context.Context) {
 		}
 		s.updateSyncing()
 		s.syncStat.target.Store(0)
+		s.syncStat.rateBlocks.Store(0)
+		s.syncStat.rateTxs.Store(0)
 	}
 }
 
@@ -307,7 +313,7 @@ func (s *Service) syncTo(ctx context.Context, target peer.ID, st peerStatus) (in
 		s.penalize(target, penaltyBadResponse, "its chain does not contain this node's last irreversible block", "lib", loc[len(loc)-1].Height)
 		return 0, errors.New("p2p: the peer's chain does not contain this node's last irreversible block")
 	}
-	if err := errors.Join(err1, err2); err != nil || common.height > head.height {
+	if err := errors.Join(err1, err2); err != nil || common.height > head.height || !inLocator(loc, common) {
 		s.penalize(target, penaltyBadResponse, "malformed fork point response", "err", err)
 		return 0, fmt.Errorf("%w: fork point", errBadResponse)
 	}
@@ -318,6 +324,20 @@ func (s *Service) syncTo(ctx context.Context, target peer.ID, st peerStatus) (in
 	s.syncStat.target.Store(head.height)
 	r := &syncRound{s: s, target: target, head: head, next: common.height + 1, end: head.height}
 	return r.run(ctx)
+}
+
+// inLocator reports whether a fork point is one of the locator's entries
+// (height 0 always is: every chain starts from the genesis state).
+func inLocator(loc []*p2ppb.BlockRef, r blockRef) bool {
+	if r.height == 0 {
+		return true
+	}
+	for _, l := range loc {
+		if l.Height == r.height && bytes.Equal(l.Id, r.id.Multihash()) {
+			return true
+		}
+	}
+	return false
 }
 
 // syncRound downloads [next, end] on the chain ending at head from every

@@ -19,7 +19,7 @@ const shortIDLen = 8
 // two prefix bytes, then the digest). ok is false for an id of another
 // form.
 func shortID(id []byte) (uint64, bool) {
-	if len(id) != 34 {
+	if len(id) != 34 || id[0] != 0x12 || id[1] != 0x20 {
 		return 0, false
 	}
 	return binary.BigEndian.Uint64(id[2:10]), true

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,9 +27,9 @@ const (
 // below it zstd's frame costs more than it saves.
 const compressAbove = 1024
 
-// maxDecompressed caps any decompressed response, whatever its caller
-// allows: a frame that hides its size is cut off here.
-const maxDecompressed = 64 << 20
+// maxDecoderWindow bounds the zstd window a response may ask the decoder
+// for (packBody's frames use far less).
+const maxDecoderWindow = 8 << 20
 
 var errFrameTooLarge = errors.New("p2p: message larger than allowed")
 
@@ -45,6 +46,9 @@ func writeFrame(w io.Writer, body []byte) error {
 
 // readFrame reads a length-prefixed message of at most max bytes.
 func readFrame(r *bufio.Reader, max int) ([]byte, error) {
+	if max < 0 {
+		max = 0
+	}
 	size, err := binary.ReadUvarint(r)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -72,7 +76,7 @@ var (
 		return e
 	}}
 	decoders = sync.Pool{New: func() any {
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(maxDecoderWindow))
 		if err != nil {
 			panic(err) // only for invalid options, which are constant
 		}
@@ -91,20 +95,21 @@ func packBody(pb []byte) []byte {
 }
 
 // unpackBody undoes packBody, refusing more than max bytes once
-// decompressed.
+// decompressed. Memory follows the data actually decoded, never more than
+// about max: the stated size only pre-sizes the buffer (and only as far as
+// the compressed bytes could plausibly expand), and a frame that hides its
+// size is cut off after max bytes.
 func unpackBody(b []byte, max int) ([]byte, error) {
 	if len(b) == 0 {
 		return nil, errors.New("p2p: empty response")
 	}
 	switch b[0] {
 	case frameRaw:
+		if len(b)-1 > max {
+			return nil, fmt.Errorf("%w: %d bytes, at most %d", errFrameTooLarge, len(b)-1, max)
+		}
 		return b[1:], nil
 	case frameZstd:
-		d := decoders.Get().(*zstd.Decoder)
-		defer decoders.Put(d)
-		// The frame header states the decompressed size; refuse before
-		// decoding when it is too large, and cap the decoder anyway for
-		// frames that do not state it.
 		var h zstd.Header
 		if err := h.Decode(b[1:]); err != nil {
 			return nil, fmt.Errorf("p2p: response is not a zstd frame: %w", err)
@@ -112,15 +117,34 @@ func unpackBody(b []byte, max int) ([]byte, error) {
 		if h.HasFCS && h.FrameContentSize > uint64(max) {
 			return nil, fmt.Errorf("%w: %d bytes decompressed, at most %d", errFrameTooLarge, h.FrameContentSize, max)
 		}
-		out, err := d.DecodeAll(b[1:], make([]byte, 0, min(int(h.FrameContentSize), max)))
+		hint := 0
+		if h.HasFCS {
+			hint = int(min(h.FrameContentSize, uint64(max), uint64(maxExpansion*len(b))))
+		}
+		d := decoders.Get().(*zstd.Decoder)
+		defer func() {
+			d.Reset(nil)
+			decoders.Put(d)
+		}()
+		if err := d.Reset(bytes.NewReader(b[1:])); err != nil {
+			return nil, fmt.Errorf("p2p: decompress response: %w", err)
+		}
+		out := bytes.NewBuffer(make([]byte, 0, hint))
+		n, err := out.ReadFrom(io.LimitReader(d, int64(max)+1))
 		if err != nil {
 			return nil, fmt.Errorf("p2p: decompress response: %w", err)
 		}
-		if len(out) > max {
-			return nil, fmt.Errorf("%w: %d bytes decompressed, at most %d", errFrameTooLarge, len(out), max)
+		if n > int64(max) {
+			return nil, fmt.Errorf("%w: more than %d bytes decompressed", errFrameTooLarge, max)
 		}
-		return out, nil
+		return out.Bytes(), nil
 	default:
 		return nil, fmt.Errorf("p2p: unknown response encoding %d", b[0])
 	}
 }
+
+// maxExpansion is the most a response's stated size may exceed its
+// compressed size before the buffer stops being sized from it up front:
+// blocks compress 2-5 times; a frame claiming far more grows the buffer as
+// it actually decodes.
+const maxExpansion = 32
