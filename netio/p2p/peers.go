@@ -16,10 +16,9 @@ import (
 
 // peerStatus is what a peer last told of its chain.
 type peerStatus struct {
-	head     blockRef
-	headTime uint64
-	lib      blockRef
-	at       time.Time
+	head blockRef
+	lib  blockRef
+	at   time.Time
 }
 
 type blockRef struct {

@@ -117,7 +117,7 @@ func (s *Service) checkStatus(p peer.ID, st *p2ppb.Status) {
 		s.penalize(p, penaltyMalformed, "malformed status", "err", err)
 		return
 	}
-	prev, had, known := s.peers.setStatus(p, peerStatus{head: head, headTime: st.HeadTime, lib: lib, at: s.cfg.Now()})
+	prev, had, known := s.peers.setStatus(p, peerStatus{head: head, lib: lib, at: s.cfg.Now()})
 	if !known {
 		return // disconnected meanwhile
 	}

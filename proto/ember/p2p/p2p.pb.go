@@ -252,8 +252,9 @@ func (*SyncRequest_ForkPoint) isSyncRequest_Request() {}
 
 func (*SyncRequest_Blocks) isSyncRequest_Request() {}
 
-// The requester's head chain, newest first: head, head-1, head-2, head-4,
-// ... down to its last irreversible block, which comes last.
+// The requester's head chain, newest first: the head and the four blocks
+// below it, then steps that double (head-6, head-10, head-18, ...), down to
+// its last irreversible block, which comes last. At most 128 entries.
 type ForkPointRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Locator       []*BlockRef            `protobuf:"bytes,1,rep,name=locator,proto3" json:"locator,omitempty"`
