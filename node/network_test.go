@@ -352,11 +352,14 @@ func TestFourProducers(t *testing.T) {
 			t.Fatalf("recipient balance %d on node %d, %d on node 0", a.Balance, m.i, b.Balance)
 		}
 	}
-	for _, m := range c.nodes {
-		if p := m.n.Stats().Producer.Produced; p == 0 {
-			t.Fatalf("node %d never produced", m.i)
+	waitFor(t, 20*time.Second, "every node to produce", func() bool {
+		for _, m := range c.nodes {
+			if m.n.Stats().Producer.Produced == 0 {
+				return false
+			}
 		}
-	}
+		return true
+	})
 }
 
 // partition splits the cluster in two: each side bans the other's peers.

@@ -123,6 +123,9 @@ func (s *Service) checkStatus(p peer.ID, st *p2ppb.Status) {
 	}
 	if !had {
 		s.log.Info("peer connected", "peer", p.String(), "agent", st.Agent, "head", head.height, "lib", lib.height)
+		if !s.settled.Load() && s.staticAnswered() {
+			s.settled.Store(true)
+		}
 	} else {
 		if lib.height < prev.lib.height {
 			s.penalize(p, penaltyLie, "its last irreversible block went back", "was", prev.lib.height, "now", lib.height)
