@@ -40,7 +40,11 @@ func TestAPIDoc(t *testing.T) {
 	if _, err := tn.submit(tx); err != nil {
 		t.Fatal(err)
 	}
-	tn.waitTx(tx.Id)
+	// The transaction index is written with the block; the head moves
+	// once the step is advanced, a moment later.
+	for h := tn.waitTx(tx.Id); tn.head().HeadTopology.Height < h; {
+		time.Sleep(10 * time.Millisecond)
+	}
 	pending := tn.transfer(0, to, 1, 2)
 	pendingJSON, _ := kjson.Marshal(pending)
 	head := tn.head()
