@@ -20,6 +20,7 @@ import (
 	emberrpc "github.com/emberchain/ember/proto/ember/rpc"
 	blockstorerpc "github.com/emberchain/ember/proto/koinos/rpc/block_store"
 	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
+	p2prpc "github.com/emberchain/ember/proto/koinos/rpc/p2p"
 	txstorerpc "github.com/emberchain/ember/proto/koinos/rpc/transaction_store"
 	"github.com/emberchain/ember/proto/tokenabi"
 	"github.com/emberchain/ember/rpcgw/client"
@@ -281,6 +282,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err := c.Call(ctx, "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &head); err != nil {
 		return err
 	}
+	var gossip p2prpc.GetGossipStatusResponse
+	if err := c.Call(ctx, "p2p.get_gossip_status", &p2prpc.GetGossipStatusRequest{}, &gossip); err != nil {
+		return err
+	}
 	token, _ := koinos.ParseAddress(info.Parameters.Token.ContractId)
 	var supply tokenabi.Uint64
 	var rc chainrpc.ReadContractResponse
@@ -300,10 +305,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			TotalSupply   uint64 `json:"total_supply,string"`
 			IntervalMs    uint64 `json:"block_interval_ms,string"`
 			ProducerCount int    `json:"producers"`
+			Gossip        bool   `json:"gossip"`
 		}{
 			b64url(info.ChainId), info.Parameters.ChainName, head.HeadTopology.GetHeight(), fmt.Sprintf("0x%x", head.HeadTopology.GetId()),
 			head.HeadBlockTime, head.LastIrreversibleBlock, token.String(), info.Parameters.Token.Symbol, supply.Value,
-			info.Parameters.BlockIntervalMs, len(info.Parameters.Producers),
+			info.Parameters.BlockIntervalMs, len(info.Parameters.Producers), gossip.Enabled,
 		}
 		b, _ := jsonIndent(out)
 		fmt.Fprintln(stdout, string(b))
@@ -314,6 +320,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "irreversible:     %d\n", head.LastIrreversibleBlock)
 	fmt.Fprintf(stdout, "token contract:   %s (%s, total supply %s)\n", token, info.Parameters.Token.Symbol, formatAmount(supply.Value, info.Parameters.Token.Decimals))
 	fmt.Fprintf(stdout, "block interval:   %d ms, %d producer(s)\n", info.Parameters.BlockIntervalMs, len(info.Parameters.Producers))
+	g := "off (no peer, or catching up)"
+	if gossip.Enabled {
+		g = "on"
+	}
+	fmt.Fprintf(stdout, "gossip:           %s\n", g)
 	return nil
 }
 
