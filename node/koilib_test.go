@@ -34,8 +34,11 @@ func requireTool(t *testing.T, name string) string {
 // a node: head, chain id, nonce, rc, a token transfer signed by koilib
 // through Contract and utils.tokenAbi, wait, balances, the served ABI, and
 // an error for a bad nonce (testdata/koilib/wallet.js).
-func TestKoilibWallet(t *testing.T) {
-	nodeBin := requireTool(t, "node")
+// requireKoilib skips (fails in CI) without Node.js and koilib, before a
+// test starts any node.
+func requireKoilib(t *testing.T) {
+	t.Helper()
+	requireTool(t, "node")
 	dir := filepath.Join("testdata", "koilib")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "koilib")); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -43,24 +46,36 @@ func TestKoilibWallet(t *testing.T) {
 		}
 		t.Skipf("koilib is not installed: run `npm ci --prefix %s` (make test does)", dir)
 	}
-	tn := newTestNet(t, 2, 200*time.Millisecond)
-	wallet := tn.users[0] // secp256k1: what koilib signs with
-	if wallet.Scheme() != keys.SchemeSecp256k1 {
-		t.Fatal("user 0 must be a secp256k1 key")
-	}
-	to := keys.Ed25519FromSeed(seed("koilib-recipient")).Address()
+}
+
+// runKoilib runs a script of testdata/koilib with Node.js and returns what
+// it printed.
+func runKoilib(t *testing.T, script string, args ...string) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeBin, "wallet.js", "http://"+tn.n.RPCAddr()+"/", wallet.String(), tn.g.TokenID().String(), to.String())
-	cmd.Dir = dir
+	cmd := exec.CommandContext(ctx, requireTool(t, "node"), append([]string{script}, args...)...)
+	cmd.Dir = filepath.Join("testdata", "koilib")
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = string(ee.Stderr)
 		}
-		t.Fatalf("koilib session failed: %v\n%s", err, stderr)
+		t.Fatalf("koilib %s failed: %v\n%s", script, err, stderr)
 	}
+	return out
+}
+
+func TestKoilibWallet(t *testing.T) {
+	requireKoilib(t)
+	tn := newTestNet(t, 2, 200*time.Millisecond)
+	wallet := tn.users[0] // secp256k1: what koilib signs with
+	if wallet.Scheme() != keys.SchemeSecp256k1 {
+		t.Fatal("user 0 must be a secp256k1 key")
+	}
+	to := keys.Ed25519FromSeed(seed("koilib-recipient")).Address()
+	out := runKoilib(t, "wallet.js", "http://"+tn.n.RPCAddr()+"/", wallet.String(), tn.g.TokenID().String(), to.String())
 	var got struct {
 		ChainID        string `json:"chainId"`
 		Nonce          int    `json:"nonce"`

@@ -1,11 +1,7 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,14 +12,7 @@ import (
 // of a four-producer network and waits for it on another
 // (testdata/koilib/network.js).
 func TestKoilibAcrossNodes(t *testing.T) {
-	nodeBin := requireTool(t, "node")
-	dir := filepath.Join("testdata", "koilib")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "koilib")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("koilib is not installed: run `npm ci --prefix %s` (make test does)", dir)
-		}
-		t.Skipf("koilib is not installed: run `npm ci --prefix %s` (make test does)", dir)
-	}
+	requireKoilib(t)
 	c := newCluster(t, 4, 2, 200*time.Millisecond)
 	for i := 0; i < 4; i++ {
 		c.add(i)
@@ -34,19 +23,8 @@ func TestKoilibAcrossNodes(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "the network to run", func() bool { return c.minLIB() >= 2 })
 	to := keys.Ed25519FromSeed(seed("koilib-network-recipient")).Address()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	send, wait := c.nodes[0].n.RPCAddr(), c.nodes[3].n.RPCAddr()
-	cmd := exec.CommandContext(ctx, nodeBin, "network.js", "http://"+send+"/", "http://"+wait+"/", wallet.String(), c.g.TokenID().String(), to.String())
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("koilib session failed: %v\n%s", err, stderr)
-	}
+	out := runKoilib(t, "network.js", "http://"+send+"/", "http://"+wait+"/", wallet.String(), c.g.TokenID().String(), to.String())
 	var got struct {
 		TxID           string `json:"txId"`
 		BlockNumber    int    `json:"blockNumber"`

@@ -25,19 +25,8 @@ func (s *Service) maxFetchRequest() int { return maxFetchRequestBase + 5*s.node.
 // handleFetch serves the transactions of a block this node holds (by
 // index), or the whole block, to a peer completing a compact block.
 func (s *Service) handleFetch(st network.Stream) {
-	p := st.Conn().RemotePeer()
-	b, err := readRequest(st, s.maxFetchRequest(), statusTimeout)
-	if err != nil {
-		st.Reset()
-		if errors.Is(err, errFrameTooLarge) {
-			s.penalize(p, penaltyMalformed, "fetch request too large")
-		}
-		return
-	}
 	var req p2ppb.FetchRequest
-	if err := req.UnmarshalVT(b); err != nil {
-		st.Reset()
-		s.penalize(p, penaltyMalformed, "undecodable fetch request", "err", err)
+	if !s.readInbound(st, s.maxFetchRequest(), &req, "fetch request") {
 		return
 	}
 	if !s.acquireServe(s.life) {

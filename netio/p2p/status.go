@@ -54,20 +54,8 @@ func (s *Service) ourStatus() *p2ppb.Status {
 
 // handleStatus answers a peer's status with ours and records theirs.
 func (s *Service) handleStatus(st network.Stream) {
-	p := st.Conn().RemotePeer()
-	_ = st.SetDeadline(time.Now().Add(statusTimeout))
-	b, err := readFrame(bufio.NewReader(st), maxStatusBytes)
-	if err != nil {
-		st.Reset()
-		if errors.Is(err, errFrameTooLarge) {
-			s.penalize(p, penaltyMalformed, "status message too large")
-		}
-		return
-	}
 	var theirs p2ppb.Status
-	if err := theirs.UnmarshalVT(b); err != nil {
-		st.Reset()
-		s.penalize(p, penaltyMalformed, "undecodable status", "err", err)
+	if !s.readInbound(st, maxStatusBytes, &theirs, "status") {
 		return
 	}
 	ours, _ := s.ourStatus().MarshalVT()
@@ -76,7 +64,7 @@ func (s *Service) handleStatus(st network.Stream) {
 		return
 	}
 	st.Close()
-	s.checkStatus(p, &theirs)
+	s.checkStatus(st.Conn().RemotePeer(), &theirs)
 }
 
 // exchangeStatus sends our status to a peer and records its answer: the
@@ -222,17 +210,28 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te) && te.Timeout()
 }
 
-// readRequest reads one request of at most max bytes from an inbound
-// stream, within timeout.
-func readRequest(st network.Stream, max int, timeout time.Duration) ([]byte, error) {
-	_ = st.SetDeadline(time.Now().Add(timeout))
+// readInbound reads one request of at most max bytes from an inbound
+// stream (within statusTimeout) and decodes it into m. On a bad request
+// it resets the stream, scores the peer (a message over its limit or that
+// does not decode is malformed; a stream that ends early is not scored)
+// and returns false.
+func (s *Service) readInbound(st network.Stream, max int, m interface{ UnmarshalVT([]byte) error }, what string) bool {
+	p := st.Conn().RemotePeer()
+	_ = st.SetDeadline(time.Now().Add(statusTimeout))
 	b, err := readFrame(bufio.NewReader(st), max)
 	if err != nil {
-		return nil, err
+		st.Reset()
+		if errors.Is(err, errFrameTooLarge) {
+			s.penalize(p, penaltyMalformed, what+" too large")
+		}
+		return false
 	}
-	// The requester half-closed after its request; anything more is a
-	// protocol error, but only worth noting, not waiting for.
-	return b, nil
+	if err := m.UnmarshalVT(b); err != nil {
+		st.Reset()
+		s.penalize(p, penaltyMalformed, "undecodable "+what, "err", err)
+		return false
+	}
+	return true
 }
 
 // respond writes one response and closes the stream.

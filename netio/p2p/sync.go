@@ -62,19 +62,13 @@ func (s *Service) wakeSync() {
 // handleSync serves fork point and block requests from the store, under
 // the serving budget.
 func (s *Service) handleSync(st network.Stream) {
-	p := st.Conn().RemotePeer()
-	b, err := readRequest(st, maxSyncRequest, statusTimeout)
-	if err != nil {
-		st.Reset()
-		if errors.Is(err, errFrameTooLarge) {
-			s.penalize(p, penaltyMalformed, "sync request too large")
-		}
+	var req p2ppb.SyncRequest
+	if !s.readInbound(st, maxSyncRequest, &req, "sync request") {
 		return
 	}
-	var req p2ppb.SyncRequest
-	if err := req.UnmarshalVT(b); err != nil || req.Request == nil {
+	if req.Request == nil {
 		st.Reset()
-		s.penalize(p, penaltyMalformed, "undecodable sync request", "err", err)
+		s.penalize(st.Conn().RemotePeer(), penaltyMalformed, "empty sync request")
 		return
 	}
 	if !s.acquireServe(s.life) {
