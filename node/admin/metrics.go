@@ -102,7 +102,7 @@ var (
 	descP2PBansActive   = prometheus.NewDesc("ember_p2p_bans_active", "Peers banned now.", nil, nil)
 	descP2PBansTotal    = prometheus.NewDesc("ember_p2p_bans_total", "Bans imposed since start (score past the threshold, another chain or version, or by request).", nil, nil)
 	descP2PBytes        = prometheus.NewDesc("ember_p2p_bytes_total", "Bytes moved on libp2p streams, by protocol (gossip is /meshsub/...; negotiation: before a protocol is agreed) and direction.", []string{"protocol", "direction"}, nil)
-	descP2PGossipMsgs   = prometheus.NewDesc("ember_p2p_gossip_messages_total", "Gossip messages from peers, by topic and validation result (accepted: relayed; rejected: invalid, the sender is scored down; ignored: not relayed, nobody blamed).", []string{"topic", "result"}, nil)
+	descP2PGossipMsgs   = prometheus.NewDesc("ember_p2p_gossip_messages_total", "Gossip messages from peers, by topic and validation result (accepted: relayed; rejected: invalid, the sender is scored down; ignored: not relayed, nobody blamed but a peer whose fetch timed out).", []string{"topic", "result"}, nil)
 	descP2PPublished    = prometheus.NewDesc("ember_p2p_published_total", "What this node gossiped: transactions, transaction batches, blocks announced.", []string{"kind"}, nil)
 	descP2PBacklogDrops = prometheus.NewDesc("ember_p2p_tx_backlog_dropped_total", "Local transactions not gossiped because the gossip backlog was full (they stay in the mempool).", nil, nil)
 	descP2PResent       = prometheus.NewDesc("ember_p2p_tx_resent_total", "Local transactions gossiped again because no block had included them 5 s after the last try.", nil, nil)
