@@ -46,10 +46,10 @@ func (c *Chain) IsProducer(a koinos.Address) bool {
 }
 
 // NextSlot is the production decision: producer a's first slot that has
-// not begun before nowMs, is after the head's slot (one block per slot, on
-// the branch this node holds best) and after lastSigned (the sign guard's
-// record: never a second block for a slot). ok is false when a is not a
-// producer.
+// not ended at nowMs (the slot in progress counts; Late says when it is
+// over), is after the head's slot (one block per slot, on the branch this
+// node holds best) and after lastSigned (the sign guard's record: never a
+// second block for a slot). ok is false when a is not a producer.
 func (c *Chain) NextSlot(a koinos.Address, lastSigned, nowMs uint64) (slot uint64, ok bool) {
 	if !c.IsProducer(a) {
 		return 0, false

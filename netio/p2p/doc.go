@@ -14,6 +14,7 @@
 //	gossip.go   gossipsub topics /ember/<chain>/tx/1 and /block/1: the
 //	            node's events in, batches and compact blocks out; the
 //	            validators that decide relay
+//	resend.go   local transactions gossiped again until a block has them
 //	fetch.go    /ember/fetch/1: the transactions a compact block lacks, or
 //	            the whole block
 //	sync.go     /ember/sync/1: fork point and block batches; the syncer
@@ -55,15 +56,16 @@
 // head it claimed is scored down and dropped from the round; the others go
 // on.
 //
-// While the node is more than two blocks behind its best peer it is
-// "syncing": transaction gossip is held back (and incoming batches are
-// ignored), p2p.get_gossip_status reports false, and the producer skips
-// its slots rather than build on a stale head.
+// While a peer's head is more than syncLag blocks above this node's (two,
+// or two seconds of blocks when that is more) the node is "syncing":
+// transaction gossip is held back (and incoming batches are ignored),
+// p2p.get_gossip_status reports false, and the producer skips its slots
+// rather than build on a stale head.
 //
 // # Trust
 //
-// Every decoder is bounded before it allocates (frame limits per message,
-// decompressed size checked against the frame header and capped). A peer's
+// Every decoder is bounded before it allocates (frame limits per message;
+// a response's decompressed bytes held to its limit as they decode). A peer's
 // misbehaviour adds to a score that halves every 10 minutes; at 100,000
 // the peer is disconnected and banned (guard.go lists the costs). A peer on
 // another chain or protocol version is banned at the handshake. Gossipsub's

@@ -14,8 +14,9 @@ import (
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
-// maxFetchRequest bounds a fetch request: a block id and up to
-// MaxBlockTransactions indexes of at most 5 bytes each.
+// maxFetchRequestBase is a fetch request's bound apart from its indexes
+// (maxFetchRequest: a block id and up to MaxBlockTransactions indexes of
+// at most 5 bytes each).
 const maxFetchRequestBase = 64
 
 var errBadResponse = errors.New("p2p: response is not what was asked for")

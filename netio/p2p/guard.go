@@ -16,8 +16,9 @@ import (
 // Misbehaviour costs a peer points on a score that decays by half every
 // scoreHalfLife (Koinos keeps such a score per IP with a 30-minute
 // half-life). At banScore the peer is disconnected and banned for
-// Config.BanDuration: by peer id, and by IP unless the IP is loopback or
-// private (where many honest nodes share one address, as in a devnet).
+// Config.BanDuration: by peer id, and by IP unless the IP is loopback,
+// private, link-local or carrier-grade NAT (publicIP: where many honest
+// nodes may share one address, as in a devnet).
 // The values are chosen so that two invalid blocks (or bad responses, or
 // lies) within about five minutes, four invalid transaction batches within
 // about three, or twenty timed-out requests in a short while ban a peer,

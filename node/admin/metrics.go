@@ -97,14 +97,16 @@ var (
 // The network's metrics (p2p.Stats; docs/network.md and docs/operations.md).
 var (
 	descP2PPeers        = prometheus.NewDesc("ember_p2p_peers", "Peers past the handshake (same chain, same protocol version).", nil, nil)
-	descP2PSyncing      = prometheus.NewDesc("ember_p2p_syncing", "1 while the node is more than 2 blocks behind its best peer (gossip of transactions and production pause), else 0.", nil, nil)
+	descP2PSyncing      = prometheus.NewDesc("ember_p2p_syncing", "1 while a peer's head is more than max(2, 2 s of blocks) above this node's (gossip of transactions and production pause), else 0.", nil, nil)
 	descP2PGossip       = prometheus.NewDesc("ember_p2p_gossip_enabled", "1 when p2p.get_gossip_status answers true (at least one peer and not syncing), else 0.", nil, nil)
 	descP2PBansActive   = prometheus.NewDesc("ember_p2p_bans_active", "Peers banned now.", nil, nil)
 	descP2PBansTotal    = prometheus.NewDesc("ember_p2p_bans_total", "Bans imposed since start (score past the threshold, another chain or version, or by request).", nil, nil)
 	descP2PBytes        = prometheus.NewDesc("ember_p2p_bytes_total", "Bytes moved on libp2p streams, by protocol (gossip is /meshsub/...; negotiation: before a protocol is agreed) and direction.", []string{"protocol", "direction"}, nil)
-	descP2PGossipMsgs   = prometheus.NewDesc("ember_p2p_gossip_messages_total", "Gossip messages from peers, by topic and validation result (accepted: relayed; rejected: invalid, the sender is scored down; ignored: not relayed, nobody blamed).", []string{"topic", "result"}, nil)
+	descP2PGossipMsgs   = prometheus.NewDesc("ember_p2p_gossip_messages_total", "Gossip messages from peers, by topic and validation result (accepted: relayed; rejected: invalid, the sender is scored down; ignored: not relayed, nobody blamed but a peer whose fetch timed out).", []string{"topic", "result"}, nil)
 	descP2PPublished    = prometheus.NewDesc("ember_p2p_published_total", "What this node gossiped: transactions, transaction batches, blocks announced.", []string{"kind"}, nil)
 	descP2PBacklogDrops = prometheus.NewDesc("ember_p2p_tx_backlog_dropped_total", "Local transactions not gossiped because the gossip backlog was full (they stay in the mempool).", nil, nil)
+	descP2PResent       = prometheus.NewDesc("ember_p2p_tx_resent_total", "Local transactions gossiped again because no block had included them 5 s after the last try.", nil, nil)
+	descP2PUnconfirmed  = prometheus.NewDesc("ember_p2p_tx_unconfirmed", "Local transactions gossiped and not yet seen in a block (tracked for resending).", nil, nil)
 	descP2PEventsLagged = prometheus.NewDesc("ember_p2p_events_lagged_total", "Node events the gossip consumer missed after falling a whole event ring behind.", nil, nil)
 	descP2PCompact      = prometheus.NewDesc("ember_p2p_compact_blocks_total", "Gossiped compact blocks completed, by how: rebuilt from known transactions (missing ones fetched) or fetched whole.", []string{"how"}, nil)
 	descP2PFetchedTxs   = prometheus.NewDesc("ember_p2p_fetched_txs_total", "Transactions fetched from peers to complete compact blocks.", nil, nil)
@@ -113,14 +115,14 @@ var (
 	descP2PSyncTxs      = prometheus.NewDesc("ember_p2p_sync_txs_total", "Transactions in the blocks applied by sync.", nil, nil)
 	descP2PSyncBytes    = prometheus.NewDesc("ember_p2p_sync_bytes_total", "Bytes of block responses received by sync, as on the wire (compressed).", nil, nil)
 	descP2PSyncRounds   = prometheus.NewDesc("ember_p2p_sync_rounds_total", "Sync rounds started.", nil, nil)
-	descP2PSyncBPS      = prometheus.NewDesc("ember_p2p_sync_blocks_per_second", "Blocks applied per second by sync over its last 5-second progress period (kept after the round ends).", nil, nil)
-	descP2PSyncTPS      = prometheus.NewDesc("ember_p2p_sync_txs_per_second", "Transactions applied per second by sync over its last 5-second progress period (kept after the round ends).", nil, nil)
+	descP2PSyncBPS      = prometheus.NewDesc("ember_p2p_sync_blocks_per_second", "Blocks applied per second by sync over its last progress period (5 s or more); 0 when no round runs.", nil, nil)
+	descP2PSyncTPS      = prometheus.NewDesc("ember_p2p_sync_txs_per_second", "Transactions applied per second by sync over its last progress period (5 s or more); 0 when no round runs.", nil, nil)
 	descP2PSyncBad      = prometheus.NewDesc("ember_p2p_sync_bad_peers_total", "Times sync scored a peer down for serving a block that does not verify or apply.", nil, nil)
 )
 
 var p2pDescs = []*prometheus.Desc{
 	descP2PPeers, descP2PSyncing, descP2PGossip, descP2PBansActive, descP2PBansTotal, descP2PBytes, descP2PGossipMsgs,
-	descP2PPublished, descP2PBacklogDrops, descP2PEventsLagged, descP2PCompact, descP2PFetchedTxs, descP2PSyncTarget,
+	descP2PPublished, descP2PBacklogDrops, descP2PResent, descP2PUnconfirmed, descP2PEventsLagged, descP2PCompact, descP2PFetchedTxs, descP2PSyncTarget,
 	descP2PSyncBlocks, descP2PSyncTxs, descP2PSyncBytes, descP2PSyncRounds, descP2PSyncBPS, descP2PSyncTPS, descP2PSyncBad,
 }
 
@@ -218,6 +220,8 @@ func collectP2P(p p2p.Stats, gauge, counter func(*prometheus.Desc, float64, ...s
 	counter(descP2PPublished, float64(p.BatchesPub), "tx_batch")
 	counter(descP2PPublished, float64(p.BlocksPub), "block")
 	counter(descP2PBacklogDrops, float64(p.BacklogDrops))
+	counter(descP2PResent, float64(p.Resent))
+	gauge(descP2PUnconfirmed, float64(p.Unconfirmed))
 	counter(descP2PEventsLagged, float64(p.EventsLagged))
 	counter(descP2PCompact, float64(p.RebuiltBlocks), "rebuilt")
 	counter(descP2PCompact, float64(p.FetchedWhole), "fetched_whole")

@@ -65,6 +65,8 @@ func TestP2PMetrics(t *testing.T) {
 			BatchesPub:     9,
 			BlocksPub:      30,
 			BacklogDrops:   6,
+			Resent:         13,
+			Unconfirmed:    14,
 			EventsLagged:   8,
 			RebuiltBlocks:  18,
 			FetchedTxs:     44,
@@ -107,6 +109,8 @@ func TestP2PMetrics(t *testing.T) {
 		`ember_p2p_published_total{kind="block"}`:    30,
 
 		`ember_p2p_tx_backlog_dropped_total`:                  6,
+		`ember_p2p_tx_resent_total`:                           13,
+		`ember_p2p_tx_unconfirmed`:                            14,
 		`ember_p2p_events_lagged_total`:                       8,
 		`ember_p2p_compact_blocks_total{how="rebuilt"}`:       18,
 		`ember_p2p_compact_blocks_total{how="fetched_whole"}`: 3,
@@ -146,7 +150,7 @@ func TestP2PMetrics(t *testing.T) {
 // A node without a network reports the p2p metrics as zeros.
 func TestP2PMetricsAlone(t *testing.T) {
 	got := scrape(t, fakeSource{node.Stats{HeadTime: time.Now()}})
-	for _, series := range []string{"ember_p2p_peers", "ember_p2p_syncing", "ember_p2p_gossip_enabled", "ember_p2p_sync_target_height", `ember_p2p_published_total{kind="block"}`} {
+	for _, series := range []string{"ember_p2p_peers", "ember_p2p_syncing", "ember_p2p_gossip_enabled", "ember_p2p_sync_target_height", `ember_p2p_published_total{kind="block"}`, "ember_p2p_tx_resent_total", "ember_p2p_tx_unconfirmed"} {
 		if v, ok := got[series]; !ok || v != 0 {
 			t.Errorf("%s = %v (scraped: %v), want 0", series, v, ok)
 		}

@@ -129,9 +129,9 @@ type P2P struct {
 	Key            string        `toml:"key" doc:"Node identity key file (libp2p Ed25519), relative to node.keys; created with mode 0600 on first start. Its peer id is printed at start and by ember init."`
 	MaxPeers       int           `toml:"max_peers" check:"positive" doc:"Most connected peers; the connection manager trims beyond it and the resource manager refuses connections past twice it."`
 	QUIC           bool          `toml:"quic" doc:"Enable the QUIC transport besides TCP (listen on a /udp/PORT/quic-v1 address too)."`
-	BanDuration    time.Duration `toml:"ban_duration" check:"positive" doc:"How long a peer stays banned (by peer id and IP) once its error score passes the threshold or it is on another chain."`
-	MaxMessageSize int           `toml:"max_message_bytes" check:"positive" doc:"Largest gossip message (a compact block announces 8 bytes per transaction; a transaction batch is at most 1 MiB)."`
-	SyncBatchBytes int           `toml:"sync_batch_bytes" check:"positive" doc:"Most bytes of blocks in one sync response, asked for and served (compressed on the wire)."`
+	BanDuration    time.Duration `toml:"ban_duration" check:"positive" doc:"How long a peer stays banned (by peer id, and by IP when the address is public) once its error score passes the threshold, or at once when it is on another chain or protocol version."`
+	MaxMessageSize int           `toml:"max_message_bytes" check:"positive" doc:"Largest gossip message; equal on every node. At least a full transaction batch (1 MiB) or a compact block of the genesis max_block_transactions (8 bytes each), whichever is larger, + 64 KiB: the node refuses to start with less."`
+	SyncBatchBytes int           `toml:"sync_batch_bytes" check:"positive" doc:"Most bytes of blocks in one sync response, asked for and served, measured before compression (zstd on the wire); a response always carries its first block, however large. At most 256 MiB."`
 	SyncPeers      int           `toml:"sync_peers" check:"positive" doc:"Peers block sync downloads from in parallel."`
 	ServeRequests  int           `toml:"serve_requests" check:"positive" doc:"Sync and block-fetch requests served at once, over all peers; more wait briefly, then are refused."`
 }
