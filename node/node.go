@@ -212,7 +212,10 @@ func New(cfg Config) (*Node, error) {
 		gp := cfg.Genesis.Params()
 		pc.BlockInterval = time.Duration(gp.BlockIntervalMs) * time.Millisecond
 		pc.MaxBlockTransactions = int(gp.Limits.MaxBlockTransactions)
-		pc.MaxBlockBytes = int(min(gp.Resources.NetworkBandwidthLimit, 1<<30)) + 64<<10
+		// The network limit counts the transactions' own bytes; in a block
+		// each adds a few bytes of framing (at most 4 for any size the
+		// limits allow), and the header and signature come on top.
+		pc.MaxBlockBytes = int(min(gp.Resources.NetworkBandwidthLimit, 1<<30)) + 4*pc.MaxBlockTransactions + 64<<10
 		if n.net, err = p2p.New(pc, netNode{n}); err != nil {
 			n.closeStore()
 			return nil, err

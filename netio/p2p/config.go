@@ -67,8 +67,9 @@ type Config struct {
 	// (default 16).
 	ServeRequests int
 	// MaxBlockBytes is the largest block the chain allows (genesis: its
-	// network bandwidth limit, plus the header): sync and fetch responses
-	// carrying one block may be that large. 0: 64 MiB.
+	// network bandwidth limit, plus each transaction's framing in the block
+	// and the header): sync and fetch responses carrying one block may be
+	// that large. 0: 64 MiB.
 	MaxBlockBytes int
 	// MaxBlockTransactions is the chain's limit on a block (genesis): a
 	// compact block carries 8 bytes per transaction. 0: 100,000.

@@ -182,7 +182,13 @@ func (s *Service) request(ctx context.Context, p peer.ID, proto protocol.ID, req
 	if err != nil {
 		return nil, fmt.Errorf("p2p: open %s to %s: %w", proto, p, err)
 	}
-	_ = st.SetDeadline(time.Now().Add(timeout))
+	// The stream's reads follow the deadline, not ctx: the nearer of the
+	// two (a gossip validation's own timeout may come first).
+	deadline := time.Now().Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = st.SetDeadline(deadline)
 	if err := writeFrame(st, req); err != nil {
 		st.Reset()
 		return nil, fmt.Errorf("p2p: send %s request: %w", proto, err)

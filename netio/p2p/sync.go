@@ -158,12 +158,15 @@ func (s *Service) serveBlocks(req *p2ppb.BlocksRequest) *p2ppb.SyncResponse {
 const errUnknownHead = "unknown head"
 
 // syncRequest sends a sync request and decodes the response, with a
-// deadline sized to maxBytes.
+// deadline sized to maxBytes. A fork point response is small; a blocks
+// response holds about maxBytes of blocks, but always its first block,
+// which may be the largest the chain allows.
 func (s *Service) syncRequest(ctx context.Context, p peer.ID, req *p2ppb.SyncRequest, maxBytes int) (*p2ppb.SyncResponse, int, error) {
 	rb, _ := req.MarshalVT()
-	// A response holds about maxBytes of blocks, but always its first
-	// block, which may be the largest the chain allows.
-	limit := max(2*maxBytes, s.maxBlockResponse()) + maxSyncRequest
+	limit := maxSyncRequest
+	if req.GetBlocks() != nil {
+		limit += max(2*maxBytes, s.maxBlockResponse())
+	}
 	raw, err := s.request(ctx, p, protoSync, rb, limit, reqDeadline(maxBytes))
 	if err != nil {
 		return nil, 0, err

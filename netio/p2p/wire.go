@@ -33,6 +33,9 @@ const maxDecoderWindow = 8 << 20
 
 var errFrameTooLarge = errors.New("p2p: message larger than allowed")
 
+// frameChunk is the most a frame's buffer holds before its bytes arrive.
+const frameChunk = 1 << 20
+
 // writeFrame writes a length-prefixed message.
 func writeFrame(w io.Writer, body []byte) error {
 	var hdr [binary.MaxVarintLen64]byte
@@ -59,11 +62,17 @@ func readFrame(r *bufio.Reader, max int) ([]byte, error) {
 	if size > uint64(max) {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", errFrameTooLarge, size, max)
 	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(r, b); err != nil {
+	// Memory follows the bytes that arrive, not the length a peer states:
+	// the buffer starts at 1 MiB at most and grows as data comes.
+	var b bytes.Buffer
+	b.Grow(int(min(size, frameChunk)))
+	if _, err := io.CopyN(&b, r, int64(size)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, fmt.Errorf("p2p: read message body: %w", err)
 	}
-	return b, nil
+	return b.Bytes(), nil
 }
 
 // zstd coders are pooled: an encoder holds megabytes of window.
