@@ -139,7 +139,7 @@ func (c *Chain) initGenesis(maxCached int) *Ready {
 		c.base.Set(a, state.Account{Balance: b.Amount, Mana: b.Amount, ManaUpdatedMs: c.params.GenesisTimeMs})
 	}
 	c.base.SetSupply(c.g.TotalSupply())
-	c.fork = newForkDB(c.genesisRoot())
+	c.fork = newForkDB(c.genesisRoot(), len(c.producers))
 	r := &Ready{HeadChanged: true, Checkpoint: &Checkpoint{Writes: c.base.TakeDirty()}}
 	r.Meta = c.meta()
 	r.view = c.newView()
@@ -177,7 +177,7 @@ func (c *Chain) restore(meta Meta, maxCached int) error {
 			return fmt.Errorf("chain: the store lacks checkpoint block %d (0x%x)", meta.Checkpoint.Height, meta.Checkpoint.ID.Multihash())
 		}
 	}
-	c.fork = newForkDB(root)
+	c.fork = newForkDB(root, len(c.producers))
 	replayed := 0
 	progress := c.progress(meta.LIB.Height - meta.Checkpoint.Height)
 	err = c.store.CanonicalBlocks(meta.Checkpoint.Height+1, meta.LIB.Height, func(e *BlockEntry) error {
@@ -542,7 +542,7 @@ func (c *Chain) insert(n *node) *Ready {
 		}
 		c.fork.head = newHead
 	}
-	if lib := c.fork.irreversibleOn(c.fork.head, len(c.producers)); lib != c.fork.root {
+	if lib := c.fork.irreversibleOn(c.fork.head); lib != c.fork.root {
 		for _, m := range c.fork.advanceRoot(lib, c.base) {
 			r.Irreversible = append(r.Irreversible, m.entry)
 			c.settled.add(m.topo.ID)

@@ -24,6 +24,9 @@ type node struct {
 	// tainted: this block or an ancestor above the root shares its height
 	// and signer with another block (double production); it cannot be head.
 	tainted bool
+	// final is the height of the last block its branch makes irreversible
+	// (irreversibleOn this block), computed when it is inserted.
+	final uint64
 }
 
 type heightSigner struct {
@@ -33,6 +36,7 @@ type heightSigner struct {
 
 // forkDB holds the fork database. It is owned by the chain goroutine.
 type forkDB struct {
+	producers int // in the schedule: irreversibility needs more than 2/3
 	root  *node
 	head  *node
 	nodes map[koinos.Digest]*node
@@ -41,8 +45,8 @@ type forkDB struct {
 	produced map[heightSigner][]*node
 }
 
-func newForkDB(root *node) *forkDB {
-	f := &forkDB{root: root, head: root, nodes: map[koinos.Digest]*node{root.topo.ID: root}, produced: map[heightSigner][]*node{}}
+func newForkDB(root *node, producers int) *forkDB {
+	f := &forkDB{producers: producers, root: root, head: root, nodes: map[koinos.Digest]*node{root.topo.ID: root}, produced: map[heightSigner][]*node{}}
 	return f
 }
 
@@ -56,6 +60,7 @@ func (f *forkDB) insert(n *node) {
 	n.parent.children = append(n.parent.children, n)
 	f.nodes[n.topo.ID] = n
 	n.tainted = n.parent.tainted
+	n.final = f.irreversibleOn(n).topo.Height
 	key := heightSigner{n.topo.Height, n.signer}
 	same := append(f.produced[key], n)
 	f.produced[key] = same
@@ -76,9 +81,22 @@ func taint(n *node) {
 	}
 }
 
-// better is fork choice: the higher block wins, then the earlier
-// timestamp, then the lower id.
-func better(a, b *node) bool {
+// better is fork choice: the branch that makes the higher block
+// irreversible wins, then the higher block, then the earlier timestamp,
+// then the lower id.
+//
+// Irreversibility comes first (as in EOS's DPoS fork database): a longer
+// branch fewer producers built on must not pull a node off the branch more
+// than two thirds of them confirmed. Without it, under delays longer than
+// a slot, honest producers that built on one branch switch to a taller one
+// while another node has already counted their blocks toward the first
+// branch's irreversibility; that node can then never follow the others
+// (its irreversible block is not on their chain). With it, a node that
+// sees the confirmations of a branch moves to it, and so do the producers.
+func (f *forkDB) better(a, b *node) bool {
+	if fa, fb := max(a.final, f.root.topo.Height), max(b.final, f.root.topo.Height); fa != fb {
+		return fa > fb
+	}
 	if a.topo.Height != b.topo.Height {
 		return a.topo.Height > b.topo.Height
 	}
@@ -93,7 +111,7 @@ func better(a, b *node) bool {
 func (f *forkDB) chooseHead() *node {
 	best := f.root
 	for _, n := range f.nodes {
-		if n != f.root && !n.tainted && better(n, best) {
+		if n != f.root && !n.tainted && f.better(n, best) {
 			best = n
 		}
 	}
@@ -103,11 +121,11 @@ func (f *forkDB) chooseHead() *node {
 // irreversibleOn returns the highest block on the chain ending at head that
 // more than two thirds of the producers have built on (signed it or a block
 // above it), or the root if none above it has.
-func (f *forkDB) irreversibleOn(head *node, producers int) *node {
-	seen := make(map[koinos.Address]struct{}, producers)
+func (f *forkDB) irreversibleOn(head *node) *node {
+	seen := make(map[koinos.Address]struct{}, f.producers)
 	for n := head; n != f.root; n = n.parent {
 		seen[n.signer] = struct{}{}
-		if 3*len(seen) > 2*producers {
+		if 3*len(seen) > 2*f.producers {
 			return n
 		}
 	}
@@ -190,10 +208,10 @@ func (f *forkDB) leaves() []*node {
 		}
 	}
 	slices.SortFunc(out, func(a, b *node) int {
-		if better(a, b) {
+		if f.better(a, b) {
 			return -1
 		}
-		if better(b, a) {
+		if f.better(b, a) {
 			return 1
 		}
 		return 0
