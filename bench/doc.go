@@ -35,7 +35,8 @@
 // The bench starts its own throwaway node by default: a temporary data
 // directory, a dev genesis funding the K accounts, the block interval asked
 // for, a mempool sized to hold the whole run and RPC limits that pass the
-// largest batch and block. The node is a child process (`ember node`, this
+// largest batch and block. A single node runs without the network
+// (p2p.listen empty). The node is a child process (`ember node`, this
 // executable or --node-binary), so its CPU time and memory come from
 // /proc/<pid> apart from the bench's; --node in-process runs it inside the
 // bench (tests, CPU profiles); --rpc URL --keys DIR loads a node started by
@@ -91,9 +92,49 @@
 //   - ack: submission → the answer admitting it (the RPC ack).
 //   - sched_lag (rated runs): due time i/R → actual send: the bench falling
 //     behind the rate asked for (a worker still waiting on its last answer).
+//   - irreversible (every run): a block's header timestamp → the head poll
+//     (of the followed node) that first reported a last irreversible block
+//     at or above its height; over the blocks from the first after t0 to
+//     the last holding a run transaction. After the drain the follower
+//     keeps polling until the last irreversible block reaches the head it
+//     had then (at most 10 intervals, at least 3 s); blocks still not
+//     irreversible are counted as unseen. With one producer a block is
+//     irreversible at once; with four, once three distinct producers have
+//     built on it: about two intervals later.
 //
 // Percentiles are nearest-rank: every figure is a latency some transaction
 // had.
+//
+// # Networks (Options.Nodes > 1)
+//
+// One genesis lists N producers (NetProducerKeys: node i signs with key
+// i, key 0 being the single node's producer) and funds the accounts. The
+// bench picks N free loopback ports and N identity keys first, so every
+// node's p2p.peers can list all the others (a full mesh), starts the N
+// nodes together and waits until each has shaken hands with every other
+// ("peer connected" in its log) and a block produced after that has
+// reached every node by gossip. (If after 15 s some handshake is still
+// missing but every node has a peer, gossip reaching every node is enough;
+// the report's propagation note and handshakes per node say so.)
+//
+// Worker w sends to node w mod N, so an account's transactions always go
+// to one node, in nonce order; the follower reads node 0 only (every node
+// holds the chain). node_cpu_s is then the sum over the nodes (each a
+// child process, from /proc), node_rss_mb the largest peak, and
+// node.per_node has each; metrics are summed over the nodes (so
+// sigs_verified_per_tx counts every node's verification).
+//
+// Block propagation (report.propagation, from the nodes' JSON logs, whose
+// "time" fields share this machine's clock): for every block produced
+// between t0 and the end of the drain, its producer's "produced block"
+// line (written once the block is stored and handed to the network) →
+// each other node's "accepted block" line (written once the block,
+// received live, is verified, applied and stored). Per block, max is the
+// latest other node; each is every (block, other node) pair;
+// p99_of_interval is max's p99 over the block interval. A block some other
+// node never accepted live (it got it by sync, or never) is counted in
+// not_live and left out of the distributions; off_chain counts produced
+// blocks that are not on node 0's chain at the end.
 //
 // # Errors
 //
@@ -113,9 +154,10 @@
 // sig_ceiling_tps is the scheme's best signatures per second on all cores
 // (GOMAXPROCS goroutines) over the single and batch paths, measured before
 // the node starts; cpus is GOMAXPROCS; node_cpu_s is the node process's
-// user+system CPU over t0 → end of drain, node_rss_mb its peak resident
-// memory (VmHWM), both -1 when the node is not a child process; commit
-// names the code (build version, or the checkout's commit).
+// user+system CPU over t0 → end of drain (summed over the nodes of a
+// network), node_rss_mb its peak resident memory (VmHWM; a network's
+// largest), both -1 when the node is not a child process; commit names the
+// code (build version, or the checkout's commit).
 //
 // # Designs rejected
 //
