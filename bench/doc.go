@@ -31,6 +31,10 @@
 //     pool's workers do), and sigverify.Verify of whole transfers.
 //   - suite (make bench): verify, then per scheme a closed-loop rpc run on a
 //     fresh node and an rpc run at half the committed rate it reached.
+//   - net (make bench-net): in one run, the suite's closed-loop run on a
+//     fresh single node (the yardstick), then a network of N nodes loaded
+//     the same way, then the network at half the committed rate it
+//     reached; see Networks below.
 //
 // The bench starts its own throwaway node by default: a temporary data
 // directory, a dev genesis funding the K accounts, the block interval asked
@@ -105,7 +109,7 @@
 // Percentiles are nearest-rank: every figure is a latency some transaction
 // had.
 //
-// # Networks (Options.Nodes > 1)
+// # Networks (Options.Nodes > 1, the net mode)
 //
 // One genesis lists N producers (NetProducerKeys: node i signs with key
 // i, key 0 being the single node's producer) and funds the accounts. The
@@ -135,6 +139,18 @@
 // node never accepted live (it got it by sync, or never) is counted in
 // not_live and left out of the distributions; off_chain counts produced
 // blocks that are not on node 0's chain at the end.
+//
+// The net mode reports, for its scheme: single_committed_tps (the
+// yardstick's committed_tps); yardstick_tps = single / N, what N nodes
+// sharing this machine would commit if only their duplicated work cost
+// anything (every node verifies and applies every transaction, so N nodes
+// do N times one node's work); committed_tps and steady_tps of the
+// network's closed-loop run; ratio = committed_tps / yardstick_tps (goal ≥
+// 0.8 at N = 4); half_rate = half the network's committed_tps, and in that
+// run p50/p99 inclusion in ms and intervals (goal p99 ≤ 2), propagation
+// (goal p99 ≤ 10 % of an interval) and irreversibility (goal p99 ≤ 3
+// intervals, none unseen); per node, CPU seconds of both network runs and
+// peak RSS; errors over all three runs (goal 0).
 //
 // # Errors
 //
