@@ -35,6 +35,9 @@
 //     fresh single node (the yardstick), then a network of N nodes loaded
 //     the same way, then the network at half the committed rate it
 //     reached; see Networks below.
+//   - sync (make bench-sync): in one run, the yardstick, then a chain of
+//     B blocks of T transfers built in this process and served by a child
+//     node to a fresh follower over p2p; see Sync below.
 //
 // The bench starts its own throwaway node by default: a temporary data
 // directory, a dev genesis funding the K accounts, the block interval asked
@@ -151,6 +154,33 @@
 // (goal p99 ≤ 10 % of an interval) and irreversibility (goal p99 ≤ 3
 // intervals, none unseen); per node, CPU seconds of both network runs and
 // peak RSS; errors over all three runs (goal 0).
+//
+// # Sync
+//
+// The source chain: B × T transfers of the engine mode's sequence, signed
+// on every core and verified through a sigverify pool a chunk ahead of a
+// builder that builds, signs, commits and stores each block as a producer
+// does (chain.Build, Commit, store.Commit) into the source's data
+// directory; genesis lists one producer (the source's key) and is dated
+// B + 10 intervals in the past, so every slot is before now. build_s is
+// that time; it is not compared with anything. The source node then runs
+// on that directory with its producer disabled, so its head stays at B
+// (no empty blocks); a fresh follower with the same genesis has the source
+// as its only static peer.
+//
+// seconds: the follower's first handshake ("peer connected" in its log) →
+// the first head poll (every 20 ms) at which its head equals the source's
+// (height and id); start_seconds counts from the follower's process start
+// instead. blocks_per_s = B / seconds, tx_per_s = B × T / seconds, ratio =
+// tx_per_s / the yardstick's committed_tps (goal ≥ 1.2). follower_cpu_s
+// and source_cpu_s: /proc user+system CPU over seconds (from the poll
+// that first saw the handshake); follower_cpu_us_per_tx divides the
+// follower's by B × T. wire_bytes: the kernel's bytes_sent (tcp_info, read
+// with ss(8) before the nodes stop) of the source's sockets to the
+// follower: every byte of the connection, zstd-compressed sync batches,
+// Noise and Yamux framing and head polls included (-1 without ss);
+// block_bytes is the blocks' protobuf size for comparison. (The node
+// exports no p2p byte counter on /metrics yet.)
 //
 // # Errors
 //

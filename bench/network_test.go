@@ -101,3 +101,29 @@ func TestNetMode(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncMode runs the sync mode briefly on in-process nodes: a source
+// chain of 60 blocks, synced by a fresh follower. It asserts nothing about
+// speed.
+func TestSyncMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a chain and starts three nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := t.TempDir()
+	r, err := RunSync(ctx, SyncOptions{Scheme: keys.SchemeEd25519, Blocks: 60, BlockTxs: 50, Txs: 400, Saturation: 2 * time.Second, Concurrency: 2, Batch: 5,
+		Base: Options{Accounts: 20, BlockInterval: 100 * time.Millisecond, Node: NodeOptions{Mode: NodeInProcess, Dir: t.TempDir()}, CeilingTime: -1},
+		Out:  out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Txs != 3000 || r.Errors != 0 || r.Seconds <= 0 || r.TxPerSec <= 0 || r.BlocksPerSec <= 0 || r.BlockBytes <= 0 || r.SingleCommittedTPS <= 0 || r.Ratio <= 0 {
+		t.Fatalf("result: %+v", r)
+	}
+	for _, name := range []string{"sync.json", "summary.txt", "single-saturation/report.json"} {
+		if st, err := os.Stat(filepath.Join(out, name)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -35,6 +35,8 @@ Modes:
   net      a network of --nodes producers on loopback against one node:
            committed TPS against single/N, latency at half rate, block
            propagation between the nodes, time to irreversibility
+  sync     a fresh node syncing a chain of --blocks blocks from another
+           over p2p: blocks/s and tx/s against one node's committed TPS
   init     create a data directory whose genesis funds the bench accounts,
            for runs against a node started by hand (--rpc URL --keys DIR)
 
@@ -82,6 +84,8 @@ func benchMode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return benchSuite(ctx, args[1:], stdout, stderr)
 	case "net":
 		return benchNet(ctx, args[1:], stdout, stderr)
+	case "sync":
+		return benchSync(ctx, args[1:], stdout, stderr)
 	case "init":
 		return benchInit(args[1:], stdout, stderr)
 	}
@@ -510,6 +514,50 @@ func benchNet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	r.Table(stdout)
 	fmt.Fprintf(stdout, "\nresults in %s\n", no.Out)
+	return nil
+}
+
+func benchSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench sync", "bench sync [--scheme S] [--blocks N] [--block-txs T] [flags]", stderr)
+	b := addBenchFlags(fs)
+	fs.DurationVar(&b.interval, "interval", time.Second, "block interval (the same as --block-interval)")
+	blocks := fs.Int("blocks", 10_000, "blocks of the source chain")
+	blockTxs := fs.Int("block-txs", 500, "transfers per block of the source chain")
+	txs := fs.Int("txs", 0, "transactions of the single-node closed-loop run (default: the suite's)")
+	satDur := fs.Duration("saturation", 12*time.Second, "cap on the single-node run's submission time")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up when the follower has not caught up after this long")
+	prof := fs.String("follower-profile", "", "write the follower's CPU profile from its handshake on (for --profile-time) to this file")
+	profTime := fs.Duration("profile-time", 30*time.Second, "length of the follower's profile")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if b.rpcURL != "" {
+		return errors.New("bench sync starts its own nodes; it cannot use one given by --rpc")
+	}
+	if *blocks < 1 || *blockTxs < 1 || *txs < 0 || *satDur <= 0 || *timeout <= 0 || *profTime <= 0 {
+		return errors.New("--blocks and --block-txs must be at least 1, --txs not negative, --saturation, --timeout and --profile-time above 0")
+	}
+	b.suiteDefaults(fs)
+	o, err := b.options(stderr)
+	if err != nil {
+		return err
+	}
+	so := bench.SyncOptions{Scheme: o.Scheme, Blocks: *blocks, BlockTxs: *blockTxs, Txs: *txs, Saturation: *satDur, Timeout: *timeout,
+		Concurrency: b.concurrency, Batch: b.batch, ProfileTime: *profTime, Base: o, Out: b.outDir(), Progress: o.Progress, Log: stdout}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		so.FollowerProfile = f
+	}
+	r, err := bench.RunSync(ctx, so)
+	if err != nil {
+		return err
+	}
+	r.Table(stdout)
+	fmt.Fprintf(stdout, "\nresults in %s\n", so.Out)
 	return nil
 }
 
