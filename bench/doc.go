@@ -175,12 +175,14 @@
 // tx_per_s / the yardstick's committed_tps (goal ≥ 1.2). follower_cpu_s
 // and source_cpu_s: /proc user+system CPU over seconds (from the poll
 // that first saw the handshake); follower_cpu_us_per_tx divides the
-// follower's by B × T. wire_bytes: the kernel's bytes_sent (tcp_info, read
-// with ss(8) before the nodes stop) of the source's sockets to the
-// follower: every byte of the connection, zstd-compressed sync batches,
-// Noise and Yamux framing and head polls included (-1 without ss);
-// block_bytes is the blocks' protobuf size for comparison. (The node
-// exports no p2p byte counter on /metrics yet.)
+// follower's by B × T. machine_busy: the share of all cores busy over
+// seconds, any process's (/proc/stat; the machine is shared). wire_bytes:
+// the kernel's bytes_sent (tcp_info, read with ss(8) before the nodes
+// stop) of the source's sockets to the follower: every byte of the
+// connection, zstd-compressed sync batches, Noise and Yamux framing and
+// head polls included (-1 without ss); block_bytes is the blocks'
+// protobuf size for comparison. (The node exports no p2p byte counter on
+// /metrics yet.)
 //
 // # Errors
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -120,6 +121,9 @@ func TestSyncMode(t *testing.T) {
 	}
 	if r.Txs != 3000 || r.Errors != 0 || r.Seconds <= 0 || r.TxPerSec <= 0 || r.BlocksPerSec <= 0 || r.BlockBytes <= 0 || r.SingleCommittedTPS <= 0 || r.Ratio <= 0 {
 		t.Fatalf("result: %+v", r)
+	}
+	if runtime.GOOS == "linux" && (r.MachineBusy < 0 || r.MachineBusy > 1) {
+		t.Fatalf("machine busy %v", r.MachineBusy)
 	}
 	for _, name := range []string{"sync.json", "summary.txt", "single-saturation/report.json"} {
 		if st, err := os.Stat(filepath.Join(out, name)); err != nil || st.Size() == 0 {

@@ -94,6 +94,9 @@ type SyncResult struct {
 
 	// CPU over Seconds, from /proc (-1 in process); per transaction of
 	// the follower in µs.
+	// MachineBusy is the share of all cores busy over Seconds, whatever
+	// process used them (this machine is shared).
+	MachineBusy      float64 `json:"machine_busy"`
 	FollowerCPUSecs  float64 `json:"follower_cpu_s"`
 	SourceCPUSecs    float64 `json:"source_cpu_s"`
 	FollowerCPUUSTx  float64 `json:"follower_cpu_us_per_tx"`
@@ -273,6 +276,8 @@ func RunSync(ctx context.Context, o SyncOptions) (*SyncResult, error) {
 	var (
 		handshake  time.Time
 		fol0, src0 procStats
+		cpuTotal0  uint64
+		cpuBusy0   uint64
 		procOK     bool
 		prof       chan error
 		caughtUp   time.Time
@@ -290,6 +295,7 @@ func RunSync(ctx context.Context, o SyncOptions) (*SyncResult, error) {
 				f0, ok1 := fol.stats()
 				s0, ok2 := src.stats()
 				fol0, src0, procOK = f0, s0, ok1 && ok2
+				cpuTotal0, cpuBusy0, _ = cpuTimes()
 				if o.FollowerProfile != nil {
 					prof = fetchProfile(ctx, fol.admin(), o.ProfileTime, o.FollowerProfile)
 				}
@@ -324,6 +330,10 @@ func RunSync(ctx context.Context, o SyncOptions) (*SyncResult, error) {
 	}
 	fol1, ok1 := fol.stats()
 	src1, ok2 := src.stats()
+	res.MachineBusy = -1
+	if cpuTotal1, cpuBusy1, ok := cpuTimes(); ok && cpuTotal0 > 0 {
+		res.MachineBusy = machineBusy(cpuTotal0, cpuBusy0, cpuTotal1, cpuBusy1)
+	}
 	res.WireBytes, res.WireSource = wireBytes(ports[0], ports[1])
 	if res.WireBytes >= 0 && res.BlockBytes > 0 {
 		res.WireRatio = round3(float64(res.WireBytes) / float64(res.BlockBytes))
@@ -556,6 +566,9 @@ func (r *SyncResult) Table(w io.Writer) {
 	if r.FollowerCPUSecs >= 0 {
 		row("CPU follower / source", fmt.Sprintf("%.1f s / %.1f s (follower %.1f µs per transaction); peak RSS %.0f / %.0f MB",
 			r.FollowerCPUSecs, r.SourceCPUSecs, r.FollowerCPUUSTx, r.FollowerPeakRSS, r.SourcePeakRSS))
+	}
+	if r.MachineBusy >= 0 {
+		row("machine busy over the sync", fmt.Sprintf("%.0f%% of %d cores (every process)", 100*r.MachineBusy, r.CPUs))
 	}
 	row("sync rounds logged", fmt.Sprintf("%d (%d blocks)", r.SyncRounds, r.SyncRoundBlocks))
 	writeChecks(w, r.Checks)
