@@ -153,7 +153,12 @@
 // run p50/p99 inclusion in ms and intervals (goal p99 ≤ 2), propagation
 // (goal p99 ≤ 10 % of an interval) and irreversibility (goal p99 ≤ 3
 // intervals, none unseen); per node, CPU seconds of both network runs and
-// peak RSS; errors over all three runs (goal 0).
+// peak RSS; errors over all three runs (goal 0). After each network run
+// it asks every node for its head and last irreversible block
+// (heads_after_saturation, heads_after_half): the nodes agree when their
+// last irreversible heights are equal and their heads within one block
+// (a correctness check, not a speed goal: a network that split stays
+// split for the next run).
 //
 // # Sync
 //

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/emberchain/ember/engine/keys"
@@ -95,6 +96,15 @@ type NetResult struct {
 	IrreversibleP99Ms  float64      `json:"irreversible_p99_ms"`
 	IrreversibleP50Int float64      `json:"irreversible_p50_intervals"`
 	IrreversibleP99Int float64      `json:"irreversible_p99_intervals"`
+
+	// Heads: every node's head and last irreversible block after each
+	// network run (the runs' ends, the follower's wait included), and
+	// whether they agreed (the same last irreversible height, heads within
+	// a block).
+	HeadsAfterSaturation []NodeHead `json:"heads_after_saturation"`
+	HeadsAfterHalf       []NodeHead `json:"heads_after_half"`
+	AgreedAfterSat       bool       `json:"agreed_after_saturation"`
+	AgreedAfterHalf      bool       `json:"agreed_after_half"`
 
 	PerNode []NetNode `json:"per_node"`
 	// Errors over all three runs.
@@ -229,6 +239,8 @@ func RunNet(ctx context.Context, o NetOptions) (*NetResult, error) {
 	if o.Log != nil {
 		sat.Table(o.Log)
 	}
+	res.HeadsAfterSaturation = s.Heads()
+	res.AgreedAfterSat = headsAgree(res.HeadsAfterSaturation)
 	halfRate := max(1, float64(int(sat.CommittedTPS/2)))
 	half, err := s.Run(ctx, LoadSpec{Rate: halfRate, Duration: o.Half, Concurrency: o.Concurrency, Batch: o.Batch},
 		fmt.Sprintf("%s %d nodes, half rate (%.0f tx/s)", o.Scheme, o.Nodes, halfRate))
@@ -241,6 +253,8 @@ func RunNet(ctx context.Context, o NetOptions) (*NetResult, error) {
 	if o.Log != nil {
 		half.Table(o.Log)
 	}
+	res.HeadsAfterHalf = s.Heads()
+	res.AgreedAfterHalf = headsAgree(res.HeadsAfterHalf)
 	if err := s.Close(); err != nil {
 		return nil, err
 	}
@@ -292,7 +306,8 @@ func netChecks(r *NetResult) []Check {
 	cs = append(cs,
 		Check{Name: "p99 block time → irreversible, in intervals", Op: "≤", Want: TargetIrreversibilityP99, Got: r.IrreversibleP99Int,
 			OK: r.IrreversibleP99Int > 0 && r.IrreversibleUnseen == 0 && r.IrreversibleP99Int <= TargetIrreversibilityP99},
-		Check{Name: "errors", Op: "=", Want: 0, Got: float64(r.Errors), OK: r.Errors == 0})
+		Check{Name: "errors", Op: "=", Want: 0, Got: float64(r.Errors), OK: r.Errors == 0},
+		Check{Name: "nodes agree after both network runs", Op: "=", Want: 1, Got: float64(btoi(r.AgreedAfterSat && r.AgreedAfterHalf)), OK: r.AgreedAfterSat && r.AgreedAfterHalf})
 	return cs
 }
 
@@ -321,6 +336,29 @@ func (r *NetResult) Table(w io.Writer) {
 		if n.SaturationCPUSecs >= 0 {
 			row(fmt.Sprintf("node %d CPU (saturation, half) / RSS", n.Node), fmt.Sprintf("%.1f s, %.1f s / peak %.0f MB", n.SaturationCPUSecs, n.HalfCPUSecs, n.PeakRSSMB))
 		}
+	}
+	for _, h := range []struct {
+		when  string
+		heads []NodeHead
+		agree bool
+	}{{"after saturation", r.HeadsAfterSaturation, r.AgreedAfterSat}, {"after half rate", r.HeadsAfterHalf, r.AgreedAfterHalf}} {
+		v := "agree"
+		if !h.agree {
+			v = "DISAGREE"
+		}
+		var parts []string
+		for _, n := range h.heads {
+			if n.Err != "" {
+				parts = append(parts, fmt.Sprintf("%d: %s", n.Node, n.Err))
+				continue
+			}
+			id := n.ID
+			if len(id) > 10 {
+				id = "…" + id[len(id)-6:]
+			}
+			parts = append(parts, fmt.Sprintf("%d: head %d %s lib %d", n.Node, n.Height, id, n.LIB))
+		}
+		row("nodes "+h.when, v+" ("+strings.Join(parts, "; ")+")")
 	}
 	row("errors (all runs)", fmt.Sprint(r.Errors))
 	writeChecks(w, r.Checks)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/valyala/fastjson"
 
 	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/keys"
@@ -271,6 +272,48 @@ func acceptedLive(evs []blockEvent, id string) bool {
 		}
 	}
 	return false
+}
+
+// NodeHead is what one node of a network says of its chain.
+type NodeHead struct {
+	Node   int    `json:"node"`
+	Height uint64 `json:"height"`
+	ID     string `json:"id"`
+	LIB    uint64 `json:"lib"`
+	Err    string `json:"err,omitempty"`
+}
+
+// Heads asks every node of the session for its head and last irreversible
+// block: after a run, whether the nodes agree.
+func (s *Session) Heads() []NodeHead {
+	out := make([]NodeHead, len(s.conns))
+	var p fastjson.Parser
+	for i, c := range s.conns {
+		out[i].Node = i
+		hi, err := readHead(c, &p, nil)
+		if err != nil {
+			out[i].Err = err.Error()
+			continue
+		}
+		out[i].Height, out[i].LIB, out[i].ID = hi.height, hi.lib, fmt.Sprintf("0x%x", hi.id.Multihash())
+	}
+	return out
+}
+
+// headsAgree reports whether every node has the same last irreversible
+// block height, and heads within one block of each other.
+func headsAgree(hs []NodeHead) bool {
+	if len(hs) == 0 {
+		return true
+	}
+	lo, hi := hs[0].Height, hs[0].Height
+	for _, h := range hs {
+		if h.Err != "" || h.LIB != hs[0].LIB {
+			return false
+		}
+		lo, hi = min(lo, h.Height), max(hi, h.Height)
+	}
+	return hi-lo <= 1
 }
 
 // Propagation is how the blocks produced during a run reached the other

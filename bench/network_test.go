@@ -75,7 +75,8 @@ func TestNetMode(t *testing.T) {
 	if p := r.Propagation; p == nil || p.Blocks == 0 || p.Live+p.NotLive != p.Blocks || len(p.Handshakes) != 3 || len(p.MissedPerNode) != 3 {
 		t.Fatalf("propagation: %+v", p)
 	}
-	if r.IrreversibleBlocks == 0 || r.IrreversibleBlocks < r.IrreversibleUnseen || len(r.PerNode) != 3 || len(r.Checks) == 0 {
+	if r.IrreversibleBlocks == 0 || r.IrreversibleBlocks < r.IrreversibleUnseen || len(r.PerNode) != 3 || len(r.Checks) == 0 ||
+		len(r.HeadsAfterSaturation) != 3 || len(r.HeadsAfterHalf) != 3 {
 		t.Fatalf("result: %+v", r)
 	}
 	for _, run := range []string{"single-saturation", "net-saturation", "net-half"} {
