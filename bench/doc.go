@@ -33,7 +33,8 @@
 //     fresh node and an rpc run at half the committed rate it reached.
 //   - net (make bench-net): in one run, the suite's closed-loop run on a
 //     fresh single node (the yardstick), then a network of N nodes loaded
-//     the same way, then the network at half the committed rate it
+//     the same way, then a fresh network of N nodes (or, with
+//     --same-network, the same one) at half the committed rate the first
 //     reached; see Networks below.
 //   - sync (make bench-sync): in one run, the yardstick, then a chain of
 //     B blocks of T transfers built in this process and served by a child
@@ -148,17 +149,18 @@
 // sharing this machine would commit if only their duplicated work cost
 // anything (every node verifies and applies every transaction, so N nodes
 // do N times one node's work); committed_tps and steady_tps of the
-// network's closed-loop run; ratio = committed_tps / yardstick_tps (goal ≥
-// 0.8 at N = 4); half_rate = half the network's committed_tps, and in that
-// run p50/p99 inclusion in ms and intervals (goal p99 ≤ 2), propagation
-// (goal p99 ≤ 10 % of an interval) and irreversibility (goal p99 ≤ 3
-// intervals, none unseen); per node, CPU seconds of both network runs and
-// peak RSS; errors over all three runs (goal 0). After each network run
-// it asks every node for its head and last irreversible block
+// network's closed-loop run; ratio = committed_tps / yardstick_tps (goal
+// ≥ 0.8 at N = 4); half_rate = half the network's committed_tps, offered
+// to a fresh network of the same shape (same_network false: a network the
+// saturation left split would spoil every figure of the next run), and in
+// that run p50/p99 inclusion in ms and intervals (goal p99 ≤ 2),
+// propagation (goal p99 ≤ 10 % of an interval) and irreversibility (goal
+// p99 ≤ 3 intervals, none unseen); per node, CPU seconds of both network
+// runs and peak RSS; errors over all three runs (goal 0). After each
+// network run it asks every node for its head and last irreversible block
 // (heads_after_saturation, heads_after_half): the nodes agree when their
-// last irreversible heights are equal and their heads within one block
-// (a correctness check, not a speed goal: a network that split stays
-// split for the next run).
+// last irreversible heights are equal and their heads within one block (a
+// check of the network, not of speed).
 //
 // # Sync
 //

@@ -33,6 +33,12 @@ type NetOptions struct {
 	// Concurrency and Batch shape every run (defaults as LoadSpec);
 	// Concurrency must be at least Nodes so that every node gets load.
 	Concurrency, Batch int
+	// SameNetwork runs the half-rate run on the network the saturation
+	// run loaded; by default it runs on a fresh network of the same
+	// shape, so that a network the saturation left split or behind does
+	// not spoil the latency, propagation and irreversibility figures
+	// (whether the nodes agreed after saturation is reported either way).
+	SameNetwork bool
 	// Base configures the sessions (node mode, accounts, interval, seed,
 	// observation, ceiling time); its Scheme and Nodes are ignored.
 	Base Options
@@ -101,6 +107,9 @@ type NetResult struct {
 	// network run (the runs' ends, the follower's wait included), and
 	// whether they agreed (the same last irreversible height, heads within
 	// a block).
+	// SameNetwork: the half-rate run loaded the saturated network (else
+	// a fresh one).
+	SameNetwork          bool       `json:"same_network"`
 	HeadsAfterSaturation []NodeHead `json:"heads_after_saturation"`
 	HeadsAfterHalf       []NodeHead `json:"heads_after_half"`
 	AgreedAfterSat       bool       `json:"agreed_after_saturation"`
@@ -241,6 +250,20 @@ func RunNet(ctx context.Context, o NetOptions) (*NetResult, error) {
 	}
 	res.HeadsAfterSaturation = s.Heads()
 	res.AgreedAfterSat = headsAgree(res.HeadsAfterSaturation)
+	res.SameNetwork = o.SameNetwork
+	if !o.SameNetwork {
+		if err := s.Close(); err != nil {
+			return nil, err
+		}
+		if no.Node.LogPath != "" {
+			no.Node.LogPath = filepath.Join(o.Out, "half-node.log") // half-node-<i>.log
+		}
+		if s, err = NewSession(ctx, no); err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		s.ceiling = ceiling
+	}
 	halfRate := max(1, float64(int(sat.CommittedTPS/2)))
 	half, err := s.Run(ctx, LoadSpec{Rate: halfRate, Duration: o.Half, Concurrency: o.Concurrency, Batch: o.Batch},
 		fmt.Sprintf("%s %d nodes, half rate (%.0f tx/s)", o.Scheme, o.Nodes, halfRate))
@@ -318,7 +341,11 @@ func (r *NetResult) Table(w io.Writer) {
 	row := func(k, v string) { fmt.Fprintf(w, "  %-36s %s\n", k, v) }
 	row("single node, committed (steady)", fmt.Sprintf("%.0f tx/s (%s); yardstick single/%d = %.0f tx/s", r.SingleCommittedTPS, orDash(r.SingleSteadyTPS), r.Nodes, r.YardstickTPS))
 	row("network, committed (steady)", fmt.Sprintf("%.0f tx/s (%s), admitted %.0f tx/s; ratio to the yardstick %.2f", r.CommittedTPS, orDash(r.SteadyTPS), r.SubmitTPS, r.Ratio))
-	row("half rate", fmt.Sprintf("%.0f tx/s offered, %.0f committed", r.HalfRate, r.HalfCommittedTPS))
+	where := "a fresh network"
+	if r.SameNetwork {
+		where = "the same network"
+	}
+	row("half rate", fmt.Sprintf("%.0f tx/s offered, %.0f committed, on %s", r.HalfRate, r.HalfCommittedTPS, where))
 	row("  inclusion", fmt.Sprintf("p50 %.0f ms (%.2f intervals), p99 %.0f ms (%.2f intervals)", r.HalfP50Ms, r.HalfP50Intervals, r.HalfP99Ms, r.HalfP99Intervals))
 	if p := r.Propagation; p != nil {
 		row("  propagation, slowest node", fmt.Sprintf("p50 %.1f  p90 %.1f  p99 %.1f  max %.1f ms (p99 %.1f%% of an interval)", p.Max.P50, p.Max.P90, p.Max.P99, p.Max.Max, 100*p.P99OfInterval))

@@ -492,6 +492,7 @@ func benchNet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	txs := fs.Int("txs", 0, "transactions of each closed-loop run (default: the suite's, 500,000 ed25519 or 250,000 secp256k1)")
 	satDur := fs.Duration("saturation", 12*time.Second, "cap on each closed-loop run's submission time")
 	halfDur := fs.Duration("half", 30*time.Second, "submission time of the network's half-rate run (propagation and irreversibility are measured there)")
+	same := fs.Bool("same-network", false, "run the half-rate run on the network the saturation run loaded, not on a fresh one")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -506,7 +507,7 @@ func benchNet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	no := bench.NetOptions{Scheme: o.Scheme, Nodes: *nodes, Txs: *txs, Saturation: *satDur, Half: *halfDur,
+	no := bench.NetOptions{Scheme: o.Scheme, Nodes: *nodes, Txs: *txs, Saturation: *satDur, Half: *halfDur, SameNetwork: *same,
 		Concurrency: b.concurrency, Batch: b.batch, Base: o, Out: b.outDir(), Progress: o.Progress, Log: stdout}
 	r, err := bench.RunNet(ctx, no)
 	if err != nil {
