@@ -11,7 +11,7 @@ KOILIB   := node/testdata/koilib
 # Packages with concurrency on the hot path: run under the race detector.
 RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/... ./netio/... ./events/... ./internal/...
 
-.PHONY: all build run devnet test test-go test-race js-deps lint fuzz proto tools clean install bench
+.PHONY: all build run devnet test test-go test-race js-deps lint fuzz proto tools clean install bench bench-net bench-sync
 
 all: build
 
@@ -24,6 +24,20 @@ build:
 BENCH_FLAGS ?=
 bench: build
 	./$(BIN) bench suite $(BENCH_FLAGS)
+
+## bench-net: four producers on loopback against one node, per scheme (ember bench net -h):
+## committed TPS against single/4, latency at half rate, block propagation, irreversibility.
+## About four minutes on 2 cores. Results in bench-results/net-<time>/<scheme>/.
+bench-net: build
+	@out=bench-results/net-$$(date -u +%Y%m%d-%H%M%S); \
+	for s in ed25519 secp256k1; do \
+		./$(BIN) bench net --nodes 4 --scheme $$s --out $$out/$$s $(BENCH_FLAGS) || exit 1; \
+	done
+
+## bench-sync: a fresh node syncs 10,000 blocks of 500 Ed25519 transfers from another over p2p,
+## against one node's committed TPS (ember bench sync -h). Results in bench-results/<time>/.
+bench-sync: build
+	./$(BIN) bench sync --scheme ed25519 $(BENCH_FLAGS)
 
 ## run: build, create a dev chain in $(DATADIR) if there is none, run the node.
 run: build

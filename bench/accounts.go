@@ -73,24 +73,7 @@ func ProducerKey(seed string) keys.Signer {
 // DevGenesis builds a single-producer chain funding every account with
 // AccountFunds.
 func DevGenesis(producer keys.Signer, accounts []keys.Signer, interval time.Duration, now time.Time) (*genesis.Genesis, error) {
-	if interval < 10*time.Millisecond || interval%time.Millisecond != 0 {
-		return nil, fmt.Errorf("bench: the block interval must be a whole number of milliseconds, at least 10ms; got %v", interval)
-	}
-	bal := make(map[koinos.Address]uint64, len(accounts))
-	for _, a := range accounts {
-		bal[a.Address()] = AccountFunds
-	}
-	g, err := genesis.Dev(genesis.DevOptions{
-		ChainName:       "ember-bench",
-		Producers:       []koinos.Address{producer.Address()},
-		Balances:        bal,
-		BlockIntervalMs: uint64(interval.Milliseconds()),
-		Now:             now,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bench: genesis: %w", err)
-	}
-	return g, nil
+	return netGenesis([]keys.Signer{producer}, accounts, interval, now)
 }
 
 // WriteKeys writes each key to dir/account-<i>.key (mode 0600), for

@@ -20,8 +20,9 @@ func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, 
 	r.Load.Accounts, r.Load.RCLimit = p.accounts, s.opts.RCLimit
 	r.Load.RequestMB = round1(float64(p.bytes) / (1 << 20))
 	r.Node.Mode, r.Node.URL, r.Node.Observe = s.opts.Node.Mode, s.url, s.opts.Observe
-	if s.tgt != nil {
-		r.Node.AdminURL = s.tgt.admin()
+	r.Nodes = max(len(s.tgts), 1)
+	if len(s.tgts) > 0 {
+		r.Node.AdminURL = s.tgts[0].admin()
 	}
 	t0WallMs := float64(t0.UnixNano()) / 1e6
 
@@ -123,6 +124,31 @@ func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, 
 	r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs = round3(d.P50), round3(d.P90), round3(d.P99), round3(d.Max)
 	if s.info.intervalMs > 0 {
 		r.P99Intervals = round3(d.P99 / float64(s.info.intervalMs))
+		r.P50Intervals = round3(d.P50 / float64(s.info.intervalMs))
+	}
+
+	// Irreversibility: every block from the first after the clock started
+	// to the last holding a run transaction.
+	last := -1
+	for k, b := range fol.blocks {
+		if b.Bench > 0 {
+			last = k
+		}
+	}
+	var irr []float64
+	for _, b := range fol.blocks[:last+1] {
+		r.Irreversibility.Blocks++
+		at, ok := fol.irreversibleAt(b.Height)
+		if !ok {
+			r.Irreversibility.Unseen++
+			continue
+		}
+		irr = append(irr, t0WallMs+float64(at)/1e6-float64(b.TsMs))
+	}
+	r.Latency.Irreversible = Summarize(irr)
+	if s.info.intervalMs > 0 && len(irr) > 0 {
+		r.Irreversibility.P50Intervals = round3(r.Latency.Irreversible.P50 / float64(s.info.intervalMs))
+		r.Irreversibility.P99Intervals = round3(r.Latency.Irreversible.P99 / float64(s.info.intervalMs))
 	}
 
 	// Blocks, and the node's own account of producing them.

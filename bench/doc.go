@@ -31,11 +31,20 @@
 //     pool's workers do), and sigverify.Verify of whole transfers.
 //   - suite (make bench): verify, then per scheme a closed-loop rpc run on a
 //     fresh node and an rpc run at half the committed rate it reached.
+//   - net (make bench-net): in one run, the suite's closed-loop run on a
+//     fresh single node (the yardstick), then a network of N nodes loaded
+//     the same way, then a fresh network of N nodes (or, with
+//     --same-network, the same one) at half the committed rate the first
+//     reached; see Networks below.
+//   - sync (make bench-sync): in one run, the yardstick, then a chain of
+//     B blocks of T transfers built in this process and served by a child
+//     node to a fresh follower over p2p; see Sync below.
 //
 // The bench starts its own throwaway node by default: a temporary data
 // directory, a dev genesis funding the K accounts, the block interval asked
 // for, a mempool sized to hold the whole run and RPC limits that pass the
-// largest batch and block. The node is a child process (`ember node`, this
+// largest batch and block. A single node runs without the network
+// (p2p.listen empty). The node is a child process (`ember node`, this
 // executable or --node-binary), so its CPU time and memory come from
 // /proc/<pid> apart from the bench's; --node in-process runs it inside the
 // bench (tests, CPU profiles); --rpc URL --keys DIR loads a node started by
@@ -91,9 +100,96 @@
 //   - ack: submission → the answer admitting it (the RPC ack).
 //   - sched_lag (rated runs): due time i/R → actual send: the bench falling
 //     behind the rate asked for (a worker still waiting on its last answer).
+//   - irreversible (every run): a block's header timestamp → the head poll
+//     (of the followed node) that first reported a last irreversible block
+//     at or above its height; over the blocks from the first after t0 to
+//     the last holding a run transaction. After the drain the follower
+//     keeps polling until the last irreversible block reaches the head it
+//     had then (at most 10 intervals, at least 3 s); blocks still not
+//     irreversible are counted as unseen. With one producer a block is
+//     irreversible at once; with four, once three distinct producers have
+//     built on it: about two intervals later.
 //
 // Percentiles are nearest-rank: every figure is a latency some transaction
 // had.
+//
+// # Networks (Options.Nodes > 1, the net mode)
+//
+// One genesis lists N producers (NetProducerKeys: node i signs with key
+// i, key 0 being the single node's producer) and funds the accounts. The
+// bench picks N free loopback ports and N identity keys first, so every
+// node's p2p.peers can list all the others (a full mesh), starts the N
+// nodes together and waits until each has shaken hands with every other
+// ("peer connected" in its log) and a block produced after that has
+// reached every node by gossip. (If after 15 s some handshake is still
+// missing but every node has a peer, gossip reaching every node is enough;
+// the report's propagation note and handshakes per node say so.)
+//
+// Worker w sends to node w mod N, so an account's transactions always go
+// to one node, in nonce order; the follower reads node 0 only (every node
+// holds the chain). node_cpu_s is then the sum over the nodes (each a
+// child process, from /proc), node_rss_mb the largest peak, and
+// node.per_node has each; metrics are summed over the nodes (so
+// sigs_verified_per_tx counts every node's verification).
+//
+// Block propagation (report.propagation, from the nodes' JSON logs, whose
+// "time" fields share this machine's clock): for every block produced
+// between t0 and the end of the drain, its producer's "produced block"
+// line (written once the block is stored and handed to the network) →
+// each other node's "accepted block" line (written once the block,
+// received live, is verified, applied and stored). Per block, max is the
+// latest other node; each is every (block, other node) pair;
+// p99_of_interval is max's p99 over the block interval. A block some other
+// node never accepted live (it got it by sync, or never) is counted in
+// not_live and left out of the distributions; off_chain counts produced
+// blocks that are not on node 0's chain at the end.
+//
+// The net mode reports, for its scheme: single_committed_tps (the
+// yardstick's committed_tps); yardstick_tps = single / N, what N nodes
+// sharing this machine would commit if only their duplicated work cost
+// anything (every node verifies and applies every transaction, so N nodes
+// do N times one node's work); committed_tps and steady_tps of the
+// network's closed-loop run; ratio = committed_tps / yardstick_tps (goal
+// ≥ 0.8 at N = 4); half_rate = half the network's committed_tps, offered
+// to a fresh network of the same shape (same_network false: a network the
+// saturation left split would spoil every figure of the next run), and in
+// that run p50/p99 inclusion in ms and intervals (goal p99 ≤ 2),
+// propagation (goal p99 ≤ 10 % of an interval) and irreversibility (goal
+// p99 ≤ 3 intervals, none unseen); per node, CPU seconds of both network
+// runs and peak RSS; errors over all three runs (goal 0). After each
+// network run it asks every node for its head and last irreversible block
+// (heads_after_saturation, heads_after_half): the nodes agree when their
+// last irreversible heights are equal and their heads within one block (a
+// check of the network, not of speed).
+//
+// # Sync
+//
+// The source chain: B × T transfers of the engine mode's sequence, signed
+// on every core and verified through a sigverify pool a chunk ahead of a
+// builder that builds, signs, commits and stores each block as a producer
+// does (chain.Build, Commit, store.Commit) into the source's data
+// directory; genesis lists one producer (the source's key) and is dated
+// B + 10 intervals in the past, so every slot is before now. build_s is
+// that time; it is not compared with anything. The source node then runs
+// on that directory with its producer disabled, so its head stays at B
+// (no empty blocks); a fresh follower with the same genesis has the source
+// as its only static peer.
+//
+// seconds: the follower's first handshake ("peer connected" in its log) →
+// the first head poll (every 20 ms) at which its head equals the source's
+// (height and id); start_seconds counts from the follower's process start
+// instead. blocks_per_s = B / seconds, tx_per_s = B × T / seconds, ratio =
+// tx_per_s / the yardstick's committed_tps (goal ≥ 1.2). follower_cpu_s
+// and source_cpu_s: /proc user+system CPU over seconds (from the poll
+// that first saw the handshake); follower_cpu_us_per_tx divides the
+// follower's by B × T. machine_busy: the share of all cores busy over
+// seconds, any process's (/proc/stat; the machine is shared). wire_bytes:
+// the kernel's bytes_sent (tcp_info, read with ss(8) before the nodes
+// stop) of the source's sockets to the follower: every byte of the
+// connection, zstd-compressed sync batches, Noise and Yamux framing and
+// head polls included (-1 without ss); block_bytes is the blocks'
+// protobuf size for comparison. (The node exports no p2p byte counter on
+// /metrics yet.)
 //
 // # Errors
 //
@@ -113,9 +209,10 @@
 // sig_ceiling_tps is the scheme's best signatures per second on all cores
 // (GOMAXPROCS goroutines) over the single and batch paths, measured before
 // the node starts; cpus is GOMAXPROCS; node_cpu_s is the node process's
-// user+system CPU over t0 → end of drain, node_rss_mb its peak resident
-// memory (VmHWM), both -1 when the node is not a child process; commit
-// names the code (build version, or the checkout's commit).
+// user+system CPU over t0 → end of drain (summed over the nodes of a
+// network), node_rss_mb its peak resident memory (VmHWM; a network's
+// largest), both -1 when the node is not a child process; commit names the
+// code (build version, or the checkout's commit).
 //
 // # Designs rejected
 //

@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -305,39 +307,99 @@ func produceOne(e *engineChain, prod keys.Signer, slot uint64, txs []*sigverify.
 // signAndVerify signs n transfers (transaction i from account i mod K
 // with nonce i div K + 1) and verifies them, on every core.
 func signAndVerify(ctx context.Context, ks []keys.Signer, g *genesis.Genesis, n int, done *atomic.Int64) ([]*sigverify.VerifiedTx, error) {
-	chainID := g.ChainID().Multihash()
-	lim := &sigverify.Limits{
-		ChainID: chainID, MaxTransactionBytes: int(g.Params().Limits.MaxTransactionBytes),
+	return signTransfers(ctx, ks, g, 0, n, nil, done)
+}
+
+// txLimits are the stateless transaction limits of g.
+func txLimits(g *genesis.Genesis) *sigverify.Limits {
+	return &sigverify.Limits{
+		ChainID: g.ChainID().Multihash(), MaxTransactionBytes: int(g.Params().Limits.MaxTransactionBytes),
 		MaxOperations: int(g.Params().Limits.MaxOperationsPerTransaction), MaxSignatures: int(g.Params().Limits.MaxSignaturesPerTransaction),
 	}
+}
+
+// signTransfers signs transfers from … from+n-1 of the engine's sequence
+// (transaction i from account i mod K, with nonce i div K + 1, to the next
+// account) on every core, and verifies them: each alone (sigverify.Verify)
+// when pool is nil, else through pool in batches, as a node verifies a
+// JSON-RPC batch.
+func signTransfers(ctx context.Context, ks []keys.Signer, g *genesis.Genesis, from, n int, pool *sigverify.Pool, done *atomic.Int64) ([]*sigverify.VerifiedTx, error) {
+	lim := txLimits(g)
 	token := g.TokenID()
 	k := len(ks)
 	out := make([]*sigverify.VerifiedTx, n)
+	txs := make([]*protocol.Transaction, n)
 	errs := make([]error, n)
 	var stopped atomic.Bool
-	parallelFor(n, func(i int) {
-		if stopped.Load() || (i%1024 == 0 && ctx.Err() != nil) {
+	parallelFor(n, func(j int) {
+		if stopped.Load() || (j%1024 == 0 && ctx.Err() != nil) {
 			stopped.Store(true)
 			return
 		}
+		i := from + j
 		a := i % k
 		to := ks[(a+1)%k].Address()
 		if k == 1 {
 			to = deriveKey(keys.SchemeEd25519, "ember-bench/sink").Address()
 		}
-		tx, err := txbuilder.Transfer(ks[a], token, to, 1, txbuilder.Header{ChainID: chainID, Nonce: uint64(i/k) + 1, RcLimit: DefaultRCLimit})
-		if err == nil {
-			out[i], err = sigverify.Verify(tx, lim)
+		tx, err := txbuilder.Transfer(ks[a], token, to, 1, txbuilder.Header{ChainID: lim.ChainID, Nonce: uint64(i/k) + 1, RcLimit: DefaultRCLimit})
+		if err == nil && pool == nil {
+			out[j], err = sigverify.Verify(tx, lim)
 		}
-		errs[i] = err
+		txs[j], errs[j] = tx, err
 		done.Add(1)
 	})
 	if stopped.Load() {
 		return nil, ctx.Err()
 	}
+	for j, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("bench: transaction %d: %w", from+j, err)
+		}
+	}
+	if pool != nil {
+		return verifyWithPool(ctx, pool, lim, txs)
+	}
+	return out, nil
+}
+
+// verifyWithPool verifies txs through pool, 256 to a call from twice as
+// many goroutines as cores, so every worker has a batch queued; a
+// transaction the pool refuses for load is verified alone.
+func verifyWithPool(ctx context.Context, pool *sigverify.Pool, lim *sigverify.Limits, txs []*protocol.Transaction) ([]*sigverify.VerifiedTx, error) {
+	const group = 256
+	out := make([]*sigverify.VerifiedTx, len(txs))
+	errs := make([]error, len(txs))
+	groups := (len(txs) + group - 1) / group
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 2*runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				g := int(next.Add(1) - 1)
+				if g >= groups || ctx.Err() != nil {
+					return
+				}
+				a, b := g*group, min((g+1)*group, len(txs))
+				vs, es := pool.VerifyTxs(ctx, txs[a:b], "bench")
+				for k := range vs {
+					if es[k] != nil && (errors.Is(es[k], sigverify.ErrOverloaded) || errors.Is(es[k], sigverify.ErrSourceLimit)) {
+						vs[k], es[k] = sigverify.Verify(txs[a+k], lim)
+					}
+					out[a+k], errs[a+k] = vs[k], es[k]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for i, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("bench: transaction %d: %w", i, err)
+			return nil, fmt.Errorf("bench: verify transaction %d: %w", i, err)
 		}
 	}
 	return out, nil

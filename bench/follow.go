@@ -54,9 +54,14 @@ type follower struct {
 		sync.Mutex
 		seenAt []int64 // [k]: when height startHeight+1+k was first reported
 		headID koinos.Digest
+		// libAt[k]: when a poll first reported a last irreversible block
+		// at or above startLIB+1+k.
+		libAt []int64
 	}
 	startHeight uint64
+	startLIB    uint64
 	headHeight  atomic.Uint64
+	libHeight   atomic.Uint64
 	wake        chan struct{}
 
 	// deferBodies holds block reads back until catchUp is set (after the
@@ -84,40 +89,57 @@ func newFollower(c *conn, p *plan, t0 time.Time, poll time.Duration) *follower {
 
 var headBody = []byte(`{"jsonrpc":"2.0","id":1,"method":"chain.get_head_info","params":{}}`)
 
-// head returns the head's height and id.
-func (f *follower) head() (uint64, koinos.Digest, error) {
-	var h uint64
-	var id koinos.Digest
-	var n int64
-	err := f.c.call(&f.pollParser, headBody, 30*time.Second, &n, func(r *fastjson.Value) error {
+// headInfo is what chain.get_head_info says.
+type headInfo struct {
+	height uint64
+	id     koinos.Digest // zero at genesis
+	lib    uint64        // last irreversible block
+}
+
+// readHead asks c for the head; n, if set, counts the response bytes.
+func readHead(c *conn, p *fastjson.Parser, n *int64) (headInfo, error) {
+	var hi headInfo
+	err := c.call(p, headBody, 30*time.Second, n, func(r *fastjson.Value) error {
 		t := r.Get("head_topology")
 		if t == nil {
 			return fmt.Errorf("bench: chain.get_head_info: no head_topology")
 		}
 		var err error
-		if h, err = uintField(t, "height"); err != nil {
+		if hi.height, err = uintField(t, "height"); err != nil {
 			return fmt.Errorf("bench: chain.get_head_info: %w", err)
 		}
-		if h == 0 {
+		if hi.lib, err = uintField(r, "last_irreversible_block"); err != nil {
+			return fmt.Errorf("bench: chain.get_head_info: %w", err)
+		}
+		if hi.height == 0 {
 			return nil // genesis: no block id yet
 		}
-		id, err = parseHexID(t.GetStringBytes("id"))
+		hi.id, err = parseHexID(t.GetStringBytes("id"))
 		return err
 	})
+	return hi, err
+}
+
+// head returns the head.
+func (f *follower) head() (headInfo, error) {
+	var n int64
+	hi, err := readHead(f.c, &f.pollParser, &n)
 	f.bytes.Add(n)
-	return h, id, err
+	return hi, err
 }
 
 // start records the head before the clock starts: only later blocks can
 // hold the run's transactions.
 func (f *follower) start() error {
-	h, id, err := f.head()
+	hi, err := f.head()
 	if err != nil {
 		return err
 	}
-	f.lastHeight, f.lastID, f.startHeight = h, id, h
-	f.mu.headID = id
-	f.headHeight.Store(h)
+	f.lastHeight, f.lastID, f.startHeight = hi.height, hi.id, hi.height
+	f.startLIB = hi.lib
+	f.mu.headID = hi.id
+	f.headHeight.Store(hi.height)
+	f.libHeight.Store(hi.lib)
 	return nil
 }
 
@@ -144,7 +166,7 @@ func (f *follower) pollLoop(ctx context.Context) error {
 	t := time.NewTicker(f.poll)
 	defer t.Stop()
 	for {
-		h, id, err := f.head()
+		hi, err := f.head()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -154,12 +176,18 @@ func (f *follower) pollLoop(ctx context.Context) error {
 		seen := time.Since(f.t0).Nanoseconds()
 		f.polls.Add(1)
 		f.mu.Lock()
-		for ht := f.startHeight + 1 + uint64(len(f.mu.seenAt)); ht <= h; ht++ {
+		for ht := f.startHeight + 1 + uint64(len(f.mu.seenAt)); ht <= hi.height; ht++ {
 			f.mu.seenAt = append(f.mu.seenAt, seen)
 		}
-		if h >= f.headHeight.Load() {
-			f.mu.headID = id
-			f.headHeight.Store(h)
+		for ht := f.startLIB + 1 + uint64(len(f.mu.libAt)); ht <= hi.lib; ht++ {
+			f.mu.libAt = append(f.mu.libAt, seen)
+		}
+		if hi.height >= f.headHeight.Load() {
+			f.mu.headID = hi.id
+			f.headHeight.Store(hi.height)
+		}
+		if hi.lib > f.libHeight.Load() {
+			f.libHeight.Store(hi.lib)
 		}
 		f.mu.Unlock()
 		select {
@@ -242,6 +270,17 @@ func (f *follower) seenOf(h uint64, now int64) int64 {
 		return f.mu.seenAt[k]
 	}
 	return now
+}
+
+// irreversibleAt is when a head poll first reported height h as
+// irreversible (ns since t0), or false when none did.
+func (f *follower) irreversibleAt(h uint64) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if k := h - f.startLIB - 1; h > f.startLIB && k < uint64(len(f.mu.libAt)) {
+		return f.mu.libAt[k], true
+	}
+	return 0, false
 }
 
 // fetchSize bounds the blocks read in one call by the size of the last

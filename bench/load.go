@@ -95,8 +95,11 @@ const (
 // for load (overloaded, mempool full) is sent again, alone, before the
 // worker goes on; one refused for itself ends its account's run (the rest
 // would all fail on the nonce gap), and the rest are counted as skipped.
+//
+// With several nodes, worker w sends to node w mod N, so an account's
+// transactions always go to one node, in nonce order.
 type submitter struct {
-	c    *conn
+	cs   []*conn
 	p    *plan
 	spec LoadSpec
 	t0   time.Time
@@ -113,9 +116,9 @@ type submitter struct {
 	errors map[string]int // first error texts, by count
 }
 
-func newSubmitter(c *conn, p *plan, spec LoadSpec, t0 time.Time) *submitter {
+func newSubmitter(cs []*conn, p *plan, spec LoadSpec, t0 time.Time) *submitter {
 	n := len(p.body)
-	return &submitter{c: c, p: p, spec: spec, t0: t0,
+	return &submitter{cs: cs, p: p, spec: spec, t0: t0,
 		submitNs: make([]int64, n), ackNs: make([]int64, n), status: make([]uint8, n), errors: map[string]int{}}
 }
 
@@ -135,7 +138,7 @@ func (s *submitter) run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.worker(ctx, items[w])
+			s.worker(ctx, s.cs[w%len(s.cs)], items[w])
 		}()
 	}
 	wg.Wait()
@@ -146,7 +149,7 @@ func (s *submitter) schedNs(i int32) int64 {
 	return int64(float64(i) * 1e9 / s.spec.Rate)
 }
 
-func (s *submitter) worker(ctx context.Context, items []int32) {
+func (s *submitter) worker(ctx context.Context, c *conn, items []int32) {
 	dead := map[int32]bool{}
 	var parser fastjson.Parser
 	batch := make([]int32, 0, s.spec.Batch)
@@ -190,13 +193,13 @@ func (s *submitter) worker(ctx context.Context, items []int32) {
 			s.submitNs[i] = now
 		}
 		s.sent.Add(int64(len(batch)))
-		buf = s.send(ctx, &parser, batch, buf, dead)
+		buf = s.send(ctx, c, &parser, batch, buf, dead)
 	}
 }
 
 // send posts batch, retrying the transactions refused for load, and
 // records each outcome.
-func (s *submitter) send(ctx context.Context, parser *fastjson.Parser, batch []int32, buf []byte, dead map[int32]bool) []byte {
+func (s *submitter) send(ctx context.Context, c *conn, parser *fastjson.Parser, batch []int32, buf []byte, dead map[int32]bool) []byte {
 	backoff := 5 * time.Millisecond
 	start := time.Now()
 	for len(batch) > 0 {
@@ -214,7 +217,7 @@ func (s *submitter) send(ctx context.Context, parser *fastjson.Parser, batch []i
 			body = append(buf, ']')
 		}
 		var retry []int32
-		err := s.c.post(body, 2*time.Minute, func(status int, resp []byte) error {
+		err := c.post(body, 2*time.Minute, func(status int, resp []byte) error {
 			s.respBytes.Add(int64(len(resp)))
 			retry = s.answer(parser, batch, status, resp, dead)
 			return nil

@@ -72,6 +72,43 @@ func readProc(pid string) (procStats, error) {
 	return s, nil
 }
 
+// cpuTimes reads the machine's CPU time from /proc/stat, in clock ticks:
+// all of it, and the busy part (not idle, not waiting for I/O), over
+// every core and process. ok is false where there is no /proc.
+func cpuTimes() (total, busy uint64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	// user nice system idle iowait irq softirq steal (guest time is
+	// already counted in user).
+	for k, v := range f[1:min(len(f), 9)] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		total += n
+		if k != 3 && k != 4 {
+			busy += n
+		}
+	}
+	return total, busy, true
+}
+
+// machineBusy is the share of all cores' time that was busy between two
+// cpuTimes readings (any process, this one included), or -1.
+func machineBusy(total0, busy0, total1, busy1 uint64) float64 {
+	if total1 <= total0 {
+		return -1
+	}
+	return round3(float64(busy1-busy0) / float64(total1-total0))
+}
+
 // loadAverage returns /proc/loadavg's first three fields, or "" where
 // there is none.
 func loadAverage() string {

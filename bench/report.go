@@ -38,10 +38,13 @@ type Report struct {
 	// measured).
 	CeilingRatio float64 `json:"ceiling_ratio"`
 	SteadyTPS    float64 `json:"steady_tps"`
-	// P99Intervals is P99Ms in block intervals.
+	// P99Intervals is P99Ms in block intervals; P50Intervals, P50Ms.
 	P99Intervals float64 `json:"p99_intervals"`
-	WindowFull   Window  `json:"window_full"`
-	WindowSteady Window  `json:"window_steady"`
+	P50Intervals float64 `json:"p50_intervals"`
+	// Nodes is how many nodes were loaded (a network when above 1).
+	Nodes        int    `json:"nodes"`
+	WindowFull   Window `json:"window_full"`
+	WindowSteady Window `json:"window_steady"`
 
 	Included   int            `json:"included"`
 	Acked      int            `json:"acked"`
@@ -67,7 +70,26 @@ type Report struct {
 		// latency an independent client sending on time would have had
 		// (free of coordinated omission when the bench fell behind).
 		InclusionFromDue Dist `json:"inclusion_from_due"`
+		// Irreversible: a block's header timestamp → the head poll that
+		// first reported it irreversible, per block of the run.
+		Irreversible Dist `json:"irreversible"`
 	} `json:"latency"`
+
+	// Irreversibility summarizes Latency.Irreversible in block intervals.
+	Irreversibility struct {
+		// Blocks of the run: from the first after the clock started to
+		// the last holding one of its transactions.
+		Blocks int `json:"blocks"`
+		// Unseen of them no head poll reported irreversible before the
+		// bench stopped following.
+		Unseen       int     `json:"unseen"`
+		P50Intervals float64 `json:"p50_intervals"`
+		P99Intervals float64 `json:"p99_intervals"`
+	} `json:"irreversibility"`
+
+	// Propagation of blocks between the nodes of a network (nil for one
+	// node).
+	Propagation *Propagation `json:"propagation,omitempty"`
 
 	Load struct {
 		Rate        float64 `json:"rate"` // 0: closed loop
@@ -115,6 +137,9 @@ type Report struct {
 		// (1: each verified once, as DESIGN §7 wants).
 		SigsPerTx float64 `json:"sigs_verified_per_tx,omitempty"`
 		AdminURL  string  `json:"admin_url,omitempty"`
+		// PerNode: each node of a network (node_cpu_s is their sum,
+		// node_rss_mb their largest peak).
+		PerNode []NodeUsage `json:"per_node,omitempty"`
 	} `json:"node"`
 
 	Machine   Machine        `json:"machine"`
@@ -122,6 +147,15 @@ type Report struct {
 	StartedAt time.Time      `json:"started_at"`
 	Series    *Series        `json:"-"`
 	samples   *samplesWriter // raw per-transaction data for the CSV
+}
+
+// NodeUsage is one node's CPU and memory over a run (child processes).
+type NodeUsage struct {
+	Node       int     `json:"node"`
+	URL        string  `json:"url"`
+	CPUSeconds float64 `json:"cpu_s"`
+	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	EndRSSMB   float64 `json:"end_rss_mb"`
 }
 
 // Machine describes where the run happened.
@@ -345,8 +379,27 @@ func (r *Report) Table(w io.Writer) {
 		row("send lag behind schedule", d(r.Latency.SchedLag))
 		row("latency due→inclusion", d(r.Latency.InclusionFromDue))
 	}
+	if ir := r.Irreversibility; ir.Blocks > 0 {
+		row("block time→irreversible", d(r.Latency.Irreversible)+fmt.Sprintf("  (p50 %.2f, p99 %.2f intervals; %d blocks, %d not seen)", ir.P50Intervals, ir.P99Intervals, ir.Blocks, ir.Unseen))
+	}
+	if pg := r.Propagation; pg != nil {
+		row("block propagation (slowest)", d(pg.Max)+fmt.Sprintf("  (p99 = %.1f%% of an interval)", 100*pg.P99OfInterval))
+		row("block propagation (each)", d(pg.Each))
+		row("blocks produced", fmt.Sprintf("%d: %d reached every node live, %d did not (sync or never; missed per node %v), %d off the chain", pg.Blocks, pg.Live, pg.NotLive, pg.MissedPerNode, pg.OffChain))
+		row("handshakes per node", fmt.Sprint(pg.Handshakes))
+		if pg.Note != "" {
+			row("network", pg.Note)
+		}
+	}
 	if r.NodeCPUSeconds >= 0 {
-		row("node CPU / memory", fmt.Sprintf("%.1f s (%.0f%% of one core over the window), peak RSS %.0f MB", r.NodeCPUSeconds, r.Node.CPUPercent, r.NodeRSSMB))
+		what := "node CPU / memory"
+		if r.Nodes > 1 {
+			what = fmt.Sprintf("%d nodes' CPU / memory", r.Nodes)
+		}
+		row(what, fmt.Sprintf("%.1f s (%.0f%% of one core over the window), peak RSS %.0f MB", r.NodeCPUSeconds, r.Node.CPUPercent, r.NodeRSSMB))
+		for _, u := range r.Node.PerNode {
+			row(fmt.Sprintf("  node %d", u.Node), fmt.Sprintf("%.1f s CPU, peak RSS %.0f MB", u.CPUSeconds, u.PeakRSSMB))
+		}
 	}
 	row("bench CPU", fmt.Sprintf("%.1f s", r.Node.BenchCPUS))
 	row("node responses", fmt.Sprintf("%.0f MB of receipts to submitters, %.0f MB of heads and blocks to the follower", r.Node.SubmitMB, r.Node.FollowMB))

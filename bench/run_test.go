@@ -56,6 +56,10 @@ func TestRunInProcess(t *testing.T) {
 			if r.Scheme != c.scheme.String() || r.BlockIntervalMs != 100 || r.SigCeilingTPS <= 0 || r.CommittedTPS <= 0 || r.Latency.Inclusion.N != want {
 				t.Fatalf("report: %+v", r)
 			}
+			// One producer: every block of the run is irreversible at once.
+			if ir := r.Irreversibility; r.Nodes != 1 || r.Propagation != nil || ir.Blocks == 0 || ir.Unseen != 0 {
+				t.Fatalf("%d nodes, irreversibility %+v", r.Nodes, ir)
+			}
 			// A second run continues the accounts' nonces on the same node.
 			r2, err := s.Run(ctx, LoadSpec{Txs: 90, Concurrency: 3, Batch: 3}, "again")
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,7 +73,13 @@ type Options struct {
 	// Node.Pprof), receives the node's own CPU profile over the submission
 	// time, fetched from its admin listener's /debug/pprof/profile. The
 	// run must have a known submission time (a rate, or a duration cap).
+	// With several nodes it is node 0's.
 	NodeProfile io.Writer
+	// Nodes is how many nodes the bench starts (default 1). Above 1 they
+	// form a network: one genesis with Nodes producers (NetProducerKeys),
+	// each node producing in its slots, on loopback with full-mesh static
+	// peers. Worker w sends to node w mod Nodes; the follower reads node 0.
+	Nodes int
 }
 
 // Observation modes (Options.Observe).
@@ -116,6 +123,9 @@ func (o *Options) ensureDefaults() {
 	if o.Observe == "" {
 		o.Observe = ObserveLive
 	}
+	if o.Nodes == 0 {
+		o.Nodes = 1
+	}
 	if o.Node.Mode == "" {
 		o.Node.Mode = NodeProcess
 		if o.Node.URL != "" {
@@ -140,23 +150,31 @@ func (o *Options) validate() error {
 		return errors.New("bench: --keys needs --rpc: the bench's own node funds accounts derived from --seed")
 	case o.Node.Mode != NodeExternal && o.Node.Mode != NodeProcess && o.Node.Mode != NodeInProcess:
 		return fmt.Errorf("bench: unknown node mode %q (want process, in-process or external)", o.Node.Mode)
+	case o.Nodes < 1 || o.Nodes > MaxNodes:
+		return fmt.Errorf("bench: --nodes must be between 1 and %d, got %d", MaxNodes, o.Nodes)
+	case o.Nodes > 1 && o.Node.Mode == NodeExternal:
+		return errors.New("bench: a network of the bench's own nodes cannot be loaded through --rpc")
 	}
 	return nil
 }
 
-// Session is a node under load and the accounts that load it. Runs on one
-// session share the node and continue each account's nonces.
+// Session is a node (or a network of nodes) under load and the accounts
+// that load it. Runs on one session share the nodes and continue each
+// account's nonces.
 type Session struct {
 	opts    Options
 	keys    []keys.Signer
-	tgt     *target // nil for NodeExternal
-	url     string
-	conn    *conn
+	tgts    []*target // one per node; nil for NodeExternal
+	urls    []string  // JSON-RPC endpoint per node
+	conns   []*conn   // one per node: worker w sends to conns[w mod len]
+	url     string    // urls[0]: the node the follower reads
+	conn    *conn     // conns[0]
 	client  *client.Client
 	info    chainInfo
 	next    []uint64 // next nonce per account
 	ceiling *VerifyResult
 	machine Machine
+	netNote string // how the network formed, when not as planned
 }
 
 // NewSession prepares the accounts, measures the signature ceiling (before
@@ -189,15 +207,19 @@ func NewSession(ctx context.Context, o Options) (*Session, error) {
 	}
 	s.url = o.Node.URL
 	if o.Node.Mode != NodeExternal {
-		g, err := DevGenesis(ProducerKey(o.Seed), s.keys, o.BlockInterval, time.Now())
-		if err != nil {
-			return nil, err
-		}
 		lim := nodeLimits{maxTxs: max(o.MaxTxs, 1), accounts: len(s.keys), batch: max(o.MaxBatch, 1), responseBytes: 1 << 30}
-		if s.tgt, err = startNode(ctx, o.Node, g, ProducerKey(o.Seed), lim); err != nil {
+		if s.tgts, s.netNote, err = startNodes(ctx, s.opts, s.keys, lim); err != nil {
 			return nil, err
 		}
-		s.url = s.tgt.rpcURL()
+		if s.netNote != "" && o.Progress != nil {
+			fmt.Fprintln(o.Progress, "bench: "+s.netNote)
+		}
+		for _, t := range s.tgts {
+			s.urls = append(s.urls, t.rpcURL())
+		}
+		s.url = s.urls[0]
+	} else {
+		s.urls = []string{s.url}
 	}
 	if err := s.connect(ctx); err != nil {
 		s.Close()
@@ -213,9 +235,14 @@ func (s *Session) connect(ctx context.Context) error {
 	if s.client, err = client.New(s.url, client.WithTimeout(30*time.Second)); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if s.conn, err = newConn(s.url, 4096); err != nil {
-		return err
+	for _, u := range s.urls {
+		c, err := newConn(u, 4096)
+		if err != nil {
+			return err
+		}
+		s.conns = append(s.conns, c)
 	}
+	s.conn = s.conns[0]
 	var ci emberrpc.GetChainInfoResponse
 	if err := s.client.Call(ctx, "ember.get_chain_info", &emberrpc.GetChainInfoRequest{}, &ci); err != nil {
 		return fmt.Errorf("bench: ember.get_chain_info at %s (the bench needs an Ember node): %w", s.url, err)
@@ -272,21 +299,42 @@ func (s *Session) syncNonces(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the bench's own node.
+// Close stops the bench's own nodes.
 func (s *Session) Close() error {
-	if s.conn != nil {
-		s.conn.close()
+	for _, c := range s.conns {
+		c.close()
 	}
+	s.conns, s.conn = nil, nil
 	if s.client != nil {
 		s.client.Close()
+		s.client = nil
 	}
-	if s.tgt != nil {
-		err := s.tgt.close()
-		s.tgt = nil
-		return err
-	}
-	return nil
+	err := closeTargets(s.tgts)
+	s.tgts = nil
+	return err
 }
+
+// closeTargets stops nodes together (each may take a graceful shutdown's
+// time) and returns their errors.
+func closeTargets(ts []*target) error {
+	errs := make([]error, len(ts))
+	var wg sync.WaitGroup
+	for i, t := range ts {
+		if t == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = t.close()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// URLs are the JSON-RPC endpoints of the session's nodes.
+func (s *Session) URLs() []string { return append([]string(nil), s.urls...) }
 
 // Ceiling is the signature ceiling measured at the start, or nil.
 func (s *Session) Ceiling() *VerifyResult { return s.ceiling }
@@ -294,12 +342,15 @@ func (s *Session) Ceiling() *VerifyResult { return s.ceiling }
 // IntervalMs is the chain's block interval.
 func (s *Session) IntervalMs() int64 { return s.info.intervalMs }
 
-// nodeBlock returns the node's record of a produced block (process mode).
+// nodeBlock returns the producing node's record of the block at height h
+// (from its log), whichever node produced it.
 func (s *Session) nodeBlock(h uint64) (nodeBlock, bool) {
-	if s.tgt == nil {
-		return nodeBlock{}, false
+	for _, t := range s.tgts {
+		if b, ok := t.producedBlock(h); ok {
+			return b, true
+		}
 	}
-	return s.tgt.producedBlock(h)
+	return nodeBlock{}, false
 }
 
 // Run signs spec.Txs transfers, then submits them as spec says and
@@ -310,7 +361,7 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	if err := spec.validate(len(s.keys)); err != nil {
 		return nil, err
 	}
-	if spec.Txs > s.opts.MaxTxs && s.tgt != nil {
+	if spec.Txs > s.opts.MaxTxs && len(s.tgts) > 0 {
 		// The mempool was sized for MaxTxs; a bigger run could be refused
 		// for a full pool, which is the bench's fault, not the node's.
 		return nil, fmt.Errorf("bench: this run has %d transactions but the node was started for at most %d", spec.Txs, s.opts.MaxTxs)
@@ -333,12 +384,12 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	}
 	machine := s.machine
 	machine.LoadBefore = loadAverage()
-	node0, nodeOK := s.tgt.statsOrNot()
+	node0, nodeOK := statsOf(s.tgts)
 	metrics0 := s.metrics()
 	self0, _ := readProc("self")
 	t0 := time.Now()
 	fol.t0 = t0
-	sub := newSubmitter(s.conn, p, spec, t0)
+	sub := newSubmitter(s.conns, p, spec, t0)
 
 	if s.opts.CPUProfile != nil {
 		if err := pprof.StartCPUProfile(s.opts.CPUProfile); err != nil {
@@ -361,6 +412,16 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	pprof.Do(ctx, pprof.Labels("bench", "submit"), sub.run)
 	fol.catchUp.Store(true)
 	runErr := s.drain(ctx, sub, fol, folDone)
+	end := time.Now()
+	node1, node1OK := statsOf(s.tgts)
+	metrics1 := s.metrics()
+	self1, _ := readProc("self")
+	if runErr == nil {
+		// Until the blocks of the run are irreversible on the followed
+		// node (at once for one producer; two blocks later for four), so
+		// every one has its irreversibility time.
+		runErr = s.waitIrreversible(ctx, fol, folDone)
+	}
 	stopFollower()
 	<-folDone
 	if s.opts.CPUProfile != nil {
@@ -372,10 +433,6 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 			runErr = err
 		}
 	}
-	end := time.Now()
-	node1, _ := s.tgt.statsOrNot()
-	metrics1 := s.metrics()
-	self1, _ := readProc("self")
 	machine.LoadAfter = loadAverage()
 	if runErr == nil && fol.err != nil {
 		runErr = fol.err
@@ -397,12 +454,30 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	r.Machine = machine
 	r.Load.SignSeconds = round3(signSecs)
 	r.NodeCPUSeconds, r.NodeRSSMB = -1, -1
-	if nodeOK {
-		r.NodeCPUSeconds = round3(node1.CPUSeconds - node0.CPUSeconds)
-		r.NodeRSSMB = node1.PeakRSSMB
-		r.Node.PeakRSSMB, r.Node.EndRSSMB = node1.PeakRSSMB, node1.RSSMB
+	if nodeOK && node1OK {
+		// Over every node: CPU summed, the largest peak.
+		var cpu, peak, endRSS float64
+		for i := range node1 {
+			u := NodeUsage{Node: i, URL: s.urls[i], CPUSeconds: round3(node1[i].CPUSeconds - node0[i].CPUSeconds), PeakRSSMB: node1[i].PeakRSSMB, EndRSSMB: node1[i].RSSMB}
+			r.Node.PerNode = append(r.Node.PerNode, u)
+			cpu += u.CPUSeconds
+			peak, endRSS = max(peak, u.PeakRSSMB), max(endRSS, u.EndRSSMB)
+		}
+		r.NodeCPUSeconds, r.NodeRSSMB = round3(cpu), peak
+		r.Node.PeakRSSMB, r.Node.EndRSSMB = peak, endRSS
+		if len(node1) == 1 {
+			r.Node.PerNode = nil
+		}
 		if r.WindowFull.Seconds > 0 {
 			r.Node.CPUPercent = round1(100 * r.NodeCPUSeconds / end.Sub(t0).Seconds())
+		}
+	}
+	if len(s.tgts) > 1 {
+		r.Propagation = propagation(s.tgts, fol, t0, end, s.info.intervalMs)
+		r.Propagation.Note = s.netNote
+		for _, t := range s.tgts {
+			n, _ := t.peerCount()
+			r.Propagation.Handshakes = append(r.Propagation.Handshakes, n)
 		}
 	}
 	r.Node.BenchCPUS = round3(self1.CPUSeconds - self0.CPUSeconds)
@@ -415,11 +490,39 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	return r, nil
 }
 
-func (t *target) statsOrNot() (procStats, bool) {
-	if t == nil {
-		return procStats{}, false
+// statsOf reads every node's /proc figures; ok is false unless all are
+// child processes.
+func statsOf(ts []*target) ([]procStats, bool) {
+	if len(ts) == 0 {
+		return nil, false
 	}
-	return t.stats()
+	out := make([]procStats, len(ts))
+	for i, t := range ts {
+		st, ok := t.stats()
+		if !ok {
+			return nil, false
+		}
+		out[i] = st
+	}
+	return out, true
+}
+
+// waitIrreversible keeps the follower polling after the drain until the
+// followed node's last irreversible block reaches the head it had then,
+// for at most 10 block intervals (at least 3 s).
+func (s *Session) waitIrreversible(ctx context.Context, fol *follower, folDone <-chan struct{}) error {
+	target := fol.headHeight.Load()
+	deadline := time.Now().Add(max(3*time.Second, 10*time.Duration(s.info.intervalMs)*time.Millisecond))
+	for fol.libHeight.Load() < target && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-folDone:
+			return fol.err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // drain waits after the last submission until every admitted transaction
@@ -446,8 +549,8 @@ func (s *Session) drain(ctx context.Context, sub *submitter, fol *follower, folD
 		if time.Since(lastChange) > d {
 			return nil
 		}
-		if s.tgt != nil {
-			if err := s.tgt.alive(); err != nil {
+		for _, t := range s.tgts {
+			if err := t.alive(); err != nil {
 				return err
 			}
 		}
@@ -477,7 +580,7 @@ func (sub *submitter) allAckedIncluded(fol *follower) bool {
 // startNodeProfile asks the child node for a CPU profile covering the
 // submission time; the channel reports when it is written.
 func (s *Session) startNodeProfile(ctx context.Context, spec LoadSpec) (chan error, error) {
-	if s.tgt == nil || s.tgt.admin() == "" {
+	if len(s.tgts) == 0 || s.tgts[0].admin() == "" {
 		return nil, errors.New("bench: a node profile needs the bench's own node as a child process (--node process) with --node-pprof")
 	}
 	secs := spec.Duration.Seconds()
@@ -487,7 +590,7 @@ func (s *Session) startNodeProfile(ctx context.Context, spec LoadSpec) (chan err
 	if secs < 1 {
 		return nil, errors.New("bench: a node profile needs a submission time of at least 1s: give --duration (with or without --rate)")
 	}
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.tgt.admin(), int(math.Ceil(secs)))
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.tgts[0].admin(), int(math.Ceil(secs)))
 	done := make(chan error, 1)
 	go func() {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -514,14 +617,24 @@ func (s *Session) startNodeProfile(ctx context.Context, spec LoadSpec) (chan err
 	return done, nil
 }
 
-// metrics scrapes the child node's counters, or returns nil.
+// metrics scrapes the child nodes' counters, summed over the nodes, or
+// returns nil.
 func (s *Session) metrics() map[string]float64 {
-	if s.tgt == nil || s.tgt.admin() == "" {
+	if len(s.tgts) == 0 {
 		return nil
 	}
-	m, err := scrapeMetrics(s.tgt.admin() + "/metrics")
-	if err != nil {
-		return nil
+	sum := map[string]float64{}
+	for _, t := range s.tgts {
+		if t.admin() == "" {
+			return nil
+		}
+		m, err := scrapeMetrics(t.admin() + "/metrics")
+		if err != nil {
+			return nil
+		}
+		for k, v := range m {
+			sum[k] += v
+		}
 	}
-	return m
+	return sum
 }

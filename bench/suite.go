@@ -56,7 +56,10 @@ const (
 
 // Check is one target and how the run did against it.
 type Check struct {
-	Name string  `json:"name"`
+	Name string `json:"name"`
+	// Op is how Got compares with Want to meet the target: ≥, ≤ or =
+	// (empty: the suite's, by name).
+	Op   string  `json:"op,omitempty"`
 	Want float64 `json:"want"`
 	Got  float64 `json:"got"`
 	OK   bool    `json:"ok"`

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,10 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+
 	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/mempool"
 	"github.com/emberchain/ember/internal/childproc"
+	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/node"
 	"github.com/emberchain/ember/node/keyfile"
 	"github.com/emberchain/ember/rpcgw"
@@ -84,27 +86,57 @@ func (l nodeLimits) rpc() (maxBatch, maxBody, maxResp int) {
 	return max(rpcgw.DefaultMaxBatch, l.batch), max(4<<20, l.batch*4096), max(16<<20, l.responseBytes)
 }
 
-// target is the node under load.
+// nodeSpec says how to start one of the bench's own nodes.
+type nodeSpec struct {
+	// name labels the node in errors ("node 2", "source").
+	name    string
+	genesis *genesis.Genesis
+	// producer signs blocks in its slots; nil: producer.enabled=false.
+	producer keys.Signer
+	// dir, when set, is the node's data directory, already made (the sync
+	// source's, built by the bench); otherwise one is made under
+	// NodeOptions.Dir. Either is removed by close unless Keep.
+	dir string
+	// identity, when set, runs the network on 127.0.0.1:p2pPort with
+	// static peers (full multiaddrs, …/p2p/<id>); nil: no network, a
+	// single-node chain (p2p.listen empty).
+	identity crypto.PrivKey
+	p2pPort  int
+	peers    []string
+	lim      nodeLimits
+	// logPath receives the node's log (default NodeOptions.LogPath).
+	logPath string
+}
+
+// target is one node the bench started (or, for NodeExternal, none).
 type target struct {
+	name     string
 	mode     string
 	url      string
 	pid      int // the child's, NodeProcess only
 	adminURL string
+	p2pPort  int
 
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	exitErr error
 	logFile *os.File
+	started time.Time // when the process was started (or node.New returned)
 
-	inproc *node.Node
-	cancel context.CancelFunc
-	done   chan error
+	inproc  *node.Node
+	cancel  context.CancelFunc
+	done    chan error
+	logPipe *io.PipeWriter // the in-process node's JSON log, read by readLog
+	logDone chan struct{}
 
 	dir  string // throwaway data directory, removed by close unless keep
 	keep bool
 
 	mu     sync.Mutex
-	blocks map[uint64]nodeBlock // from the child's "produced block" log lines
+	blocks map[uint64]nodeBlock // from the node's "produced block" log lines
+	events []blockEvent         // "produced block" and "accepted block", in log order
+	peers  map[string]time.Time // "peer connected": peer id → first handshake
+	syncs  []syncRound          // "sync round done"
 	tail   []string             // last log lines, for errors
 }
 
@@ -117,20 +149,56 @@ type nodeBlock struct {
 	TotalMs int64 `json:"total_ms"`
 }
 
-// startNode starts the bench's own node (NodeProcess or NodeInProcess) for
-// genesis g with producer key prod.
-func startNode(ctx context.Context, o NodeOptions, g *genesis.Genesis, prod keys.Signer, lim nodeLimits) (*target, error) {
-	dir, err := os.MkdirTemp(o.Dir, "ember-bench-node-")
-	if err != nil {
-		return nil, fmt.Errorf("bench: node data directory: %w", err)
+// blockEvent is a block this node produced or accepted live (gossip), as
+// its log says: the log line's time is the node's wall clock when the block
+// was stored (and, when produced, handed to the network).
+type blockEvent struct {
+	produced bool
+	height   uint64
+	id       string
+	at       time.Time
+	txs      int
+}
+
+// syncRound is one "sync round done" log line.
+type syncRound struct {
+	at      time.Time
+	applied int
+	took    time.Duration
+}
+
+// startNode starts one of the bench's own nodes (NodeProcess or
+// NodeInProcess).
+func startNode(ctx context.Context, o NodeOptions, spec nodeSpec) (*target, error) {
+	dir := spec.dir
+	if dir == "" {
+		d, err := os.MkdirTemp(o.Dir, "ember-bench-node-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: node data directory: %w", err)
+		}
+		dir = d
 	}
-	t := &target{mode: o.Mode, dir: dir, keep: o.Keep, blocks: map[uint64]nodeBlock{}}
+	if spec.logPath == "" {
+		spec.logPath = o.LogPath
+	}
+	if spec.name == "" {
+		spec.name = "the node"
+	}
+	t := &target{name: spec.name, mode: o.Mode, dir: dir, keep: o.Keep, p2pPort: spec.p2pPort,
+		blocks: map[uint64]nodeBlock{}, peers: map[string]time.Time{}}
+	var err error
+	if spec.logPath != "" {
+		if t.logFile, err = os.Create(spec.logPath); err != nil {
+			t.close()
+			return nil, fmt.Errorf("bench: node log: %w", err)
+		}
+	}
 	switch o.Mode {
 	case NodeInProcess:
-		err = t.startInProcess(g, prod, lim)
+		err = t.startInProcess(spec)
 	case NodeProcess, "":
 		t.mode = NodeProcess
-		err = t.startProcess(ctx, o, g, prod, lim)
+		err = t.startProcess(ctx, o, spec)
 	default:
 		err = fmt.Errorf("bench: unknown node mode %q", o.Mode)
 	}
@@ -141,18 +209,40 @@ func startNode(ctx context.Context, o NodeOptions, g *genesis.Genesis, prod keys
 	return t, nil
 }
 
-func (t *target) startInProcess(g *genesis.Genesis, prod keys.Signer, lim nodeLimits) error {
-	maxTxs, perAccount, maxBytes := lim.mempool()
-	maxBatch, maxBody, maxResp := lim.rpc()
-	n, err := node.New(node.Config{
-		DataDir: filepath.Join(t.dir, "data"), Genesis: g, ProducerKey: prod, RPCListen: "127.0.0.1:0",
-		RPC:     rpcgw.Config{MaxBatch: maxBatch, MaxBodyBytes: maxBody, MaxResponseBytes: maxResp},
-		Mempool: mempool.Config{MaxTransactions: maxTxs, MaxPerAccount: perAccount, MaxBytes: maxBytes},
-		Logger:  slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		return fmt.Errorf("bench: in-process node: %w", err)
+// p2pListen is the node's p2p listen address, or "" for no network.
+func (s nodeSpec) p2pListen() string {
+	if s.identity == nil {
+		return ""
 	}
+	return fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.p2pPort)
+}
+
+func (t *target) startInProcess(spec nodeSpec) error {
+	maxTxs, perAccount, maxBytes := spec.lim.mempool()
+	maxBatch, maxBody, maxResp := spec.lim.rpc()
+	// The node logs JSON into a pipe that the same reader as a child's
+	// log parses, so both modes see the same blocks and events.
+	pr, pw := io.Pipe()
+	t.logPipe, t.logDone = pw, make(chan struct{})
+	go func() {
+		defer close(t.logDone)
+		t.readLog(pr, func() {})
+		io.Copy(io.Discard, pr)
+	}()
+	cfg := node.Config{
+		DataDir: filepath.Join(t.dir, "data"), Genesis: spec.genesis, ProducerKey: spec.producer, RPCListen: "127.0.0.1:0",
+		RPC:     rpcgw.Config{MaxBatch: maxBatch, MaxBodyBytes: maxBody, MaxResponseBytes: maxResp},
+		Mempool: mempool.Config{MaxTransactions: maxTxs, MaxPerAccount: perAccount, MaxBytes: maxBytes, ExpiryMs: 600_000},
+		Logger:  slog.New(slog.NewJSONHandler(pw, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	if spec.identity != nil {
+		cfg.P2P = &p2p.Config{Identity: spec.identity, Listen: []string{spec.p2pListen()}, Peers: spec.peers}
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		return fmt.Errorf("bench: in-process %s: %w", t.name, err)
+	}
+	t.started = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.inproc, t.cancel, t.done = n, cancel, make(chan error, 1)
 	go func() { t.done <- n.Run(ctx) }()
@@ -160,13 +250,15 @@ func (t *target) startInProcess(g *genesis.Genesis, prod keys.Signer, lim nodeLi
 	case <-n.Started():
 	case err := <-t.done:
 		t.inproc = nil
-		return fmt.Errorf("bench: in-process node stopped at start: %v", err)
+		return fmt.Errorf("bench: in-process %s stopped at start: %v", t.name, err)
 	}
+	t.mu.Lock()
 	t.url = "http://" + n.RPCAddr() + "/"
+	t.mu.Unlock()
 	return nil
 }
 
-func (t *target) startProcess(ctx context.Context, o NodeOptions, g *genesis.Genesis, prod keys.Signer, lim nodeLimits) error {
+func (t *target) startProcess(ctx context.Context, o NodeOptions, spec nodeSpec) error {
 	bin := o.Binary
 	if bin == "" {
 		exe, err := os.Executable()
@@ -175,18 +267,25 @@ func (t *target) startProcess(ctx context.Context, o NodeOptions, g *genesis.Gen
 		}
 		bin = exe
 	}
-	gb, err := g.Encode()
+	gb, err := spec.genesis.Encode()
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(t.dir, "genesis.json"), gb, 0o644); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if err := keyfile.Write(filepath.Join(t.dir, "keys", "producer.key"), prod, true); err != nil {
-		return fmt.Errorf("bench: %w", err)
+	if spec.producer != nil {
+		if err := keyfile.Write(filepath.Join(t.dir, "keys", "producer.key"), spec.producer, true); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
 	}
-	maxTxs, perAccount, maxBytes := lim.mempool()
-	maxBatch, maxBody, maxResp := lim.rpc()
+	if spec.identity != nil {
+		if err := p2p.SaveIdentity(filepath.Join(t.dir, "keys", "p2p.key"), spec.identity); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	maxTxs, perAccount, maxBytes := spec.lim.mempool()
+	maxBatch, maxBody, maxResp := spec.lim.rpc()
 	set := map[string]string{
 		"mempool.max_transactions": strconv.Itoa(maxTxs),
 		"mempool.max_per_account":  strconv.Itoa(perAccount),
@@ -202,6 +301,13 @@ func (t *target) startProcess(ctx context.Context, o NodeOptions, g *genesis.Gen
 		// A backlog may wait longer than the default two minutes when
 		// the load is above saturation; expiring it would count as lost.
 		"mempool.expiry": "600s",
+		// No network for a single node (not the default port 8888, which
+		// another node on this machine may hold); a network's nodes on
+		// the free ports the bench chose, with full-mesh static peers.
+		"p2p.listen":       spec.p2pListen(),
+		"p2p.peers":        strings.Join(spec.peers, ","),
+		"p2p.key":          "p2p.key",
+		"producer.enabled": strconv.FormatBool(spec.producer != nil),
 	}
 	for k, v := range o.Set {
 		set[k] = v
@@ -222,14 +328,10 @@ func (t *target) startProcess(ctx context.Context, o NodeOptions, g *genesis.Gen
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	if o.LogPath != "" {
-		if t.logFile, err = os.Create(o.LogPath); err != nil {
-			return fmt.Errorf("bench: node log: %w", err)
-		}
-	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("bench: start %s node: %w", bin, err)
 	}
+	t.started = time.Now()
 	t.cmd, t.pid, t.exited = cmd, cmd.Process.Pid, make(chan struct{})
 	ready := make(chan struct{})
 	var once sync.Once
@@ -244,9 +346,9 @@ func (t *target) startProcess(ctx context.Context, o NodeOptions, g *genesis.Gen
 	case <-ready:
 		return nil
 	case <-t.exited:
-		return fmt.Errorf("bench: the node exited at start (%v):\n%s", t.exitErr, t.logTail())
+		return fmt.Errorf("bench: %s exited at start (%v):\n%s", t.name, t.exitErr, t.logTail())
 	case <-timer.C:
-		return fmt.Errorf("bench: the node did not serve JSON-RPC within 60s:\n%s", t.logTail())
+		return fmt.Errorf("bench: %s did not serve JSON-RPC within 60s:\n%s", t.name, t.logTail())
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -265,8 +367,9 @@ func childEnv() []string {
 	return out
 }
 
-// readLog copies the child's log and picks out the addresses it listens
-// on and the blocks it produced; ready is called once JSON-RPC serves.
+// readLog copies the node's log and picks out the addresses it listens
+// on, the blocks it produced and accepted, its peers and its sync rounds;
+// ready is called once JSON-RPC serves.
 func (t *target) readLog(r io.Reader, ready func()) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
@@ -277,9 +380,15 @@ func (t *target) readLog(r io.Reader, ready func()) {
 			t.logFile.Write([]byte{'\n'})
 		}
 		var m struct {
-			Msg    string `json:"msg"`
-			Addr   string `json:"addr"`
-			Height uint64 `json:"height"`
+			Time    time.Time `json:"time"`
+			Msg     string    `json:"msg"`
+			Addr    string    `json:"addr"`
+			Height  uint64    `json:"height"`
+			ID      string    `json:"id"`
+			Peer    string    `json:"peer"`
+			Applied int       `json:"applied"`
+			// A duration: nanoseconds from slog's JSON handler, or text.
+			Took json.RawMessage `json:"took"`
 			nodeBlock
 		}
 		if json.Unmarshal(line, &m) != nil {
@@ -287,10 +396,14 @@ func (t *target) readLog(r io.Reader, ready func()) {
 			continue
 		}
 		switch m.Msg {
-		case "produced block":
+		case "produced block", "accepted block":
 			t.mu.Lock()
-			t.blocks[m.Height] = m.nodeBlock
+			if m.Msg == "produced block" {
+				t.blocks[m.Height] = m.nodeBlock
+			}
+			t.events = append(t.events, blockEvent{produced: m.Msg == "produced block", height: m.Height, id: m.ID, at: m.Time, txs: m.Txs})
 			t.mu.Unlock()
+			continue
 		case "JSON-RPC listening":
 			t.mu.Lock()
 			t.url = "http://" + m.Addr + "/"
@@ -300,9 +413,24 @@ func (t *target) readLog(r io.Reader, ready func()) {
 			t.mu.Lock()
 			t.adminURL = "http://" + m.Addr
 			t.mu.Unlock()
-		default:
-			t.remember(string(line))
+		case "peer connected":
+			t.mu.Lock()
+			if _, ok := t.peers[m.Peer]; !ok {
+				t.peers[m.Peer] = m.Time
+			}
+			t.mu.Unlock()
+		case "sync round done":
+			var took time.Duration
+			if ns, err := strconv.ParseInt(string(m.Took), 10, 64); err == nil {
+				took = time.Duration(ns)
+			} else if t, err := strconv.Unquote(string(m.Took)); err == nil {
+				took, _ = time.ParseDuration(t)
+			}
+			t.mu.Lock()
+			t.syncs = append(t.syncs, syncRound{at: m.Time, applied: m.Applied, took: took})
+			t.mu.Unlock()
 		}
+		t.remember(string(line))
 	}
 }
 
@@ -342,6 +470,35 @@ func (t *target) producedBlock(h uint64) (nodeBlock, bool) {
 	return b, ok
 }
 
+// blockEvents returns a copy of the blocks the node produced and accepted
+// live so far.
+func (t *target) blockEvents() []blockEvent {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]blockEvent(nil), t.events...)
+}
+
+// peerCount is how many distinct peers the node has shaken hands with, and
+// when the first was.
+func (t *target) peerCount() (int, time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var first time.Time
+	for _, at := range t.peers {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return len(t.peers), first
+}
+
+// syncRounds returns the node's "sync round done" lines so far.
+func (t *target) syncRounds() []syncRound {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]syncRound(nil), t.syncs...)
+}
+
 // stats reads the child's /proc figures; ok is false for other modes.
 func (t *target) stats() (procStats, bool) {
 	if t.mode != NodeProcess || t.pid == 0 {
@@ -358,7 +515,7 @@ func (t *target) alive() error {
 	}
 	select {
 	case <-t.exited:
-		return fmt.Errorf("bench: the node exited during the run (%v):\n%s", t.exitErr, t.logTail())
+		return fmt.Errorf("bench: %s exited during the run (%v):\n%s", t.name, t.exitErr, t.logTail())
 	default:
 		return nil
 	}
@@ -378,16 +535,21 @@ func (t *target) close() error {
 			case <-time.After(30 * time.Second):
 				_ = t.cmd.Process.Kill()
 				<-t.exited
-				err = errors.New("bench: the node did not stop within 30s of SIGTERM and was killed")
+				err = fmt.Errorf("bench: %s did not stop within 30s of SIGTERM and was killed", t.name)
 			}
 		}
 	}
 	if t.inproc != nil {
 		t.cancel()
 		if e := <-t.done; e != nil {
-			err = fmt.Errorf("bench: in-process node: %w", e)
+			err = fmt.Errorf("bench: in-process %s: %w", t.name, e)
 		}
 		t.inproc = nil
+	}
+	if t.logPipe != nil {
+		t.logPipe.Close()
+		<-t.logDone
+		t.logPipe = nil
 	}
 	if t.logFile != nil {
 		t.logFile.Close()

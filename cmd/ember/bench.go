@@ -32,6 +32,11 @@ Modes:
            all cores: the machine's ceiling
   suite    the standard scenario (make bench): verify, then per scheme a
            saturating closed-loop run and a run at half that rate
+  net      a network of --nodes producers on loopback against one node:
+           committed TPS against single/N, latency at half rate, block
+           propagation between the nodes, time to irreversibility
+  sync     a fresh node syncing a chain of --blocks blocks from another
+           over p2p: blocks/s and tx/s against one node's committed TPS
   init     create a data directory whose genesis funds the bench accounts,
            for runs against a node started by hand (--rpc URL --keys DIR)
 
@@ -77,6 +82,10 @@ func benchMode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return benchVerify(ctx, args[1:], stdout, stderr)
 	case "suite":
 		return benchSuite(ctx, args[1:], stdout, stderr)
+	case "net":
+		return benchNet(ctx, args[1:], stdout, stderr)
+	case "sync":
+		return benchSync(ctx, args[1:], stdout, stderr)
 	case "init":
 		return benchInit(args[1:], stdout, stderr)
 	}
@@ -427,22 +436,7 @@ func benchSuite(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if b.rpcURL != "" {
 		return errors.New("the suite starts its own node per scheme; use bench rpc with --rpc")
 	}
-	// The standard scenario is a high-volume client: batches of 100 over 8
-	// connections, block bodies read after the load (heads are still
-	// followed live, so latency is measured from the blocks). Flags given
-	// explicitly win. docs/benchmarks.md also reports one request per
-	// transaction.
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["batch"] {
-		b.batch = 100
-	}
-	if !set["concurrency"] {
-		b.concurrency = 8
-	}
-	if !set["observe"] {
-		b.observe = bench.ObserveDeferred
-	}
+	b.suiteDefaults(fs)
 	o, err := b.options(stderr)
 	if err != nil {
 		return err
@@ -463,6 +457,103 @@ func benchSuite(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		so.Schemes = append(so.Schemes, sc)
 	}
 	r, err := bench.RunSuite(ctx, so)
+	if err != nil {
+		return err
+	}
+	r.Table(stdout)
+	fmt.Fprintf(stdout, "\nresults in %s\n", so.Out)
+	return nil
+}
+
+// suiteDefaults sets the standard scenario's load shape for the flags not
+// given: a high-volume client, batches of 100 over 8 connections, block
+// bodies read after the load (heads are still followed live, so latency is
+// measured from the blocks). docs/benchmarks.md also reports one request
+// per transaction.
+func (b *benchFlags) suiteDefaults(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["batch"] {
+		b.batch = 100
+	}
+	if !set["concurrency"] {
+		b.concurrency = 8
+	}
+	if !set["observe"] {
+		b.observe = bench.ObserveDeferred
+	}
+}
+
+func benchNet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench net", "bench net --nodes N [--scheme S] [--interval D] [--txs N] [--saturation D] [--half D] [flags]", stderr)
+	b := addBenchFlags(fs)
+	fs.DurationVar(&b.interval, "interval", time.Second, "block interval (the same as --block-interval)")
+	nodes := fs.Int("nodes", 4, "nodes of the network, each a producer, on loopback with full-mesh static peers")
+	txs := fs.Int("txs", 0, "transactions of each closed-loop run (default: the suite's, 500,000 ed25519 or 250,000 secp256k1)")
+	satDur := fs.Duration("saturation", 12*time.Second, "cap on each closed-loop run's submission time")
+	halfDur := fs.Duration("half", 30*time.Second, "submission time of the network's half-rate run (propagation and irreversibility are measured there)")
+	same := fs.Bool("same-network", false, "run the half-rate run on the network the saturation run loaded, not on a fresh one")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if b.rpcURL != "" {
+		return errors.New("bench net starts its own nodes; it cannot load one given by --rpc")
+	}
+	if *nodes < 2 || *txs < 0 || *satDur <= 0 || *halfDur <= 0 {
+		return errors.New("--nodes must be at least 2, --txs not negative, --saturation and --half above 0")
+	}
+	b.suiteDefaults(fs)
+	o, err := b.options(stderr)
+	if err != nil {
+		return err
+	}
+	no := bench.NetOptions{Scheme: o.Scheme, Nodes: *nodes, Txs: *txs, Saturation: *satDur, Half: *halfDur, SameNetwork: *same,
+		Concurrency: b.concurrency, Batch: b.batch, Base: o, Out: b.outDir(), Progress: o.Progress, Log: stdout}
+	r, err := bench.RunNet(ctx, no)
+	if err != nil {
+		return err
+	}
+	r.Table(stdout)
+	fmt.Fprintf(stdout, "\nresults in %s\n", no.Out)
+	return nil
+}
+
+func benchSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench sync", "bench sync [--scheme S] [--blocks N] [--block-txs T] [flags]", stderr)
+	b := addBenchFlags(fs)
+	fs.DurationVar(&b.interval, "interval", time.Second, "block interval (the same as --block-interval)")
+	blocks := fs.Int("blocks", 10_000, "blocks of the source chain")
+	blockTxs := fs.Int("block-txs", 500, "transfers per block of the source chain")
+	txs := fs.Int("txs", 0, "transactions of the single-node closed-loop run (default: the suite's)")
+	satDur := fs.Duration("saturation", 12*time.Second, "cap on the single-node run's submission time")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up when the follower has not caught up after this long")
+	prof := fs.String("follower-profile", "", "write the follower's CPU profile from its handshake on (for --profile-time) to this file")
+	profTime := fs.Duration("profile-time", 30*time.Second, "length of the follower's profile")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if b.rpcURL != "" {
+		return errors.New("bench sync starts its own nodes; it cannot use one given by --rpc")
+	}
+	if *blocks < 1 || *blockTxs < 1 || *txs < 0 || *satDur <= 0 || *timeout <= 0 || *profTime <= 0 {
+		return errors.New("--blocks and --block-txs must be at least 1, --txs not negative, --saturation, --timeout and --profile-time above 0")
+	}
+	b.suiteDefaults(fs)
+	o, err := b.options(stderr)
+	if err != nil {
+		return err
+	}
+	so := bench.SyncOptions{Scheme: o.Scheme, Blocks: *blocks, BlockTxs: *blockTxs, Txs: *txs, Saturation: *satDur, Timeout: *timeout,
+		Concurrency: b.concurrency, Batch: b.batch, ProfileTime: *profTime, Base: o, Out: b.outDir(), Progress: o.Progress, Log: stdout}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		so.FollowerProfile = f
+	}
+	r, err := bench.RunSync(ctx, so)
 	if err != nil {
 		return err
 	}

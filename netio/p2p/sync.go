@@ -420,6 +420,9 @@ func (r *syncRound) sources() []peer.ID {
 
 func (r *syncRound) run(ctx context.Context) (int, error) {
 	s := r.s
+	// The first height to apply, read before the fetchers start: they
+	// advance r.next as they take windows.
+	nextHeight := r.next
 	r.arrived = map[uint64]*batch{}
 	r.wake = make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(ctx)
@@ -511,7 +514,6 @@ func (r *syncRound) run(ctx context.Context) (int, error) {
 	}()
 
 	progress := newProgress(s, r.end)
-	nextHeight := r.next
 	var lastID koinos.Digest
 	var lastIDSet bool
 	var roundErr error
