@@ -126,7 +126,10 @@ func (n *Node) applyBlocks(req blockRequest) ([]*chain.BlockEntry, error) {
 	start := time.Now()
 	var rs []*chain.Ready
 	var err error
-	if len(req.vbs) == 1 {
+	if len(req.vbs) == 1 && req.origin != events.Sync {
+		// A single block (gossip, submit_block): one already known is an
+		// error the sender hears of. Sync groups skip known blocks, even a
+		// group of one that gossip delivered first.
 		var r *chain.Ready
 		if r, err = n.chain.AcceptBlock(req.vbs[0], n.nowMs()); err == nil {
 			rs = []*chain.Ready{r}

@@ -346,9 +346,13 @@ type syncRound struct {
 	next   uint64 // next height to hand out
 	end    uint64
 
-	mu      sync.Mutex
-	retry   []window          // windows handed back, handed out first
-	arrived map[uint64]*batch // fetched batches by first height
+	mu       sync.Mutex
+	retry    []window          // windows handed back, handed out first
+	arrived  map[uint64]*batch // fetched batches by first height
+	buffered int               // bytes of arrived batches not yet taken in order
+	// room is poked when arrived batches are taken, so fetchers waiting
+	// for the buffer to drain look again.
+	room chan struct{}
 	failed  error             // the round stops at the first invalid block
 	wake    chan struct{}     // something arrived or a worker ended
 }
@@ -361,6 +365,31 @@ type window struct {
 type batch struct {
 	blocks []*protocol.Block
 	peer   peer.ID
+	bytes  int
+}
+
+// maxBuffered bounds the fetched blocks waiting for their turn to be
+// verified: fetching runs ahead of verification only this far, so a
+// fresh node does not hold the chain in memory. Retries of windows handed
+// back are always allowed (the next block in order may be one of them).
+func (r *syncRound) maxBuffered() int { return 2 * r.s.cfg.SyncPeers * r.s.cfg.SyncBatchBytes }
+
+// waitRoom waits until the buffer has room for another window, or a
+// retry is waiting, or ctx ends (false).
+func (r *syncRound) waitRoom(ctx context.Context) bool {
+	for {
+		r.mu.Lock()
+		ok := r.buffered < r.maxBuffered() || len(r.retry) > 0 || r.failed != nil
+		r.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.room:
+		}
+	}
 }
 
 // take hands out the next window to fetch; ok is false when none is left.
@@ -388,6 +417,10 @@ func (r *syncRound) giveBack(w window) {
 	r.retry = append(r.retry, w)
 	r.mu.Unlock()
 	r.poke()
+	select {
+	case r.room <- struct{}{}: // a fetcher waiting for room may take it
+	default:
+	}
 }
 
 func (r *syncRound) poke() {
@@ -425,6 +458,7 @@ func (r *syncRound) run(ctx context.Context) (int, error) {
 	nextHeight := r.next
 	r.arrived = map[uint64]*batch{}
 	r.wake = make(chan struct{}, 1)
+	r.room = make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var workers sync.WaitGroup
@@ -523,6 +557,11 @@ loop:
 		b := r.arrived[nextHeight]
 		if b != nil {
 			delete(r.arrived, nextHeight)
+			r.buffered -= b.bytes
+			select {
+			case r.room <- struct{}{}:
+			default:
+			}
 		}
 		failed := r.failed
 		r.mu.Unlock()
@@ -592,6 +631,9 @@ func (r *syncRound) fetchFrom(ctx context.Context, p peer.ID) {
 	s := r.s
 	count := 64 // blocks per request, adapted to the blocks' size
 	for ctx.Err() == nil {
+		if !r.waitRoom(ctx) {
+			return
+		}
 		w, ok := r.take(count)
 		if !ok {
 			return
@@ -632,7 +674,8 @@ func (r *syncRound) fetchFrom(ctx context.Context, p peer.ID) {
 		per := max(size/len(blocks), 1)
 		count = max(1, min(maxBlocksPerRequest, s.cfg.SyncBatchBytes/per))
 		r.mu.Lock()
-		r.arrived[w.from] = &batch{blocks: blocks, peer: p}
+		r.arrived[w.from] = &batch{blocks: blocks, peer: p, bytes: size}
+		r.buffered += size
 		r.mu.Unlock()
 		r.poke()
 	}
