@@ -90,9 +90,53 @@ func isFatal(err error) bool {
 	return errors.As(err, &f)
 }
 
+// Block production has a time budget inside the slot (DESIGN §4): with
+// other producers, building and storing a block may take a quarter of the
+// interval, so that the block reaches them and they apply it well before
+// the next slot; alone, three quarters. The budget becomes a transaction
+// count through the measured cost of the blocks before (a moving average
+// of build and store time per transaction). Without it, a loaded network
+// made blocks that took longer than a slot, every producer built on a
+// stale head and most blocks ended off the chain.
+const (
+	budgetShared  = 0.25
+	budgetAlone   = 0.75
+	minBudgetTxs  = 256
+	costSampleTxs = 100 // blocks smaller than this do not update the cost
+	costSmoothing = 0.5 // weight of the newest block in the average
+)
+
+// blockTxLimit is the most transactions the next block may hold.
+func (n *Node) blockTxLimit() int {
+	limit := n.chain.MaxBlockTransactions()
+	cost := n.txCostNs
+	if cost <= 0 {
+		return limit
+	}
+	share := budgetShared
+	if len(n.cfg.Genesis.Params().Producers) == 1 {
+		share = budgetAlone
+	}
+	budget := share * float64(n.cfg.Genesis.Params().BlockIntervalMs) * 1e6
+	return max(minBudgetTxs, min(limit, int(budget/cost)))
+}
+
+// noteBlockCost updates the cost per transaction from a produced block.
+func (n *Node) noteBlockCost(txs int, took time.Duration) {
+	if txs < costSampleTxs {
+		return
+	}
+	c := float64(took.Nanoseconds()) / float64(txs)
+	if n.txCostNs <= 0 {
+		n.txCostNs = c
+		return
+	}
+	n.txCostNs = costSmoothing*c + (1-costSmoothing)*n.txCostNs
+}
+
 func (n *Node) produce(slot uint64) error {
 	start := time.Now()
-	r, failed, err := n.producer.Produce(n.chain, slot, n.nowMs(), n.chain.MaxBlockTransactions())
+	r, failed, err := n.producer.Produce(n.chain, slot, n.nowMs(), n.blockTxLimit())
 	n.producerStats.Store(n.producer.Stats())
 	if err != nil {
 		n.log.Warn("no block produced", "slot", slot, "err", err)
@@ -112,6 +156,7 @@ func (n *Node) produce(slot uint64) error {
 	}
 	e := r.Accepted[0]
 	stored := time.Since(start) - built
+	n.noteBlockCost(len(e.Block.Transactions)+len(failed), time.Since(start))
 	if n.cfg.Observer != nil {
 		n.cfg.Observer.ObserveBlock(BlockTiming{Produced: true, Txs: len(e.Block.Transactions), Apply: built, Store: stored})
 	}

@@ -107,6 +107,7 @@ type Node struct {
 	prepared      sync.Map     // *protocol.Transaction -> preparedTx (backend.Prepare)
 	stopping      atomic.Bool
 	producerStats atomic.Value // producer.Stats, published by the chain loop
+	txCostNs      float64      // build and store time per transaction (chain loop only)
 }
 
 // blockRequest hands verified blocks to the chain loop: one block (gossip,

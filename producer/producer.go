@@ -98,7 +98,7 @@ func (p *Producer) Produce(c *chain.Chain, slot, nowMs uint64, maxTxs int) (*cha
 	}
 	if c.Late(slot, nowMs) {
 		p.stats.MissedSlots++
-		return nil, nil, fmt.Errorf("producer: woke at %d, after slot %d ended at %d", nowMs, slot, c.SlotTime(slot+1))
+		return nil, nil, fmt.Errorf("producer: woke at %d, more than half of slot %d (from %d) gone", nowMs, slot, c.SlotTime(slot))
 	}
 	entries := p.src.Best(maxTxs)
 	txs := make([]*sigverify.VerifiedTx, len(entries))

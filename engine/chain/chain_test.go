@@ -548,3 +548,43 @@ func TestAcceptBlocksGroup(t *testing.T) {
 		t.Fatalf("user 0 after sync: balance %d nonce %d", bal, nonce)
 	}
 }
+
+// Fork choice puts irreversibility first: a taller branch that fewer than
+// two thirds of the producers built on does not pull a node off a branch
+// that more than two thirds confirmed.
+func TestForkChoicePrefersTheFinalizingBranch(t *testing.T) {
+	a := newHarness(t, 4, 2) // builds branch A
+	mk := func() *harness {
+		h := &harness{t: t, g: a.g, store: newMemStorage(), producers: a.producers, users: a.users, ckEvery: 1}
+		h.open()
+		return h
+	}
+	b, c := mk(), mk() // b builds branch B; c receives both
+	build := func(h *harness, p int, slot uint64) *sigverify.VerifiedBlock {
+		vb := h.blockOn(p, slot, nil)
+		h.step(h.c.AcceptBlock(vb, math.MaxUint64))
+		return vb
+	}
+	// Slots belong to producer slot mod 4. Branch A: producers 1, 2, 3 in
+	// slots 1-3: A1 is irreversible on it. Branch B: producers 0 and 1 in
+	// slots 4, 5, 8, 9: taller, but only two producers built on it.
+	a1, a2, a3 := build(a, 1, 1), build(a, 2, 2), build(a, 3, 3)
+	b1, b2, b3, b4 := build(b, 0, 4), build(b, 1, 5), build(b, 0, 8), build(b, 1, 9)
+	for _, vb := range []*sigverify.VerifiedBlock{b1, b2, b3, b4, a1, a2} {
+		c.step(c.c.AcceptBlock(vb, math.MaxUint64))
+	}
+	if v := c.c.View(); v.Head.ID != b4.ID || v.LIB.Height != 0 {
+		t.Fatalf("before A3: head %d, lib %d; want B4 and nothing irreversible", v.Head.Height, v.LIB.Height)
+	}
+	r := c.step(c.c.AcceptBlock(a3, math.MaxUint64))
+	if v := c.c.View(); v.Head.ID != a3.ID || v.LIB.ID != a1.ID {
+		t.Fatalf("after A3: head %d (%x), lib %d; want A3 and A1 irreversible", v.Head.Height, v.Head.ID[:4], v.LIB.Height)
+	}
+	if len(r.Reorg.Removed) != 4 || len(r.Reorg.Added) != 3 {
+		t.Fatalf("reorg removed %d, added %d; want B1-B4 out, A1-A3 in", len(r.Reorg.Removed), len(r.Reorg.Added))
+	}
+	// Branch B is gone with everything not above A1.
+	if c.c.Block(b4.ID) != nil {
+		t.Fatal("a block of the dropped branch is still in the fork database")
+	}
+}

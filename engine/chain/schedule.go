@@ -64,9 +64,10 @@ func (c *Chain) NextSlot(a koinos.Address, lastSigned, nowMs uint64) (slot uint6
 	return 0, false // unreachable: a is in the schedule
 }
 
-// Late reports whether it is too late at nowMs to produce for slot: the
-// slot has ended. A late block would collide with the next producer's;
-// the producer skips the slot instead.
+// Late reports whether it is too late at nowMs to produce for slot: half
+// of it has passed. A block started later reaches the next producer too
+// late to be built on, and the two collide at one height; the producer
+// skips the slot instead.
 func (c *Chain) Late(slot, nowMs uint64) bool {
-	return nowMs >= c.SlotTime(slot+1)
+	return nowMs >= c.SlotTime(slot)+c.params.BlockIntervalMs/2
 }

@@ -45,7 +45,7 @@ func TestNextSlot(t *testing.T) {
 	for _, tt := range []struct {
 		slot, now uint64
 		late      bool
-	}{{2, at(2), false}, {2, at(3) - 1, false}, {2, at(3), true}, {2, at(9), true}} {
+	}{{2, at(2), false}, {2, at(2) + iv/2 - 1, false}, {2, at(2) + iv/2, true}, {2, at(3), true}, {2, at(9), true}} {
 		if got := h.c.Late(tt.slot, tt.now); got != tt.late {
 			t.Errorf("Late(%d, %d) = %v", tt.slot, tt.now, got)
 		}

@@ -34,6 +34,9 @@ const (
 	// blocks' worth. The index keeps them alive (about 300 bytes each), so
 	// it is not larger.
 	txIndexSize = 1 << 18
+	// conflictBackoff is how long sync leaves out a peer whose chain lacks
+	// this node's last irreversible block.
+	conflictBackoff = time.Minute
 	// maxBacklog is how many locally submitted transactions wait for gossip
 	// while the node syncs; older ones are dropped (they stay in the
 	// mempool) and counted.

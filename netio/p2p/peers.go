@@ -14,11 +14,13 @@ import (
 	"github.com/emberchain/ember/engine/koinos"
 )
 
-// peerStatus is what a peer last told of its chain.
+// peerStatus is what a peer last told of its chain, and until when sync
+// leaves it out (its chain conflicts with this node's finality).
 type peerStatus struct {
-	head blockRef
-	lib  blockRef
-	at   time.Time
+	head       blockRef
+	lib        blockRef
+	at         time.Time
+	avoidUntil time.Time
 }
 
 type blockRef struct {
@@ -86,8 +88,18 @@ func (t *peerTable) setStatus(p peer.ID, st peerStatus) (prev peerStatus, had bo
 		return peerStatus{}, false, false
 	}
 	prev, had = pi.status, pi.handshake
+	st.avoidUntil = prev.avoidUntil
 	pi.status, pi.handshake = st, true
 	return prev, had, true
+}
+
+// avoid leaves a peer out of sync targets until t.
+func (t *peerTable) avoid(p peer.ID, until time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pi, ok := t.peers[p]; ok {
+		pi.status.avoidUntil = until
+	}
 }
 
 // count is the number of peers that completed the handshake.

@@ -85,7 +85,10 @@ type Service struct {
 	syncStat syncStats
 
 	gossip gossipStats
-	wg     sync.WaitGroup
+	// conflicts counts fork point answers whose chain lacks this node's
+	// last irreversible block.
+	conflicts atomic.Uint64
+	wg        sync.WaitGroup
 }
 
 // New checks the configuration and prepares the service; Start opens the

@@ -25,14 +25,15 @@ type Stats struct {
 	FetchedTxs    uint64       // transactions fetched to complete compact blocks
 	FetchedWhole  uint64       // blocks fetched whole
 
-	SyncTarget     uint64 // height a running sync heads for (0: none)
-	SyncBlocks     uint64 // blocks applied by sync
-	SyncTxs        uint64
-	SyncBytes      uint64 // bytes of block batches received
-	SyncRounds     uint64
-	SyncBlocksRate uint64 // blocks/s in the last progress period
-	SyncTxsRate    uint64
-	SyncBadPeers   uint64 // invalid blocks served to sync (each scored against its peer)
+	SyncTarget        uint64 // height a running sync heads for (0: none)
+	SyncBlocks        uint64 // blocks applied by sync
+	SyncTxs           uint64
+	SyncBytes         uint64 // bytes of block batches received
+	SyncRounds        uint64
+	SyncBlocksRate    uint64 // blocks/s in the last progress period
+	SyncTxsRate       uint64
+	FinalityConflicts uint64 // peers whose chain lacked this node's last irreversible block (docs/network.md)
+	SyncBadPeers      uint64 // invalid blocks served to sync (each scored against its peer)
 }
 
 // GossipCounts are validation outcomes of one topic.
@@ -46,27 +47,28 @@ func (s *Service) Stats() Stats {
 	active, total := s.guard.banCounts()
 	st := Stats{
 		Peers: s.peers.count(), Syncing: s.syncing.Load(), Gossip: s.GossipEnabled(), Banned: active, BansEver: total,
-		TxBatches:      GossipCounts{s.gossip.txAccepted.Load(), s.gossip.txRejected.Load(), s.gossip.txIgnored.Load()},
-		Blocks:         GossipCounts{s.gossip.blockAccepted.Load(), s.gossip.blockRejected.Load(), s.gossip.blockIgnored.Load()},
-		TxsPublished:   s.gossip.txsPublished.Load(),
-		BatchesPub:     s.gossip.batchesPublished.Load(),
-		BlocksPub:      s.gossip.blocksAnn.Load(),
-		BacklogDrops:   s.gossip.backlogDropped.Load(),
-		Resent:         s.gossip.resent.Load(),
-		Unconfirmed:    s.pending.len(),
-		EventsLagged:   s.gossip.eventsLagged.Load(),
-		RebuiltBlocks:  s.gossip.rebuiltLocal.Load(),
-		FetchedTxs:     s.gossip.fetchedTxs.Load(),
-		FetchedWhole:   s.gossip.fetchedWhole.Load(),
-		SyncTarget:     s.syncStat.target.Load(),
-		SyncBlocks:     s.syncStat.blocks.Load(),
-		SyncTxs:        s.syncStat.txs.Load(),
-		SyncBytes:      s.syncStat.bytes.Load(),
-		SyncRounds:     s.syncStat.rounds.Load(),
-		SyncBlocksRate: s.syncStat.rateBlocks.Load(),
-		SyncTxsRate:    s.syncStat.rateTxs.Load(),
-		SyncBadPeers:   s.syncStat.invalidPeers.Load(),
-		Bandwidth:      map[string]Bandwidth{},
+		TxBatches:         GossipCounts{s.gossip.txAccepted.Load(), s.gossip.txRejected.Load(), s.gossip.txIgnored.Load()},
+		Blocks:            GossipCounts{s.gossip.blockAccepted.Load(), s.gossip.blockRejected.Load(), s.gossip.blockIgnored.Load()},
+		TxsPublished:      s.gossip.txsPublished.Load(),
+		BatchesPub:        s.gossip.batchesPublished.Load(),
+		BlocksPub:         s.gossip.blocksAnn.Load(),
+		BacklogDrops:      s.gossip.backlogDropped.Load(),
+		Resent:            s.gossip.resent.Load(),
+		Unconfirmed:       s.pending.len(),
+		EventsLagged:      s.gossip.eventsLagged.Load(),
+		RebuiltBlocks:     s.gossip.rebuiltLocal.Load(),
+		FetchedTxs:        s.gossip.fetchedTxs.Load(),
+		FetchedWhole:      s.gossip.fetchedWhole.Load(),
+		SyncTarget:        s.syncStat.target.Load(),
+		SyncBlocks:        s.syncStat.blocks.Load(),
+		SyncTxs:           s.syncStat.txs.Load(),
+		SyncBytes:         s.syncStat.bytes.Load(),
+		SyncRounds:        s.syncStat.rounds.Load(),
+		SyncBlocksRate:    s.syncStat.rateBlocks.Load(),
+		SyncTxsRate:       s.syncStat.rateTxs.Load(),
+		SyncBadPeers:      s.syncStat.invalidPeers.Load(),
+		FinalityConflicts: s.conflicts.Load(),
+		Bandwidth:         map[string]Bandwidth{},
 	}
 	for p, b := range s.bw.GetBandwidthByProtocol() {
 		name := string(p)

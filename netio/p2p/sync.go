@@ -221,7 +221,11 @@ func (s *Service) pickTarget() (peer.ID, peerStatus, bool) {
 	head := s.node.View().Head.Height
 	var best peer.ID
 	var bst peerStatus
+	now := s.cfg.Now()
 	for p, st := range s.peers.snapshot() {
+		if st.avoidUntil.After(now) {
+			continue
+		}
 		if st.head.height > head && (best == "" || st.head.height > bst.head.height || (st.head.height == bst.head.height && st.at.After(bst.at))) {
 			best, bst = p, st
 		}
@@ -306,8 +310,16 @@ func (s *Service) syncTo(ctx context.Context, target peer.ID, st peerStatus) (in
 	head, err2 := parseRef(fp.Head)
 	if fp.Common == nil {
 		// Not even this node's last irreversible block is on the peer's
-		// chain: it follows a chain this node has finalized against.
-		s.penalize(target, penaltyBadResponse, "its chain does not contain this node's last irreversible block", "lib", loc[len(loc)-1].Height)
+		// chain. Irreversibility here is each node's count of the
+		// producers that built on a block, not a vote, so under long
+		// delays two honest nodes can finalize blocks of different
+		// branches; banning would then cut the odd node off for good. The
+		// peer is left out of sync for a while instead, and the conflict
+		// is reported for the operator.
+		s.conflicts.Add(1)
+		s.peers.avoid(target, s.cfg.Now().Add(conflictBackoff))
+		s.log.Error("a peer's chain does not contain this node's last irreversible block: the two finalized different branches; if most peers disagree with this node, resync it from them (docs/network.md)",
+			"peer", target.String(), "lib", loc[len(loc)-1].Height, "peer_head", fp.GetHead().GetHeight())
 		return 0, errors.New("p2p: the peer's chain does not contain this node's last irreversible block")
 	}
 	if err := errors.Join(err1, err2); err != nil || common.height > head.height || !inLocator(loc, common) {
@@ -352,9 +364,9 @@ type syncRound struct {
 	buffered int               // bytes of arrived batches not yet taken in order
 	// room is poked when arrived batches are taken, so fetchers waiting
 	// for the buffer to drain look again.
-	room chan struct{}
-	failed  error             // the round stops at the first invalid block
-	wake    chan struct{}     // something arrived or a worker ended
+	room   chan struct{}
+	failed error         // the round stops at the first invalid block
+	wake   chan struct{} // something arrived or a worker ended
 }
 
 type window struct {

@@ -118,12 +118,13 @@ var (
 	descP2PSyncBPS      = prometheus.NewDesc("ember_p2p_sync_blocks_per_second", "Blocks applied per second by sync over its last progress period (5 s or more); 0 when no round runs.", nil, nil)
 	descP2PSyncTPS      = prometheus.NewDesc("ember_p2p_sync_txs_per_second", "Transactions applied per second by sync over its last progress period (5 s or more); 0 when no round runs.", nil, nil)
 	descP2PSyncBad      = prometheus.NewDesc("ember_p2p_sync_bad_peers_total", "Times sync scored a peer down for serving a block that does not verify or apply.", nil, nil)
+	descP2PConflicts    = prometheus.NewDesc("ember_p2p_finality_conflicts_total", "Fork point answers whose chain lacks this node's last irreversible block: this node and a peer finalized different branches (docs/network.md).", nil, nil)
 )
 
 var p2pDescs = []*prometheus.Desc{
 	descP2PPeers, descP2PSyncing, descP2PGossip, descP2PBansActive, descP2PBansTotal, descP2PBytes, descP2PGossipMsgs,
 	descP2PPublished, descP2PBacklogDrops, descP2PResent, descP2PUnconfirmed, descP2PEventsLagged, descP2PCompact, descP2PFetchedTxs, descP2PSyncTarget,
-	descP2PSyncBlocks, descP2PSyncTxs, descP2PSyncBytes, descP2PSyncRounds, descP2PSyncBPS, descP2PSyncTPS, descP2PSyncBad,
+	descP2PSyncBlocks, descP2PSyncTxs, descP2PSyncBytes, descP2PSyncRounds, descP2PSyncBPS, descP2PSyncTPS, descP2PSyncBad, descP2PConflicts,
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -234,4 +235,5 @@ func collectP2P(p p2p.Stats, gauge, counter func(*prometheus.Desc, float64, ...s
 	gauge(descP2PSyncBPS, float64(p.SyncBlocksRate))
 	gauge(descP2PSyncTPS, float64(p.SyncTxsRate))
 	counter(descP2PSyncBad, float64(p.SyncBadPeers))
+	counter(descP2PConflicts, float64(p.FinalityConflicts))
 }
