@@ -28,7 +28,8 @@
 //     within the block limits (its transactions' merkle root is checked
 //     before that, with the signatures: a sigverify.VerifiedBlock's
 //     transactions are the ones its header commits to);
-//   - fork choice: higher, then earlier timestamp, then lower id; a
+//   - fork choice: the branch with the higher irreversible block, then
+//     higher, then earlier timestamp, then lower id; a
 //     producer that signs two blocks at one height loses both branches;
 //   - a block is irreversible once more than two thirds of the producers
 //     signed it or a block above it; its state delta then merges into the
