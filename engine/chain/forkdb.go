@@ -37,9 +37,9 @@ type heightSigner struct {
 // forkDB holds the fork database. It is owned by the chain goroutine.
 type forkDB struct {
 	producers int // in the schedule: irreversibility needs more than 2/3
-	root  *node
-	head  *node
-	nodes map[koinos.Digest]*node
+	root      *node
+	head      *node
+	nodes     map[koinos.Digest]*node
 	// produced counts blocks per (height, signer) above the root, to detect
 	// double production.
 	produced map[heightSigner][]*node
