@@ -59,11 +59,16 @@ func (n *Node) chainLoop(ctx context.Context) error {
 				// built now would be on a stale head. The slot is
 				// skipped, not signed.
 				n.log.Info("slot skipped: syncing with the network", "slot", nextSlot)
-				notBefore = n.chain.SlotTime(nextSlot + 1)
 			default:
 				if err := n.produce(nextSlot); err != nil {
 					return err
 				}
+			}
+			// Produced, skipped or refused (late): this slot is done; the
+			// schedule looks from the next one, or a refused slot that is
+			// still in progress would be tried again at once.
+			if producing {
+				notBefore = n.chain.SlotTime(nextSlot + 1)
 			}
 			schedule()
 		case req := <-n.blockIn:
@@ -91,19 +96,25 @@ func isFatal(err error) bool {
 }
 
 // Block production has a time budget inside the slot (DESIGN §4): with
-// other producers, building and storing a block may take a quarter of the
-// interval, so that the block reaches them and they apply it well before
-// the next slot; alone, three quarters. The budget becomes a transaction
-// count through the measured cost of the blocks before (a moving average
-// of build and store time per transaction). Without it, a loaded network
-// made blocks that took longer than a slot, every producer built on a
-// stale head and most blocks ended off the chain.
+// other producers, building and storing a block may take 40% of the
+// interval, so that the block reaches them and they apply it (at about the
+// same cost) before the next slot; alone, three quarters. The budget
+// becomes a transaction count through the measured cost per transaction:
+// a moving average over the blocks this node built and stored and the
+// blocks it received and applied (the same work, and four times the
+// samples in a four-producer network). It follows a falling cost at once
+// and a rising one by halves, so one slow block (a GC, a cold cache) does
+// not shrink the next ones for long. Before the first sample the cost is
+// taken as initialCostNs. Without a budget, a loaded network made blocks
+// that took longer than a slot, every producer built on a stale head and
+// most blocks ended off the chain.
 const (
-	budgetShared  = 0.25
+	budgetShared  = 0.4
 	budgetAlone   = 0.75
 	minBudgetTxs  = 256
-	costSampleTxs = 100 // blocks smaller than this do not update the cost
-	costSmoothing = 0.5 // weight of the newest block in the average
+	costSampleTxs = 100    // blocks smaller than this do not update the cost
+	costRise      = 0.5    // weight of a higher sample
+	initialCostNs = 20_000 // 20 µs per transaction: a 1 s slot's first shared block holds 20,000
 )
 
 // blockTxLimit is the most transactions the next block may hold.
@@ -111,7 +122,7 @@ func (n *Node) blockTxLimit() int {
 	limit := n.chain.MaxBlockTransactions()
 	cost := n.txCostNs
 	if cost <= 0 {
-		return limit
+		cost = initialCostNs
 	}
 	share := budgetShared
 	if len(n.cfg.Genesis.Params().Producers) == 1 {
@@ -121,17 +132,18 @@ func (n *Node) blockTxLimit() int {
 	return max(minBudgetTxs, min(limit, int(budget/cost)))
 }
 
-// noteBlockCost updates the cost per transaction from a produced block.
+// noteBlockCost updates the cost per transaction from a block built or
+// applied, with its store commit.
 func (n *Node) noteBlockCost(txs int, took time.Duration) {
 	if txs < costSampleTxs {
 		return
 	}
 	c := float64(took.Nanoseconds()) / float64(txs)
-	if n.txCostNs <= 0 {
+	if n.txCostNs <= 0 || c < n.txCostNs {
 		n.txCostNs = c
 		return
 	}
-	n.txCostNs = costSmoothing*c + (1-costSmoothing)*n.txCostNs
+	n.txCostNs = costRise*c + (1-costRise)*n.txCostNs
 }
 
 func (n *Node) produce(slot uint64) error {
@@ -196,6 +208,9 @@ func (n *Node) applyBlocks(req blockRequest) ([]*chain.BlockEntry, error) {
 	}
 	if n.cfg.Observer != nil && len(rs) > 0 {
 		n.cfg.Observer.ObserveBlock(BlockTiming{Txs: txs, Verify: req.verify, Apply: applied, Store: time.Since(start) - applied})
+	}
+	if len(entries) == 1 {
+		n.noteBlockCost(txs, time.Since(start))
 	}
 	switch {
 	case len(entries) == 1 && req.origin != events.Sync:
