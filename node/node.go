@@ -108,6 +108,7 @@ type Node struct {
 	stopping      atomic.Bool
 	producerStats atomic.Value // producer.Stats, published by the chain loop
 	txCostNs      float64      // build and store time per transaction (chain loop only)
+	lastCommit    commitTiming // the chain loop's last commit, for its log lines
 }
 
 // blockRequest hands verified blocks to the chain loop: one block (gossip,
