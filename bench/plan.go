@@ -115,14 +115,3 @@ func buildPlan(ctx context.Context, ks []keys.Signer, next []uint64, n int, ci c
 	}
 	return p, nil
 }
-
-// nextNonces returns, per account, the nonce after the plan's last one
-// for it: where the next plan starts.
-func (p *plan) nextNonces(prev []uint64) []uint64 {
-	out := append([]uint64(nil), prev...)
-	for i := range p.nonce {
-		a := p.acct[i]
-		out[a] = max(out[a], p.nonce[i]+1)
-	}
-	return out
-}

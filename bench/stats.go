@@ -86,9 +86,8 @@ type Window struct {
 
 // blockPoint is one block as the window computations need it.
 type blockPoint struct {
-	tsMs  int64 // header timestamp, Unix ms
-	txs   int   // bench transactions in it
-	seenS float64
+	tsMs int64 // header timestamp, Unix ms
+	txs  int   // bench transactions in it
 }
 
 // steadyWindow computes the steady-state rate from block timestamps: the

@@ -232,7 +232,9 @@ func (n *Node) applyBlocks(req blockRequest) ([]*chain.BlockEntry, error) {
 // then publishes the events.
 func (n *Node) commit(rs []*chain.Ready, origin events.Origin, peer string) error {
 	start := time.Now()
-	defer func() { n.lastCommit = commitTiming{store: n.lastCommit.store, after: time.Since(start) - n.lastCommit.store} }()
+	defer func() {
+		n.lastCommit = commitTiming{store: n.lastCommit.store, after: time.Since(start) - n.lastCommit.store}
+	}()
 	var err error
 	if len(rs) == 1 {
 		err = n.store.Commit(rs[0])

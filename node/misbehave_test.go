@@ -203,11 +203,10 @@ func TestMisbehavingPeersAreBanned(t *testing.T) {
 		e.connect(prod)
 		bad := c.transfer(0, to, 1, 1)
 		bad.Signatures[0][10] ^= 0xff
-		msg, _ := (&p2ppb.TxBatch{Transactions: []*protocol.Transaction{bad}}).MarshalVT()
 		waitFor(t, 10*time.Second, "the handshake", func() bool { return prod.n.Network().Stats().Peers >= 2 })
 		for i := 0; i < 8 && !e.banned(prod); i++ {
 			bad.Signatures[0][11] = byte(i) // a new message each time
-			msg, _ = (&p2ppb.TxBatch{Transactions: []*protocol.Transaction{bad}}).MarshalVT()
+			msg, _ := (&p2ppb.TxBatch{Transactions: []*protocol.Transaction{bad}}).MarshalVT()
 			e.publish(topicOf(prod, "tx"), msg)
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -396,10 +395,3 @@ func digestOf(b []byte) (koinos.Digest, bool) {
 }
 
 var errNotServed = errors.New("p2p: request refused: the node is busy")
-
-func addrString(ip netip.Addr) string {
-	if !ip.IsValid() {
-		return ""
-	}
-	return ip.String()
-}

@@ -364,9 +364,8 @@ type syncRound struct {
 	buffered int               // bytes of arrived batches not yet taken in order
 	// room is poked when arrived batches are taken, so fetchers waiting
 	// for the buffer to drain look again.
-	room   chan struct{}
-	failed error         // the round stops at the first invalid block
-	wake   chan struct{} // something arrived or a worker ended
+	room chan struct{}
+	wake chan struct{} // something arrived or a worker ended
 }
 
 type window struct {
@@ -391,7 +390,7 @@ func (r *syncRound) maxBuffered() int { return 2 * r.s.cfg.SyncPeers * r.s.cfg.S
 func (r *syncRound) waitRoom(ctx context.Context) bool {
 	for {
 		r.mu.Lock()
-		ok := r.buffered < r.maxBuffered() || len(r.retry) > 0 || r.failed != nil
+		ok := r.buffered < r.maxBuffered() || len(r.retry) > 0
 		r.mu.Unlock()
 		if ok {
 			return true
@@ -408,9 +407,6 @@ func (r *syncRound) waitRoom(ctx context.Context) bool {
 func (r *syncRound) take(count int) (window, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.failed != nil {
-		return window{}, false
-	}
 	if n := len(r.retry); n > 0 {
 		w := r.retry[n-1]
 		r.retry = r.retry[:n-1]
@@ -440,15 +436,6 @@ func (r *syncRound) poke() {
 	case r.wake <- struct{}{}:
 	default:
 	}
-}
-
-func (r *syncRound) fail(err error) {
-	r.mu.Lock()
-	if r.failed == nil {
-		r.failed = err
-	}
-	r.mu.Unlock()
-	r.poke()
 }
 
 // sources are the peers that may hold the round's head: the target and
@@ -575,12 +562,7 @@ loop:
 			default:
 			}
 		}
-		failed := r.failed
 		r.mu.Unlock()
-		if failed != nil {
-			roundErr = failed
-			break
-		}
 		if b == nil {
 			if active.Load() == 0 {
 				roundErr = errors.New("p2p: no peer could serve the blocks")
