@@ -1,5 +1,11 @@
 package p2p
 
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
 // Stats is a snapshot of the network for metrics (docs/network.md names
 // each one).
 type Stats struct {
@@ -78,4 +84,40 @@ func (s *Service) Stats() Stats {
 		st.Bandwidth[name] = Bandwidth{In: b.TotalIn, Out: b.TotalOut}
 	}
 	return st
+}
+
+// PeerInfo is one connected peer, for operators (the admin listener's
+// GET /p2p/peers).
+type PeerInfo struct {
+	ID        string  `json:"id"`
+	Address   string  `json:"address"` // the connection's remote multiaddr
+	Handshake bool    `json:"handshake"`
+	Head      uint64  `json:"head_height"`
+	HeadID    string  `json:"head_id,omitempty"`
+	LIB       uint64  `json:"last_irreversible_block"`
+	Score     float64 `json:"error_score"` // decaying; banned at 100,000
+}
+
+// Peers lists the connected peers, sorted by id.
+func (s *Service) Peers() []PeerInfo {
+	if s.host == nil {
+		return nil
+	}
+	st := s.peers.snapshot()
+	var out []PeerInfo
+	for _, p := range s.host.Network().Peers() {
+		pi := PeerInfo{ID: p.String(), Score: s.guard.score(p)}
+		if cs := s.host.Network().ConnsToPeer(p); len(cs) > 0 {
+			pi.Address = cs[0].RemoteMultiaddr().String()
+		}
+		if ps, ok := st[p]; ok {
+			pi.Handshake, pi.Head, pi.LIB = true, ps.head.height, ps.lib.height
+			if ps.head.height > 0 {
+				pi.HeadID = fmt.Sprintf("0x%x", ps.head.id.Multihash())
+			}
+		}
+		out = append(out, pi)
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }

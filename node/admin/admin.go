@@ -84,6 +84,7 @@ func New(cfg Config, src Source, m *Metrics) *Server {
 			io.WriteString(w, strings.ToLower(l.String())+"\n")
 		})
 	}
+	networkRoutes(mux, src, cfg.Logger)
 	if cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
