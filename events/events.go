@@ -133,10 +133,7 @@ type Stream struct {
 		// moved is closed and replaced whenever a blocking subscriber
 		// advances or leaves, waking a publisher waiting for room.
 		moved chan struct{}
-	}
-	stats struct {
-		sync.Mutex
-		Stats
+		stats Stats
 	}
 }
 
@@ -200,9 +197,7 @@ func (s *Stream) Publish(ctx context.Context, evs ...Event) error {
 	s.releaseLocked()
 	close(s.mu.published)
 	s.mu.published = make(chan struct{})
-	s.stats.Lock()
-	s.stats.Published += uint64(len(evs))
-	s.stats.Unlock()
+	s.mu.stats.Published += uint64(len(evs))
 	return nil
 }
 
@@ -222,16 +217,12 @@ func (s *Stream) roomLocked(ctx context.Context) error {
 		if !waited {
 			waited = true
 			stallSince = time.Now()
-			s.stats.Lock()
-			s.stats.Waits++
-			s.stats.Unlock()
+			s.mu.stats.Waits++
 		}
 		wait := s.cfg.StallTimeout - time.Since(stallSince)
 		if wait <= 0 {
 			slow.blocking = false
-			s.stats.Lock()
-			s.stats.Demoted++
-			s.stats.Unlock()
+			s.mu.stats.Demoted++
 			s.log.Warn("event subscriber stalled; it will miss events and must resync", "subscriber", slow.name, "behind", s.mu.next-slow.cursor, "waited", s.cfg.StallTimeout)
 			stallSince = time.Now()
 			continue
@@ -288,9 +279,9 @@ func (s *Stream) Next() uint64 {
 
 // Stats returns a snapshot.
 func (s *Stream) Stats() Stats {
-	s.stats.Lock()
-	defer s.stats.Unlock()
-	return s.stats.Stats
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.stats
 }
 
 // Subscription is one consumer's cursor. One goroutine reads it.
@@ -345,9 +336,7 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 	if oldest := s.oldestLocked(); sub.cursor < oldest {
 		lag := &LagError{From: sub.cursor, To: oldest - 1}
 		sub.cursor = oldest
-		s.stats.Lock()
-		s.stats.Lagged += lag.To - lag.From + 1
-		s.stats.Unlock()
+		s.mu.stats.Lagged += lag.To - lag.From + 1
 		return Event{}, lag
 	}
 	ev := s.mu.ring[sub.cursor%uint64(len(s.mu.ring))]

@@ -244,7 +244,7 @@ func (n *Node) commit(rs []*chain.Ready, origin events.Origin, peer string) erro
 	if err != nil {
 		return fatalError{fmt.Errorf("node: store commit failed, stopping: %w", err)}
 	}
-	n.lastCommit.store = time.Since(start)
+	stored := time.Now()
 	var evs []events.Event
 	headChanged := false
 	for _, r := range rs {
@@ -265,6 +265,7 @@ func (n *Node) commit(rs []*chain.Ready, origin events.Origin, peer string) erro
 	if err := n.events.Publish(context.Background(), evs...); err != nil && !errors.Is(err, events.ErrClosed) {
 		n.log.Error("publish events", "err", err)
 	}
+	n.lastCommit = commitTiming{store: stored.Sub(start), after: time.Since(stored)}
 	return nil
 }
 

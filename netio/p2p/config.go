@@ -132,9 +132,11 @@ func (c *Config) Validate() error {
 	if len(c.Listen) == 0 {
 		return errors.New("p2p: p2p.listen is empty")
 	}
-	for _, a := range append(append([]string{}, c.Listen...), c.Announce...) {
-		if _, err := ma.NewMultiaddr(a); err != nil {
-			return fmt.Errorf("p2p: %q is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/8888): %w", a, err)
+	for key, addrs := range map[string][]string{"p2p.listen": c.Listen, "p2p.announce": c.Announce} {
+		for _, a := range addrs {
+			if _, err := ma.NewMultiaddr(a); err != nil {
+				return fmt.Errorf("p2p: %s: %q is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/8888): %w", key, a, err)
+			}
 		}
 	}
 	if _, err := staticPeers(c.Peers); err != nil {

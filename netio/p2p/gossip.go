@@ -139,11 +139,9 @@ func (s *Service) consumeEvents(ctx context.Context, sub *events.Subscription) {
 		}
 		switch ev.Kind {
 		case events.TxAdmitted:
-			txs := make([]*protocol.Transaction, len(ev.Txs))
-			for i, v := range ev.Txs {
-				txs[i] = v.Tx()
+			for _, v := range ev.Txs {
+				s.index.add(v.Tx())
 			}
-			s.index.add(txs...)
 			if ev.Origin == events.Local || ev.Origin == events.Restored {
 				s.enqueueTxs(ev.Txs)
 			}

@@ -36,25 +36,20 @@ type txIndex struct {
 const txIndexShards = 16
 
 type txIndexShard struct {
-	mu   sync.Mutex
-	byID map[uint64]txIndexEntry
+	mu sync.Mutex
+	// byID holds each short id's transaction, or nil when two share it
+	// (ambiguous: the receiver fetches it).
+	byID map[uint64]*protocol.Transaction
 	ring []uint64 // short ids in insertion order, for eviction
 	next int
 	full bool // the ring has wrapped: each insertion evicts the oldest
-}
-
-// txIndexEntry is one transaction, or none when two share a short id
-// (ambiguous: the receiver fetches it).
-type txIndexEntry struct {
-	tx        *protocol.Transaction
-	ambiguous bool
 }
 
 func newTxIndex(capacity int) *txIndex {
 	per := max(capacity/txIndexShards, 1)
 	x := &txIndex{}
 	for i := range x.shards {
-		x.shards[i] = txIndexShard{byID: make(map[uint64]txIndexEntry, per), ring: make([]uint64, per)}
+		x.shards[i] = txIndexShard{byID: make(map[uint64]*protocol.Transaction, per), ring: make([]uint64, per)}
 	}
 	return x
 }
@@ -70,9 +65,9 @@ func (x *txIndex) add(txs ...*protocol.Transaction) {
 		}
 		sh := x.shard(sid)
 		sh.mu.Lock()
-		if e, found := sh.byID[sid]; found {
-			if e.tx != nil && string(e.tx.Id) != string(tx.Id) {
-				sh.byID[sid] = txIndexEntry{ambiguous: true}
+		if known, found := sh.byID[sid]; found {
+			if known != nil && string(known.Id) != string(tx.Id) {
+				sh.byID[sid] = nil
 			}
 			sh.mu.Unlock()
 			continue
@@ -85,7 +80,7 @@ func (x *txIndex) add(txs ...*protocol.Transaction) {
 		if sh.next == len(sh.ring) {
 			sh.next, sh.full = 0, true
 		}
-		sh.byID[sid] = txIndexEntry{tx: tx}
+		sh.byID[sid] = tx
 		sh.mu.Unlock()
 	}
 }
@@ -96,5 +91,5 @@ func (x *txIndex) get(sid uint64) *protocol.Transaction {
 	sh := x.shard(sid)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.byID[sid].tx
+	return sh.byID[sid]
 }
