@@ -274,7 +274,10 @@ func (n *Node) Run(ctx context.Context, extra ...supervisor.Service) error {
 	if !n.runOnce.CompareAndSwap(false, true) {
 		return errors.New("node: Run called twice")
 	}
-	services := []supervisor.Service{{Name: "chain", Start: n.startChain, Run: n.chainLoop, StopTimeout: 30 * time.Second}}
+	services := []supervisor.Service{
+		{Name: "indexer", Run: n.runIndexer},
+		{Name: "chain", Start: n.startChain, Run: n.chainLoop, StopTimeout: 30 * time.Second},
+	}
 	if n.net != nil {
 		services = append(services, supervisor.Service{Name: "p2p", Start: n.net.Start, Run: n.net.Run})
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/rpcgw"
+	"github.com/emberchain/ember/store"
 )
 
 // Observer receives per-block timings, for histograms at the edge (the
@@ -45,6 +46,10 @@ type Stats struct {
 	BlockInterval time.Duration
 	// Verify is the default verifier's snapshot (zero with a custom one).
 	Verify sigverify.Stats
+	// Log is the durable event log's extent and consumers; IndexBehind
+	// the records the indexer has not reached.
+	Log         store.LogStatus
+	IndexBehind int
 }
 
 // Stats returns a snapshot.
@@ -67,6 +72,8 @@ func (n *Node) Stats() Stats {
 		s.Verify = n.ownPool.Stats()
 	}
 	s.Events = n.events.Stats()
+	s.Log = n.store.LogStatus()
+	s.IndexBehind, _ = n.store.IndexLag()
 	if n.net != nil {
 		s.P2P = n.net.Stats()
 		s.Peers = s.P2P.Peers

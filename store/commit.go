@@ -1,10 +1,7 @@
 package store
 
 import (
-	"cmp"
-	"encoding/binary"
 	"fmt"
-	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -12,10 +9,9 @@ import (
 	"github.com/emberchain/ember/engine/koinos"
 )
 
-// Commit makes r durable as one Pebble batch: its blocks, their
-// transaction index entries, the canonical index and account history of
-// the blocks that became irreversible, the state checkpoint and the
-// metadata. Unless Options.NoSync, the batch is synced before Commit
+// Commit makes r durable as one Pebble batch: its blocks, the canonical
+// index of the blocks that became irreversible, the state checkpoint, the
+// step's event log records and the metadata. Unless Options.NoSync, the batch is synced before Commit
 // returns, so the caller may then Advance the chain and publish.
 func (s *Store) Commit(r *chain.Ready) error {
 	s.mu.Lock()
@@ -69,11 +65,12 @@ type forkChange struct {
 	height uint64
 }
 
-// commitLocked builds and writes the batch of one Ready. It runs in two
-// phases: everything that can fail on bad input (encoding, checks) comes
-// first and leaves memory untouched; then account history, which moves
-// in-memory counters, and the write itself. A failure in the second phase
-// marks the store broken.
+// commitLocked builds and writes the batch of one Ready: its blocks, the
+// canonical index, fork markers, checkpoint, the step's event log records
+// and the metadata. Everything that can fail on bad input (encoding,
+// checks) comes before the write and leaves memory untouched. The
+// transaction index and account history are not in this batch: the
+// indexer (indexer.go) follows the event log and writes them.
 func (s *Store) commitLocked(r *chain.Ready, wo *pebble.WriteOptions) error {
 	prev := s.state.Load()
 	if prev.found {
@@ -101,14 +98,19 @@ func (s *Store) commitLocked(r *chain.Ready, wo *pebble.WriteOptions) error {
 			added = append(added, forkChange{e.ID, e.Height})
 		}
 	}
-	var toIndex []*chain.BlockEntry
 	for _, e := range r.Irreversible {
 		if e.Height <= prev.meta.LIB.Height {
-			continue // indexed by an earlier commit
+			continue // written by an earlier commit
 		}
 		s.mu.key = canonKey(s.mu.key[:0], e.Height)
 		_ = b.Set(s.mu.key, e.ID[:], nil)
-		toIndex = append(toIndex, e)
+	}
+	// The step's events, in the same batch as what they report.
+	s.mu.recs, next.nextSeq = logRecordsOf(r, prev.nextSeq, prev.meta.LIB.Height, s.mu.recs[:0])
+	for i := range s.mu.recs {
+		s.mu.key = logKey(s.mu.key[:0], s.mu.recs[i].Seq)
+		s.mu.val = appendLogValue(s.mu.val[:0], &s.mu.recs[i])
+		_ = b.Set(s.mu.key, s.mu.val, nil)
 	}
 	if r.Meta.LIB.Height > prev.meta.LIB.Height {
 		// Blocks at or below the LIB are irreversible or on dead forks:
@@ -134,11 +136,6 @@ func (s *Store) commitLocked(r *chain.Ready, wo *pebble.WriteOptions) error {
 	s.mu.val = encodeMeta(s.mu.val[:0], next)
 	_ = b.Set(keyMeta, s.mu.val, nil)
 
-	// Phase two: from here on, failing leaves memory ahead of the disk.
-	if err := s.indexHistoryLocked(b, toIndex); err != nil {
-		s.mu.broken = err
-		return err
-	}
 	if err := b.Commit(wo); err != nil {
 		s.mu.broken = fmt.Errorf("store: commit: %w", err)
 		return s.mu.broken
@@ -150,6 +147,8 @@ func (s *Store) commitLocked(r *chain.Ready, wo *pebble.WriteOptions) error {
 		s.mu.forks[f.id] = f.height
 	}
 	s.state.Store(next)
+	s.unindexedAccepted(s.mu.recs, r)
+	s.elog.appended(len(s.mu.recs))
 	return nil
 }
 
@@ -166,8 +165,7 @@ func (s *Store) batchLocked() *pebble.Batch {
 	return s.mu.batch
 }
 
-// addBlockLocked adds a block record and the transaction index entries of
-// its transactions.
+// addBlockLocked adds a block record.
 func (s *Store) addBlockLocked(b *pebble.Batch, e *chain.BlockEntry) error {
 	v, err := s.mu.enc.encode(e)
 	if err != nil {
@@ -175,38 +173,5 @@ func (s *Store) addBlockLocked(b *pebble.Batch, e *chain.BlockEntry) error {
 	}
 	s.mu.key = blockKey(s.mu.key[:0], e.ID)
 	_ = b.Set(s.mu.key, v, nil)
-	if s.noTxIndex {
-		return nil
-	}
-	// Transaction index keys go into the batch in key order: Pebble's
-	// memtable inserts of nearby keys share cache lines (doc.go).
-	txs := s.mu.txs[:0]
-	for i, tx := range e.Block.Transactions {
-		var prefix uint64
-		if e.Txs != nil {
-			d := e.Txs[i].ID()
-			prefix = binary.BigEndian.Uint64(d[:])
-		} else if len(tx.Id) == koinos.MultihashSize {
-			prefix = binary.BigEndian.Uint64(tx.Id[2:])
-		} else {
-			return fmt.Errorf("store: block %d transaction %d has an id of %d bytes", e.Height, i, len(tx.Id))
-		}
-		txs = append(txs, txRef{prefix, uint32(i)})
-	}
-	slices.SortFunc(txs, func(a, b txRef) int { return cmp.Compare(a.prefix, b.prefix) })
-	s.mu.txs = txs
-	var id [txKeyIDLen]byte
-	for _, t := range txs {
-		binary.BigEndian.PutUint64(id[:], t.prefix)
-		s.mu.key = txKey(s.mu.key[:0], id[:], e.ID)
-		s.mu.val = binary.AppendUvarint(s.mu.val[:0], uint64(t.index))
-		_ = b.Set(s.mu.key, s.mu.val, nil)
-	}
 	return nil
-}
-
-// txRef is a transaction index entry before it is written.
-type txRef struct {
-	prefix uint64 // the first 8 bytes of the transaction id
-	index  uint32
 }

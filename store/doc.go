@@ -1,18 +1,48 @@
 // Package store is Ember's disk: one Pebble database holding the blocks of
-// every fork, the transaction index, account history, the state checkpoint
-// and the chain metadata. It implements the engine's chain.Storage and
+// every fork, the durable event log, the transaction index, account
+// history, the state checkpoint and the chain metadata. It implements the engine's chain.Storage and
 // serves the reads of Koinos's block_store, transaction_store and
 // account_history services.
 //
 // # The contract with the engine
 //
 // The engine hands over a chain.Ready per step; Commit writes all of it —
-// accepted blocks, their index entries, the canonical index and history of
-// blocks that became irreversible, the checkpoint, the metadata — as ONE
+// accepted blocks, the canonical index of blocks that became irreversible,
+// the checkpoint, the step's event log records, the metadata — as ONE
 // Pebble batch, synced before Commit returns. The caller then Advances the
 // chain and only then publishes. Because the metadata travels in the same
 // batch as the data it describes, the store never shows a head, LIB or
-// checkpoint whose blocks or indexes are missing.
+// checkpoint whose blocks are missing, nor an event whose block is.
+//
+// # Event log
+//
+// Each commit appends its step's events to a durable log (eventlog.go):
+// one record per block accepted, per block made irreversible, and one for
+// the fork heads after the step, keyed by sequence number. A record holds
+// a range of sequence numbers, one per message it stands for (an accepted
+// block: the block, each transaction, each contract event), so a consumer
+// that expands it into Koinos's broadcasts numbers each message without
+// the log writing a key per transaction; the records name blocks, which
+// the store holds. The next sequence number is in the metadata record.
+// Consumers register by name and keep a cursor (c ‖ name); PruneLog
+// deletes what every registered consumer confirmed, and past
+// Options.MaxLogRecords the oldest records whatever the cursors say: a
+// consumer then asking for them gets a LogGapError naming what it missed.
+//
+// # Indexes
+//
+// The transaction index and account history are not in the block's
+// batch: the indexer (indexer.go; the node runs it as a service) follows
+// the log and writes them in its own unsynced batches, each with its
+// cursor, as Koinos's transaction_store and account_history services
+// follow block.accept. That took them off the synced commit, which was
+// about half its cost (below). Reads stay exact: a transaction lookup also
+// searches the accepted blocks the indexer has not reached (kept in
+// memory, at most maxPendingEntries of them), and a history query reads
+// the blocks above the height the indexer's cursor gives, in the same
+// snapshot. After a crash the indexes and the cursor roll back together
+// and the indexer indexes the records after the cursor again. Reindex
+// rebuilds both from the blocks (ember reindex).
 //
 // # The budget
 //
@@ -50,7 +80,8 @@
 // below: S2 instead of zstd, not marshaling transactions a second time,
 // and moving the indexes off the synced batch.
 //
-// The two indexes are half of that. A store opened with
+// The two indexes were half of that, and are no longer in the commit
+// (# Indexes). A store opened with
 // Options.NoTransactionIndex and NoAccountHistory (a validator that
 // serves no wallets; Koinos runs both as optional services) writes the
 // block record, the metadata and the checkpoints only: 9.5–10.6 ms wall,
@@ -82,6 +113,8 @@
 //	t ‖ tx id[:8] ‖ block id[:8]    → uvarint(index of the transaction in the block)
 //	a ‖ address(25) ‖ first seq(8)  → uvarint height ‖ uvarint n ‖ n × uvarint entry (history.go)
 //	s ‖ serialized database_key     → state value, as of the checkpoint
+//	e ‖ first seq(8)                → event log record (eventlog.go)
+//	c ‖ consumer name               → next seq(8) ‖ consumer's own(8) ‖ flags(1): a log consumer's cursor
 //
 // Blocks are keyed by id on every fork and never deleted, as Koinos's
 // block_store does: transaction_store and get_blocks_by_id must find
@@ -149,13 +182,15 @@
 // block's entries for the address; the key ends with the seq number of
 // the first, so a query by seq is one SeekLT and the next seq number of an
 // address is the last key's first seq plus its count. Those counters live
-// in memory (Options.MaxHistoryCounters, evicted only between commits,
-// because a counter moved by the batch being built cannot be reloaded
-// from disk) and a miss costs one reverse seek. The history of the head
-// chain above the LIB is not indexed: a query that is not Irreversible
-// reads those blocks (through the decoded-block cache) and numbers their
-// records on from the indexed ones, inside one Pebble snapshot so that
-// index and head agree.
+// in memory (Options.MaxHistoryCounters, evicted only between index
+// batches, because a counter moved by the batch being built cannot be
+// reloaded from disk) and a miss costs one reverse seek. The indexer
+// writes a block's history when it reaches the block's irreversible
+// record and keeps the height it reached in its cursor. The blocks above
+// that height on the head chain are not indexed: a query reads them
+// (through the decoded-block cache) and numbers their records on from the
+// indexed ones, counting those at or below the LIB for an Irreversible
+// query, inside one Pebble snapshot so that index, cursor and head agree.
 //
 // # Reads and their bounds
 //
@@ -186,8 +221,7 @@
 // without syncing and syncs with the last: one fsync for the group, during
 // sync from peers where an fsync per block would cost more than the block.
 // Separate batches rather than one merged batch keep each under Pebble's
-// large-batch threshold and let a Ready's history counters see the Readies
-// before it. The WAL replays batches in order and stops at the first torn
+// large-batch threshold. The WAL replays batches in order and stops at the first torn
 // one, so a crash keeps a prefix of the Readies, each whole. What a crash
 // can lose: Readies whose Commit (or CommitGroup) had not returned —
 // never anything acknowledged, and nothing half. Options.NoSync drops the
@@ -204,8 +238,9 @@
 // the store that a prefix of the Readies gives, key for key, covering
 // every commit that had returned, and the engine must restart on them.
 //
-// If a commit fails after it started moving in-memory indexes (history
-// counters), the store refuses further commits until reopened. Pebble
+// If a commit fails, the store refuses further commits until reopened;
+// if an index step fails after moving the history counters, the indexer
+// refuses further steps until reopened. Pebble
 // itself treats a failed WAL write as fatal; its Fatalf is routed to the
 // logger and a panic, since returning would acknowledge data that is not
 // durable. Corrupt or truncated data on disk produces errors wrapping
@@ -248,13 +283,11 @@
 //     5–8 ms for the same block, output 9% larger (245 B/tx). It would
 //     take a quarter off the commit but not bring it to budget alone; the
 //     brief asked for zstd, so it is recorded here.
-//   - The transaction index and account history outside the synced
-//     batch, written behind the head and rebuilt on restart from a
-//     high-water mark: the memtable inserts, half the flushes and most of
-//     the compactions leave the commit's critical path, but not the
-//     machine's CPU, and a crash could lose index entries the node had
-//     already answered queries from. Not done: it changes the durability
-//     contract above, and on two cores the CPU is the budget.
+//   - The transaction index and account history in the block's synced
+//     batch (until issue 13): about half the commit's cost. They moved to
+//     the indexer, a consumer of the event log (# Indexes); reads fall
+//     back to the blocks, so a crash that rolls the index back loses no
+//     answer. The CPU is spent all the same, outside the commit.
 //   - Marshaling transactions again (≈ 2.5 ms per 5,000): the bytes
 //     existed when the transaction arrived; if sigverify.VerifiedTx kept
 //     its serialized form the store could copy it instead. That is an

@@ -82,6 +82,9 @@ type node struct {
 	c       *chain.Chain
 	nonces  map[int]uint64
 	readies []*chain.Ready // every Ready committed, for tests that replay them
+	// lazyIndex leaves the indexer behind: commit does not run it, so
+	// reads go through the blocks it has not reached.
+	lazyIndex bool
 }
 
 func newNode(t testing.TB, n *net, fs vfs.FS, ckEvery uint64) *node {
@@ -132,6 +135,24 @@ func (nd *node) commit(r *chain.Ready) {
 	}
 	nd.c.Advance(r)
 	nd.readies = append(nd.readies, r)
+	if !nd.lazyIndex {
+		indexAll(nd.t, nd.st)
+	}
+}
+
+// indexAll runs the indexer until it has caught up with the log, as the
+// node's indexer service does after each commit.
+func indexAll(t testing.TB, st *Store) {
+	t.Helper()
+	for {
+		rep, err := st.IndexStep(64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Records == 0 {
+			return
+		}
+	}
 }
 
 func (nd *node) step(r *chain.Ready, err error) *chain.Ready {

@@ -216,26 +216,27 @@ func matches(addr *koinos.Address, b *protocol.Block, r *protocol.BlockReceipt, 
 	return i < len(rcpts) && inEvents(rcpts[i].GetEvents())
 }
 
-// indexHistoryLocked writes the account history of blocks that became
-// irreversible, oldest first.
-func (s *Store) indexHistoryLocked(b *pebble.Batch, blocks []*chain.BlockEntry) error {
+// indexHistory writes the account history of blocks that became
+// irreversible, oldest first. The indexer calls it, holding s.ix.
+func (s *Store) indexHistory(b *pebble.Batch, blocks []*chain.BlockEntry) error {
 	if len(blocks) == 0 || s.noHistory {
 		return nil
 	}
-	s.mu.counters.evictIfFull()
+	ix := &s.ix
+	ix.counters.evictIfFull()
 	var it *pebble.Iterator // opened on the first counter miss
 	defer func() {
 		if it != nil {
 			_ = it.Close()
 		}
 	}()
-	h := &s.mu.hist
+	h := &ix.hist
 	for _, e := range blocks {
 		h.reset()
 		h.attribute(e.Block, e.Receipt)
 		for _, slot := range h.sorted() {
 			a := &h.addrs[slot] // a pointer: a copy would escape through the error paths
-			seq, ok := s.mu.counters.m[*a]
+			seq, ok := ix.counters.m[*a]
 			if !ok {
 				if it == nil {
 					var err error
@@ -249,15 +250,15 @@ func (s *Store) indexHistoryLocked(b *pebble.Batch, blocks []*chain.BlockEntry) 
 				}
 			}
 			n := h.count[slot]
-			s.mu.key = historyKey(s.mu.key[:0], a, seq)
-			v := binary.AppendUvarint(s.mu.val[:0], e.Height)
+			ix.key = historyKey(ix.key[:0], a, seq)
+			v := binary.AppendUvarint(ix.val[:0], e.Height)
 			v = binary.AppendUvarint(v, uint64(n))
 			for k := h.first[slot]; k >= 0; k = h.nodes[k].next {
 				v = binary.AppendUvarint(v, uint64(h.nodes[k].entry))
 			}
-			s.mu.val = v
-			_ = b.Set(s.mu.key, v, nil)
-			s.mu.counters.m[*a] = seq + uint64(n)
+			ix.val = v
+			_ = b.Set(ix.key, v, nil)
+			ix.counters.m[*a] = seq + uint64(n)
 		}
 	}
 	return nil
@@ -316,7 +317,7 @@ func decodeHistory(key, val []byte) (first uint64, hv historyValue, err error) {
 }
 
 // counterCache holds the next history seq number of recently seen
-// addresses. It is only touched under Store.mu.
+// addresses. It is only touched by the indexer (under Store.ix).
 type counterCache struct {
 	m   map[koinos.Address]uint64
 	max int

@@ -71,6 +71,9 @@ func (s *Store) AccountHistory(addr koinos.Address, q HistoryQuery) ([]HistoryEn
 	if hq.st, err = metaAt(snap); err != nil || !hq.st.found {
 		return nil, err
 	}
+	if hq.histHeight, err = historyHeightAt(snap); err != nil {
+		return nil, err
+	}
 	if err := hq.open(); err != nil {
 		return nil, err
 	}
@@ -159,8 +162,13 @@ type historyQuery struct {
 	curFirst uint64
 	curValid bool
 
-	// Records of the head chain above the LIB, loaded on first need.
+	// histHeight is the height the indexer has written account history
+	// to; records of the head chain above it are found by reading those
+	// blocks, loaded on first need. The first headIrr of them are in
+	// irreversible blocks.
+	histHeight uint64
 	head       []headRecord
+	headIrr    int
 	headLoaded bool
 
 	// What the query may still decode for block records (whole blocks
@@ -208,11 +216,11 @@ func (q *historyQuery) close() {
 
 // total is the number of records visible to the query.
 func (q *historyQuery) total(irreversible bool) (uint64, error) {
-	if irreversible {
-		return q.indexed, nil
-	}
 	if err := q.loadHead(); err != nil {
 		return 0, err
+	}
+	if irreversible {
+		return q.indexed + uint64(q.headIrr), nil
 	}
 	return q.indexed + uint64(len(q.head)), nil
 }
@@ -227,14 +235,14 @@ func (q *historyQuery) at(seq uint64, irreversible bool) (HistoryEntry, bool, er
 		e, err := q.resolve(height, entry)
 		return e, err == nil, err
 	}
-	if irreversible {
-		return HistoryEntry{}, false, nil
-	}
 	if err := q.loadHead(); err != nil {
 		return HistoryEntry{}, false, err
 	}
-	j := seq - q.indexed
-	if j >= uint64(len(q.head)) {
+	j, n := seq-q.indexed, len(q.head)
+	if irreversible {
+		n = q.headIrr
+	}
+	if j >= uint64(n) {
 		return HistoryEntry{}, false, nil
 	}
 	return recordOf(q.head[j].e, q.head[j].entry), true, nil
@@ -347,36 +355,61 @@ func (q *historyQuery) itemAt(id koinos.Digest, height uint64, i int) (item, err
 	return q.frameItems[i%q.frameTxs], nil
 }
 
-// loadHead finds the records of the head chain above the LIB by reading
-// those blocks: they are not indexed until they become irreversible.
+// loadHead finds the records of the head chain above the height the
+// indexer has reached by reading those blocks: the indexer writes account
+// history once blocks are irreversible, some time after their commit.
 func (q *historyQuery) loadHead() error {
 	if q.headLoaded {
 		return nil
 	}
 	q.headLoaded = true
 	lib, head := q.st.meta.LIB, q.st.meta.Head
-	if head.Height <= lib.Height {
+	if q.histHeight > lib.Height {
+		return corruptStore("account history is indexed to block %d, above the last irreversible block %d", q.histHeight, lib.Height)
+	}
+	if head.Height <= q.histHeight {
 		return nil
 	}
-	chainUp := make([]*chain.BlockEntry, head.Height-lib.Height)
+	if head.Height-q.histHeight > maxUnindexedScan {
+		return fmt.Errorf("store: account history is indexed to block %d, %d blocks behind the head (catching up); retry shortly", q.histHeight, head.Height-q.histHeight)
+	}
+	chainUp := make([]*chain.BlockEntry, head.Height-q.histHeight)
 	id := head.ID
 	for i := len(chainUp) - 1; i >= 0; i-- {
 		e, err := q.s.entry(q.r, id, -1) // errors say which block
 		if err != nil {
 			return err
 		}
+		if e.Height == lib.Height && e.ID != lib.ID {
+			return corruptStore("the head chain does not lead to the last irreversible block")
+		}
 		chainUp[i] = e
 		id = e.Previous
-	}
-	if id != lib.ID {
-		return corruptStore("the head chain does not lead to the last irreversible block")
 	}
 	for _, e := range chainUp {
 		for k := 0; k <= len(e.Block.Transactions); k++ {
 			if matches(&q.addr, e.Block, e.Receipt, k) {
 				q.head = append(q.head, headRecord{e, k})
+				if e.Height <= lib.Height {
+					q.headIrr++
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// historyHeightAt reads the height the indexer has written account
+// history to, in r.
+func historyHeightAt(r reader) (uint64, error) {
+	var h uint64
+	err := with(r, cursorKey(IndexConsumer), func(v []byte) error {
+		c, err := decodeCursor(v)
+		h = c.aux
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: the indexer's cursor: %w", err)
+	}
+	return h, nil
 }

@@ -19,6 +19,8 @@ const (
 	spaceTx      = 't' // t ‖ tx id[:8] ‖ block id[:8] → uvarint(index of the tx in the block)
 	spaceHistory = 'a' // a ‖ address(25) ‖ first seq(8) → history value (history.go)
 	spaceState   = 's' // s ‖ serialized database_key → state value
+	spaceLog     = 'e' // e ‖ first seq(8) → event log record (eventlog.go)
+	spaceCursor  = 'c' // c ‖ consumer name → its cursor (eventlog.go)
 )
 
 const (
@@ -35,6 +37,7 @@ const (
 	forkKeyLen    = 1 + 8 + koinos.DigestSize
 	historyPrefix = 1 + koinos.AddressSize
 	historyKeyLen = historyPrefix + 8
+	logKeyLen     = 1 + 8
 )
 
 var (

@@ -15,12 +15,18 @@ type metaState struct {
 	found   bool
 	meta    chain.Meta
 	highest chain.Topology
+	// nextSeq is the event log's next sequence number (eventlog.go).
+	nextSeq uint64
 }
 
 const (
-	metaVersion  = 1
-	topologySize = 2*koinos.DigestSize + 8
-	metaSize     = 1 + koinos.DigestSize + 4*topologySize
+	// metaVersion 2 adds the event log's next sequence number; a version 1
+	// record (a store from before the log) reads as sequence number 0.
+	metaVersion   = 2
+	topologySize  = 2*koinos.DigestSize + 8
+	metaSizeV1    = 1 + koinos.DigestSize + 4*topologySize
+	metaSize      = metaSizeV1 + 8
+	metaVersionV1 = 1
 )
 
 func appendTopology(dst []byte, t chain.Topology) []byte {
@@ -45,12 +51,17 @@ func encodeMeta(dst []byte, m *metaState) []byte {
 	dst = appendTopology(dst, m.meta.Head)
 	dst = appendTopology(dst, m.meta.LIB)
 	dst = appendTopology(dst, m.meta.Checkpoint)
-	return appendTopology(dst, m.highest)
+	dst = appendTopology(dst, m.highest)
+	return binary.BigEndian.AppendUint64(dst, m.nextSeq)
 }
 
 func decodeMeta(b []byte) (metaState, error) {
 	var m metaState
-	if len(b) != metaSize || b[0] != metaVersion {
+	switch {
+	case len(b) == metaSize && b[0] == metaVersion:
+		m.nextSeq = binary.BigEndian.Uint64(b[metaSizeV1:])
+	case len(b) == metaSizeV1 && b[0] == metaVersionV1:
+	default:
 		return m, corrupt("meta record of %d bytes, version %d (want %d bytes, version %d)", len(b), firstByte(b), metaSize, metaVersion)
 	}
 	b = b[1:]

@@ -50,6 +50,11 @@ type Options struct {
 	// node decode a thousand full blocks at once. A read always gets at
 	// least its first block.
 	MaxReadTransactions int
+	// MaxLogRecords caps the event log's retained records (default
+	// DefaultMaxLogRecords). Past it the oldest are dropped even if a
+	// consumer has not confirmed them; that consumer is told so
+	// (LogGapError).
+	MaxLogRecords int
 	// MaxHistoryCounters bounds the per-address sequence counters kept in
 	// memory for account history (default 1<<20, about 64 MiB); an evicted
 	// counter is reloaded with one seek.
@@ -79,6 +84,7 @@ const (
 	DefaultDecodedTxs         = 1 << 16
 	DefaultMaxReadTxs         = 1 << 16
 	DefaultMaxHistoryCounters = 1 << 20
+	DefaultMaxLogRecords      = 1 << 20
 )
 
 // EnsureDefaults fills in zero fields.
@@ -106,6 +112,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MaxHistoryCounters <= 0 {
 		o.MaxHistoryCounters = DefaultMaxHistoryCounters
+	}
+	if o.MaxLogRecords <= 0 {
+		o.MaxLogRecords = DefaultMaxLogRecords
 	}
 	if o.FrameTxs <= 0 {
 		o.FrameTxs = DefaultFrameTxs
@@ -154,16 +163,19 @@ type Store struct {
 		// broken is set when a commit failed after changing the
 		// in-memory indexes: they may no longer match the disk, so
 		// further commits are refused until the store is reopened.
-		broken   error
-		enc      *recordEncoder
-		batch    *pebble.Batch
-		key      []byte
-		val      []byte
-		forks    map[koinos.Digest]uint64 // blocks with a fork marker → height
-		counters counterCache
-		hist     histAgg
-		txs      []txRef
+		broken error
+		enc    *recordEncoder
+		batch  *pebble.Batch
+		key    []byte
+		val    []byte
+		forks  map[koinos.Digest]uint64 // blocks with a fork marker → height
+		recs   []LogRecord              // the event log records of the commit being built
 	}
+
+	elog               eventLog
+	ix                 indexState
+	pending            pendingState
+	maxHistoryCounters int
 }
 
 var _ chain.Storage = (*Store)(nil)
@@ -247,7 +259,7 @@ func newStore(db *pebble.DB, o Options) (*Store, error) {
 	}
 	s.mu.enc = enc
 	s.mu.forks = make(map[koinos.Digest]uint64)
-	s.mu.counters = newCounterCache(o.MaxHistoryCounters)
+	s.maxHistoryCounters = o.MaxHistoryCounters
 	s.noTxIndex, s.noHistory = o.NoTransactionIndex, o.NoAccountHistory
 	created, err := s.checkVersion()
 	if err == nil {
@@ -263,7 +275,12 @@ func newStore(db *pebble.DB, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.state.Store(&st)
-	if err := s.loadForkMarkers(); err != nil {
+	if err = s.loadForkMarkers(); err == nil {
+		if err = s.openLog(o.MaxLogRecords); err == nil {
+			err = s.openIndexer()
+		}
+	}
+	if err != nil {
 		dec.Close()
 		return nil, err
 	}
@@ -413,6 +430,16 @@ func (s *Store) Close() error {
 	if s.mu.batch != nil {
 		_ = s.mu.batch.Close()
 	}
+	s.ix.Lock()
+	if s.ix.batch != nil {
+		_ = s.ix.batch.Close()
+		s.ix.batch = nil
+	}
+	s.ix.Unlock()
+	s.elog.mu.Lock()
+	close(s.elog.wake)
+	s.elog.wake = make(chan struct{})
+	s.elog.mu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}

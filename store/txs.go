@@ -25,7 +25,8 @@ type TxItem struct {
 
 // TransactionsByID looks transactions up by id, in the order asked.
 // Unknown ids give an item with a nil Tx. A transaction is found as soon as
-// the Commit of its block returned, whichever fork the block is on.
+// the Commit of its block returned, whichever fork the block is on: the
+// blocks the indexer has not reached yet are searched directly.
 func (s *Store) TransactionsByID(ids []koinos.Digest) ([]TxItem, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -33,13 +34,61 @@ func (s *Store) TransactionsByID(ids []koinos.Digest) ([]TxItem, error) {
 	if s.noTxIndex {
 		return nil, fmt.Errorf("%w: this node keeps no transaction index (store.transaction_index = false)", ErrIndexOff)
 	}
+	if s.ix.rebuilding() {
+		return nil, fmt.Errorf("%w: a reindex did not finish; the node's operator must run ember reindex", ErrIndexRebuilding)
+	}
+	// The unindexed blocks are listed before the index is read: a block
+	// the indexer reaches in between is then found twice, never missed.
+	unindexed, err := s.unindexedBlocks()
+	if err != nil {
+		return nil, err
+	}
+	var inBlocks map[koinos.Digest][]unindexedTx
+	if len(unindexed) > 0 {
+		if inBlocks, err = s.txsOfBlocks(unindexed); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]TxItem, len(ids))
 	for i := range ids {
-		if err := s.lookupTx(&ids[i], &out[i]); err != nil {
+		if err := s.lookupTx(&ids[i], &out[i], inBlocks[ids[i]]); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// unindexedTx is a transaction of a block the index has not reached.
+type unindexedTx struct {
+	tx     *protocol.Transaction
+	height uint64
+	block  koinos.Digest
+}
+
+// txsOfBlocks maps the transactions of blocks to where they are.
+func (s *Store) txsOfBlocks(blocks []pendingRecord) (map[koinos.Digest][]unindexedTx, error) {
+	m := make(map[koinos.Digest][]unindexedTx)
+	for _, b := range blocks {
+		e := b.entry
+		if e == nil {
+			var err error
+			if e, err = s.entry(s.db, b.id, -1); err != nil {
+				return nil, fmt.Errorf("store: block 0x%x: %w", b.id.Multihash(), err)
+			}
+		}
+		for i, tx := range e.Block.Transactions {
+			var id koinos.Digest
+			if e.Txs != nil {
+				id = e.Txs[i].ID()
+			} else if len(tx.Id) == koinos.MultihashSize {
+				copy(id[:], tx.Id[2:])
+			} else {
+				continue
+			}
+			m[id] = append(m[id], unindexedTx{tx, e.Height, e.ID})
+		}
+	}
+	return m, nil
 }
 
 type containing struct {
@@ -47,7 +96,7 @@ type containing struct {
 	id     koinos.Digest
 }
 
-func (s *Store) lookupTx(txID *koinos.Digest, out *TxItem) error {
+func (s *Store) lookupTx(txID *koinos.Digest, out *TxItem, unindexed []unindexedTx) error {
 	want := txID.Multihash()
 	prefix := append([]byte{spaceTx}, txID[:txKeyIDLen]...)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
@@ -82,9 +131,16 @@ func (s *Store) lookupTx(txID *koinos.Digest, out *TxItem) error {
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("store: read transaction index: %w", err)
 	}
+	for _, u := range unindexed {
+		if out.Tx == nil {
+			out.Tx = u.tx
+		}
+		found = append(found, containing{u.height, u.block})
+	}
 	slices.SortFunc(found, func(a, b containing) int {
 		return cmp.Or(cmp.Compare(a.height, b.height), bytes.Compare(a.id[:], b.id[:]))
 	})
+	found = slices.Compact(found) // a block both indexed and listed as unindexed
 	for _, c := range found {
 		out.ContainingBlocks = append(out.ContainingBlocks, c.id)
 	}

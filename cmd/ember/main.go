@@ -16,6 +16,7 @@ Usage:
   ember init --genesis FILE --datadir DIR join a chain (--peer MULTIADDR ..., --producer-key FILE)
   ember devnet --nodes N --datadir DIR    run a local network of N producer nodes until Ctrl-C
   ember node --datadir DIR [flags]        run a node
+  ember reindex --datadir DIR             rebuild the transaction index and account history (node stopped)
   ember keys new --out FILE [--scheme S]  create a key (secp256k1 for koilib wallets, or ed25519)
   ember keys show FILE                    print a key's address
   ember tx transfer --key FILE --to ADDR --amount N [--wait]
@@ -46,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
 		"init":    cmdInit,
 		"node":    cmdNode,
+		"reindex": cmdReindex,
 		"devnet":  cmdDevnet,
 		"keys":    cmdKeys,
 		"tx":      cmdTx,

@@ -67,6 +67,18 @@ func (c *configFlags) load() (config.Config, error) {
 	return config.Load(config.Sources{File: file, FileOptional: optional, Env: os.Environ(), Set: set})
 }
 
+// nodeConfig loads the configuration and turns it into a node.Config,
+// with a logger to stderr at the configured level.
+func (c *configFlags) nodeConfig(stderr io.Writer) (config.Config, node.Config, *slog.Logger, *slog.LevelVar, error) {
+	cfg, err := c.load()
+	if err != nil {
+		return cfg, node.Config{}, nil, nil, err
+	}
+	log, level := newLogger(cfg, stderr)
+	nc, err := nodeConfig(*c.datadir, cfg, log)
+	return cfg, nc, log, level, err
+}
+
 // under resolves p relative to dir unless it is absolute.
 func under(dir, p string) string {
 	if filepath.IsAbs(p) {
@@ -91,12 +103,7 @@ func cmdNode(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
-	if err != nil {
-		return err
-	}
-	log, level := newLogger(cfg, stderr)
-	nc, err := nodeConfig(*cf.datadir, cfg, log)
+	cfg, nc, log, level, err := cf.nodeConfig(stderr)
 	if err != nil {
 		return err
 	}
@@ -163,6 +170,7 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 			MaxReadTransactions: cfg.Store.MaxReadTransactions,
 			NoTransactionIndex:  !cfg.Store.TransactionIndex,
 			NoAccountHistory:    !cfg.Store.AccountHistory,
+			MaxLogRecords:       cfg.Store.EventLogRecords,
 		},
 		Verify: sigverify.PoolConfig{
 			Workers: cfg.Verify.Workers, QueueDepth: cfg.Verify.QueueDepth, MaxBatch: cfg.Verify.MaxBatch, CacheSize: cfg.Verify.CacheSize,

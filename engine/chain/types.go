@@ -89,6 +89,16 @@ type Ready struct {
 	view *View // published by Advance
 }
 
+// ForkHeads are the heads of every fork after this step, best first (nil
+// for a Ready not made by the engine): the store logs them as the step's
+// fork-heads event.
+func (r *Ready) ForkHeads() []Topology {
+	if r.view == nil {
+		return nil
+	}
+	return r.view.ForkHeads
+}
+
 // Reorg describes how the head chain changed in one step.
 type Reorg struct {
 	Removed []*BlockEntry // newest first

@@ -19,6 +19,7 @@ type Metrics struct {
 	blockTxs    *prometheus.HistogramVec
 	rpcRequests *prometheus.CounterVec
 	rpcLatency  *prometheus.HistogramVec
+	indexLag    prometheus.Histogram
 }
 
 // Block-stage buckets: from 100 µs to 10 s.
@@ -33,12 +34,16 @@ func NewMetrics() *Metrics {
 		blockTxs:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ember_block_transactions", Help: "Transactions per block.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}, []string{"source"}),
 		rpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_rpc_requests_total", Help: "JSON-RPC calls by method and JSON-RPC code (0: success).", ConstLabels: nil}, []string{"method", "code"}),
 		rpcLatency:  prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ember_rpc_request_seconds", Help: "JSON-RPC call latency by method.", Buckets: prometheus.ExponentialBuckets(0.00005, 3, 12)}, []string{"method"}),
+		indexLag:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ember_index_lag_seconds", Help: "Per index step: the longest a block's event waited between its commit and its indexing (transaction index, account history).", Buckets: stageBuckets}),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.blockVerify, m.blockApply, m.blockStore, m.blockTxs, m.rpcRequests, m.rpcLatency}
+	return []prometheus.Collector{m.blockVerify, m.blockApply, m.blockStore, m.blockTxs, m.rpcRequests, m.rpcLatency, m.indexLag}
 }
+
+// ObserveIndexLag implements node.IndexObserver.
+func (m *Metrics) ObserveIndexLag(d time.Duration) { m.indexLag.Observe(d.Seconds()) }
 
 // ObserveBlock implements node.Observer.
 func (m *Metrics) ObserveBlock(t node.BlockTiming) {
@@ -92,6 +97,13 @@ var (
 	descVerifyTxs   = prometheus.NewDesc("ember_sigverify_transactions_total", "Transactions verified, by result.", []string{"result"}, nil)
 	descVerifyCache = prometheus.NewDesc("ember_sigverify_cache_total", "Verify-once cache lookups, by outcome.", []string{"outcome"}, nil)
 	descVerifyRej   = prometheus.NewDesc("ember_sigverify_rejections_total", "Submissions refused before verification, by reason.", []string{"reason"}, nil)
+	descLogFirst    = prometheus.NewDesc("ember_eventlog_first_seq", "Sequence number of the oldest event the durable log retains.", nil, nil)
+	descLogNext     = prometheus.NewDesc("ember_eventlog_next_seq", "Sequence number the next event gets (events logged since the store was created).", nil, nil)
+	descLogRecords  = prometheus.NewDesc("ember_eventlog_records", "Records the durable event log retains.", nil, nil)
+	descLogCap      = prometheus.NewDesc("ember_eventlog_records_max", "The log's cap on retained records (store.event_log_records).", nil, nil)
+	descLogDropped  = prometheus.NewDesc("ember_eventlog_dropped_total", "Records dropped by the cap before a consumer confirmed them (that consumer is told, and must resync).", nil, nil)
+	descLogLag      = prometheus.NewDesc("ember_eventlog_consumer_lag", "Sequence numbers between a registered consumer's cursor and the log's end.", []string{"consumer"}, nil)
+	descIndexBehind = prometheus.NewDesc("ember_index_behind_records", "Event log records the indexer has not reached (blocks whose transactions or history reads take from the blocks).", nil, nil)
 )
 
 // The network's metrics (p2p.Stats; docs/network.md and docs/operations.md).
@@ -130,7 +142,8 @@ var p2pDescs = []*prometheus.Desc{
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHead, descLIB, descHeadAge, descPeers, descPoolTxs, descPoolBytes, descPoolReject, descPoolExpired,
 		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCRejected, descHealth,
-		descVerifyQueue, descVerifySigs, descVerifyTxs, descVerifyCache, descVerifyRej} {
+		descVerifyQueue, descVerifySigs, descVerifyTxs, descVerifyCache, descVerifyRej,
+		descLogFirst, descLogNext, descLogRecords, descLogCap, descLogDropped, descLogLag, descIndexBehind} {
 		ch <- d
 	}
 	for _, d := range p2pDescs {
@@ -147,6 +160,15 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
 	gauge(descHead, float64(s.Head.Height))
+	gauge(descLogFirst, float64(s.Log.First))
+	gauge(descLogNext, float64(s.Log.Next))
+	gauge(descLogRecords, float64(s.Log.Records))
+	gauge(descLogCap, float64(s.Log.Max))
+	counter(descLogDropped, float64(s.Log.Dropped))
+	for name, c := range s.Log.Consumers {
+		gauge(descLogLag, float64(s.Log.Next-min(c, s.Log.Next)), name)
+	}
+	gauge(descIndexBehind, float64(s.IndexBehind))
 	gauge(descLIB, float64(s.LIB.Height))
 	gauge(descHeadAge, time.Since(s.HeadTime).Seconds())
 	gauge(descPeers, float64(s.Peers))

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/node"
+	"github.com/emberchain/ember/store"
 )
 
 // fakeSource is a node that reports a fixed snapshot.
@@ -156,5 +159,46 @@ func TestP2PMetricsAlone(t *testing.T) {
 		if v, ok := got[series]; !ok || v != 0 {
 			t.Errorf("%s = %v (scraped: %v), want 0", series, v, ok)
 		}
+	}
+}
+
+func TestEventLogMetrics(t *testing.T) {
+	st := node.Stats{
+		HeadTime: time.Now(),
+		Log: store.LogStatus{First: 100, Next: 5000, Records: 42, Max: 1 << 20, Dropped: 3,
+			Consumers: map[string]uint64{"index": 4990, "amqp": 100}},
+		IndexBehind: 2,
+	}
+	got := scrape(t, fakeSource{st})
+	for series, v := range map[string]float64{
+		`ember_eventlog_first_seq`:                      100,
+		`ember_eventlog_next_seq`:                       5000,
+		`ember_eventlog_records`:                        42,
+		`ember_eventlog_records_max`:                    1 << 20,
+		`ember_eventlog_dropped_total`:                  3,
+		`ember_eventlog_consumer_lag{consumer="index"}`: 10,
+		`ember_eventlog_consumer_lag{consumer="amqp"}`:  4900,
+		`ember_index_behind_records`:                    2,
+	} {
+		if g, ok := got[series]; !ok || g != v {
+			t.Errorf("%s = %v (scraped: %v), want %v", series, g, ok, v)
+		}
+	}
+	m := NewMetrics()
+	m.ObserveIndexLag(30 * time.Millisecond)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m.collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "ember_index_lag_seconds" {
+			found = mf.GetMetric()[0].GetHistogram().GetSampleCount() == 1
+		}
+	}
+	if !found {
+		t.Fatal("ember_index_lag_seconds did not record the observation")
 	}
 }

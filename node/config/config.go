@@ -110,6 +110,8 @@ type Store struct {
 	// services are optional.
 	TransactionIndex bool `toml:"transaction_index" doc:"Keep the transaction index (transaction_store.get_transactions_by_id; koilib's wait() needs it). Fixed when the data directory is created. Off, with account_history off, halves the store's cost per block, for validators that serve no wallets."`
 	AccountHistory   bool `toml:"account_history" doc:"Keep account history (account_history.get_account_history). Fixed when the data directory is created."`
+	// The durable event log (docs/bus.md).
+	EventLogRecords int `toml:"event_log_records" check:"positive" doc:"Cap on the records the durable event log retains (a few per block, about 100 bytes each). Records every registered consumer (the indexer, the AMQP publisher) has confirmed are pruned; past the cap the oldest go even if a consumer has not confirmed them, and that consumer is told it must resync (ember_eventlog_dropped_total)."`
 }
 
 // P2P configures the peer-to-peer network (docs/network.md).
@@ -143,7 +145,7 @@ func Default() Config {
 		Mempool: Mempool{MaxTransactions: 200_000, MaxBytes: 256 << 20, MaxPerAccount: 1024, Expiry: 120 * time.Second},
 		Verify:  Verify{QueueDepth: 1024, MaxBatch: 256, CacheSize: 131072}, // MaxBatch: keys.MaxEd25519Batch
 		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20},
-		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16, TransactionIndex: true, AccountHistory: true},
+		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16, TransactionIndex: true, AccountHistory: true, EventLogRecords: 1 << 20},
 		P2P: P2P{
 			Listen: []string{"/ip4/127.0.0.1/tcp/8888"}, Key: "p2p.key", MaxPeers: 32, BanDuration: 30 * time.Minute,
 			MaxMessageSize: 4 << 20, SyncBatchBytes: 8 << 20, SyncPeers: 4, ServeRequests: 16,

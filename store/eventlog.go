@@ -1,0 +1,572 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/emberchain/ember/engine/chain"
+)
+
+// The durable event log (doc.go, "Event log"). Every commit appends the
+// events of its Ready to the log in the same batch as its blocks: a block
+// accepted, a block made irreversible, the fork heads after the step. Each
+// record holds a range of sequence numbers, one per message it stands for,
+// so that a consumer that expands a record into Koinos's broadcasts (a
+// block's accept, then each of its transactions' accepts, then each of its
+// contract events) can give every message its own number without the log
+// writing a key per transaction. Records are small: the blocks they name
+// are in the store.
+
+// LogKind is what a log record reports.
+type LogKind uint8
+
+// Log record kinds.
+const (
+	// LogBlockAccepted: a block was stored. Its span is 1 + its
+	// transactions + its contract events (BlockAcceptedSpan).
+	LogBlockAccepted LogKind = 1
+	// LogIrreversible: a block became irreversible. Span 1.
+	LogIrreversible LogKind = 2
+	// LogForkHeads: the fork heads after a step that accepted a block or
+	// moved the head. Span 1.
+	LogForkHeads LogKind = 3
+)
+
+func (k LogKind) String() string {
+	switch k {
+	case LogBlockAccepted:
+		return "block_accepted"
+	case LogIrreversible:
+		return "irreversible"
+	case LogForkHeads:
+		return "fork_heads"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// LogRecord is one record of the event log.
+type LogRecord struct {
+	// Seq is the record's first sequence number; it holds Seq..Seq+Span-1.
+	Seq  uint64
+	Span uint64
+	Kind LogKind
+	// Block is the block accepted or made irreversible.
+	Block chain.Topology
+	// Head (LogBlockAccepted): the block was the head after its step.
+	Head bool
+	// LIB and Heads (LogForkHeads): the last irreversible block and the
+	// fork heads, best first.
+	LIB   chain.Topology
+	Heads []chain.Topology
+}
+
+// Next is the sequence number after the record.
+func (r *LogRecord) Next() uint64 { return r.Seq + r.Span }
+
+// BlockAcceptedSpan is the span of a block's accepted record: the block,
+// each transaction, and each contract event (the block's own, then each
+// transaction receipt's, in order).
+func BlockAcceptedSpan(e *chain.BlockEntry) uint64 {
+	n := 1 + uint64(len(e.Block.GetTransactions())) + uint64(len(e.Receipt.GetEvents()))
+	for _, r := range e.Receipt.GetTransactionReceipts() {
+		n += uint64(len(r.GetEvents()))
+	}
+	return n
+}
+
+// Limits of a decoded record: far above what a valid chain produces, low
+// enough that a corrupt value cannot make the decoder allocate much.
+const (
+	maxLogSpan  = 1 << 32
+	maxLogHeads = 1 << 16
+	logFlagHead = 1 << 0
+)
+
+func logKey(dst []byte, seq uint64) []byte {
+	dst = append(dst, spaceLog)
+	return binary.BigEndian.AppendUint64(dst, seq)
+}
+
+// appendLogValue encodes r (without its seq, which is the key):
+//
+//	kind(1) ‖ uvarint span ‖ payload
+//	accepted:      flags(1) ‖ topology
+//	irreversible:  topology
+//	fork heads:    topology(LIB) ‖ uvarint n ‖ n × topology
+func appendLogValue(dst []byte, r *LogRecord) []byte {
+	dst = append(dst, byte(r.Kind))
+	dst = binary.AppendUvarint(dst, r.Span)
+	switch r.Kind {
+	case LogBlockAccepted:
+		var flags byte
+		if r.Head {
+			flags |= logFlagHead
+		}
+		dst = append(dst, flags)
+		dst = appendTopology(dst, r.Block)
+	case LogIrreversible:
+		dst = appendTopology(dst, r.Block)
+	case LogForkHeads:
+		dst = appendTopology(dst, r.LIB)
+		dst = binary.AppendUvarint(dst, uint64(len(r.Heads)))
+		for _, h := range r.Heads {
+			dst = appendTopology(dst, h)
+		}
+	}
+	return dst
+}
+
+// decodeLogRecord decodes one log key and value; a malformed one is an
+// error naming what is wrong, never a panic.
+func decodeLogRecord(key, val []byte) (LogRecord, error) {
+	var r LogRecord
+	if len(key) != logKeyLen || key[0] != spaceLog {
+		return r, corrupt("event log key of %d bytes", len(key))
+	}
+	r.Seq = binary.BigEndian.Uint64(key[1:])
+	if len(val) < 1 {
+		return r, corrupt("event log record %d: empty", r.Seq)
+	}
+	r.Kind = LogKind(val[0])
+	var ok bool
+	if r.Span, val, ok = uvarint(val[1:]); !ok || r.Span == 0 || r.Span > maxLogSpan || r.Span > ^uint64(0)-r.Seq {
+		return r, corrupt("event log record %d: span", r.Seq)
+	}
+	topo := func() (chain.Topology, bool) {
+		if len(val) < topologySize {
+			return chain.Topology{}, false
+		}
+		var t chain.Topology
+		t, val = readTopology(val)
+		return t, true
+	}
+	switch r.Kind {
+	case LogBlockAccepted:
+		if len(val) < 1 || val[0]&^logFlagHead != 0 {
+			return r, corrupt("event log record %d: flags", r.Seq)
+		}
+		r.Head = val[0]&logFlagHead != 0
+		val = val[1:]
+		if r.Block, ok = topo(); !ok {
+			return r, corrupt("event log record %d: block", r.Seq)
+		}
+	case LogIrreversible:
+		if r.Span != 1 {
+			return r, corrupt("event log record %d: irreversible record spans %d", r.Seq, r.Span)
+		}
+		if r.Block, ok = topo(); !ok {
+			return r, corrupt("event log record %d: block", r.Seq)
+		}
+	case LogForkHeads:
+		if r.Span != 1 {
+			return r, corrupt("event log record %d: fork heads record spans %d", r.Seq, r.Span)
+		}
+		if r.LIB, ok = topo(); !ok {
+			return r, corrupt("event log record %d: last irreversible block", r.Seq)
+		}
+		var n uint64
+		if n, val, ok = uvarint(val); !ok || n > maxLogHeads || n*topologySize != uint64(len(val)) {
+			return r, corrupt("event log record %d: heads", r.Seq)
+		}
+		r.Heads = make([]chain.Topology, n)
+		for i := range r.Heads {
+			r.Heads[i], _ = topo()
+		}
+	default:
+		return r, corrupt("event log record %d: unknown kind %d", r.Seq, r.Kind)
+	}
+	if len(val) != 0 {
+		return r, corrupt("event log record %d: %d trailing bytes", r.Seq, len(val))
+	}
+	return r, nil
+}
+
+// logRecordsOf returns the records a Ready adds to the log, numbered from
+// seq, and the sequence number after them. prevLIB is the stored last
+// irreversible height: blocks at or below it were logged as irreversible
+// by an earlier commit.
+func logRecordsOf(r *chain.Ready, seq, prevLIB uint64, dst []LogRecord) ([]LogRecord, uint64) {
+	add := func(rec LogRecord) {
+		rec.Seq = seq
+		seq += rec.Span
+		dst = append(dst, rec)
+	}
+	for _, e := range r.Accepted {
+		add(LogRecord{Kind: LogBlockAccepted, Span: BlockAcceptedSpan(e), Block: e.Topology, Head: e.ID == r.Meta.Head.ID})
+	}
+	for _, e := range r.Irreversible {
+		if e.Height > prevLIB {
+			add(LogRecord{Kind: LogIrreversible, Span: 1, Block: e.Topology})
+		}
+	}
+	if heads := r.ForkHeads(); heads != nil && (len(r.Accepted) > 0 || r.HeadChanged) {
+		add(LogRecord{Kind: LogForkHeads, Span: 1, LIB: r.Meta.LIB, Heads: slices.Clone(heads)})
+	}
+	return dst, seq
+}
+
+// ErrLogGap is returned (wrapped in a *LogGapError) when a consumer asks
+// for records the log no longer holds.
+var ErrLogGap = errors.New("store: event log gap")
+
+// LogGapError says which records a consumer missed: they were dropped
+// because the log reached its cap (Options.MaxLogRecords) before the
+// consumer confirmed them.
+type LogGapError struct {
+	From  uint64 // the first sequence number asked for
+	First uint64 // the first one the log still holds
+}
+
+func (e *LogGapError) Error() string {
+	return fmt.Sprintf("store: the event log no longer holds sequence numbers %d to %d: it reached its cap (store.event_log_records) before they were confirmed; the consumer must resync from the blocks", e.From, e.First-1)
+}
+
+func (e *LogGapError) Unwrap() error { return ErrLogGap }
+
+// eventLog is the in-memory side of the log: what is retained, who
+// consumes it, and who waits for it.
+type eventLog struct {
+	mu sync.Mutex
+	// first is the sequence number of the oldest retained record (the
+	// next one when the log is empty).
+	first   uint64
+	records int    // retained records
+	max     int    // cap on retained records
+	dropped uint64 // unconfirmed records dropped by the cap
+	// consumers are the registered cursors: the next sequence number
+	// each will read.
+	consumers map[string]uint64
+	// wake is closed and replaced by each commit that appends records.
+	wake chan struct{}
+}
+
+// LogStatus describes the event log.
+type LogStatus struct {
+	First, Next uint64 // retained sequence numbers are [First, Next)
+	Records     int
+	Max         int
+	Dropped     uint64            // unconfirmed records dropped by the cap, since the store opened
+	Consumers   map[string]uint64 // registered consumers' cursors
+}
+
+// LogStatus reports the log's extent and its consumers.
+func (s *Store) LogStatus() LogStatus {
+	l := &s.elog
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := LogStatus{First: l.first, Next: s.state.Load().nextSeq, Records: l.records, Max: l.max, Dropped: l.dropped, Consumers: make(map[string]uint64, len(l.consumers))}
+	for k, v := range l.consumers {
+		st.Consumers[k] = v
+	}
+	return st
+}
+
+// LogNext is the sequence number the next record will get.
+func (s *Store) LogNext() uint64 { return s.state.Load().nextSeq }
+
+// LogWait returns a channel closed once a commit appends to the log after
+// this call (or the store closes).
+func (s *Store) LogWait() <-chan struct{} {
+	l := &s.elog
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.wake
+}
+
+// ReadLog returns up to max records from sequence number from, which must
+// start a record (the Next of the one before). From below the oldest
+// retained record it fails with a *LogGapError.
+func (s *Store) ReadLog(from uint64, max int) ([]LogRecord, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	next := s.state.Load().nextSeq
+	s.elog.mu.Lock()
+	first := s.elog.first
+	s.elog.mu.Unlock()
+	switch {
+	case from < first:
+		return nil, &LogGapError{From: from, First: first}
+	case from > next:
+		return nil, fmt.Errorf("store: event log read from %d, past its end %d", from, next)
+	case from == next || max <= 0:
+		return nil, nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(nil, from), UpperBound: logKey(nil, next)})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer it.Close()
+	var out []LogRecord
+	want := from
+	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
+		r, err := decodeLogRecord(it.Key(), it.Value())
+		if err != nil {
+			return out, fmt.Errorf("store: %w", err)
+		}
+		if r.Seq != want {
+			if len(out) == 0 && r.Seq > want {
+				// Pruned under us, or from is not a record's start.
+				s.elog.mu.Lock()
+				first := s.elog.first
+				s.elog.mu.Unlock()
+				if want < first {
+					return nil, &LogGapError{From: want, First: first}
+				}
+			}
+			return out, corruptStore("event log: record %d follows one ending at %d", r.Seq, want)
+		}
+		want = r.Next()
+		out = append(out, r)
+	}
+	if err := it.Error(); err != nil {
+		return out, fmt.Errorf("store: read event log: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, corruptStore("event log: no record at %d, below its end %d", from, next)
+	}
+	return out, nil
+}
+
+// cursorValue is a consumer's cursor on disk: the next sequence number it
+// reads, and eight bytes the consumer owns (the indexer keeps the height
+// its account history reached), and flags.
+type cursorValue struct {
+	next  uint64
+	aux   uint64
+	flags byte
+}
+
+const (
+	cursorSize = 8 + 8 + 1
+	// cursorRebuilding marks an index whose rebuild (Reindex) has not
+	// finished: the indexes are incomplete until it is run again.
+	cursorRebuilding = 1 << 0
+)
+
+func cursorKey(name string) []byte {
+	return append([]byte{spaceCursor}, name...)
+}
+
+func encodeCursor(dst []byte, c cursorValue) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, c.next)
+	dst = binary.BigEndian.AppendUint64(dst, c.aux)
+	return append(dst, c.flags)
+}
+
+func decodeCursor(v []byte) (cursorValue, error) {
+	if len(v) != cursorSize || v[16]&^cursorRebuilding != 0 {
+		return cursorValue{}, corrupt("consumer cursor of %d bytes", len(v))
+	}
+	return cursorValue{next: binary.BigEndian.Uint64(v), aux: binary.BigEndian.Uint64(v[8:]), flags: v[16]}, nil
+}
+
+// maxConsumerName bounds a consumer's name (its key).
+const maxConsumerName = 64
+
+// RegisterConsumer makes name a registered consumer of the log and returns
+// its cursor: the next sequence number it reads. A new consumer starts at
+// the end of the log (it sees events committed from now on); one
+// registered before resumes where it confirmed. Retention keeps what a
+// registered consumer has not confirmed, up to the log's cap.
+func (s *Store) RegisterConsumer(name string) (uint64, error) {
+	if name == "" || len(name) > maxConsumerName {
+		return 0, fmt.Errorf("store: consumer name %q: want 1 to %d bytes", name, maxConsumerName)
+	}
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	// Under the commit lock, so no record lands between reading the end
+	// and registering it.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, found, err := s.loadCursor(name)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		c = cursorValue{next: s.state.Load().nextSeq}
+		if err := s.db.Set(cursorKey(name), encodeCursor(nil, c), pebble.Sync); err != nil {
+			return 0, fmt.Errorf("store: register consumer %s: %w", name, err)
+		}
+	}
+	s.elog.mu.Lock()
+	s.elog.consumers[name] = c.next
+	s.elog.mu.Unlock()
+	return c.next, nil
+}
+
+// ConfirmLog moves a registered consumer's cursor to next: it has handled
+// every record before it. The write is not synced; after a machine crash
+// the consumer may see some records again (delivery is at least once).
+func (s *Store) ConfirmLog(name string, next uint64) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	s.elog.mu.Lock()
+	cur, ok := s.elog.consumers[name]
+	s.elog.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("store: consumer %s is not registered", name)
+	}
+	if next < cur || next > s.state.Load().nextSeq {
+		return fmt.Errorf("store: consumer %s confirms %d; its cursor is %d and the log ends at %d", name, next, cur, s.state.Load().nextSeq)
+	}
+	if err := s.db.Set(cursorKey(name), encodeCursor(nil, cursorValue{next: next}), pebble.NoSync); err != nil {
+		return fmt.Errorf("store: confirm %s: %w", name, err)
+	}
+	s.elog.mu.Lock()
+	s.elog.consumers[name] = next
+	s.elog.mu.Unlock()
+	return nil
+}
+
+func (s *Store) loadCursor(name string) (cursorValue, bool, error) {
+	var c cursorValue
+	err := with(s.db, cursorKey(name), func(v []byte) error {
+		var err error
+		c, err = decodeCursor(v)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("store: cursor of %s: %w", name, err)
+	}
+	return c, true, nil
+}
+
+// openLog loads the log's extent and its registered consumers.
+func (s *Store) openLog(max int) error {
+	l := &s.elog
+	l.max = max
+	l.wake = make(chan struct{})
+	l.consumers = make(map[string]uint64)
+	next := s.state.Load().nextSeq
+	l.first = next
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceLog}, UpperBound: []byte{spaceLog + 1}})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != logKeyLen {
+			_ = it.Close()
+			return corruptStore("event log key of %d bytes", len(k))
+		}
+		if l.records == 0 {
+			l.first = binary.BigEndian.Uint64(k[1:])
+		}
+		l.records++
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("store: read event log: %w", err)
+	}
+	if l.first > next {
+		return corruptStore("event log starts at %d, past its end %d", l.first, next)
+	}
+	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceCursor}, UpperBound: []byte{spaceCursor + 1}})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		c, err := decodeCursor(it.Value())
+		if err != nil {
+			return fmt.Errorf("store: cursor of %s: %w", it.Key()[1:], err)
+		}
+		if c.next > next {
+			return corruptStore("consumer %s is at %d, past the log's end %d", it.Key()[1:], c.next, next)
+		}
+		l.consumers[string(it.Key()[1:])] = c.next
+	}
+	return it.Error()
+}
+
+// appended records that a commit wrote n records and wakes the waiters.
+func (l *eventLog) appended(n int) {
+	if n == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.records += n
+	close(l.wake)
+	l.wake = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// PruneLog deletes the records every registered consumer has confirmed,
+// and beyond the cap the oldest records whether confirmed or not (a
+// consumer that then reads them gets a *LogGapError). It returns how many
+// records it deleted and how many of those some consumer had not
+// confirmed.
+func (s *Store) PruneLog() (deleted, unconfirmed int, err error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, 0, err
+	}
+	l := &s.elog
+	next := s.state.Load().nextSeq
+	l.mu.Lock()
+	confirmed := next
+	for _, c := range l.consumers {
+		confirmed = min(confirmed, c)
+	}
+	first, records, max := l.first, l.records, l.max
+	l.mu.Unlock()
+	if records == 0 || (first >= confirmed && records <= max) {
+		return 0, 0, nil
+	}
+	// Find the cut: past every confirmed record, and far enough that at
+	// most max remain.
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(nil, first), UpperBound: logKey(nil, next)})
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: %w", err)
+	}
+	cut := first
+	for ok := it.First(); ok; ok = it.Next() {
+		seq := binary.BigEndian.Uint64(it.Key()[1:])
+		if seq >= confirmed && records-deleted <= max {
+			break
+		}
+		if seq >= confirmed {
+			unconfirmed++
+		}
+		deleted++
+		cut = seq + 1
+	}
+	if err := it.Close(); err != nil {
+		return 0, 0, fmt.Errorf("store: read event log: %w", err)
+	}
+	if deleted == 0 {
+		return 0, 0, nil
+	}
+	// The first record kept (or the end) is the new first.
+	newFirst := next
+	it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(nil, cut), UpperBound: logKey(nil, next)})
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: %w", err)
+	}
+	if it.First() {
+		newFirst = binary.BigEndian.Uint64(it.Key()[1:])
+	}
+	if err := it.Close(); err != nil {
+		return 0, 0, fmt.Errorf("store: read event log: %w", err)
+	}
+	// Move first before deleting, so a reader never sees a first whose
+	// record is gone.
+	l.mu.Lock()
+	l.first = newFirst
+	l.records -= deleted
+	l.dropped += uint64(unconfirmed)
+	l.mu.Unlock()
+	if err := s.db.DeleteRange(logKey(nil, first), logKey(nil, cut), pebble.NoSync); err != nil {
+		return deleted, unconfirmed, fmt.Errorf("store: prune event log: %w", err)
+	}
+	return deleted, unconfirmed, nil
+}
