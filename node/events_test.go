@@ -9,6 +9,8 @@ import (
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/events"
+	"github.com/emberchain/ember/proto/koinos/protocol"
+	"github.com/emberchain/ember/store"
 )
 
 // The stream carries a submission, the block that includes it and the head
@@ -136,4 +138,93 @@ func mustAccount(t *testing.T, n *Node, k interface{ Address() koinos.Address })
 		t.Fatal(err)
 	}
 	return a.Balance
+}
+
+// The durable log of a running node holds, in order and numbered without
+// gaps, the admission of a submitted transaction (with Config.LogMempool),
+// the block that includes it and its irreversibility; the indexer follows
+// it to the end; and after a restart the numbering goes on.
+func TestDurableEventLog(t *testing.T) {
+	tn := newTestNet(t, 2, 50*time.Millisecond)
+	tn.stop()
+	tn.logMempool = true
+	tn.start()
+	st := tn.n.Store()
+	from := st.LogNext()
+	tx := tn.transfer(0, tn.users[1].Address(), 5, 1)
+	if _, err := tn.submit(tx); err != nil {
+		t.Fatal(err)
+	}
+	height := tn.waitTx(tx.Id)
+	var admitted, accepted, irreversible bool
+	deadline := time.Now().Add(10 * time.Second)
+	for next := from; !irreversible || !accepted; {
+		if time.Now().After(deadline) {
+			t.Fatalf("log: admitted %v, accepted %v, irreversible %v", admitted, accepted, irreversible)
+		}
+		recs, err := st.ReadLog(next, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		for _, r := range recs {
+			if r.Seq != next {
+				t.Fatalf("record at %d, want %d", r.Seq, next)
+			}
+			next = r.Next()
+			switch {
+			case r.Kind == store.LogMempoolAccepted:
+				for _, m := range r.Mempool {
+					var got protocol.Transaction
+					if err := got.UnmarshalVT(m.Transaction); err != nil {
+						t.Fatal(err)
+					}
+					if bytes.Equal(got.Id, tx.Id) {
+						var rc protocol.TransactionReceipt
+						if err := rc.UnmarshalVT(m.Receipt); err != nil || !bytes.Equal(rc.Id, tx.Id) {
+							t.Fatalf("receipt of the admission: %v %v", rc.Id, err)
+						}
+						admitted = true
+					}
+				}
+			case r.Kind == store.LogBlockAccepted && r.Block.Height == height:
+				if !admitted {
+					t.Fatal("the block's record before the admission's")
+				}
+				if !r.Live {
+					t.Error("a block produced now is not live")
+				}
+				accepted = true
+			case r.Kind == store.LogIrreversible && r.Block.Height == height:
+				// With one producer a block is irreversible in the step
+				// that accepts it, and its irreversible record comes
+				// first, as Koinos broadcasts them.
+				if !admitted {
+					t.Fatal("irreversible before the admission")
+				}
+				irreversible = true
+			}
+		}
+	}
+	for {
+		if recs, _ := st.IndexLag(); recs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the indexer did not catch up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tn.stop()
+	next := st.LogNext()
+	tn.start()
+	if got := tn.n.Store().LogNext(); got < next {
+		t.Fatalf("after restart the log ends at %d, before %d", got, next)
+	}
+	if c := tn.n.Store().LogStatus().Consumers[store.IndexConsumer]; c < next {
+		t.Fatalf("after a graceful stop the indexer's cursor is %d, the log ended at %d", c, next)
+	}
 }

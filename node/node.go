@@ -58,6 +58,10 @@ type Config struct {
 	Verify sigverify.PoolConfig
 	// Observer receives block timings (nil: none).
 	Observer Observer
+	// LogMempool writes admissions to the mempool into the durable event
+	// log (the AMQP publisher's koinos.transaction.accept and
+	// koinos.mempool.accept); off, the log holds block events only.
+	LogMempool bool
 	// Notify receives service-manager notifications: "READY=1" once the
 	// node serves, "WATCHDOG=1" from the chain loop, "STOPPING=1" at
 	// shutdown (systemd's sd_notify; nil: none).
@@ -276,8 +280,11 @@ func (n *Node) Run(ctx context.Context, extra ...supervisor.Service) error {
 	}
 	services := []supervisor.Service{
 		{Name: "indexer", Run: n.runIndexer},
-		{Name: "chain", Start: n.startChain, Run: n.chainLoop, StopTimeout: 30 * time.Second},
 	}
+	if n.cfg.LogMempool {
+		services = append(services, supervisor.Service{Name: "mempool-log", Run: n.runMempoolLog})
+	}
+	services = append(services, supervisor.Service{Name: "chain", Start: n.startChain, Run: n.chainLoop, StopTimeout: 30 * time.Second})
 	if n.net != nil {
 		services = append(services, supervisor.Service{Name: "p2p", Start: n.net.Start, Run: n.net.Run})
 	}

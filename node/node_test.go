@@ -38,6 +38,8 @@ type testNet struct {
 	c        *client.Client
 	cancel   context.CancelFunc
 	done     chan error
+	// logMempool sets Config.LogMempool at the next start.
+	logMempool bool
 }
 
 const testFunds = 1_000_000_000_000
@@ -82,7 +84,7 @@ func seed(s string) []byte {
 
 func (tn *testNet) start() {
 	tn.t.Helper()
-	n, err := New(Config{DataDir: tn.dir, Genesis: tn.g, ProducerKey: tn.producer, RPCListen: "127.0.0.1:0", Store: tn.store})
+	n, err := New(Config{DataDir: tn.dir, Genesis: tn.g, ProducerKey: tn.producer, RPCListen: "127.0.0.1:0", Store: tn.store, LogMempool: tn.logMempool})
 	if err != nil {
 		tn.t.Fatal(err)
 	}

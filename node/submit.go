@@ -64,6 +64,9 @@ func (n *Node) admit(v *sigverify.VerifiedTx, add bool) (*protocol.TransactionRe
 	if err := n.pool.Add(v, view, now, u); err != nil {
 		return nil, err
 	}
+	if n.cfg.LogMempool {
+		n.store.BufferMempool(v.Tx(), r, view.Head.Height, n.pool.Reserved(v.Payer()))
+	}
 	return r, nil
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -105,8 +106,18 @@ func (s *Store) commitLocked(r *chain.Ready, wo *pebble.WriteOptions) error {
 		s.mu.key = canonKey(s.mu.key[:0], e.Height)
 		_ = b.Set(s.mu.key, e.ID[:], nil)
 	}
-	// The step's events, in the same batch as what they report.
-	s.mu.recs, next.nextSeq = logRecordsOf(r, prev.nextSeq, prev.meta.LIB.Height, s.mu.recs[:0])
+	// The step's events, in the same batch as what they report, after
+	// the admissions queued before it.
+	mp, err := s.mempoolRecordLocked(prev.nextSeq)
+	if err != nil {
+		return err
+	}
+	s.mu.recs = s.mu.recs[:0]
+	seq := prev.nextSeq
+	if mp != nil {
+		s.mu.recs, seq = append(s.mu.recs, *mp), mp.Next()
+	}
+	s.mu.recs, next.nextSeq = logRecordsOf(r, seq, prev.meta.LIB.Height, uint64(time.Now().UnixMilli()), s.mu.recs)
 	for i := range s.mu.recs {
 		s.mu.key = logKey(s.mu.key[:0], s.mu.recs[i].Seq)
 		s.mu.val = appendLogValue(s.mu.val[:0], &s.mu.recs[i])

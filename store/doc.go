@@ -17,10 +17,12 @@
 // # Event log
 //
 // Each commit appends its step's events to a durable log (eventlog.go):
-// one record per block accepted, per block made irreversible, and one for
-// the fork heads after the step, keyed by sequence number. A record holds
-// a range of sequence numbers, one per message it stands for (an accepted
-// block: the block, each transaction, each contract event), so a consumer
+// one record per block made irreversible, per block accepted, and one for
+// the fork heads after the step, keyed by sequence number; admissions to
+// the mempool queued since the last write (BufferMempool) go first, as one
+// record. A record holds a range of sequence numbers, one per message it
+// stands for (an accepted block: its two broadcasts and each contract
+// event; a mempool record: two per transaction), so a consumer
 // that expands it into Koinos's broadcasts numbers each message without
 // the log writing a key per transaction; the records name blocks, which
 // the store holds. The next sequence number is in the metadata record.

@@ -10,31 +10,37 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
 // The durable event log (doc.go, "Event log"). Every commit appends the
-// events of its Ready to the log in the same batch as its blocks: a block
-// accepted, a block made irreversible, the fork heads after the step. Each
-// record holds a range of sequence numbers, one per message it stands for,
-// so that a consumer that expands a record into Koinos's broadcasts (a
-// block's accept, then each of its transactions' accepts, then each of its
-// contract events) can give every message its own number without the log
-// writing a key per transaction. Records are small: the blocks they name
-// are in the store.
+// events of its Ready to the log in the same batch as its blocks: the
+// blocks made irreversible, the blocks accepted, the fork heads after the
+// step (Koinos's chain broadcasts them in that order). Admissions to the
+// mempool go in records of their own (AppendMempool). Each record holds a
+// range of sequence numbers, one per message it stands for, so that a
+// consumer that expands a record into Koinos's broadcasts (a block's
+// koinos.block.accept and koinos.mempool.block_accepted, then one
+// koinos.event.* per contract event) gives every message its own number
+// without the log writing a key per message. Block records are small: the
+// blocks they name are in the store.
 
 // LogKind is what a log record reports.
 type LogKind uint8
 
 // Log record kinds.
 const (
-	// LogBlockAccepted: a block was stored. Its span is 1 + its
-	// transactions + its contract events (BlockAcceptedSpan).
+	// LogBlockAccepted: a block was stored. Its span is 2 + its contract
+	// events (BlockAcceptedSpan).
 	LogBlockAccepted LogKind = 1
 	// LogIrreversible: a block became irreversible. Span 1.
 	LogIrreversible LogKind = 2
 	// LogForkHeads: the fork heads after a step that accepted a block or
 	// moved the head. Span 1.
 	LogForkHeads LogKind = 3
+	// LogMempoolAccepted: transactions entered the mempool. Span 2 per
+	// transaction (koinos.transaction.accept, koinos.mempool.accept).
+	LogMempoolAccepted LogKind = 4
 )
 
 func (k LogKind) String() string {
@@ -45,6 +51,8 @@ func (k LogKind) String() string {
 		return "irreversible"
 	case LogForkHeads:
 		return "fork_heads"
+	case LogMempoolAccepted:
+		return "mempool_accepted"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -58,21 +66,35 @@ type LogRecord struct {
 	// Block is the block accepted or made irreversible.
 	Block chain.Topology
 	// Head (LogBlockAccepted): the block was the head after its step.
-	Head bool
+	// Live: its timestamp was within a minute of the commit (Koinos's
+	// block_accepted.live: not a block from sync).
+	Head, Live bool
 	// LIB and Heads (LogForkHeads): the last irreversible block and the
 	// fork heads, best first.
 	LIB   chain.Topology
 	Heads []chain.Topology
+	// Mempool (LogMempoolAccepted): the transactions admitted.
+	Mempool []MempoolEntry
+}
+
+// MempoolEntry is one transaction admitted to the mempool, as Koinos's
+// mempool_accepted broadcast carries it.
+type MempoolEntry struct {
+	Transaction []byte // the koinos.protocol.transaction, serialized
+	Receipt     []byte // its koinos.protocol.transaction_receipt from the admission check
+	Height      uint64 // the head height it was checked against
+	PendingRC   uint64 // the payer's rc reserved by pending transactions
 }
 
 // Next is the sequence number after the record.
 func (r *LogRecord) Next() uint64 { return r.Seq + r.Span }
 
-// BlockAcceptedSpan is the span of a block's accepted record: the block,
-// each transaction, and each contract event (the block's own, then each
-// transaction receipt's, in order).
+// BlockAcceptedSpan is the span of a block's accepted record: the block
+// (koinos.block.accept and its copy koinos.mempool.block_accepted), then
+// each contract event (the block's own, then each transaction receipt's,
+// in order).
 func BlockAcceptedSpan(e *chain.BlockEntry) uint64 {
-	n := 1 + uint64(len(e.Block.GetTransactions())) + uint64(len(e.Receipt.GetEvents()))
+	n := 2 + uint64(len(e.Receipt.GetEvents()))
 	for _, r := range e.Receipt.GetTransactionReceipts() {
 		n += uint64(len(r.GetEvents()))
 	}
@@ -84,7 +106,15 @@ func BlockAcceptedSpan(e *chain.BlockEntry) uint64 {
 const (
 	maxLogSpan  = 1 << 32
 	maxLogHeads = 1 << 16
-	logFlagHead = 1 << 0
+	// maxMempoolEntries bounds one mempool record; maxMempoolBytes the
+	// bytes of one entry.
+	maxMempoolEntries = 1 << 16
+	maxMempoolBytes   = 1 << 24
+	logFlagHead       = 1 << 0
+	logFlagLive       = 1 << 1
+	// liveWindowMs is how recent a block's timestamp must be, at its
+	// commit, for its record to say live (Koinos: 60 s).
+	liveWindowMs = 60_000
 )
 
 func logKey(dst []byte, seq uint64) []byte {
@@ -98,6 +128,8 @@ func logKey(dst []byte, seq uint64) []byte {
 //	accepted:      flags(1) ‖ topology
 //	irreversible:  topology
 //	fork heads:    topology(LIB) ‖ uvarint n ‖ n × topology
+//	mempool:       uvarint n ‖ n × (uvarint height ‖ uvarint pending rc ‖
+//	               uvarint len ‖ transaction ‖ uvarint len ‖ receipt)
 func appendLogValue(dst []byte, r *LogRecord) []byte {
 	dst = append(dst, byte(r.Kind))
 	dst = binary.AppendUvarint(dst, r.Span)
@@ -106,6 +138,9 @@ func appendLogValue(dst []byte, r *LogRecord) []byte {
 		var flags byte
 		if r.Head {
 			flags |= logFlagHead
+		}
+		if r.Live {
+			flags |= logFlagLive
 		}
 		dst = append(dst, flags)
 		dst = appendTopology(dst, r.Block)
@@ -116,6 +151,16 @@ func appendLogValue(dst []byte, r *LogRecord) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(r.Heads)))
 		for _, h := range r.Heads {
 			dst = appendTopology(dst, h)
+		}
+	case LogMempoolAccepted:
+		dst = binary.AppendUvarint(dst, uint64(len(r.Mempool)))
+		for _, m := range r.Mempool {
+			dst = binary.AppendUvarint(dst, m.Height)
+			dst = binary.AppendUvarint(dst, m.PendingRC)
+			dst = binary.AppendUvarint(dst, uint64(len(m.Transaction)))
+			dst = append(dst, m.Transaction...)
+			dst = binary.AppendUvarint(dst, uint64(len(m.Receipt)))
+			dst = append(dst, m.Receipt...)
 		}
 	}
 	return dst
@@ -147,10 +192,10 @@ func decodeLogRecord(key, val []byte) (LogRecord, error) {
 	}
 	switch r.Kind {
 	case LogBlockAccepted:
-		if len(val) < 1 || val[0]&^logFlagHead != 0 {
+		if len(val) < 1 || val[0]&^(logFlagHead|logFlagLive) != 0 {
 			return r, corrupt("event log record %d: flags", r.Seq)
 		}
-		r.Head = val[0]&logFlagHead != 0
+		r.Head, r.Live = val[0]&logFlagHead != 0, val[0]&logFlagLive != 0
 		val = val[1:]
 		if r.Block, ok = topo(); !ok {
 			return r, corrupt("event log record %d: block", r.Seq)
@@ -177,6 +222,41 @@ func decodeLogRecord(key, val []byte) (LogRecord, error) {
 		for i := range r.Heads {
 			r.Heads[i], _ = topo()
 		}
+	case LogMempoolAccepted:
+		var n uint64
+		if n, val, ok = uvarint(val); !ok || n == 0 || n > maxMempoolEntries || r.Span != 2*n {
+			return r, corrupt("event log record %d: %d mempool entries spanning %d", r.Seq, n, r.Span)
+		}
+		bytesOf := func() ([]byte, bool) {
+			var l uint64
+			var ok bool
+			if l, val, ok = uvarint(val); !ok || l > maxMempoolBytes || l > uint64(len(val)) {
+				return nil, false
+			}
+			b := make([]byte, l) // the value is Pebble's: copy
+			copy(b, val)
+			val = val[l:]
+			return b, true
+		}
+		r.Mempool = make([]MempoolEntry, 0, min(n, 1024))
+		for i := range n {
+			var m MempoolEntry
+			var ok1, ok2, ok3, ok4 bool
+			m.Height, val, ok1 = uvarint(val)
+			if ok1 {
+				m.PendingRC, val, ok2 = uvarint(val)
+			}
+			if ok2 {
+				m.Transaction, ok3 = bytesOf()
+			}
+			if ok3 {
+				m.Receipt, ok4 = bytesOf()
+			}
+			if !ok4 {
+				return r, corrupt("event log record %d: mempool entry %d", r.Seq, i)
+			}
+			r.Mempool = append(r.Mempool, m)
+		}
 	default:
 		return r, corrupt("event log record %d: unknown kind %d", r.Seq, r.Kind)
 	}
@@ -189,20 +269,21 @@ func decodeLogRecord(key, val []byte) (LogRecord, error) {
 // logRecordsOf returns the records a Ready adds to the log, numbered from
 // seq, and the sequence number after them. prevLIB is the stored last
 // irreversible height: blocks at or below it were logged as irreversible
-// by an earlier commit.
-func logRecordsOf(r *chain.Ready, seq, prevLIB uint64, dst []LogRecord) ([]LogRecord, uint64) {
+// by an earlier commit. nowMs is the commit's time, for Live.
+func logRecordsOf(r *chain.Ready, seq, prevLIB, nowMs uint64, dst []LogRecord) ([]LogRecord, uint64) {
 	add := func(rec LogRecord) {
 		rec.Seq = seq
 		seq += rec.Span
 		dst = append(dst, rec)
 	}
-	for _, e := range r.Accepted {
-		add(LogRecord{Kind: LogBlockAccepted, Span: BlockAcceptedSpan(e), Block: e.Topology, Head: e.ID == r.Meta.Head.ID})
-	}
 	for _, e := range r.Irreversible {
 		if e.Height > prevLIB {
 			add(LogRecord{Kind: LogIrreversible, Span: 1, Block: e.Topology})
 		}
+	}
+	for _, e := range r.Accepted {
+		live := e.Block.GetHeader().GetTimestamp()+liveWindowMs >= nowMs
+		add(LogRecord{Kind: LogBlockAccepted, Span: BlockAcceptedSpan(e), Block: e.Topology, Head: e.ID == r.Meta.Head.ID, Live: live})
 	}
 	if heads := r.ForkHeads(); heads != nil && (len(r.Accepted) > 0 || r.HeadChanged) {
 		add(LogRecord{Kind: LogForkHeads, Span: 1, LIB: r.Meta.LIB, Heads: slices.Clone(heads)})
@@ -569,4 +650,85 @@ func (s *Store) PruneLog() (deleted, unconfirmed int, err error) {
 		return deleted, unconfirmed, fmt.Errorf("store: prune event log: %w", err)
 	}
 	return deleted, unconfirmed, nil
+}
+
+// BufferMempool queues a transaction just admitted to the mempool for the
+// log. The queue is written as one record by the next commit, ahead of
+// its blocks, or by FlushMempool, whichever comes first: so a block's
+// record follows the admissions of the transactions it includes (unless
+// the block was built in the instant between the admission and this
+// call). It is cheap: the transaction is marshaled when written.
+func (s *Store) BufferMempool(tx *protocol.Transaction, receipt *protocol.TransactionReceipt, height, pendingRC uint64) {
+	s.mempool.Lock()
+	s.mempool.q = append(s.mempool.q, bufferedAdmission{tx, receipt, height, pendingRC})
+	s.mempool.Unlock()
+}
+
+// bufferedAdmission is an admission waiting in the queue.
+type bufferedAdmission struct {
+	tx        *protocol.Transaction
+	receipt   *protocol.TransactionReceipt
+	height    uint64
+	pendingRC uint64
+}
+
+// FlushMempool writes the queued admissions as one record (not synced: the
+// mempool itself is not durable, so an admission lost in a crash is lost
+// with its transaction).
+func (s *Store) FlushMempool() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usableLocked(); err != nil {
+		return err
+	}
+	prev := s.state.Load()
+	rec, err := s.mempoolRecordLocked(prev.nextSeq)
+	if err != nil || rec == nil {
+		return err
+	}
+	next := *prev
+	next.nextSeq = rec.Next()
+	b := s.batchLocked()
+	s.mu.key = logKey(s.mu.key[:0], rec.Seq)
+	s.mu.val = appendLogValue(s.mu.val[:0], rec)
+	_ = b.Set(s.mu.key, s.mu.val, nil)
+	s.mu.val = encodeMeta(s.mu.val[:0], &next)
+	_ = b.Set(keyMeta, s.mu.val, nil)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		s.mu.broken = fmt.Errorf("store: log mempool events: %w", err)
+		return s.mu.broken
+	}
+	s.state.Store(&next)
+	s.elog.appended(1)
+	return nil
+}
+
+// mempoolRecordLocked takes the queued admissions (at most
+// maxMempoolEntries; the rest wait for the next write) as a record
+// numbered from seq, or nil when none wait.
+func (s *Store) mempoolRecordLocked(seq uint64) (*LogRecord, error) {
+	s.mempool.Lock()
+	n := min(len(s.mempool.q), maxMempoolEntries)
+	q := slices.Clone(s.mempool.q[:n])
+	s.mempool.q = append(s.mempool.q[:0], s.mempool.q[n:]...)
+	s.mempool.Unlock()
+	if n == 0 {
+		return nil, nil
+	}
+	rec := &LogRecord{Seq: seq, Span: 2 * uint64(n), Kind: LogMempoolAccepted, Mempool: make([]MempoolEntry, n)}
+	for i, a := range q {
+		m := &rec.Mempool[i]
+		m.Height, m.PendingRC = a.height, a.pendingRC
+		var err error
+		if m.Transaction, err = a.tx.MarshalVT(); err == nil {
+			m.Receipt, err = a.receipt.MarshalVT()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: mempool event: %w", err)
+		}
+		if len(m.Transaction) > maxMempoolBytes || len(m.Receipt) > maxMempoolBytes {
+			return nil, fmt.Errorf("store: mempool event: a transaction or receipt over %d bytes", maxMempoolBytes)
+		}
+	}
+	return rec, nil
 }

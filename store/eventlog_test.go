@@ -36,11 +36,12 @@ func TestEventLogRecordsEveryStep(t *testing.T) {
 	var want []LogRecord
 	for i := range 6 {
 		r := nd.produce(i%3, nd.transfer(0, 1+i%3, 5))
-		for _, e := range r.Accepted {
-			want = append(want, LogRecord{Kind: LogBlockAccepted, Span: BlockAcceptedSpan(e), Block: e.Topology, Head: true})
-		}
 		for _, e := range r.Irreversible {
 			want = append(want, LogRecord{Kind: LogIrreversible, Span: 1, Block: e.Topology})
+		}
+		for _, e := range r.Accepted {
+			// Not live: the test chain's timestamps are from 2023.
+			want = append(want, LogRecord{Kind: LogBlockAccepted, Span: BlockAcceptedSpan(e), Block: e.Topology, Head: true})
 		}
 		want = append(want, LogRecord{Kind: LogForkHeads, Span: 1, LIB: r.Meta.LIB, Heads: r.ForkHeads()})
 	}
@@ -63,11 +64,45 @@ func TestEventLogRecordsEveryStep(t *testing.T) {
 			t.Fatalf("record %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
 	}
-	// A block accepted with a transfer spans the block, the transaction
-	// and its contract event.
-	if got[0].Span != 3 {
-		t.Fatalf("a one-transfer block spans %d sequence numbers, want 3", got[0].Span)
+	// A block accepted with a transfer spans the block's two messages
+	// and the transfer's contract event.
+	if got[0].Kind != LogBlockAccepted || got[0].Span != 3 {
+		t.Fatalf("first record %+v: want a one-transfer block spanning 3 sequence numbers", got[0])
 	}
+	// Mempool admissions are records of their own, numbered on: queued,
+	// then written by FlushMempool or ahead of the next commit's blocks.
+	tx1, tx2 := nd.transfer(2, 1, 1), nd.transfer(0, 1, 1)
+	rc := &protocol.TransactionReceipt{Id: tx1.Id, RcUsed: 5}
+	nd.st.BufferMempool(tx1, rc, 7, 9)
+	before := nd.st.LogNext()
+	if err := nd.st.FlushMempool(); err != nil {
+		t.Fatal(err)
+	}
+	mp := readAll(t, nd.st, before)
+	if len(mp) != 1 || mp[0].Kind != LogMempoolAccepted || mp[0].Span != 2 || len(mp[0].Mempool) != 1 {
+		t.Fatalf("mempool record %+v", mp)
+	}
+	if m := mp[0].Mempool[0]; m.Height != 7 || m.PendingRC != 9 {
+		t.Fatalf("mempool entry %+v", m)
+	}
+	var back protocol.Transaction
+	if err := back.UnmarshalVT(mp[0].Mempool[0].Transaction); err != nil || !reflect.DeepEqual(back.Id, tx1.Id) {
+		t.Fatalf("logged transaction: %v", err)
+	}
+	if err := nd.st.FlushMempool(); err != nil || nd.st.LogNext() != mp[0].Next() {
+		t.Fatalf("an empty flush wrote a record: %v", err)
+	}
+	nd.st.BufferMempool(tx2, rc, 8, 0)
+	before = nd.st.LogNext()
+	r := nd.produce(0, tx2)
+	recs := readAll(t, nd.st, before)
+	if len(recs) < 2 || recs[0].Kind != LogMempoolAccepted || recs[1].Kind == LogMempoolAccepted {
+		t.Fatalf("a commit after an admission logged %+v", recs)
+	}
+	if last := recs[len(recs)-1]; last.Next() != nd.st.LogNext() || r.Meta.Head.Height == 0 {
+		t.Fatal("records do not end at the log's end")
+	}
+	indexAll(t, nd.st) // the indexer passes over it
 	// The log survives a restart, and numbering goes on.
 	next := nd.st.LogNext()
 	nd.reopen()
@@ -348,6 +383,8 @@ func TestLogRecordEncoding(t *testing.T) {
 		{Seq: 1 << 40, Span: 1, Kind: LogIrreversible, Block: topo(3)},
 		{Seq: 12, Span: 1, Kind: LogForkHeads, LIB: topo(3), Heads: []chain.Topology{topo(9), topo(8)}},
 		{Seq: 13, Span: 1, Kind: LogForkHeads, LIB: topo(3), Heads: []chain.Topology{}},
+		{Seq: 14, Span: 2, Kind: LogBlockAccepted, Block: topo(9), Live: true},
+		{Seq: 16, Span: 4, Kind: LogMempoolAccepted, Mempool: []MempoolEntry{{Transaction: []byte{1}, Receipt: []byte{}, Height: 3, PendingRC: 1 << 40}, {Transaction: []byte{}, Receipt: []byte{2, 3}}}},
 	} {
 		got, err := decodeLogRecord(logKey(nil, r.Seq), appendLogValue(nil, &r))
 		if err != nil || !reflect.DeepEqual(got, r) {
@@ -366,6 +403,7 @@ func FuzzDecodeLogRecord(f *testing.F) {
 	r.Span = 1
 	f.Add(logKey(nil, 3), appendLogValue(nil, &r))
 	f.Add(logKey(nil, 4), appendLogValue(nil, &LogRecord{Span: 7, Kind: LogBlockAccepted}))
+	f.Add(logKey(nil, 5), appendLogValue(nil, &LogRecord{Span: 2, Kind: LogMempoolAccepted, Mempool: []MempoolEntry{{Transaction: []byte("t"), Receipt: []byte("r")}}}))
 	f.Fuzz(func(t *testing.T, key, val []byte) {
 		r, err := decodeLogRecord(key, val)
 		if err != nil {

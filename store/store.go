@@ -173,6 +173,10 @@ type Store struct {
 	}
 
 	elog               eventLog
+	mempool            struct {
+		sync.Mutex
+		q []bufferedAdmission
+	}
 	ix                 indexState
 	pending            pendingState
 	maxHistoryCounters int
