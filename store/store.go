@@ -172,8 +172,8 @@ type Store struct {
 		recs   []LogRecord              // the event log records of the commit being built
 	}
 
-	elog               eventLog
-	mempool            struct {
+	elog    eventLog
+	mempool struct {
 		sync.Mutex
 		q []bufferedAdmission
 	}
