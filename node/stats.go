@@ -8,6 +8,7 @@ import (
 	"github.com/emberchain/ember/engine/mempool"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/events"
+	"github.com/emberchain/ember/netio/amqp"
 	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/rpcgw"
@@ -45,6 +46,8 @@ type Stats struct {
 	BlockInterval time.Duration
 	// Verify is the default verifier's snapshot (zero with a custom one).
 	Verify sigverify.Stats
+	// AMQP is the AMQP RPC server's snapshot (zero when it is off).
+	AMQP amqp.ServerStats
 }
 
 // Stats returns a snapshot.
@@ -67,6 +70,7 @@ func (n *Node) Stats() Stats {
 		s.Verify = n.ownPool.Stats()
 	}
 	s.Events = n.events.Stats()
+	s.AMQP = n.AMQPStats()
 	if n.net != nil {
 		s.P2P = n.net.Stats()
 		s.Peers = s.P2P.Peers

@@ -4,69 +4,30 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/emberchain/ember/netio/amqp/amqptest"
 	koinospb "github.com/emberchain/ember/proto/koinos"
 	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
 	"github.com/emberchain/ember/rpcgw"
 )
 
-// BrokerURL is the RabbitMQ the tests use: EMBER_AMQP_URL, or the local
-// default.
-func brokerURL() string {
-	if u := os.Getenv("EMBER_AMQP_URL"); u != "" {
-		return u
-	}
-	return "amqp://guest:guest@127.0.0.1:5672/"
-}
+func requireBroker(t testing.TB) string { return amqptest.URL(t) }
 
-// requireBroker skips the test without a reachable broker, or fails it in
-// CI, where the broker is part of the test setup (.ci/run starts it).
-func requireBroker(t testing.TB) string {
-	t.Helper()
-	u := brokerURL()
-	c, err := amqp.DialConfig(u, amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("RabbitMQ is required in CI at %s: %v", redact(u), err)
-		}
-		t.Skipf("RabbitMQ not reachable at %s (start it: rabbitmq-server -detached): %v", redact(u), err)
-	}
-	c.Close()
-	return u
-}
-
-var testSeq atomic.Int64
-
-// testNames returns names no other test run uses, and deletes what they
-// named on the broker when the test ends.
+// testNames returns names no other test run uses, deleted from the broker
+// when the test ends.
 func testNames(t testing.TB, url string) Names {
-	p := fmt.Sprintf("test-%d-%d-%s", os.Getpid(), testSeq.Add(1), strings.ReplaceAll(t.Name(), "/", "_"))
-	n := TestNames(p)
-	t.Cleanup(func() {
-		c, err := amqp.Dial(url)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		ch, err := c.Channel()
-		if err != nil {
-			return
-		}
-		for _, s := range append(rpcgw.KoinosServices(), rpcgw.Service{Name: "ember"}) {
-			ch.QueueDelete(n.QueuePrefix+s.Name, false, false, false)
-		}
-		ch.ExchangeDelete(n.RPCExchange, false, false)
-		ch.ExchangeDelete(n.EventExchange, false, false)
-	})
+	n := TestNames(amqptest.Prefix(t))
+	var queues []string
+	for _, s := range append(rpcgw.KoinosServices(), rpcgw.Service{Name: "ember"}) {
+		queues = append(queues, n.QueuePrefix+s.Name)
+	}
+	amqptest.Cleanup(t, url, queues, []string{n.RPCExchange, n.EventExchange})
 	return n
 }
 

@@ -246,6 +246,11 @@ func (c *conn) mayPublish() bool {
 	c.mu.Unlock()
 	select {
 	case <-u:
+		return true // even when stopping: a finished request is answered
+	default:
+	}
+	select {
+	case <-u:
 		return true
 	case <-c.lost:
 	case <-c.stop:
