@@ -324,9 +324,9 @@ func Load(src Sources) (Config, error) {
 }
 
 // nonConfigEnv are EMBER_ variables that are not keys: the CLI's defaults
-// for --datadir and --rpc, and the switch that makes the cmd/ember test
-// binary act as ember.
-var nonConfigEnv = map[string]bool{"EMBER_DATADIR": true, "EMBER_RPC": true, "EMBER_TEST_MAIN": true}
+// for --datadir and --rpc, the switch that makes the cmd/ember test binary
+// act as ember, and that binary's bus name prefix (cmd/ember/rpcgwcmd.go).
+var nonConfigEnv = map[string]bool{"EMBER_DATADIR": true, "EMBER_RPC": true, "EMBER_TEST_MAIN": true, "EMBER_TEST_AMQP_PREFIX": true}
 
 func decodeFile(c *Config, b []byte) error {
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
