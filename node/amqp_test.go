@@ -28,7 +28,7 @@ import (
 )
 
 // busNames returns broker names for one test, cleaned up at its end.
-func busNames(t *testing.T, url string) amqp.Names {
+func busNames(t testing.TB, url string) amqp.Names {
 	n := amqp.TestNames(amqptest.Prefix(t))
 	var queues []string
 	for _, s := range Services() {
@@ -57,7 +57,7 @@ type gateway struct {
 	rpc *client.Client
 }
 
-func startGateway(t *testing.T, url string, names amqp.Names) *gateway {
+func startGateway(t testing.TB, url string, names amqp.Names) *gateway {
 	t.Helper()
 	c, err := amqp.NewClient(amqp.ClientConfig{URL: url, Services: Services(), Names: names, ProbeInterval: 50 * time.Millisecond,
 		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
@@ -93,7 +93,7 @@ func startGateway(t *testing.T, url string, names amqp.Names) *gateway {
 	return g
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -104,7 +104,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (g *gateway) call(t *testing.T, method string, params, result proto.Message) error {
+func (g *gateway) call(t testing.TB, method string, params, result proto.Message) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return g.rpc.Call(ctx, method, params, result)
