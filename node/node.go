@@ -18,6 +18,7 @@ import (
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/events"
 	"github.com/emberchain/ember/internal/supervisor"
+	"github.com/emberchain/ember/netio/amqp"
 	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/proto/koinos/protocol"
@@ -74,6 +75,9 @@ type Config struct {
 	// P2P, when set, runs the network (netio/p2p); nil: the node runs
 	// alone.
 	P2P *p2p.Config
+	// AMQP, when set, serves the Koinos service queues on a RabbitMQ
+	// (node/amqp.go); nil: off.
+	AMQP *AMQPConfig
 
 	Logger *slog.Logger
 	// Now is the clock; nil is time.Now. Tests inject a fake.
@@ -93,6 +97,7 @@ type Node struct {
 	rpc      *rpcgw.Server
 	rpcLn    net.Listener
 	net      *p2p.Service
+	amqp     *amqp.Server
 	ownPool  *sigverify.Pool // the default verifier, closed with the node
 
 	blockIn chan blockRequest
@@ -207,6 +212,10 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	if err := n.newAMQP(); err != nil {
+		n.closeStore()
+		return nil, err
+	}
 	if cfg.P2P != nil {
 		pc := *cfg.P2P
 		if pc.Logger == nil {
@@ -287,6 +296,9 @@ func (n *Node) Run(ctx context.Context, extra ...supervisor.Service) error {
 	services = append(services, supervisor.Service{Name: "chain", Start: n.startChain, Run: n.chainLoop, StopTimeout: 30 * time.Second})
 	if n.net != nil {
 		services = append(services, supervisor.Service{Name: "p2p", Start: n.net.Start, Run: n.net.Run})
+	}
+	if n.amqp != nil {
+		services = append(services, n.amqpService())
 	}
 	if n.rpc != nil {
 		services = append(services, supervisor.Service{Name: "json-rpc", Start: n.listenRPC, Run: n.serveRPC})

@@ -34,6 +34,7 @@ type testNet struct {
 	producer keys.Signer
 	users    []keys.Signer
 	store    store.Options // for New; zero: the defaults
+	amqp     *AMQPConfig   // for New; nil: no AMQP server
 	n        *Node
 	c        *client.Client
 	cancel   context.CancelFunc
@@ -84,7 +85,7 @@ func seed(s string) []byte {
 
 func (tn *testNet) start() {
 	tn.t.Helper()
-	n, err := New(Config{DataDir: tn.dir, Genesis: tn.g, ProducerKey: tn.producer, RPCListen: "127.0.0.1:0", Store: tn.store, LogMempool: tn.logMempool})
+	n, err := New(Config{DataDir: tn.dir, Genesis: tn.g, ProducerKey: tn.producer, RPCListen: "127.0.0.1:0", Store: tn.store, AMQP: tn.amqp, LogMempool: tn.logMempool})
 	if err != nil {
 		tn.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/emberchain/ember/engine/mempool"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/events"
+	"github.com/emberchain/ember/netio/amqp"
 	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/rpcgw"
@@ -50,6 +51,8 @@ type Stats struct {
 	// the records the indexer has not reached.
 	Log         store.LogStatus
 	IndexBehind int
+	// AMQP is the AMQP RPC server's snapshot (zero when it is off).
+	AMQP amqp.ServerStats
 }
 
 // Stats returns a snapshot.
@@ -74,6 +77,7 @@ func (n *Node) Stats() Stats {
 	s.Events = n.events.Stats()
 	s.Log = n.store.LogStatus()
 	s.IndexBehind, _ = n.store.IndexLag()
+	s.AMQP = n.AMQPStats()
 	if n.net != nil {
 		s.P2P = n.net.Stats()
 		s.Peers = s.P2P.Peers

@@ -18,7 +18,8 @@ const (
 	CodeTooLarge       = -32602 // body or batch over its limit
 	CodeInternal       = -32603 // backend failure, timeout or error_status; response too large
 	// CodeOverloaded is Ember's: the request was not served because every
-	// worker was busy (HTTP 503) or it waited past QueueTimeout (HTTP 504).
+	// worker was busy (HTTP 503), it waited past QueueTimeout (HTTP 504), or
+	// the backend could not be reached (ErrUnavailable, HTTP 503).
 	// It is in the implementation-defined range so that a client can tell
 	// "retry later" from a backend failure without parsing messages.
 	CodeOverloaded = -32005
@@ -33,11 +34,20 @@ const (
 	msgTooLarge      = "Request too large"
 	msgInternal      = "An internal server error has occurred"
 	msgOverloaded    = "Server overloaded"
+	msgUnavailable   = "Service unavailable"
 	msgResponseLarge = "Response too large"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
 var ErrServerClosed = errors.New("rpcgw: server closed")
+
+// ErrUnavailable is what a Backend wraps when it could not hand the call to
+// anything that serves it (a remote backend whose broker is down, or that no
+// node consumes), so that the request certainly was not served. The gateway
+// answers such a call -32005 "Service unavailable" with the error's text as
+// data, and a request whose every call failed so with HTTP 503 and
+// Retry-After, as it answers overload: retry later or elsewhere.
+var ErrUnavailable = errors.New("backend unavailable")
 
 var (
 	respPrefix = []byte(`{"jsonrpc":"2.0","id":`)

@@ -75,9 +75,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// Write straight into the response's own pooled body buffer: SwapBody
 	// hands it over and takes it back without a copy.
 	buf := ctx.Response.SwapBody(nil)
-	buf = s.appendResponse(buf[:0], ctx.PostBody(), ctx.Time(), ctx.RemoteIP().String())
+	buf, unavailable := s.appendResponse(buf[:0], ctx.PostBody(), ctx.Time(), ctx.RemoteIP().String())
 	ctx.Response.SwapBody(buf)
 	ctx.SetContentTypeBytes(strJSON)
+	if unavailable {
+		// The backend could not be reached (ErrUnavailable): a load
+		// balancer should try another gateway, a client later.
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+	}
 }
 
 // recoverHandler turns a panic into a 500 with a JSON-RPC body. Nothing on
@@ -177,13 +183,15 @@ func (s *Server) preflight(ctx *fasthttp.RequestCtx) {
 }
 
 // appendResponse parses a request body and appends the whole response body.
-func (s *Server) appendResponse(dst, body []byte, start time.Time, client string) []byte {
+// It reports unavailable when the request was dispatched and every call of
+// it failed with ErrUnavailable (answered HTTP 503).
+func (s *Server) appendResponse(dst, body []byte, start time.Time, client string) (_ []byte, unavailable bool) {
 	p := s.parsers.Get()
 	defer s.parsers.Put(p)
 	v, err := p.ParseBytes(body)
 	if err != nil {
 		s.observe(nil, CodeParseError, start)
-		return appendError(dst, nullID, CodeParseError, msgParse, "the body is not valid JSON: "+err.Error())
+		return appendError(dst, nullID, CodeParseError, msgParse, "the body is not valid JSON: "+err.Error()), false
 	}
 	switch v.Type() {
 	case fastjson.TypeObject:
@@ -195,12 +203,12 @@ func (s *Server) appendResponse(dst, body []byte, start time.Time, client string
 		elems, _ := v.Array()
 		if len(elems) == 0 {
 			s.observe(nil, CodeInvalidRequest, start)
-			return appendError(dst, nullID, CodeInvalidRequest, msgInvalid, "the batch is empty; send at least one request")
+			return appendError(dst, nullID, CodeInvalidRequest, msgInvalid, "the batch is empty; send at least one request"), false
 		}
 		if len(elems) > s.cfg.MaxBatch {
 			s.observe(nil, CodeTooLarge, start)
 			return appendError(dst, nullID, CodeTooLarge, msgTooLarge,
-				fmt.Sprintf("the batch has %d requests; at most %d are allowed, split it", len(elems), s.cfg.MaxBatch))
+				fmt.Sprintf("the batch has %d requests; at most %d are allowed, split it", len(elems), s.cfg.MaxBatch)), false
 		}
 		// Decode every call first, so the backend can see the batch as a
 		// whole (BatchPreparer) before the calls are served one by one.
@@ -212,17 +220,20 @@ func (s *Server) appendResponse(dst, body []byte, start time.Time, client string
 		s.prepare(calls, client)
 		base := len(dst)
 		dst = append(dst, '[')
+		allUnavailable := true
 		for i := range calls {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = s.appendLimited(dst, &calls[i], start, base)
+			var u bool
+			dst, u = s.appendLimited(dst, &calls[i], start, base)
+			allUnavailable = allUnavailable && u
 		}
-		return append(dst, ']')
+		return append(dst, ']'), allUnavailable
 	}
 	s.observe(nil, CodeInvalidRequest, start)
 	return appendError(dst, nullID, CodeInvalidRequest, msgInvalid,
-		"the body must be a JSON-RPC request object, or an array of them for a batch")
+		"the body must be a JSON-RPC request object, or an array of them for a batch"), false
 }
 
 // appendLimited appends one call's response, replacing it by an error if it
@@ -230,7 +241,7 @@ func (s *Server) appendResponse(dst, body []byte, start time.Time, client string
 // MaxResponseBytes. The check runs after encoding, so memory briefly holds
 // one oversized result; bounding the encoder itself was not worth the cost
 // on every call.
-func (s *Server) appendLimited(dst []byte, pc *parsedCall, start time.Time, base int) []byte {
+func (s *Server) appendLimited(dst []byte, pc *parsedCall, start time.Time, base int) ([]byte, bool) {
 	mark := len(dst)
 	dst, c := s.appendParsed(dst, pc)
 	if c.code == 0 && len(dst)-base > s.cfg.MaxResponseBytes {
@@ -249,12 +260,13 @@ func (s *Server) appendLimited(dst []byte, pc *parsedCall, start time.Time, base
 		}
 		s.log.Debug("rpcgw: call answered with an error", "method", name, "code", c.code)
 	}
-	return dst
+	return dst, c.unavailable
 }
 
 type callResult struct {
 	m              *method // nil if the request named no served method
 	code           int     // 0 or the JSON-RPC error code
+	unavailable    bool    // the backend failed with ErrUnavailable
 	idStart, idEnd int     // the encoded id in dst
 }
 
@@ -377,7 +389,12 @@ func (s *Server) appendParsed(dst []byte, pc *parsedCall) ([]byte, callResult) {
 	m, env := pc.m, pc.env
 	var err error
 
-	resp, cerr := s.callBackend(m, env.Interface(), pc.client)
+	resp, cerr, unavailable := s.callBackend(m, env.Interface(), pc.client)
+	if unavailable {
+		s.warn("rpcgw: backend unavailable", "method", m.full, "error", cerr)
+		c.unavailable = true
+		return fail(CodeOverloaded, msgUnavailable, cerr)
+	}
 	if cerr != "" {
 		s.warn("rpcgw: backend failed", "method", m.full, "error", cerr)
 		return fail(CodeInternal, msgInternal, cerr)
@@ -411,15 +428,16 @@ func (s *Server) appendParsed(dst []byte, pc *parsedCall) ([]byte, callResult) {
 }
 
 // callBackend calls the backend under BackendTimeout and checks the reply's
-// envelope type. It returns the reply, or the data of a -32603 error.
-func (s *Server) callBackend(m *method, req proto.Message, client string) (resp proto.Message, fail string) {
+// envelope type. It returns the reply, or the data of a -32603 error, or
+// with unavailable set the data of an ErrUnavailable failure.
+func (s *Server) callBackend(m *method, req proto.Message, client string) (resp proto.Message, fail string, unavailable bool) {
 	ctx := &callCtx{base: s.base, deadline: time.Now().Add(s.cfg.BackendTimeout), client: client}
 	defer ctx.release()
 	defer func() {
 		if r := recover(); r != nil {
 			s.stats.panics.Add(1)
 			s.log.Error("rpcgw: backend panicked", "method", m.full, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			resp, fail = nil, "rpc failed, the backend failed"
+			resp, fail, unavailable = nil, "rpc failed, the backend failed", false
 		}
 	}()
 	// The data strings start as Koinos's do ("rpc failed, ..."). The
@@ -430,19 +448,21 @@ func (s *Server) callBackend(m *method, req proto.Message, client string) (resp 
 	if err != nil {
 		switch {
 		case s.base.Err() != nil:
-			return nil, "rpc failed, the server is shutting down"
+			return nil, "rpc failed, the server is shutting down", false
+		case errors.Is(err, ErrUnavailable):
+			return nil, "rpc failed, " + clipLong(err.Error()), true
 		case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-			return nil, fmt.Sprintf("rpc failed, context deadline exceeded (the backend did not answer %s within %v)", m.full, s.cfg.BackendTimeout)
+			return nil, fmt.Sprintf("rpc failed, context deadline exceeded (the backend did not answer %s within %v)", m.full, s.cfg.BackendTimeout), false
 		}
-		return nil, "rpc failed, " + clipLong(err.Error())
+		return nil, "rpc failed, " + clipLong(err.Error()), false
 	}
 	if resp == nil || !resp.ProtoReflect().IsValid() {
-		return nil, "rpc failed, the backend returned no response"
+		return nil, "rpc failed, the backend returned no response", false
 	}
 	if name := resp.ProtoReflect().Descriptor().FullName(); name != m.svc.respName {
-		return nil, fmt.Sprintf("rpc failed, the backend returned %s, not %s", name, m.svc.respName)
+		return nil, fmt.Sprintf("rpc failed, the backend returned %s, not %s", name, m.svc.respName), false
 	}
-	return resp, ""
+	return resp, "", false
 }
 
 func clipLong(s string) string {

@@ -17,6 +17,8 @@ Usage:
   ember devnet --nodes N --datadir DIR    run a local network of N producer nodes until Ctrl-C
   ember node --datadir DIR [flags]        run a node
   ember reindex --datadir DIR             rebuild the transaction index and account history (node stopped)
+  ember rpcgw --backend AMQP_URL [--listen HOST:PORT]
+                                          a remote JSON-RPC gateway forwarding over the Koinos bus
   ember keys new --out FILE [--scheme S]  create a key (secp256k1 for koilib wallets, or ed25519)
   ember keys show FILE                    print a key's address
   ember tx transfer --key FILE --to ADDR --amount N [--wait]
@@ -48,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"init":    cmdInit,
 		"node":    cmdNode,
 		"reindex": cmdReindex,
+		"rpcgw":   cmdRPCGateway,
 		"devnet":  cmdDevnet,
 		"keys":    cmdKeys,
 		"tx":      cmdTx,

@@ -23,7 +23,6 @@ import (
 	"github.com/emberchain/ember/node/config"
 	"github.com/emberchain/ember/node/keyfile"
 	"github.com/emberchain/ember/producer"
-	"github.com/emberchain/ember/rpcgw"
 	"github.com/emberchain/ember/store"
 )
 
@@ -153,13 +152,8 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 		DataDir:   under(datadir, cfg.Node.Data),
 		Genesis:   g,
 		RPCListen: cfg.RPC.Listen,
-		RPC: rpcgw.Config{
-			Path: cfg.RPC.Path, RefusedMethods: cfg.RPC.RefusedMethods,
-			MaxBodyBytes: cfg.RPC.MaxBodyBytes, MaxBatch: cfg.RPC.MaxBatch, MaxResponseBytes: cfg.RPC.MaxResponseBytes,
-			Workers: cfg.RPC.Workers, QueueSize: cfg.RPC.QueueSize, QueueTimeout: cfg.RPC.QueueTimeout, BackendTimeout: cfg.RPC.BackendTimeout,
-			ReadTimeout: cfg.RPC.ReadTimeout, WriteTimeout: cfg.RPC.WriteTimeout, IdleTimeout: cfg.RPC.IdleTimeout,
-			MaxConns: cfg.RPC.MaxConns, MaxConnsPerIP: cfg.RPC.MaxConnsPerIP, CORSOrigins: cfg.RPC.CORSOrigins,
-		},
+		RPC:       rpcConfig(cfg),
+		AMQP:      amqpConfig(cfg),
 		Mempool: mempool.Config{
 			MaxTransactions: cfg.Mempool.MaxTransactions, MaxBytes: cfg.Mempool.MaxBytes,
 			MaxPerAccount: cfg.Mempool.MaxPerAccount, ExpiryMs: uint64(cfg.Mempool.Expiry.Milliseconds()),

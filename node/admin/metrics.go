@@ -149,6 +149,9 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range p2pDescs {
 		ch <- d
 	}
+	for _, d := range amqpDescs {
+		ch <- d
+	}
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -212,6 +215,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descVerifyRej, float64(v.RejectedOverload), "overload")
 	counter(descVerifyRej, float64(v.RejectedSource), "source_limit")
 	collectP2P(s.P2P, gauge, counter)
+	collectAMQP(s.AMQP, gauge, counter)
 }
 
 // collectP2P reports the network's snapshot.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -29,6 +30,7 @@ type Config struct {
 	Chain    Chain    `toml:"chain"`
 	Store    Store    `toml:"store"`
 	P2P      P2P      `toml:"p2p"`
+	AMQP     AMQP     `toml:"amqp"`
 }
 
 // Node locates the node's files.
@@ -129,6 +131,20 @@ type P2P struct {
 	ServeRequests  int           `toml:"serve_requests" check:"positive" doc:"Sync and block-fetch requests served at once, over all peers; more wait briefly, then are refused."`
 }
 
+// AMQP configures the RPC bridge to the Koinos bus (docs/bus.md).
+type AMQP struct {
+	URL            string        `toml:"url" check:"amqp-url" doc:"RabbitMQ to serve Koinos RPC on (amqp://user:password@host:5672/vhost): queues koinos.rpc.<service> on the koinos.rpc exchange, as Koinos's microservices. Empty: off."`
+	Services       []string      `toml:"services" check:"amqp-services" doc:"Services served over AMQP, of chain, mempool, block_store, transaction_store, account_history, contract_meta_store, p2p, ember. Empty: all."`
+	Consumers      int           `toml:"consumers" check:"positive" doc:"Consumers per service queue, each on its own channel serving one request at a time; several nodes on one broker compete for the same queues."`
+	Prefetch       int           `toml:"prefetch" check:"positive" doc:"Unacknowledged requests each consumer may hold (basic.qos); requests are acknowledged after their reply is published. At most 65535."`
+	RefusedMethods []string      `toml:"refused_methods" doc:"Method prefixes refused over AMQP (koinos.rpc. is implied), answered with an error. Internal methods are refused by default, as on the JSON-RPC listener."`
+	ReconnectMin   time.Duration `toml:"reconnect_min" check:"positive" doc:"First wait before reconnecting to the broker; doubles (with jitter) up to amqp.reconnect_max."`
+	ReconnectMax   time.Duration `toml:"reconnect_max" check:"positive" doc:"Longest wait between reconnection attempts."`
+}
+
+// AMQPServices are the services the node can serve over AMQP.
+var AMQPServices = []string{"chain", "mempool", "block_store", "transaction_store", "account_history", "contract_meta_store", "p2p", "ember"}
+
 // Default returns the defaults.
 func Default() Config {
 	return Config{
@@ -149,6 +165,10 @@ func Default() Config {
 		P2P: P2P{
 			Listen: []string{"/ip4/127.0.0.1/tcp/8888"}, Key: "p2p.key", MaxPeers: 32, BanDuration: 30 * time.Minute,
 			MaxMessageSize: 4 << 20, SyncBatchBytes: 8 << 20, SyncPeers: 4, ServeRequests: 16,
+		},
+		AMQP: AMQP{
+			Consumers: 2, Prefetch: 8, ReconnectMin: 250 * time.Millisecond, ReconnectMax: 30 * time.Second,
+			RefusedMethods: []string{"chain.submit_block", "chain.propose_block", "chain.invoke_system_call", "block_store.add_block"},
 		},
 	}
 }
@@ -306,9 +326,9 @@ func Load(src Sources) (Config, error) {
 }
 
 // nonConfigEnv are EMBER_ variables that are not keys: the CLI's defaults
-// for --datadir and --rpc, and the switch that makes the cmd/ember test
-// binary act as ember.
-var nonConfigEnv = map[string]bool{"EMBER_DATADIR": true, "EMBER_RPC": true, "EMBER_TEST_MAIN": true}
+// for --datadir and --rpc, the switch that makes the cmd/ember test binary
+// act as ember, and that binary's bus name prefix (cmd/ember/rpcgwcmd.go).
+var nonConfigEnv = map[string]bool{"EMBER_DATADIR": true, "EMBER_RPC": true, "EMBER_TEST_MAIN": true, "EMBER_TEST_AMQP_PREFIX": true}
 
 func decodeFile(c *Config, b []byte) error {
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
@@ -349,6 +369,18 @@ func (c *Config) Validate() error {
 					return fmt.Errorf("config: %s: %q is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/8888)", k.name, a)
 				}
 			}
+		case "amqp-url":
+			if s := v.String(); s != "" {
+				if u, err := url.Parse(s); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+					return fmt.Errorf("config: %s must be amqp://user:password@host:port/vhost (or amqps://), got %q", k.name, redactURL(s))
+				}
+			}
+		case "amqp-services":
+			for i := 0; i < v.Len(); i++ {
+				if sv := v.Index(i).String(); !oneOf(sv, AMQPServices...) {
+					return fmt.Errorf("config: %s: unknown service %q (services: %s)", k.name, sv, strings.Join(AMQPServices, ", "))
+				}
+			}
 		case "listen-or-empty":
 			if s := v.String(); s != "" {
 				if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
@@ -360,7 +392,21 @@ func (c *Config) Validate() error {
 	if c.RPC.QueueSize < -1 {
 		return errors.New("config: rpc.queue_size must be -1 or more")
 	}
+	if c.AMQP.Prefetch > 65535 {
+		return fmt.Errorf("config: amqp.prefetch must be at most 65535, got %d", c.AMQP.Prefetch)
+	}
+	if c.AMQP.ReconnectMax < c.AMQP.ReconnectMin {
+		return fmt.Errorf("config: amqp.reconnect_max (%v) must not be below amqp.reconnect_min (%v)", c.AMQP.ReconnectMax, c.AMQP.ReconnectMin)
+	}
 	return nil
+}
+
+// redactURL hides a URL's password in error messages.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return "(unparseable)"
 }
 
 func oneOf(s string, opts ...string) bool {

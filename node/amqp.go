@@ -1,0 +1,64 @@
+package node
+
+import (
+	"time"
+
+	"slices"
+
+	"github.com/emberchain/ember/internal/supervisor"
+	"github.com/emberchain/ember/netio/amqp"
+	"github.com/emberchain/ember/rpcgw"
+)
+
+// The AMQP bridge's RPC half (docs/bus.md): the node serves the Koinos
+// service queues koinos.rpc.<service> through the same backend as its
+// JSON-RPC gateway.
+
+// AMQPConfig turns on the AMQP RPC server. Its Services are names of
+// Services() (nil: all); the rest is amqp.ServerConfig's.
+type AMQPConfig struct {
+	amqp.ServerConfig
+	// ServiceNames selects the services served; nil: every one of
+	// Services().
+	ServiceNames []string
+}
+
+// newAMQP builds the AMQP server when configured.
+func (n *Node) newAMQP() error {
+	if n.cfg.AMQP == nil {
+		return nil
+	}
+	sc := n.cfg.AMQP.ServerConfig
+	sc.Services = nil
+	for _, s := range Services() {
+		if n.cfg.AMQP.ServiceNames == nil || slices.Contains(n.cfg.AMQP.ServiceNames, s.Name) {
+			sc.Services = append(sc.Services, s)
+		}
+	}
+	if sc.Logger == nil {
+		sc.Logger = n.log
+	}
+	srv, err := amqp.NewServer(sc, &backend{n: n})
+	if err != nil {
+		return err
+	}
+	n.amqp = srv
+	return nil
+}
+
+// amqpService runs the AMQP server under the supervisor. Start does not
+// wait for the broker: a node whose broker is down still produces and
+// serves JSON-RPC, and the server connects when the broker comes up.
+func (n *Node) amqpService() supervisor.Service {
+	return supervisor.Service{Name: "amqp-rpc", Run: n.amqp.Run, StopTimeout: amqp.DefaultStopTimeout + 5*time.Second}
+}
+
+// AMQPStats is the AMQP server's snapshot; zero when it is off.
+func (n *Node) AMQPStats() amqp.ServerStats {
+	if n.amqp == nil {
+		return amqp.ServerStats{}
+	}
+	return n.amqp.Stats()
+}
+
+var _ rpcgw.Backend = (*backend)(nil)
