@@ -21,6 +21,11 @@ type AMQPConfig struct {
 	// ServiceNames selects the services served; nil: every one of
 	// Services().
 	ServiceNames []string
+	// PublishEvents turns on the event publisher (bus.go): the durable
+	// event log, mempool admissions included, to koinos.event.
+	PublishEvents bool
+	// NoRPC leaves the RPC server off (events only).
+	NoRPC bool
 }
 
 // newAMQP builds the AMQP server when configured.
@@ -38,12 +43,35 @@ func (n *Node) newAMQP() error {
 	if sc.Logger == nil {
 		sc.Logger = n.log
 	}
+	if n.cfg.AMQP.PublishEvents {
+		pub, err := amqp.NewPublisher(amqp.PublisherConfig{
+			URL: sc.URL, Names: sc.Names, Logger: sc.Logger,
+			ReconnectMin: sc.ReconnectMin, ReconnectMax: sc.ReconnectMax,
+		}, eventSource{st: n.store, name: PublisherConsumer})
+		if err != nil {
+			return err
+		}
+		n.pub = pub
+		n.cfg.LogMempool = true
+	}
+	if n.cfg.AMQP.NoRPC {
+		return nil
+	}
 	srv, err := amqp.NewServer(sc, &backend{n: n})
 	if err != nil {
 		return err
 	}
 	n.amqp = srv
 	return nil
+}
+
+// PublisherStats is the AMQP event publisher's snapshot; zero when it is
+// off.
+func (n *Node) PublisherStats() amqp.PublisherStats {
+	if n.pub == nil {
+		return amqp.PublisherStats{}
+	}
+	return n.pub.Stats()
 }
 
 // amqpService runs the AMQP server under the supervisor. Start does not

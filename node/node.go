@@ -98,6 +98,7 @@ type Node struct {
 	rpcLn    net.Listener
 	net      *p2p.Service
 	amqp     *amqp.Server
+	pub      *amqp.Publisher // the AMQP event publisher (bus.go); nil when off
 	ownPool  *sigverify.Pool // the default verifier, closed with the node
 
 	blockIn chan blockRequest
@@ -290,8 +291,14 @@ func (n *Node) Run(ctx context.Context, extra ...supervisor.Service) error {
 	services := []supervisor.Service{
 		{Name: "indexer", Run: n.runIndexer},
 	}
-	if n.cfg.LogMempool {
+	if n.cfg.LogMempool || n.pub != nil {
 		services = append(services, supervisor.Service{Name: "mempool-log", Run: n.runMempoolLog})
+	}
+	if n.pub != nil {
+		// Before the chain loop, stopped after it: the last events are
+		// published if the broker is there, and in any case resumed
+		// from the log at the next start.
+		services = append(services, supervisor.Service{Name: "amqp-events", Run: n.pub.Run})
 	}
 	services = append(services, supervisor.Service{Name: "chain", Start: n.startChain, Run: n.chainLoop, StopTimeout: 30 * time.Second})
 	if n.net != nil {

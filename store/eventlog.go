@@ -359,9 +359,9 @@ func (s *Store) LogWait() <-chan struct{} {
 	return l.wake
 }
 
-// ReadLog returns up to max records from sequence number from, which must
-// start a record (the Next of the one before). From below the oldest
-// retained record it fails with a *LogGapError.
+// ReadLog returns up to max records, from the one holding sequence number
+// from (a consumer that confirmed part of a record resumes inside it). From
+// below the oldest retained record it fails with a *LogGapError.
 func (s *Store) ReadLog(from uint64, max int) ([]LogRecord, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -378,37 +378,37 @@ func (s *Store) ReadLog(from uint64, max int) ([]LogRecord, error) {
 	case from == next || max <= 0:
 		return nil, nil
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(nil, from), UpperBound: logKey(nil, next)})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(nil, first), UpperBound: logKey(nil, next)})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	defer it.Close()
 	var out []LogRecord
-	want := from
-	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
+	ok := it.SeekLT(logKey(nil, from+1)) // the record starting at or before from
+	for ; ok && len(out) < max; ok = it.Next() {
 		r, err := decodeLogRecord(it.Key(), it.Value())
 		if err != nil {
 			return out, fmt.Errorf("store: %w", err)
 		}
-		if r.Seq != want {
-			if len(out) == 0 && r.Seq > want {
-				// Pruned under us, or from is not a record's start.
-				s.elog.mu.Lock()
-				first := s.elog.first
-				s.elog.mu.Unlock()
-				if want < first {
-					return nil, &LogGapError{From: want, First: first}
-				}
-			}
-			return out, corruptStore("event log: record %d follows one ending at %d", r.Seq, want)
+		if len(out) == 0 && r.Next() <= from {
+			return nil, corruptStore("event log: no record holds %d (the one before ends at %d)", from, r.Next())
 		}
-		want = r.Next()
+		if len(out) > 0 && r.Seq != out[len(out)-1].Next() {
+			return out, corruptStore("event log: record %d follows one ending at %d", r.Seq, out[len(out)-1].Next())
+		}
 		out = append(out, r)
 	}
 	if err := it.Error(); err != nil {
 		return out, fmt.Errorf("store: read event log: %w", err)
 	}
 	if len(out) == 0 {
+		// Pruned under us: the first record moved past from.
+		s.elog.mu.Lock()
+		first := s.elog.first
+		s.elog.mu.Unlock()
+		if from < first {
+			return nil, &LogGapError{From: from, First: first}
+		}
 		return nil, corruptStore("event log: no record at %d, below its end %d", from, next)
 	}
 	return out, nil

@@ -69,6 +69,10 @@ func TestEventLogRecordsEveryStep(t *testing.T) {
 	if got[0].Kind != LogBlockAccepted || got[0].Span != 3 {
 		t.Fatalf("first record %+v: want a one-transfer block spanning 3 sequence numbers", got[0])
 	}
+	// A read from inside a record starts with that record.
+	if in, err := nd.st.ReadLog(got[0].Seq+2, 1); err != nil || len(in) != 1 || in[0].Seq != got[0].Seq {
+		t.Fatalf("read from inside record %d: %+v, %v", got[0].Seq, in, err)
+	}
 	// Mempool admissions are records of their own, numbered on: queued,
 	// then written by FlushMempool or ahead of the next commit's blocks.
 	tx1, tx2 := nd.transfer(2, 1, 1), nd.transfer(0, 1, 1)

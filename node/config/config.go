@@ -140,6 +140,8 @@ type AMQP struct {
 	RefusedMethods []string      `toml:"refused_methods" doc:"Method prefixes refused over AMQP (koinos.rpc. is implied), answered with an error. Internal methods are refused by default, as on the JSON-RPC listener."`
 	ReconnectMin   time.Duration `toml:"reconnect_min" check:"positive" doc:"First wait before reconnecting to the broker; doubles (with jitter) up to amqp.reconnect_max."`
 	ReconnectMax   time.Duration `toml:"reconnect_max" check:"positive" doc:"Longest wait between reconnection attempts."`
+	Events         bool          `toml:"events" doc:"Publish the node's events to the koinos.event exchange with Koinos's routing keys (koinos.block.accept, koinos.block.irreversible, koinos.block.forks, koinos.transaction.accept, koinos.mempool.accept, koinos.event.<contract>.<name>, ...), from the durable event log with publisher confirms: none is lost across broker outages or restarts (docs/bus.md). Also logs mempool admissions."`
+	RPC            bool          `toml:"rpc" doc:"Serve the Koinos service queues (koinos.rpc.<service>). Off with amqp.events on: a node that only publishes."`
 }
 
 // AMQPServices are the services the node can serve over AMQP.
@@ -167,7 +169,7 @@ func Default() Config {
 			MaxMessageSize: 4 << 20, SyncBatchBytes: 8 << 20, SyncPeers: 4, ServeRequests: 16,
 		},
 		AMQP: AMQP{
-			Consumers: 2, Prefetch: 8, ReconnectMin: 250 * time.Millisecond, ReconnectMax: 30 * time.Second,
+			Consumers: 2, Prefetch: 8, ReconnectMin: 250 * time.Millisecond, ReconnectMax: 30 * time.Second, Events: true, RPC: true,
 			RefusedMethods: []string{"chain.submit_block", "chain.propose_block", "chain.invoke_system_call", "block_store.add_block"},
 		},
 	}

@@ -1,0 +1,191 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/mr-tron/base58"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/netio/amqp"
+	broadcastpb "github.com/emberchain/ember/proto/koinos/broadcast"
+	"github.com/emberchain/ember/proto/koinos/protocol"
+	"github.com/emberchain/ember/store"
+)
+
+// The event half of the AMQP bridge (docs/bus.md): the store's durable
+// event log, expanded into Koinos's broadcasts, is what the publisher
+// (netio/amqp) follows. Each log record stands for a range of sequence
+// numbers (store/eventlog.go); here each number becomes one message:
+//
+//	irreversible      koinos.block.irreversible   block_irreversible
+//	block accepted    koinos.block.accept         block_accepted{block, receipt, live, head}
+//	                  koinos.mempool.block_accepted   the same bytes
+//	                  koinos.event.<source>.<name>    event_parcel, per contract event:
+//	                                                  the block's, then each transaction's
+//	fork heads        koinos.block.forks          fork_heads (heads by height, highest first)
+//	mempool accepted  koinos.transaction.accept   transaction_accepted, then
+//	                  koinos.mempool.accept       mempool_accepted, per transaction
+
+// PublisherConsumer is the publisher's name among the log's consumers.
+const PublisherConsumer = "amqp-publisher"
+
+// Routing keys of the broadcasts (KOINOS.md §1.6).
+const (
+	KeyBlockIrreversible   = "koinos.block.irreversible"
+	KeyBlockAccept         = "koinos.block.accept"
+	KeyMempoolBlockAccept  = "koinos.mempool.block_accepted"
+	KeyBlockForks          = "koinos.block.forks"
+	KeyTransactionAccept   = "koinos.transaction.accept"
+	KeyMempoolAccept       = "koinos.mempool.accept"
+	contractEventKeyPrefix = "koinos.event."
+)
+
+// logRecordsPerRead bounds the log records one Events call reads.
+const logRecordsPerRead = 16
+
+// eventSource is the node's event log as an amqp.EventSource.
+type eventSource struct {
+	st   *store.Store
+	name string
+}
+
+var _ amqp.EventSource = eventSource{}
+
+func (s eventSource) Cursor() (uint64, error)   { return s.st.RegisterConsumer(s.name) }
+func (s eventSource) Confirm(next uint64) error { return s.st.ConfirmLog(s.name, next) }
+func (s eventSource) Wait() <-chan struct{}     { return s.st.LogWait() }
+func (s eventSource) blockOf(r *store.LogRecord) (*chain.BlockEntry, error) {
+	e, err := s.st.BlockByID(r.Block.ID)
+	if err != nil {
+		return nil, fmt.Errorf("block %d of event %d: %w", r.Block.Height, r.Seq, err)
+	}
+	return e, nil
+}
+
+func (s eventSource) Events(from uint64, max int) ([]amqp.Event, error) {
+	recs, err := s.st.ReadLog(from, logRecordsPerRead)
+	var gap *store.LogGapError
+	if errors.As(err, &gap) {
+		return nil, &amqp.GapError{From: gap.From, Next: gap.First}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []amqp.Event
+	for i := range recs {
+		r := &recs[i]
+		evs, err := s.expand(r)
+		if err != nil {
+			return nil, err
+		}
+		if uint64(len(evs)) != r.Span {
+			return nil, fmt.Errorf("event log record %d spans %d sequence numbers but makes %d messages", r.Seq, r.Span, len(evs))
+		}
+		for k := range evs {
+			if evs[k].Seq >= from {
+				out = append(out, evs[k])
+			}
+		}
+		if len(out) >= max {
+			return out[:max], nil
+		}
+	}
+	return out, nil
+}
+
+// expand turns a record into its messages, numbered from its Seq.
+func (s eventSource) expand(r *store.LogRecord) ([]amqp.Event, error) {
+	var out []amqp.Event
+	add := func(key string, body []byte) {
+		out = append(out, amqp.Event{Seq: r.Seq + uint64(len(out)), Key: key, Body: body})
+	}
+	switch r.Kind {
+	case store.LogIrreversible:
+		body, err := (&broadcastpb.BlockIrreversible{Topology: r.Block.Proto()}).MarshalVT()
+		if err != nil {
+			return nil, err
+		}
+		add(KeyBlockIrreversible, body)
+	case store.LogForkHeads:
+		heads := slices.Clone(r.Heads)
+		slices.SortStableFunc(heads, func(a, b chain.Topology) int { return -cmpHeight(a, b) })
+		fh := &broadcastpb.ForkHeads{LastIrreversibleBlock: r.LIB.Proto()}
+		for _, h := range heads {
+			fh.Heads = append(fh.Heads, h.Proto())
+		}
+		body, err := fh.MarshalVT()
+		if err != nil {
+			return nil, err
+		}
+		add(KeyBlockForks, body)
+	case store.LogBlockAccepted:
+		e, err := s.blockOf(r)
+		if err != nil {
+			return nil, err
+		}
+		body, err := (&broadcastpb.BlockAccepted{Block: e.Block, Receipt: e.Receipt, Live: r.Live, Head: r.Head}).MarshalVT()
+		if err != nil {
+			return nil, err
+		}
+		add(KeyBlockAccept, body)
+		add(KeyMempoolBlockAccept, body)
+		parcel := func(ev *protocol.EventData, txID []byte) error {
+			b, err := (&broadcastpb.EventParcel{BlockId: e.Block.Id, Height: e.Height, TransactionId: txID, Event: ev}).MarshalVT()
+			if err != nil {
+				return err
+			}
+			add(contractEventKeyPrefix+base58.Encode(ev.GetSource())+"."+ev.GetName(), b)
+			return nil
+		}
+		for _, ev := range e.Receipt.GetEvents() {
+			if err := parcel(ev, nil); err != nil {
+				return nil, err
+			}
+		}
+		for _, tr := range e.Receipt.GetTransactionReceipts() {
+			for _, ev := range tr.GetEvents() {
+				if err := parcel(ev, tr.GetId()); err != nil {
+					return nil, err
+				}
+			}
+		}
+	case store.LogMempoolAccepted:
+		for _, m := range r.Mempool {
+			// transaction_accepted{transaction, receipt, height} and
+			// mempool_accepted{transaction, receipt, height,
+			// pending_rc_used} share fields 1 to 3: built from the logged
+			// bytes, without decoding them.
+			common := protowire.AppendTag(nil, 1, protowire.BytesType)
+			common = protowire.AppendBytes(common, m.Transaction)
+			common = protowire.AppendTag(common, 2, protowire.BytesType)
+			common = protowire.AppendBytes(common, m.Receipt)
+			if m.Height != 0 {
+				common = protowire.AppendTag(common, 3, protowire.VarintType)
+				common = protowire.AppendVarint(common, m.Height)
+			}
+			add(KeyTransactionAccept, common)
+			mp := common
+			if m.PendingRC != 0 {
+				mp = protowire.AppendTag(slices.Clip(common), 4, protowire.VarintType)
+				mp = protowire.AppendVarint(mp, m.PendingRC)
+			}
+			add(KeyMempoolAccept, mp)
+		}
+	default:
+		return nil, fmt.Errorf("event log record %d: kind %v has no broadcast", r.Seq, r.Kind)
+	}
+	return out, nil
+}
+
+func cmpHeight(a, b chain.Topology) int {
+	switch {
+	case a.Height < b.Height:
+		return -1
+	case a.Height > b.Height:
+		return 1
+	}
+	return 0
+}
