@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,6 +58,7 @@ var _ amqp.EventSource = eventSource{}
 func (s eventSource) Cursor() (uint64, error)   { return s.st.RegisterConsumer(s.name) }
 func (s eventSource) Confirm(next uint64) error { return s.st.ConfirmLog(s.name, next) }
 func (s eventSource) Wait() <-chan struct{}     { return s.st.LogWait() }
+func (s eventSource) Rewind(from uint64) error  { return s.st.RewindConsumer(s.name, from) }
 func (s eventSource) blockOf(r *store.LogRecord) (*chain.BlockEntry, error) {
 	e, err := s.st.BlockByID(r.Block.ID)
 	if err != nil {
@@ -188,4 +190,29 @@ func cmpHeight(a, b chain.Topology) int {
 		return 1
 	}
 	return 0
+}
+
+// ErrNoPublisher is returned by ReplayEvents on a node that does not
+// publish events (amqp.url or amqp.events unset).
+var ErrNoPublisher = errors.New("this node publishes no events (amqp.url is empty or amqp.events is off)")
+
+// ReplayEvents makes the AMQP publisher publish again from sequence number
+// seq or, with byHeight, from the first event about the block at height
+// seq. It returns the sequence number the replay starts at.
+func (n *Node) ReplayEvents(ctx context.Context, seq uint64, byHeight bool) (uint64, error) {
+	if n.pub == nil {
+		return 0, ErrNoPublisher
+	}
+	from := seq
+	if byHeight {
+		s, ok, err := n.store.LogSeqOfHeight(seq)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, fmt.Errorf("no event about height %d yet (the head is %d)", seq, n.chain.Head().Height)
+		}
+		from = s
+	}
+	return from, n.pub.Replay(ctx, from)
 }

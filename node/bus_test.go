@@ -235,6 +235,21 @@ func TestAMQPEventsEveryBlock(t *testing.T) {
 	if st.Confirmed == 0 || st.Nacked != 0 || st.Lost != 0 {
 		t.Fatalf("publisher stats %+v", st)
 	}
+
+	// A replay from a height publishes those events again, with their
+	// numbers and bytes (the tracker fails on a different body).
+	from, err := tn.n.ReplayEvents(tn.ctx(), tr.first+1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tr.seen[from]; !ok {
+		t.Fatalf("replay starts at %d, an event the subscriber never saw", from)
+	}
+	repeats := tr.repeats
+	tr.until(sub, "the replayed events", 20*time.Second, func() bool { return tr.repeats > repeats+5 })
+	if _, err := tn.n.ReplayEvents(tn.ctx(), tn.n.Store().LogNext()+10, false); err == nil {
+		t.Fatal("a replay from past the log's end was accepted")
+	}
 	t.Logf("blocks %d..%d accepted and irreversible, %d contract events, %d repeats; publisher %+v", tr.first, tr.accepted, tr.contractEvent, tr.repeats, st)
 }
 

@@ -53,6 +53,9 @@ type Stats struct {
 	IndexBehind int
 	// AMQP is the AMQP RPC server's snapshot (zero when it is off).
 	AMQP amqp.ServerStats
+	// Publisher is the AMQP event publisher's snapshot, when PublisherOn.
+	Publisher   amqp.PublisherStats
+	PublisherOn bool
 }
 
 // Stats returns a snapshot.
@@ -78,6 +81,7 @@ func (n *Node) Stats() Stats {
 	s.Log = n.store.LogStatus()
 	s.IndexBehind, _ = n.store.IndexLag()
 	s.AMQP = n.AMQPStats()
+	s.Publisher, s.PublisherOn = n.PublisherStats(), n.pub != nil
 	if n.net != nil {
 		s.P2P = n.net.Stats()
 		s.Peers = s.P2P.Peers

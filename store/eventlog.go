@@ -732,3 +732,68 @@ func (s *Store) mempoolRecordLocked(seq uint64) (*LogRecord, error) {
 	}
 	return rec, nil
 }
+
+// RewindConsumer moves a registered consumer's cursor to from, back or
+// forth, for a replay: from must be retained (at or after the log's first
+// record) and at most the log's end. The write is synced.
+func (s *Store) RewindConsumer(name string, from uint64) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	next := s.state.Load().nextSeq
+	s.elog.mu.Lock()
+	_, ok := s.elog.consumers[name]
+	first := s.elog.first
+	s.elog.mu.Unlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("store: consumer %s is not registered", name)
+	case from < first:
+		return &LogGapError{From: from, First: first}
+	case from > next:
+		return fmt.Errorf("store: replay from %d, past the log's end %d", from, next)
+	}
+	if err := s.db.Set(cursorKey(name), encodeCursor(nil, cursorValue{next: from}), pebble.Sync); err != nil {
+		return fmt.Errorf("store: rewind %s: %w", name, err)
+	}
+	s.elog.mu.Lock()
+	s.elog.consumers[name] = from
+	s.elog.mu.Unlock()
+	return nil
+}
+
+// LogSeqOfHeight returns the first sequence number of the first retained
+// record about a block at height h or above (accepted or irreversible):
+// where a replay from that height starts. ok is false when the log holds
+// no such record yet.
+func (s *Store) LogSeqOfHeight(h uint64) (seq uint64, ok bool, err error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, false, err
+	}
+	s.elog.mu.Lock()
+	first := s.elog.first
+	s.elog.mu.Unlock()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(nil, first), UpperBound: logKey(nil, s.state.Load().nextSeq)})
+	if err != nil {
+		return 0, false, fmt.Errorf("store: %w", err)
+	}
+	defer it.Close()
+	checked := false
+	for ok := it.First(); ok; ok = it.Next() {
+		r, err := decodeLogRecord(it.Key(), it.Value())
+		if err != nil {
+			return 0, false, fmt.Errorf("store: %w", err)
+		}
+		if r.Kind != LogBlockAccepted && r.Kind != LogIrreversible {
+			continue
+		}
+		if !checked && r.Block.Height > h && h > 0 {
+			return 0, false, fmt.Errorf("store: the event log no longer holds height %d: its oldest block event is for height %d", h, r.Block.Height)
+		}
+		checked = true
+		if r.Block.Height >= h {
+			return r.Seq, true, nil
+		}
+	}
+	return 0, false, it.Error()
+}

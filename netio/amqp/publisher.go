@@ -57,6 +57,8 @@ type EventSource interface {
 	Confirm(next uint64) error
 	// Wait returns a channel closed when more events may be available.
 	Wait() <-chan struct{}
+	// Rewind moves the position back (or forth) to from, for a replay.
+	Rewind(from uint64) error
 }
 
 // PublisherConfig configures a Publisher.
@@ -92,6 +94,39 @@ type Publisher struct {
 	gaps       atomic.Uint64 // events lost to the source's cap
 	cursor     atomic.Uint64 // first unconfirmed sequence number
 	warns      sampler
+	replays    chan replayRequest
+}
+
+// replayRequest asks the running session to publish again from a
+// sequence number.
+type replayRequest struct {
+	from uint64
+	done chan error
+}
+
+// ErrNotConnected is returned by Replay while the publisher has no broker.
+var ErrNotConnected = errors.New("amqp: the event publisher is not connected to the broker")
+
+// Replay makes the publisher publish every event again from sequence
+// number from (at least once, in order, with their sequence numbers), for
+// a consumer that lost its own state. It fails while the publisher is not
+// connected, and with the source's error when from is no longer retained.
+func (p *Publisher) Replay(ctx context.Context, from uint64) error {
+	if !p.connected.Load() {
+		return ErrNotConnected
+	}
+	req := replayRequest{from: from, done: make(chan error, 1)}
+	select {
+	case p.replays <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // PublisherStats is a snapshot of a Publisher.
@@ -127,7 +162,7 @@ func NewPublisher(cfg PublisherConfig, src EventSource) (*Publisher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Publisher{cfg: cfg, src: src, log: cfg.Logger}, nil
+	return &Publisher{cfg: cfg, src: src, log: cfg.Logger, replays: make(chan replayRequest)}, nil
 }
 
 // Stats returns a snapshot.
@@ -334,6 +369,22 @@ func (p *Publisher) session(ctx context.Context) (progressed bool, err error) {
 			}
 		case <-front:
 		case <-sourceWake:
+		case req := <-p.replays:
+			// Publications still unconfirmed are dropped from the queue:
+			// the replay publishes them again.
+			if err := save(); err != nil {
+				req.done <- err
+				return progressed, err
+			}
+			if err := p.src.Rewind(req.from); err != nil {
+				req.done <- err
+				continue
+			}
+			p.log.Info("amqp: replaying events", "from", req.from, "was_at", next)
+			queue = queue[:0]
+			next, confirmed, written = req.from, req.from, req.from
+			p.cursor.Store(req.from)
+			req.done <- nil
 		case <-tick.C:
 			if err := save(); err != nil {
 				return progressed, err

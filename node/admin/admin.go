@@ -85,6 +85,7 @@ func New(cfg Config, src Source, m *Metrics) *Server {
 		})
 	}
 	networkRoutes(mux, src, cfg.Logger)
+	busRoutes(mux, src, cfg.Logger)
 	if cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

@@ -152,6 +152,9 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range amqpDescs {
 		ch <- d
 	}
+	for _, d := range pubDescs {
+		ch <- d
+	}
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -216,6 +219,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descVerifyRej, float64(v.RejectedSource), "source_limit")
 	collectP2P(s.P2P, gauge, counter)
 	collectAMQP(s.AMQP, gauge, counter)
+	collectPublisher(s.PublisherOn, s.Publisher, gauge, counter)
 }
 
 // collectP2P reports the network's snapshot.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/emberchain/ember/netio/amqp"
 	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/node"
 	"github.com/emberchain/ember/store"
@@ -168,6 +169,8 @@ func TestEventLogMetrics(t *testing.T) {
 		Log: store.LogStatus{First: 100, Next: 5000, Records: 42, Max: 1 << 20, Dropped: 3,
 			Consumers: map[string]uint64{"index": 4990, "amqp": 100}},
 		IndexBehind: 2,
+		PublisherOn: true,
+		Publisher:   amqp.PublisherStats{Connected: true, Published: 12, Confirmed: 10, Nacked: 1, Reconnects: 3, Lost: 4, Cursor: 4990},
 	}
 	got := scrape(t, fakeSource{st})
 	for series, v := range map[string]float64{
