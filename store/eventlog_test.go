@@ -326,6 +326,33 @@ func TestEventLogRetention(t *testing.T) {
 	if !errors.As(err, &gap) || !errors.Is(err, ErrLogGap) || gap.First != st.First {
 		t.Fatalf("reading dropped records: %v", err)
 	}
+	// A replay: back to a retained record, never before the first one.
+	if err := nd.st.RewindConsumer("publisher", st.First); err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.st.RewindConsumer("publisher", st.First-1); !errors.As(err, &gap) {
+		t.Fatalf("rewind before the first record: %v", err)
+	}
+	if err := nd.st.RewindConsumer("nobody", st.First); err == nil {
+		t.Fatal("an unregistered consumer rewound")
+	}
+	recs = readAll(t, nd.st, st.First)
+	var lastBlock LogRecord
+	for _, r := range recs {
+		if r.Kind == LogBlockAccepted {
+			lastBlock = r
+		}
+	}
+	if seq, ok, err := nd.st.LogSeqOfHeight(lastBlock.Block.Height); err != nil || !ok || seq > lastBlock.Seq {
+		t.Fatalf("LogSeqOfHeight(%d) = %d %v %v; the block's record is at %d", lastBlock.Block.Height, seq, ok, err, lastBlock.Seq)
+	}
+	if _, ok, err := nd.st.LogSeqOfHeight(lastBlock.Block.Height + 100); err != nil || ok {
+		t.Fatalf("a height not reached: %v %v", ok, err)
+	}
+	if _, _, err := nd.st.LogSeqOfHeight(1); err == nil {
+		t.Fatal("a height the log no longer holds was found")
+	}
+	st = nd.st.LogStatus()
 	// Registration and cursors survive a restart.
 	cur := st.Consumers["publisher"]
 	nd.reopen()
