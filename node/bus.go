@@ -33,17 +33,6 @@ import (
 // PublisherConsumer is the publisher's name among the log's consumers.
 const PublisherConsumer = "amqp-publisher"
 
-// Routing keys of the broadcasts (KOINOS.md §1.6).
-const (
-	KeyBlockIrreversible   = "koinos.block.irreversible"
-	KeyBlockAccept         = "koinos.block.accept"
-	KeyMempoolBlockAccept  = "koinos.mempool.block_accepted"
-	KeyBlockForks          = "koinos.block.forks"
-	KeyTransactionAccept   = "koinos.transaction.accept"
-	KeyMempoolAccept       = "koinos.mempool.accept"
-	contractEventKeyPrefix = "koinos.event."
-)
-
 // logRecordsPerRead bounds the log records one Events call reads.
 const logRecordsPerRead = 16
 
@@ -110,7 +99,7 @@ func (s eventSource) expand(r *store.LogRecord) ([]amqp.Event, error) {
 		if err != nil {
 			return nil, err
 		}
-		add(KeyBlockIrreversible, body)
+		add(amqp.KeyBlockIrreversible, body)
 	case store.LogForkHeads:
 		heads := slices.Clone(r.Heads)
 		slices.SortStableFunc(heads, func(a, b chain.Topology) int { return -cmpHeight(a, b) })
@@ -122,7 +111,7 @@ func (s eventSource) expand(r *store.LogRecord) ([]amqp.Event, error) {
 		if err != nil {
 			return nil, err
 		}
-		add(KeyBlockForks, body)
+		add(amqp.KeyBlockForks, body)
 	case store.LogBlockAccepted:
 		e, err := s.blockOf(r)
 		if err != nil {
@@ -132,14 +121,14 @@ func (s eventSource) expand(r *store.LogRecord) ([]amqp.Event, error) {
 		if err != nil {
 			return nil, err
 		}
-		add(KeyBlockAccept, body)
-		add(KeyMempoolBlockAccept, body)
+		add(amqp.KeyBlockAccept, body)
+		add(amqp.KeyMempoolBlockAccept, body)
 		parcel := func(ev *protocol.EventData, txID []byte) error {
 			b, err := (&broadcastpb.EventParcel{BlockId: e.Block.Id, Height: e.Height, TransactionId: txID, Event: ev}).MarshalVT()
 			if err != nil {
 				return err
 			}
-			add(contractEventKeyPrefix+base58.Encode(ev.GetSource())+"."+ev.GetName(), b)
+			add(amqp.KeyContractEventPrefix+base58.Encode(ev.GetSource())+"."+ev.GetName(), b)
 			return nil
 		}
 		for _, ev := range e.Receipt.GetEvents() {
@@ -168,13 +157,13 @@ func (s eventSource) expand(r *store.LogRecord) ([]amqp.Event, error) {
 				common = protowire.AppendTag(common, 3, protowire.VarintType)
 				common = protowire.AppendVarint(common, m.Height)
 			}
-			add(KeyTransactionAccept, common)
+			add(amqp.KeyTransactionAccept, common)
 			mp := common
 			if m.PendingRC != 0 {
 				mp = protowire.AppendTag(slices.Clip(common), 4, protowire.VarintType)
 				mp = protowire.AppendVarint(mp, m.PendingRC)
 			}
-			add(KeyMempoolAccept, mp)
+			add(amqp.KeyMempoolAccept, mp)
 		}
 	default:
 		return nil, fmt.Errorf("event log record %d: kind %v has no broadcast", r.Seq, r.Kind)

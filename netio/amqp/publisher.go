@@ -22,6 +22,19 @@ import (
 // SeqHeader is the header holding an event's sequence number (int64).
 const SeqHeader = "x-ember-seq"
 
+// Routing keys of Koinos's broadcasts (KOINOS.md §1.6).
+const (
+	KeyBlockIrreversible  = "koinos.block.irreversible"
+	KeyBlockAccept        = "koinos.block.accept"
+	KeyMempoolBlockAccept = "koinos.mempool.block_accepted"
+	KeyBlockForks         = "koinos.block.forks"
+	KeyTransactionAccept  = "koinos.transaction.accept"
+	KeyMempoolAccept      = "koinos.mempool.accept"
+	// KeyContractEventPrefix + base58(source contract) + "." + event
+	// name routes a contract event.
+	KeyContractEventPrefix = "koinos.event."
+)
+
 // Publisher defaults.
 const (
 	DefaultMaxUnconfirmed = 4096
