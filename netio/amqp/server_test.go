@@ -283,3 +283,59 @@ func TestServerReconnects(t *testing.T) {
 	waitFor(t, "a reconnect", func() bool { return s.Stats().Reconnects > 0 })
 	waitFor(t, "answers again", func() bool { _, err := c.Serve(context.Background(), "chain", req); return err == nil })
 }
+
+// While the broker blocks the connection, a finished request waits to
+// publish its reply; it publishes once unblocked, and gives up (to be
+// requeued) if the connection is lost meanwhile.
+func TestBlockedHoldsReplies(t *testing.T) {
+	c := &conn{lost: make(chan struct{}), stop: make(chan struct{}), unblocked: make(chan struct{})}
+	close(c.unblocked)
+	if !c.mayPublish() {
+		t.Fatal("unblocked connection refused publishing")
+	}
+	c.setBlocked(true)
+	c.setBlocked(true) // repeated notifications are harmless
+	got := make(chan bool, 1)
+	go func() { got <- c.mayPublish() }()
+	select {
+	case <-got:
+		t.Fatal("published while blocked")
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.setBlocked(false)
+	if ok := <-got; !ok {
+		t.Fatal("not released when unblocked")
+	}
+	c.setBlocked(true)
+	go func() { got <- c.mayPublish() }()
+	close(c.lost)
+	if ok := <-got; ok {
+		t.Fatal("published on a lost connection")
+	}
+}
+
+// A server whose broker is unreachable keeps retrying with no more
+// goroutines than its loop.
+func TestServerBrokerDown(t *testing.T) {
+	s, err := NewServer(ServerConfig{URL: "amqp://guest:guest@" + closedPort(t) + "/", ReconnectMin: 10 * time.Millisecond, ReconnectMax: 40 * time.Millisecond}, &fakeBackend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	g0 := runtime.NumGoroutine()
+	waitFor(t, "retries", func() bool { return s.Stats().Reconnects >= 5 })
+	time.Sleep(200 * time.Millisecond)
+	if g := runtime.NumGoroutine(); g > g0+2 {
+		t.Fatalf("goroutines grew from %d to %d while the broker was down", g0, g)
+	}
+	if s.Stats().Connected {
+		t.Fatal("connected to nothing")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
