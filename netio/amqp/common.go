@@ -142,6 +142,10 @@ func onlyOneof(md protoreflect.MessageDescriptor) (protoreflect.OneofDescriptor,
 	return found, nil
 }
 
+// stableSession is how long a session must last for the backoff to start
+// again from its minimum.
+const stableSession = 10 * time.Second
+
 // backoff is exponential with jitter: each wait is drawn from [d/2, d),
 // and d doubles from min up to max.
 type backoff struct {
@@ -160,17 +164,19 @@ func (b *backoff) next() time.Duration {
 func (b *backoff) reset() { b.cur = b.min }
 
 // reconnect runs session until ctx ends, waiting between attempts with
-// backoff (reset after a session that got going). Only this loop runs while
-// the broker is down.
+// backoff, reset after a session that got going and lasted a while (a
+// connection that drops at once, each time, still backs off). Only this
+// loop runs while the broker is down.
 func reconnect(ctx context.Context, bo backoff, warns *logsample.Sampler, log *slog.Logger, what, url string,
 	session func(context.Context) (bool, error), retried func(error)) {
 	for {
+		start := time.Now()
 		ok, err := session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		retried(err)
-		if ok {
+		if ok && time.Since(start) > stableSession {
 			bo.reset()
 		}
 		wait := bo.next()
