@@ -16,7 +16,7 @@ Usage:
   ember init --genesis FILE --datadir DIR join a chain (--peer MULTIADDR ..., --producer-key FILE)
   ember devnet --nodes N --datadir DIR    run a local network of N producer nodes until Ctrl-C
   ember node --datadir DIR [flags]        run a node
-  ember rpcgw --backend AMQP_URL [--listen HOST:PORT]
+  ember rpcgw --backend AMQP_URL [--listen HOST:PORT] [--admin HOST:PORT]
                                           a remote JSON-RPC gateway forwarding over the Koinos bus
   ember keys new --out FILE [--scheme S]  create a key (secp256k1 for koilib wallets, or ed25519)
   ember keys show FILE                    print a key's address

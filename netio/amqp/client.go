@@ -131,6 +131,16 @@ func (c *Client) Stats() ClientStats {
 	}
 }
 
+// Consumers reports how many consumers the service's queue had at the last
+// probe; -1 when the client is not connected or the service is unknown.
+func (c *Client) Consumers(service string) int {
+	cc := c.cur.Load()
+	if cc == nil || cc.consumers[service] == nil {
+		return -1
+	}
+	return int(cc.consumers[service].Load())
+}
+
 // reply is what a pending call receives.
 type reply struct {
 	body []byte
