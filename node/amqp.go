@@ -1,21 +1,19 @@
 package node
 
 import (
-	"time"
-
 	"slices"
+	"time"
 
 	"github.com/emberchain/ember/internal/supervisor"
 	"github.com/emberchain/ember/netio/amqp"
-	"github.com/emberchain/ember/rpcgw"
 )
 
 // The AMQP bridge's RPC half (docs/bus.md): the node serves the Koinos
 // service queues koinos.rpc.<service> through the same backend as its
 // JSON-RPC gateway.
 
-// AMQPConfig turns on the AMQP RPC server. Its Services are names of
-// Services() (nil: all); the rest is amqp.ServerConfig's.
+// AMQPConfig turns on the AMQP RPC server: amqp.ServerConfig, whose
+// Services are chosen by ServiceNames (a subset of Services()).
 type AMQPConfig struct {
 	amqp.ServerConfig
 	// ServiceNames selects the services served; nil: every one of
@@ -88,5 +86,3 @@ func (n *Node) AMQPStats() amqp.ServerStats {
 	}
 	return n.amqp.Stats()
 }
-
-var _ rpcgw.Backend = (*backend)(nil)

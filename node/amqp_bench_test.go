@@ -38,9 +38,7 @@ func BenchmarkHeadInfoJSONRPC(b *testing.B) {
 	defer func() { cancel(); <-done }()
 	<-n.Started()
 	gw := startGateway(b, url, names)
-	waitUntil(b, "the gateway to answer", func() bool {
-		return gw.call(b, "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &chainrpc.GetHeadInfoResponse{}) == nil
-	})
+	gw.waitReady(b)
 	for _, c := range []struct{ name, url string }{{"direct", "http://" + n.RPCAddr() + "/"}, {"gateway", gw.url}} {
 		b.Run(c.name, func(b *testing.B) {
 			cl, err := client.New(c.url)

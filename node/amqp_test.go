@@ -95,13 +95,15 @@ func startGateway(t testing.TB, url string, names amqp.Names) *gateway {
 
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	amqptest.WaitFor(t, what, cond)
+}
+
+// waitReady waits until the gateway answers through the bus.
+func (g *gateway) waitReady(t testing.TB) {
+	t.Helper()
+	waitUntil(t, "the gateway to answer", func() bool {
+		return g.call(t, "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &chainrpc.GetHeadInfoResponse{}) == nil
+	})
 }
 
 func (g *gateway) call(t testing.TB, method string, params, result proto.Message) error {
@@ -117,9 +119,7 @@ func TestAMQPGatewayEveryService(t *testing.T) {
 	names := busNames(t, url)
 	tn := newBusNet(t, url, names, 2)
 	g := startGateway(t, url, names)
-	waitUntil(t, "the gateway to answer", func() bool {
-		return g.call(t, "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &chainrpc.GetHeadInfoResponse{}) == nil
-	})
+	g.waitReady(t)
 
 	to := keys.Ed25519FromSeed(seed("bus-recipient")).Address()
 	tx := tn.transfer(1, to, 777, 1)
@@ -223,9 +223,7 @@ func TestAMQPKoilibThroughGateway(t *testing.T) {
 	names := busNames(t, url)
 	tn := newBusNet(t, url, names, 2)
 	g := startGateway(t, url, names)
-	waitUntil(t, "the gateway to answer", func() bool {
-		return g.call(t, "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &chainrpc.GetHeadInfoResponse{}) == nil
-	})
+	g.waitReady(t)
 	to := keys.Ed25519FromSeed(seed("koilib-bus-recipient")).Address()
 	out := runKoilib(t, "wallet.js", g.url, tn.users[0].String(), tn.g.TokenID().String(), to.String())
 	var got struct {

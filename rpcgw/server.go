@@ -8,11 +8,12 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/emberchain/ember/internal/logsample"
 )
 
 // Backend serves Koinos service requests. req is a request envelope (e.g.
@@ -57,7 +58,7 @@ type Server struct {
 
 	closing atomic.Bool
 	stats   counters
-	warns   sampler
+	warns   logsample.Sampler
 
 	mu struct {
 		sync.Mutex
@@ -220,33 +221,7 @@ func (s *Server) Stats() Stats {
 	}
 }
 
-// sampler lets one warning per second through, so that a failing backend or
-// a client sending garbage cannot flood the log; it counts what it drops.
-type sampler struct {
-	next    atomic.Int64
-	dropped atomic.Int64
-}
-
-func (p *sampler) allow() (bool, int64) {
-	now := time.Now().UnixNano()
-	n := p.next.Load()
-	if now < n || !p.next.CompareAndSwap(n, now+int64(time.Second)) {
-		p.dropped.Add(1)
-		return false, 0
-	}
-	return true, p.dropped.Swap(0)
-}
-
-func (s *Server) warn(msg string, args ...any) {
-	ok, dropped := s.warns.allow()
-	if !ok {
-		return
-	}
-	if dropped > 0 {
-		args = append(args, "suppressed", dropped)
-	}
-	s.log.Warn(msg, args...)
-}
+func (s *Server) warn(msg string, args ...any) { s.warns.Warn(s.log, msg, args...) }
 
 // httpLogger receives fasthttp's own messages (accept errors, connection
 // errors other than the common resets).

@@ -17,7 +17,7 @@ Usage:
   ember devnet --nodes N --datadir DIR    run a local network of N producer nodes until Ctrl-C
   ember node --datadir DIR [flags]        run a node
   ember reindex --datadir DIR             rebuild the transaction index and account history (node stopped)
-  ember rpcgw --backend AMQP_URL [--listen HOST:PORT]
+  ember rpcgw --backend AMQP_URL [--listen HOST:PORT] [--admin HOST:PORT]
                                           a remote JSON-RPC gateway forwarding over the Koinos bus
   ember keys new --out FILE [--scheme S]  create a key (secp256k1 for koilib wallets, or ed25519)
   ember keys show FILE                    print a key's address

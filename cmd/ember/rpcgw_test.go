@@ -28,8 +28,8 @@ func TestRPCGatewayProcess(t *testing.T) {
 	amqptest.Cleanup(t, url, queues, []string{names.RPCExchange, names.EventExchange})
 	t.Setenv("EMBER_TEST_AMQP_PREFIX", prefix)
 
-	gwAddr := freePort(t)
-	gw, gwLogs := emberProcess(t, "rpcgw", "--backend", url, "--listen", gwAddr)
+	gwAddr, adminAddr := freePort(t), freePort(t)
+	gw, gwLogs := emberProcess(t, "rpcgw", "--backend", url, "--listen", gwAddr, "--admin", adminAddr)
 	defer gw.Process.Kill()
 	post := func(addr, body string) (int, string) {
 		resp, err := http.Post("http://"+addr+"/", "application/json", strings.NewReader(body))
@@ -56,6 +56,18 @@ func TestRPCGatewayProcess(t *testing.T) {
 		code, body := post(gwAddr, head)
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "no node consumes")
 	})
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + adminAddr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no node consumes") {
+		t.Fatalf("healthz without a node: %d %s", code, body)
+	}
 
 	dir := t.TempDir()
 	if _, errs, code := ember(t, "init", "--dev", "--datadir", dir); code != 0 {
@@ -69,6 +81,12 @@ func TestRPCGatewayProcess(t *testing.T) {
 		code, body := post(gwAddr, head)
 		return code == http.StatusOK && strings.Contains(body, `"head_topology"`)
 	})
+	if code, body := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz with a node: %d %s", code, body)
+	}
+	if _, m := get("/metrics"); !strings.Contains(m, `ember_rpcgw_consumers{service="ember"} 2`) || !strings.Contains(m, `ember_rpcgw_bus_calls_total{outcome="unavailable"}`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
 	if _, direct := post(rpcAddr, chainID); !strings.Contains(direct, "chain_id") {
 		t.Fatalf("node: %s\n%s", direct, ndLogs)
 	} else if _, viaBus := post(gwAddr, chainID); viaBus != direct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -22,13 +23,14 @@ import (
 // by the same rpcgw.Server, forwarding every call over the bus (koinos.rpc)
 // to whichever nodes consume the service queues. Run several for scale-out.
 func cmdRPCGateway(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("rpcgw", "rpcgw --backend amqp://user:pass@host:5672/ [--listen HOST:PORT] [--set rpc.key=value ...]", stderr)
+	fs := newFlags("rpcgw", "rpcgw --backend amqp://user:pass@host:5672/ [--listen HOST:PORT] [--admin HOST:PORT] [--set rpc.key=value ...]", stderr)
 	backend := fs.String("backend", "", "the broker the nodes serve on (amqp://user:password@host:5672/vhost); default amqp.url")
 	listen := fs.String("listen", "", "JSON-RPC listen address (default rpc.listen, 127.0.0.1:8080)")
 	file := fs.String("config", "", "configuration file; its [rpc], [log] and [amqp] url apply (default: none)")
 	set := setFlags{}
 	fs.Var(set, "set", "set a configuration key: --set rpc.workers=128 (repeatable; the [rpc] and [log] keys apply)")
 	level := fs.String("log-level", "", "log level: debug, info, warn, error (log.level)")
+	adminAddr := fs.String("admin", "", "serve /healthz (503 while no node serves chain) and /metrics on this address (default: off)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -66,6 +68,18 @@ func cmdRPCGateway(args []string, stdout, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", cfg.RPC.Listen)
 	if err != nil {
 		return fmt.Errorf("listen for JSON-RPC on %s: %w", cfg.RPC.Listen, err)
+	}
+	var adm *http.Server
+	if *adminAddr != "" {
+		aln, err := net.Listen("tcp", *adminAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for admin on %s: %w", *adminAddr, err)
+		}
+		adm = &http.Server{Handler: gatewayAdmin(srv, c, rc.Services), ReadHeaderTimeout: 5 * time.Second}
+		go adm.Serve(aln)
+		defer adm.Close()
+		log.Info("rpcgw: admin listening", "addr", aln.Addr().String())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

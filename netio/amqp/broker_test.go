@@ -119,13 +119,7 @@ func startClient(t testing.TB, cfg ClientConfig) *Client {
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	amqptest.WaitFor(t, what, cond)
 }
 
 // closedPort returns a loopback address nothing listens on.

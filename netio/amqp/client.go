@@ -15,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/emberchain/ember/internal/logsample"
 	"github.com/emberchain/ember/rpcgw"
 )
 
@@ -59,7 +60,7 @@ type Client struct {
 	cfg   ClientConfig
 	svcs  map[string]*service
 	log   *slog.Logger
-	warns sampler
+	warns logsample.Sampler
 	slots chan struct{}
 	cur   atomic.Pointer[clientConn]
 
@@ -130,15 +131,14 @@ func (c *Client) Stats() ClientStats {
 	}
 }
 
-func (c *Client) warn(msg string, args ...any) {
-	ok, dropped := c.warns.allow()
-	if !ok {
-		return
+// Consumers reports how many consumers the service's queue had at the last
+// probe; -1 when the client is not connected or the service is unknown.
+func (c *Client) Consumers(service string) int {
+	cc := c.cur.Load()
+	if cc == nil || cc.consumers[service] == nil {
+		return -1
 	}
-	if dropped > 0 {
-		args = append(args, "suppressed", dropped)
-	}
-	c.log.Warn(msg, args...)
+	return int(cc.consumers[service].Load())
 }
 
 // reply is what a pending call receives.
@@ -180,49 +180,24 @@ func (cc *clientConn) resolve(id string, r reply) bool {
 // backoff. While it is not connected, calls fail at once with
 // rpcgw.ErrUnavailable.
 func (c *Client) Run(ctx context.Context) error {
-	bo := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}
-	for first := true; ; first = false {
-		if !first {
+	reconnect(ctx, backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}, &c.warns, c.log, "rpc client", c.cfg.URL,
+		c.session, func(err error) {
 			c.stats.reconnects.Add(1)
-		}
-		ok, err := c.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			msg := err.Error()
-			c.lastErr.Store(&msg)
-		}
-		if ok {
-			bo.reset()
-		}
-		wait := bo.next()
-		c.warn("amqp: rpc client not connected; retrying", "url", redact(c.cfg.URL), "err", err, "retry_in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
+			if err != nil {
+				msg := err.Error()
+				c.lastErr.Store(&msg)
+			}
+		})
+	return nil
 }
 
 func (c *Client) session(ctx context.Context) (bool, error) {
-	ac, err := dial(c.cfg.URL, "ember rpc client")
+	l, err := open(c.cfg.URL, "ember rpc client", c.cfg.Names)
 	if err != nil {
 		return false, err
 	}
+	ac, pub, closed, blocks := l.ac, l.ch, l.closed, l.blocks
 	defer ac.Close()
-	closed := ac.NotifyClose(make(chan *amqp.Error, 1))
-	blocks := ac.NotifyBlocked(make(chan amqp.Blocking, 4))
-	pub, err := ac.Channel()
-	if err != nil {
-		return false, err
-	}
-	if err := declare(pub, c.cfg.Names); err != nil {
-		return false, err
-	}
 	q, err := pub.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		return false, fmt.Errorf("declare reply queue: %w", err)

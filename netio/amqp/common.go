@@ -1,16 +1,18 @@
 package amqp
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/emberchain/ember/internal/logsample"
 	"github.com/emberchain/ember/rpcgw"
 )
 
@@ -140,6 +142,10 @@ func onlyOneof(md protoreflect.MessageDescriptor) (protoreflect.OneofDescriptor,
 	return found, nil
 }
 
+// stableSession is how long a session must last for the backoff to start
+// again from its minimum.
+const stableSession = 10 * time.Second
+
 // backoff is exponential with jitter: each wait is drawn from [d/2, d),
 // and d doubles from min up to max.
 type backoff struct {
@@ -157,21 +163,32 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = b.min }
 
-// sampler lets one warning per second through and counts what it drops, so
-// that a flood of bad messages or a flapping broker cannot flood the log.
-type sampler struct {
-	next    atomic.Int64
-	dropped atomic.Int64
-}
-
-func (p *sampler) allow() (bool, int64) {
-	now := time.Now().UnixNano()
-	n := p.next.Load()
-	if now < n || !p.next.CompareAndSwap(n, now+int64(time.Second)) {
-		p.dropped.Add(1)
-		return false, 0
+// reconnect runs session until ctx ends, waiting between attempts with
+// backoff, reset after a session that got going and lasted a while (a
+// connection that drops at once, each time, still backs off). Only this
+// loop runs while the broker is down.
+func reconnect(ctx context.Context, bo backoff, warns *logsample.Sampler, log *slog.Logger, what, url string,
+	session func(context.Context) (bool, error), retried func(error)) {
+	for {
+		start := time.Now()
+		ok, err := session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		retried(err)
+		if ok && time.Since(start) > stableSession {
+			bo.reset()
+		}
+		wait := bo.next()
+		warns.Warn(log, "amqp: "+what+" not connected; retrying", "url", redact(url), "err", err, "retry_in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
-	return true, p.dropped.Swap(0)
 }
 
 // redact hides the password of an AMQP URL for logs and errors.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/emberchain/ember/internal/logsample"
 )
 
 // The event half of the bridge: a Publisher follows a durable event source
@@ -106,7 +108,7 @@ type Publisher struct {
 	reconnects atomic.Uint64
 	gaps       atomic.Uint64 // events lost to the source's cap
 	cursor     atomic.Uint64 // first unconfirmed sequence number
-	warns      sampler
+	warns      logsample.Sampler
 	replays    chan replayRequest
 }
 
@@ -192,36 +194,23 @@ func (p *Publisher) Stats() PublisherStats {
 // confirms and records the confirmed position. It returns nil then, or an
 // error from the source (the node's store).
 func (p *Publisher) Run(ctx context.Context) error {
-	bo := backoff{min: p.cfg.ReconnectMin, max: p.cfg.ReconnectMax}
-	for first := true; ; first = false {
-		if !first {
-			p.reconnects.Add(1)
-		}
-		progressed, err := p.session(ctx)
-		p.connected.Store(false)
-		p.blocked.Store(false)
-		var fatal *sourceError
-		if errors.As(err, &fatal) {
-			return fatal.err
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if progressed {
-			bo.reset()
-		}
-		wait := bo.next()
-		if ok, dropped := p.warns.allow(); ok {
-			p.log.Warn("amqp: event publisher not connected; retrying", "url", redact(p.cfg.URL), "err", err, "retry_in", wait.Round(time.Millisecond), "cursor", p.cursor.Load(), "warnings_dropped", dropped)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fatal error
+	reconnect(ctx, backoff{min: p.cfg.ReconnectMin, max: p.cfg.ReconnectMax}, &p.warns, p.log, "event publisher", p.cfg.URL,
+		func(ctx context.Context) (bool, error) {
+			ok, err := p.session(ctx)
+			p.connected.Store(false)
+			p.blocked.Store(false)
+			var se *sourceError
+			if errors.As(err, &se) {
+				fatal = se.err
+				cancel()
+			}
+			return ok, err
+		},
+		func(error) { p.reconnects.Add(1) })
+	return fatal
 }
 
 // sourceError marks a failure of the event source, which stops Run.
@@ -243,20 +232,12 @@ func (p *Publisher) session(ctx context.Context) (progressed bool, err error) {
 		return false, &sourceError{fmt.Errorf("amqp: event source: %w", err)}
 	}
 	p.cursor.Store(cursor)
-	ac, err := dial(p.cfg.URL, "ember event publisher")
+	l, err := open(p.cfg.URL, "ember event publisher", p.cfg.Names)
 	if err != nil {
 		return false, err
 	}
-	defer ac.Close()
-	closed := ac.NotifyClose(make(chan *amqp.Error, 1))
-	blocks := ac.NotifyBlocked(make(chan amqp.Blocking, 4))
-	ch, err := ac.Channel()
-	if err != nil {
-		return false, err
-	}
-	if err := declare(ch, p.cfg.Names); err != nil {
-		return false, err
-	}
+	defer l.ac.Close()
+	ch, closed, blocks := l.ch, l.closed, l.blocks
 	if err := ch.Confirm(false); err != nil {
 		return false, fmt.Errorf("confirm mode: %w", err)
 	}

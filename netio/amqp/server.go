@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/emberchain/ember/internal/logsample"
 	rpcpb "github.com/emberchain/ember/proto/koinos/rpc"
 	"github.com/emberchain/ember/rpcgw"
 )
@@ -106,7 +107,7 @@ type Server struct {
 	backend rpcgw.Backend
 	svcs    []*service
 	log     *slog.Logger
-	warns   sampler
+	warns   logsample.Sampler
 	stats   map[string]*svcCounters
 
 	connected  atomic.Bool
@@ -169,16 +170,7 @@ func (s *Server) Stats() ServerStats {
 	return st
 }
 
-func (s *Server) warn(msg string, args ...any) {
-	ok, dropped := s.warns.allow()
-	if !ok {
-		return
-	}
-	if dropped > 0 {
-		args = append(args, "suppressed", dropped)
-	}
-	s.log.Warn(msg, args...)
-}
+func (s *Server) warn(msg string, args ...any) { s.warns.Warn(s.log, msg, args...) }
 
 // Run connects, serves, and reconnects with backoff whenever the
 // connection is lost, until ctx ends; then it stops consuming, lets the
@@ -186,28 +178,9 @@ func (s *Server) warn(msg string, args ...any) {
 // back to the broker, and closes. It returns nil then. While the broker is
 // unreachable only Run's own goroutine waits.
 func (s *Server) Run(ctx context.Context) error {
-	bo := backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}
-	for first := true; ; first = false {
-		if !first {
-			s.reconnects.Add(1)
-		}
-		served, err := s.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if served {
-			bo.reset()
-		}
-		wait := bo.next()
-		s.warn("amqp: rpc server not connected; retrying", "url", redact(s.cfg.URL), "err", err, "retry_in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
+	reconnect(ctx, backoff{min: s.cfg.ReconnectMin, max: s.cfg.ReconnectMax}, &s.warns, s.log, "rpc server", s.cfg.URL,
+		s.session, func(error) { s.reconnects.Add(1) })
+	return nil
 }
 
 // conn is one connection's state, shared by its consumers.
@@ -258,10 +231,32 @@ func (c *conn) mayPublish() bool {
 	return false
 }
 
-func dial(url, name string) (*amqp.Connection, error) {
+// link is a fresh connection: its close and flow-control notifications,
+// and a first channel on which both exchanges are declared.
+type link struct {
+	ac     *amqp.Connection
+	ch     *amqp.Channel
+	closed chan *amqp.Error
+	blocks chan amqp.Blocking
+}
+
+// open dials and declares; the caller closes l.ac.
+func open(url, name string, n Names) (*link, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
-	return amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(dialTimeout), Heartbeat: heartbeat, Properties: props})
+	ac, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(dialTimeout), Heartbeat: heartbeat, Properties: props})
+	if err != nil {
+		return nil, err
+	}
+	l := &link{ac: ac, closed: ac.NotifyClose(make(chan *amqp.Error, 1)), blocks: ac.NotifyBlocked(make(chan amqp.Blocking, 4))}
+	if l.ch, err = ac.Channel(); err == nil {
+		err = declare(l.ch, n)
+	}
+	if err != nil {
+		ac.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // declare declares both exchanges as Koinos does.
@@ -278,21 +273,12 @@ func declare(ch *amqp.Channel, n Names) error {
 // session runs one connection until it is lost or ctx ends. served reports
 // whether it got as far as consuming.
 func (s *Server) session(ctx context.Context) (served bool, err error) {
-	ac, err := dial(s.cfg.URL, "ember rpc server")
+	l, err := open(s.cfg.URL, "ember rpc server", s.cfg.Names)
 	if err != nil {
 		return false, err
 	}
+	ac, setup, closed, blocks := l.ac, l.ch, l.closed, l.blocks
 	defer ac.Close()
-	closed := ac.NotifyClose(make(chan *amqp.Error, 1))
-	blocks := ac.NotifyBlocked(make(chan amqp.Blocking, 4))
-
-	setup, err := ac.Channel()
-	if err != nil {
-		return false, err
-	}
-	if err := declare(setup, s.cfg.Names); err != nil {
-		return false, err
-	}
 	for _, sv := range s.svcs {
 		if _, err := setup.QueueDeclare(sv.queue, true, false, false, false, nil); err != nil {
 			return false, fmt.Errorf("declare queue %s: %w", sv.queue, err)

@@ -3,6 +3,8 @@ package amqp
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -282,4 +284,129 @@ func TestServerReconnects(t *testing.T) {
 	}
 	waitFor(t, "a reconnect", func() bool { return s.Stats().Reconnects > 0 })
 	waitFor(t, "answers again", func() bool { _, err := c.Serve(context.Background(), "chain", req); return err == nil })
+}
+
+// While the broker blocks the connection, a finished request waits to
+// publish its reply; it publishes once unblocked, and gives up (to be
+// requeued) if the connection is lost meanwhile.
+func TestBlockedHoldsReplies(t *testing.T) {
+	c := &conn{lost: make(chan struct{}), stop: make(chan struct{}), unblocked: make(chan struct{})}
+	close(c.unblocked)
+	if !c.mayPublish() {
+		t.Fatal("unblocked connection refused publishing")
+	}
+	c.setBlocked(true)
+	c.setBlocked(true) // repeated notifications are harmless
+	got := make(chan bool, 1)
+	go func() { got <- c.mayPublish() }()
+	select {
+	case <-got:
+		t.Fatal("published while blocked")
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.setBlocked(false)
+	if ok := <-got; !ok {
+		t.Fatal("not released when unblocked")
+	}
+	c.setBlocked(true)
+	go func() { got <- c.mayPublish() }()
+	close(c.lost)
+	if ok := <-got; ok {
+		t.Fatal("published on a lost connection")
+	}
+}
+
+// A server whose broker is unreachable keeps retrying with no more
+// goroutines than its loop.
+func TestServerBrokerDown(t *testing.T) {
+	s, err := NewServer(ServerConfig{URL: "amqp://guest:guest@" + closedPort(t) + "/", ReconnectMin: 10 * time.Millisecond, ReconnectMax: 40 * time.Millisecond}, &fakeBackend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	g0 := runtime.NumGoroutine()
+	waitFor(t, "retries", func() bool { return s.Stats().Reconnects >= 5 })
+	time.Sleep(200 * time.Millisecond)
+	if g := runtime.NumGoroutine(); g > g0+2 {
+		t.Fatalf("goroutines grew from %d to %d while the broker was down", g0, g)
+	}
+	if s.Stats().Connected {
+		t.Fatal("connected to nothing")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A request a server held without acknowledging when it went away is
+// redelivered to another server, which serves it and counts it.
+func TestRedeliveredAfterAbandon(t *testing.T) {
+	url := requireBroker(t)
+	n := testNames(t, url)
+	stuck := &fakeBackend{gate: make(chan struct{})} // never opens
+	s1, err := NewServer(ServerConfig{URL: url, Names: n, Consumers: 1, StopTimeout: 100 * time.Millisecond}, stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s1.Run(ctx) }()
+	waitFor(t, "the first server", func() bool { return s1.Stats().Connected })
+	p := newRawPeer(t, url, n)
+	p.publish("chain", amqp.Publishing{ContentType: ContentType, CorrelationId: "again", ReplyTo: p.replyTo, Body: headInfoBytes(t)})
+	waitFor(t, "the first server to take it", func() bool { return stuck.calls.Load() == 1 })
+	cancel() // its handler never finishes: abandoned after StopTimeout
+	<-done
+	s2 := startServer(t, ServerConfig{URL: url, Names: n}, &fakeBackend{height: 11})
+	d, ok := p.next(10 * time.Second)
+	if !ok || d.CorrelationId != "again" {
+		t.Fatalf("not redelivered: %v", ok)
+	}
+	waitFor(t, "the redelivery counter", func() bool { return s2.Stats().Services["chain"].Redelivered == 1 })
+}
+
+// With a dead-letter policy on the queues (as an operator would set it),
+// rejected requests are dead-lettered, not lost.
+func TestRejectedDeadLettered(t *testing.T) {
+	url := requireBroker(t)
+	n := testNames(t, url)
+	ctl, err := exec.LookPath("rabbitmqctl")
+	if err != nil {
+		t.Skip("rabbitmqctl not installed: cannot set a policy")
+	}
+	policy := strings.TrimSuffix(n.QueuePrefix, ".koinos.rpc.") + "-dlx"
+	dlx := n.RPCExchange + ".dlx"
+	pattern := "^" + regexp.QuoteMeta(n.QueuePrefix)
+	if out, err := exec.Command(ctl, "set_policy", "--apply-to", "queues", policy, pattern, `{"dead-letter-exchange":"`+dlx+`"}`).CombinedOutput(); err != nil {
+		t.Skipf("cannot set a policy on this broker: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(ctl, "clear_policy", policy).Run() })
+	ac, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	ch, _ := ac.Channel()
+	if err := ch.ExchangeDeclare(dlx, "fanout", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := ch.QueueDeclare("", false, true, true, false, nil)
+	ch.QueueBind(q.Name, "", dlx, false, nil)
+	dead, _ := ch.Consume(q.Name, "", true, true, false, false, nil)
+
+	startServer(t, ServerConfig{URL: url, Names: n}, &fakeBackend{})
+	p := newRawPeer(t, url, n)
+	p.publish("chain", amqp.Publishing{ContentType: "text/plain", CorrelationId: "junk", ReplyTo: p.replyTo, Body: []byte("hello")})
+	select {
+	case d := <-dead:
+		if d.CorrelationId != "junk" || string(d.Body) != "hello" {
+			t.Fatalf("dead-lettered %q %q", d.CorrelationId, d.Body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the rejected request was not dead-lettered (is the policy applied?)")
+	}
 }

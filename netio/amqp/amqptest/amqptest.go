@@ -65,3 +65,15 @@ func Cleanup(t testing.TB, url string, queues, exchanges []string) {
 		}
 	})
 }
+
+// WaitFor polls cond every 20 ms until it holds, failing the test after 20 s.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
