@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -103,4 +104,35 @@ func TestAMQPEventsAcrossBrokerRestart(t *testing.T) {
 		t.Fatalf("publisher stats %+v", st)
 	}
 	t.Logf("blocks %d..%d accepted and irreversible across the restart, %d repeats; publisher %+v", tr.First, tr.Accepted, tr.Repeats, st)
+}
+
+// A Node.js program subscribes to koinos.event with amqplib and reads the
+// block events by hand (testdata/koilib/amqp_events.js): consecutive
+// blocks, growing sequence numbers.
+func TestAMQPAmqplibEvents(t *testing.T) {
+	requireKoilib(t)
+	url := amqptest.URL(t)
+	names := busNames(t, url)
+	newEventNet(t, url, names)
+	out := runKoilib(t, "amqp_events.js", url, names.EventExchange, "10")
+	var got struct {
+		Accepted, Irreversible []uint64
+		Seqs                   []uint64
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("amqplib output %q: %v", out, err)
+	}
+	for i := 1; i < len(got.Accepted); i++ {
+		if got.Accepted[i] != got.Accepted[i-1]+1 {
+			t.Fatalf("amqplib saw blocks %v: not consecutive", got.Accepted)
+		}
+	}
+	for i := 1; i < len(got.Seqs); i++ {
+		if got.Seqs[i] <= got.Seqs[i-1] {
+			t.Fatalf("amqplib saw sequence numbers %v", got.Seqs)
+		}
+	}
+	if len(got.Accepted) < 10 || len(got.Irreversible) == 0 {
+		t.Fatalf("amqplib saw %s", out)
+	}
 }
