@@ -133,7 +133,7 @@ type P2P struct {
 
 // AMQP configures the RPC bridge to the Koinos bus (docs/bus.md).
 type AMQP struct {
-	URL            string        `toml:"url" check:"amqp-url" doc:"RabbitMQ to serve Koinos RPC on (amqp://user:password@host:5672/vhost): queues koinos.rpc.<service> on the koinos.rpc exchange, as Koinos's microservices. Empty: off."`
+	URL            string        `toml:"url" check:"amqp-url" doc:"RabbitMQ to join the Koinos bus on (amqp://user:password@host:5672/vhost): serve the queues koinos.rpc.<service> (amqp.rpc) and publish to koinos.event (amqp.events), as Koinos's microservices do. Empty: off."`
 	Services       []string      `toml:"services" check:"amqp-services" doc:"Services served over AMQP, of chain, mempool, block_store, transaction_store, account_history, contract_meta_store, p2p, ember. Empty: all."`
 	Consumers      int           `toml:"consumers" check:"positive" doc:"Consumers per service queue, each on its own channel serving one request at a time; several nodes on one broker compete for the same queues."`
 	Prefetch       int           `toml:"prefetch" check:"positive" doc:"Unacknowledged requests each consumer may hold (basic.qos); requests are acknowledged after their reply is published. At most 65535."`
