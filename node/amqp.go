@@ -20,8 +20,11 @@ type AMQPConfig struct {
 	// Services().
 	ServiceNames []string
 	// PublishEvents turns on the event publisher (bus.go): the durable
-	// event log, mempool admissions included, to koinos.event.
+	// event log to koinos.event.
 	PublishEvents bool
+	// MempoolEvents adds the admissions to the mempool (it sets
+	// Config.LogMempool).
+	MempoolEvents bool
 	// NoRPC leaves the RPC server off (events only).
 	NoRPC bool
 }
@@ -50,7 +53,7 @@ func (n *Node) newAMQP() error {
 			return err
 		}
 		n.pub = pub
-		n.cfg.LogMempool = true
+		n.cfg.LogMempool = n.cfg.LogMempool || n.cfg.AMQP.MempoolEvents
 	}
 	if n.cfg.AMQP.NoRPC {
 		return nil

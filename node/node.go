@@ -291,7 +291,7 @@ func (n *Node) Run(ctx context.Context, extra ...supervisor.Service) error {
 	services := []supervisor.Service{
 		{Name: "indexer", Run: n.runIndexer},
 	}
-	if n.cfg.LogMempool || n.pub != nil {
+	if n.cfg.LogMempool {
 		services = append(services, supervisor.Service{Name: "mempool-log", Run: n.runMempoolLog})
 	}
 	if n.pub != nil {

@@ -140,7 +140,8 @@ type AMQP struct {
 	RefusedMethods []string      `toml:"refused_methods" doc:"Method prefixes refused over AMQP (koinos.rpc. is implied), answered with an error. Internal methods are refused by default, as on the JSON-RPC listener."`
 	ReconnectMin   time.Duration `toml:"reconnect_min" check:"positive" doc:"First wait before reconnecting to the broker; doubles (with jitter) up to amqp.reconnect_max."`
 	ReconnectMax   time.Duration `toml:"reconnect_max" check:"positive" doc:"Longest wait between reconnection attempts."`
-	Events         bool          `toml:"events" doc:"Publish the node's events to the koinos.event exchange with Koinos's routing keys (koinos.block.accept, koinos.block.irreversible, koinos.block.forks, koinos.transaction.accept, koinos.mempool.accept, koinos.event.<contract>.<name>, ...), from the durable event log with publisher confirms: none is lost across broker outages or restarts (docs/bus.md). Also logs mempool admissions."`
+	Events         bool          `toml:"events" doc:"Publish the node's events to the koinos.event exchange with Koinos's routing keys (koinos.block.accept, koinos.block.irreversible, koinos.block.forks, koinos.event.<contract>.<name>, ...; amqp.mempool_events adds the mempool's), from the durable event log with publisher confirms: none is lost across broker outages or restarts (docs/bus.md)."`
+	MempoolEvents  bool          `toml:"mempool_events" doc:"Also publish koinos.transaction.accept and koinos.mempool.accept for every transaction admitted to the mempool (amqp.events on). Off by default: Koinos's mempool and p2p services consume them, and Ember does their work itself; they add two messages per transaction and a copy of each on disk."`
 	RPC            bool          `toml:"rpc" doc:"Serve the Koinos service queues (koinos.rpc.<service>). Off with amqp.events on: a node that only publishes."`
 }
 
