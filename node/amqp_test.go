@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,4 +272,61 @@ func parseUint(s string) (uint64, error) {
 	var v uint64
 	err := json.Unmarshal([]byte(s), &v)
 	return v, err
+}
+
+// A producer and a follower of one chain serve the same queues; a remote
+// gateway keeps answering, without an error, while each of them is
+// restarted in turn.
+func TestAMQPGatewayThroughNodeRestarts(t *testing.T) {
+	url := amqptest.URL(t)
+	names := busNames(t, url)
+	c := newCluster(t, 1, 1, 200*time.Millisecond)
+	c.amqp = &AMQPConfig{ServerConfig: amqp.ServerConfig{URL: url, Names: names, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond}}
+	prod := c.add(0)
+	fol := c.add(-1)
+	g := startGateway(t, url, names)
+	served := func(m *member) uint64 { return m.n.AMQPStats().Services["chain"].Served }
+	waitUntil(t, "both nodes to serve", func() bool {
+		var r chainrpc.GetHeadInfoResponse
+		_ = g.call(t, "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &r)
+		return served(prod) > 0 && served(fol) > 0
+	})
+
+	var calls, failures atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var r chainrpc.GetHeadInfoResponse
+				if err := g.call(t, "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &r); err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				calls.Add(1)
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	for _, m := range []*member{fol, prod} {
+		before := calls.Load()
+		m.stop()
+		waitUntil(t, "calls while a node is down", func() bool { return calls.Load() > before+50 })
+		m.start()
+		waitUntil(t, "the restarted node to serve", func() bool { return served(m) > 0 })
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d calls failed through the restarts; first: %v", failures.Load(), calls.Load(), firstErr.Load())
+	}
+	t.Logf("%d calls through two node restarts, none failed", calls.Load())
 }

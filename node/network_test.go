@@ -29,6 +29,8 @@ type cluster struct {
 	users     []keys.Signer
 	interval  time.Duration
 	nodes     []*member
+	// amqp, when set, puts every node on the bus (AMQP RPC).
+	amqp *AMQPConfig
 }
 
 // member is one node of a cluster.
@@ -113,7 +115,8 @@ func (m *member) start() {
 	t.Helper()
 	cfg := Config{
 		DataDir: m.dir, Genesis: m.c.g, ProducerKey: m.key, RPCListen: "127.0.0.1:0", Logger: testLogger(m.i),
-		P2P: &p2p.Config{Identity: m.identity, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: m.peers},
+		P2P:  &p2p.Config{Identity: m.identity, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: m.peers},
+		AMQP: m.c.amqp,
 	}
 	n, err := New(cfg)
 	if err != nil {
