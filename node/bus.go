@@ -29,6 +29,7 @@ import (
 //	fork heads        koinos.block.forks          fork_heads (heads by height, highest first)
 //	mempool accepted  koinos.transaction.accept   transaction_accepted, then
 //	                  koinos.mempool.accept       mempool_accepted, per transaction
+//	failed            koinos.transaction.fail     transaction_failed, per transaction
 
 // PublisherConsumer is the publisher's name among the log's consumers.
 const PublisherConsumer = "amqp-publisher"
@@ -164,6 +165,14 @@ func (s eventSource) expand(r *store.LogRecord) ([]amqp.Event, error) {
 				mp = protowire.AppendVarint(mp, m.PendingRC)
 			}
 			add(amqp.KeyMempoolAccept, mp)
+		}
+	case store.LogTransactionFailed:
+		for _, id := range r.Failed {
+			body, err := (&broadcastpb.TransactionFailed{Id: id.Multihash()}).MarshalVT()
+			if err != nil {
+				return nil, err
+			}
+			add(amqp.KeyTransactionFail, body)
 		}
 	default:
 		return nil, fmt.Errorf("event log record %d: kind %v has no broadcast", r.Seq, r.Kind)

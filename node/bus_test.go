@@ -1,14 +1,19 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/netio/amqp"
 	"github.com/emberchain/ember/netio/amqp/amqptest"
 	"github.com/emberchain/ember/netio/amqp/eventtest"
+	broadcastpb "github.com/emberchain/ember/proto/koinos/broadcast"
+	"github.com/emberchain/ember/store"
 )
 
 func newEventNet(t *testing.T, url string, names amqp.Names) *testNet {
@@ -134,5 +139,60 @@ func TestAMQPAmqplibEvents(t *testing.T) {
 	}
 	if len(got.Accepted) < 10 || len(got.Irreversible) == 0 {
 		t.Fatalf("amqplib saw %s", out)
+	}
+}
+
+// Each log record kind expands into its messages, one per sequence number
+// of its span, under Koinos's routing keys.
+func TestEventExpansion(t *testing.T) {
+	src := eventSource{}
+	ids := []koinos.Digest{koinos.Sum256([]byte("a")), koinos.Sum256([]byte("b"))}
+	topo := chain.Topology{ID: ids[0], Height: 7, Previous: ids[1]}
+	for _, tc := range []struct {
+		rec  store.LogRecord
+		keys []string
+	}{
+		{store.LogRecord{Seq: 10, Span: 2, Kind: store.LogTransactionFailed, Failed: ids}, []string{amqp.KeyTransactionFail, amqp.KeyTransactionFail}},
+		{store.LogRecord{Seq: 3, Span: 1, Kind: store.LogIrreversible, Block: topo}, []string{amqp.KeyBlockIrreversible}},
+		{store.LogRecord{Seq: 4, Span: 1, Kind: store.LogForkHeads, LIB: topo, Heads: []chain.Topology{topo, {Height: 9}}}, []string{amqp.KeyBlockForks}},
+		{store.LogRecord{Seq: 5, Span: 2, Kind: store.LogMempoolAccepted, Mempool: []store.MempoolEntry{{Transaction: []byte{}, Receipt: []byte{}, Height: 3, PendingRC: 4}}},
+			[]string{amqp.KeyTransactionAccept, amqp.KeyMempoolAccept}},
+	} {
+		evs, err := src.expand(&tc.rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint64(len(evs)) != tc.rec.Span {
+			t.Fatalf("%v: %d messages for a span of %d", tc.rec.Kind, len(evs), tc.rec.Span)
+		}
+		for i, e := range evs {
+			if e.Seq != tc.rec.Seq+uint64(i) || e.Key != tc.keys[i] {
+				t.Fatalf("%v message %d: seq %d key %s", tc.rec.Kind, i, e.Seq, e.Key)
+			}
+		}
+		switch tc.rec.Kind {
+		case store.LogTransactionFailed:
+			var m broadcastpb.TransactionFailed
+			if err := m.UnmarshalVT(evs[1].Body); err != nil || !bytes.Equal(m.Id, ids[1].Multihash()) {
+				t.Fatalf("transaction_failed %x, %v", m.Id, err)
+			}
+		case store.LogForkHeads:
+			var m broadcastpb.ForkHeads
+			if err := m.UnmarshalVT(evs[0].Body); err != nil || len(m.Heads) != 2 || m.Heads[0].Height != 9 {
+				t.Fatalf("fork heads (highest first): %+v, %v", m.Heads, err)
+			}
+		case store.LogMempoolAccepted:
+			var ta broadcastpb.TransactionAccepted
+			var ma broadcastpb.MempoolAccepted
+			if err := ta.UnmarshalVT(evs[0].Body); err != nil || ta.Height != 3 {
+				t.Fatalf("transaction_accepted %+v, %v", &ta, err)
+			}
+			if err := ma.UnmarshalVT(evs[1].Body); err != nil || ma.Height != 3 || ma.PendingRcUsed != 4 {
+				t.Fatalf("mempool_accepted %+v, %v", &ma, err)
+			}
+		}
+	}
+	if _, err := src.expand(&store.LogRecord{Kind: 99, Span: 1}); err == nil {
+		t.Fatal("an unknown kind expanded")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/events"
 )
@@ -162,6 +163,13 @@ func (n *Node) produce(slot uint64) error {
 			n.log.Debug("transaction left out of block", "id", fmt.Sprintf("0x%x", f.Tx.ID().Multihash()), "err", f.Err)
 		}
 		n.pool.Remove(txs...)
+		if n.pub != nil {
+			ids := make([]koinos.Digest, len(failed))
+			for i, f := range failed {
+				ids[i] = f.Tx.ID()
+			}
+			n.store.BufferTxFailed(ids) // koinos.transaction.fail, logged with the block
+		}
 	}
 	if err := n.commit([]*chain.Ready{r}, events.Local, ""); err != nil {
 		return err

@@ -108,14 +108,10 @@ func (s *Store) commitLocked(r *chain.Ready, wo *pebble.WriteOptions) error {
 	}
 	// The step's events, in the same batch as what they report, after
 	// the admissions queued before it.
-	mp, err := s.mempoolRecordLocked(prev.nextSeq)
+	recs, seq, err := s.queuedRecordsLocked(prev.nextSeq, s.mu.recs[:0])
+	s.mu.recs = recs
 	if err != nil {
 		return err
-	}
-	s.mu.recs = s.mu.recs[:0]
-	seq := prev.nextSeq
-	if mp != nil {
-		s.mu.recs, seq = append(s.mu.recs, *mp), mp.Next()
 	}
 	s.mu.recs, next.nextSeq = logRecordsOf(r, seq, prev.meta.LIB.Height, uint64(time.Now().UnixMilli()), s.mu.recs)
 	for i := range s.mu.recs {

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/emberchain/ember/engine/chain"
+	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
@@ -41,6 +42,10 @@ const (
 	// LogMempoolAccepted: transactions entered the mempool. Span 2 per
 	// transaction (koinos.transaction.accept, koinos.mempool.accept).
 	LogMempoolAccepted LogKind = 4
+	// LogTransactionFailed: transactions the producer left out of a block
+	// because they failed. Span 1 per transaction
+	// (koinos.transaction.fail).
+	LogTransactionFailed LogKind = 5
 )
 
 func (k LogKind) String() string {
@@ -53,6 +58,8 @@ func (k LogKind) String() string {
 		return "fork_heads"
 	case LogMempoolAccepted:
 		return "mempool_accepted"
+	case LogTransactionFailed:
+		return "transaction_failed"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -75,6 +82,8 @@ type LogRecord struct {
 	Heads []chain.Topology
 	// Mempool (LogMempoolAccepted): the transactions admitted.
 	Mempool []MempoolEntry
+	// Failed (LogTransactionFailed): the ids of the transactions.
+	Failed []koinos.Digest
 }
 
 // MempoolEntry is one transaction admitted to the mempool, as Koinos's
@@ -130,6 +139,7 @@ func logKey(dst []byte, seq uint64) []byte {
 //	fork heads:    topology(LIB) ‖ uvarint n ‖ n × topology
 //	mempool:       uvarint n ‖ n × (uvarint height ‖ uvarint pending rc ‖
 //	               uvarint len ‖ transaction ‖ uvarint len ‖ receipt)
+//	failed:        n × transaction id digest(32), n = span
 func appendLogValue(dst []byte, r *LogRecord) []byte {
 	dst = append(dst, byte(r.Kind))
 	dst = binary.AppendUvarint(dst, r.Span)
@@ -161,6 +171,10 @@ func appendLogValue(dst []byte, r *LogRecord) []byte {
 			dst = append(dst, m.Transaction...)
 			dst = binary.AppendUvarint(dst, uint64(len(m.Receipt)))
 			dst = append(dst, m.Receipt...)
+		}
+	case LogTransactionFailed:
+		for _, id := range r.Failed {
+			dst = append(dst, id[:]...)
 		}
 	}
 	return dst
@@ -256,6 +270,15 @@ func decodeLogRecord(key, val []byte) (LogRecord, error) {
 				return r, corrupt("event log record %d: mempool entry %d", r.Seq, i)
 			}
 			r.Mempool = append(r.Mempool, m)
+		}
+	case LogTransactionFailed:
+		if r.Span > maxMempoolEntries || uint64(len(val)) != r.Span*koinos.DigestSize {
+			return r, corrupt("event log record %d: %d bytes of failed transaction ids spanning %d", r.Seq, len(val), r.Span)
+		}
+		r.Failed = make([]koinos.Digest, r.Span)
+		for i := range r.Failed {
+			copy(r.Failed[i][:], val)
+			val = val[koinos.DigestSize:]
 		}
 	default:
 		return r, corrupt("event log record %d: unknown kind %d", r.Seq, r.Kind)
@@ -664,6 +687,15 @@ func (s *Store) BufferMempool(tx *protocol.Transaction, receipt *protocol.Transa
 	s.mempool.Unlock()
 }
 
+// BufferTxFailed queues the ids of transactions the producer left out of
+// a block because they failed; the next commit (normally that block's)
+// logs them ahead of its blocks, as one record.
+func (s *Store) BufferTxFailed(ids []koinos.Digest) {
+	s.mempool.Lock()
+	s.mempool.failed = append(s.mempool.failed, ids...)
+	s.mempool.Unlock()
+}
+
 // bufferedAdmission is an admission waiting in the queue.
 type bufferedAdmission struct {
 	tx        *protocol.Transaction
@@ -672,9 +704,9 @@ type bufferedAdmission struct {
 	pendingRC uint64
 }
 
-// FlushMempool writes the queued admissions as one record (not synced: the
-// mempool itself is not durable, so an admission lost in a crash is lost
-// with its transaction).
+// FlushMempool writes what BufferMempool and BufferTxFailed queued (not
+// synced: the mempool itself is not durable, so an admission lost in a
+// crash is lost with its transaction).
 func (s *Store) FlushMempool() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -682,16 +714,19 @@ func (s *Store) FlushMempool() error {
 		return err
 	}
 	prev := s.state.Load()
-	rec, err := s.mempoolRecordLocked(prev.nextSeq)
-	if err != nil || rec == nil {
+	recs, seq, err := s.queuedRecordsLocked(prev.nextSeq, s.mu.recs[:0])
+	s.mu.recs = recs
+	if err != nil || len(recs) == 0 {
 		return err
 	}
 	next := *prev
-	next.nextSeq = rec.Next()
+	next.nextSeq = seq
 	b := s.batchLocked()
-	s.mu.key = logKey(s.mu.key[:0], rec.Seq)
-	s.mu.val = appendLogValue(s.mu.val[:0], rec)
-	_ = b.Set(s.mu.key, s.mu.val, nil)
+	for i := range recs {
+		s.mu.key = logKey(s.mu.key[:0], recs[i].Seq)
+		s.mu.val = appendLogValue(s.mu.val[:0], &recs[i])
+		_ = b.Set(s.mu.key, s.mu.val, nil)
+	}
 	s.mu.val = encodeMeta(s.mu.val[:0], &next)
 	_ = b.Set(keyMeta, s.mu.val, nil)
 	if err := b.Commit(pebble.NoSync); err != nil {
@@ -699,38 +734,46 @@ func (s *Store) FlushMempool() error {
 		return s.mu.broken
 	}
 	s.state.Store(&next)
-	s.elog.appended(1)
+	s.elog.appended(len(recs))
 	return nil
 }
 
-// mempoolRecordLocked takes the queued admissions (at most
-// maxMempoolEntries; the rest wait for the next write) as a record
-// numbered from seq, or nil when none wait.
-func (s *Store) mempoolRecordLocked(seq uint64) (*LogRecord, error) {
+// queuedRecordsLocked takes what BufferMempool and BufferTxFailed queued
+// (at most maxMempoolEntries of each; the rest wait for the next write)
+// as records numbered from seq, appended to dst: the admissions, then the
+// failures.
+func (s *Store) queuedRecordsLocked(seq uint64, dst []LogRecord) ([]LogRecord, uint64, error) {
 	s.mempool.Lock()
 	n := min(len(s.mempool.q), maxMempoolEntries)
 	q := slices.Clone(s.mempool.q[:n])
 	s.mempool.q = append(s.mempool.q[:0], s.mempool.q[n:]...)
+	k := min(len(s.mempool.failed), maxMempoolEntries)
+	failed := slices.Clone(s.mempool.failed[:k])
+	s.mempool.failed = append(s.mempool.failed[:0], s.mempool.failed[k:]...)
 	s.mempool.Unlock()
-	if n == 0 {
-		return nil, nil
+	if n > 0 {
+		rec := LogRecord{Seq: seq, Span: 2 * uint64(n), Kind: LogMempoolAccepted, Mempool: make([]MempoolEntry, n)}
+		for i, a := range q {
+			m := &rec.Mempool[i]
+			m.Height, m.PendingRC = a.height, a.pendingRC
+			var err error
+			if m.Transaction, err = a.tx.MarshalVT(); err == nil {
+				m.Receipt, err = a.receipt.MarshalVT()
+			}
+			if err != nil {
+				return dst, seq, fmt.Errorf("store: mempool event: %w", err)
+			}
+			if len(m.Transaction) > maxMempoolBytes || len(m.Receipt) > maxMempoolBytes {
+				return dst, seq, fmt.Errorf("store: mempool event: a transaction or receipt over %d bytes", maxMempoolBytes)
+			}
+		}
+		dst, seq = append(dst, rec), rec.Next()
 	}
-	rec := &LogRecord{Seq: seq, Span: 2 * uint64(n), Kind: LogMempoolAccepted, Mempool: make([]MempoolEntry, n)}
-	for i, a := range q {
-		m := &rec.Mempool[i]
-		m.Height, m.PendingRC = a.height, a.pendingRC
-		var err error
-		if m.Transaction, err = a.tx.MarshalVT(); err == nil {
-			m.Receipt, err = a.receipt.MarshalVT()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("store: mempool event: %w", err)
-		}
-		if len(m.Transaction) > maxMempoolBytes || len(m.Receipt) > maxMempoolBytes {
-			return nil, fmt.Errorf("store: mempool event: a transaction or receipt over %d bytes", maxMempoolBytes)
-		}
+	if k > 0 {
+		rec := LogRecord{Seq: seq, Span: uint64(k), Kind: LogTransactionFailed, Failed: failed}
+		dst, seq = append(dst, rec), rec.Next()
 	}
-	return rec, nil
+	return dst, seq, nil
 }
 
 // RewindConsumer moves a registered consumer's cursor to from, back or

@@ -97,11 +97,13 @@ func TestEventLogRecordsEveryStep(t *testing.T) {
 		t.Fatalf("an empty flush wrote a record: %v", err)
 	}
 	nd.st.BufferMempool(tx2, rc, 8, 0)
+	failed := []koinos.Digest{koinos.Sum256([]byte("failed"))}
+	nd.st.BufferTxFailed(failed)
 	before = nd.st.LogNext()
 	r := nd.produce(0, tx2)
 	recs := readAll(t, nd.st, before)
-	if len(recs) < 2 || recs[0].Kind != LogMempoolAccepted || recs[1].Kind == LogMempoolAccepted {
-		t.Fatalf("a commit after an admission logged %+v", recs)
+	if len(recs) < 3 || recs[0].Kind != LogMempoolAccepted || recs[1].Kind != LogTransactionFailed || !reflect.DeepEqual(recs[1].Failed, failed) || recs[2].Kind == LogMempoolAccepted {
+		t.Fatalf("a commit after an admission and a failure logged %+v", recs)
 	}
 	if last := recs[len(recs)-1]; last.Next() != nd.st.LogNext() || r.Meta.Head.Height == 0 {
 		t.Fatal("records do not end at the log's end")
@@ -415,6 +417,7 @@ func TestLogRecordEncoding(t *testing.T) {
 		{Seq: 12, Span: 1, Kind: LogForkHeads, LIB: topo(3), Heads: []chain.Topology{topo(9), topo(8)}},
 		{Seq: 13, Span: 1, Kind: LogForkHeads, LIB: topo(3), Heads: []chain.Topology{}},
 		{Seq: 14, Span: 2, Kind: LogBlockAccepted, Block: topo(9), Live: true},
+		{Seq: 20, Span: 2, Kind: LogTransactionFailed, Failed: []koinos.Digest{topo(1).ID, topo(2).ID}},
 		{Seq: 16, Span: 4, Kind: LogMempoolAccepted, Mempool: []MempoolEntry{{Transaction: []byte{1}, Receipt: []byte{}, Height: 3, PendingRC: 1 << 40}, {Transaction: []byte{}, Receipt: []byte{2, 3}}}},
 	} {
 		got, err := decodeLogRecord(logKey(nil, r.Seq), appendLogValue(nil, &r))

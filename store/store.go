@@ -175,7 +175,8 @@ type Store struct {
 	elog    eventLog
 	mempool struct {
 		sync.Mutex
-		q []bufferedAdmission
+		q      []bufferedAdmission
+		failed []koinos.Digest
 	}
 	ix                 indexState
 	pending            pendingState

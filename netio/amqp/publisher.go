@@ -32,6 +32,7 @@ const (
 	KeyBlockForks         = "koinos.block.forks"
 	KeyTransactionAccept  = "koinos.transaction.accept"
 	KeyMempoolAccept      = "koinos.mempool.accept"
+	KeyTransactionFail    = "koinos.transaction.fail"
 	// KeyContractEventPrefix + base58(source contract) + "." + event
 	// name routes a contract event.
 	KeyContractEventPrefix = "koinos.event."

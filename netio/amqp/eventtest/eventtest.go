@@ -82,6 +82,7 @@ type Tracker struct {
 	Repeats      int
 	TxAccepts    map[string]bool // transaction ids (hex) seen in koinos.transaction.accept
 	Contract     int             // contract events
+	Failed       int             // koinos.transaction.fail events
 }
 
 // NewTracker returns an empty Tracker.
@@ -150,6 +151,12 @@ func (b *Tracker) Add(d amqp091.Delivery) {
 			t.Fatalf("transaction accepted: %v", err)
 		}
 		b.TxAccepts[fmt.Sprintf("%x", m.Transaction.Id)] = true
+	case amqp.KeyTransactionFail:
+		var m broadcastpb.TransactionFailed
+		if err := m.UnmarshalVT(d.Body); err != nil || len(m.Id) != 34 {
+			t.Fatalf("transaction failed: %v", err)
+		}
+		b.Failed++
 	case amqp.KeyMempoolAccept:
 		var m broadcastpb.MempoolAccepted
 		if err := m.UnmarshalVT(d.Body); err != nil || m.Transaction == nil {
