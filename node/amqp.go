@@ -25,6 +25,9 @@ type AMQPConfig struct {
 	// MempoolEvents adds the admissions to the mempool (it sets
 	// Config.LogMempool).
 	MempoolEvents bool
+	// ContractEvents adds one koinos.event.<contract>.<name> message per
+	// contract event (they are in koinos.block.accept's receipt anyway).
+	ContractEvents bool
 	// NoRPC leaves the RPC server off (events only).
 	NoRPC bool
 }
@@ -48,7 +51,7 @@ func (n *Node) newAMQP() error {
 		pub, err := amqp.NewPublisher(amqp.PublisherConfig{
 			URL: sc.URL, Names: sc.Names, Logger: sc.Logger,
 			ReconnectMin: sc.ReconnectMin, ReconnectMax: sc.ReconnectMax,
-		}, eventSource{st: n.store, name: PublisherConsumer})
+		}, eventSource{st: n.store, name: PublisherConsumer, contract: n.cfg.AMQP.ContractEvents})
 		if err != nil {
 			return err
 		}

@@ -41,6 +41,8 @@ const logRecordsPerRead = 16
 type eventSource struct {
 	st   *store.Store
 	name string
+	// contract publishes koinos.event.<contract>.<name> (amqp.contract_events).
+	contract bool
 }
 
 var _ amqp.EventSource = eventSource{}
@@ -57,35 +59,38 @@ func (s eventSource) blockOf(r *store.LogRecord) (*chain.BlockEntry, error) {
 	return e, nil
 }
 
-func (s eventSource) Events(from uint64, max int) ([]amqp.Event, error) {
+func (s eventSource) Events(from uint64, max int) ([]amqp.Event, uint64, error) {
 	recs, err := s.st.ReadLog(from, logRecordsPerRead)
 	var gap *store.LogGapError
 	if errors.As(err, &gap) {
-		return nil, &amqp.GapError{From: gap.From, Next: gap.First}
+		return nil, from, &amqp.GapError{From: gap.From, Next: gap.First}
 	}
 	if err != nil {
-		return nil, err
+		return nil, from, err
 	}
 	var out []amqp.Event
+	next := from
 	for i := range recs {
 		r := &recs[i]
 		evs, err := s.expand(r)
 		if err != nil {
-			return nil, err
+			return nil, from, err
 		}
 		if uint64(len(evs)) != r.Span {
-			return nil, fmt.Errorf("event log record %d spans %d sequence numbers but makes %d messages", r.Seq, r.Span, len(evs))
+			return nil, from, fmt.Errorf("event log record %d spans %d sequence numbers but makes %d messages", r.Seq, r.Span, len(evs))
 		}
 		for k := range evs {
-			if evs[k].Seq >= from {
-				out = append(out, evs[k])
+			if evs[k].Seq < from || evs[k].Key == "" {
+				continue // before from, or not published here
 			}
+			if len(out) == max {
+				return out, evs[k].Seq, nil
+			}
+			out = append(out, evs[k])
 		}
-		if len(out) >= max {
-			return out[:max], nil
-		}
+		next = r.Next()
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // expand turns a record into its messages, numbered from its Seq.
@@ -125,6 +130,10 @@ func (s eventSource) expand(r *store.LogRecord) ([]amqp.Event, error) {
 		add(amqp.KeyBlockAccept, body)
 		add(amqp.KeyMempoolBlockAccept, body)
 		parcel := func(ev *protocol.EventData, txID []byte) error {
+			if !s.contract {
+				add("", nil) // numbered, not published
+				return nil
+			}
 			b, err := (&broadcastpb.EventParcel{BlockId: e.Block.Id, Height: e.Height, TransactionId: txID, Event: ev}).MarshalVT()
 			if err != nil {
 				return err

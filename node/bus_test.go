@@ -20,7 +20,7 @@ func newEventNet(t *testing.T, url string, names amqp.Names) *testNet {
 	t.Helper()
 	tn := newTestNet(t, 4, 100*time.Millisecond)
 	tn.stop()
-	tn.amqp = &AMQPConfig{PublishEvents: true, MempoolEvents: true, ServerConfig: amqp.ServerConfig{URL: url, Names: names, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond}}
+	tn.amqp = &AMQPConfig{PublishEvents: true, MempoolEvents: true, ContractEvents: true, ServerConfig: amqp.ServerConfig{URL: url, Names: names, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond}}
 	tn.start()
 	waitUntil(t, "the event publisher to connect", func() bool { return tn.n.PublisherStats().Connected })
 	return tn

@@ -137,7 +137,7 @@ func amqpConfig(cfg config.Config) *node.AMQPConfig {
 	if len(cfg.AMQP.Services) > 0 {
 		ac.ServiceNames = cfg.AMQP.Services
 	}
-	ac.PublishEvents, ac.MempoolEvents, ac.NoRPC = cfg.AMQP.Events, cfg.AMQP.MempoolEvents, !cfg.AMQP.RPC
+	ac.PublishEvents, ac.ContractEvents, ac.MempoolEvents, ac.NoRPC = cfg.AMQP.Events, cfg.AMQP.ContractEvents, cfg.AMQP.MempoolEvents, !cfg.AMQP.RPC
 	return ac
 }
 

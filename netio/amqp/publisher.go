@@ -67,8 +67,11 @@ type EventSource interface {
 	// Cursor returns the first sequence number not yet confirmed.
 	Cursor() (uint64, error)
 	// Events returns up to max events from sequence number from, in
-	// order, numbered without gaps; none when there are no more yet.
-	Events(from uint64, max int) ([]Event, error)
+	// order, and the sequence number after the last one it looked at:
+	// numbers it passed over (events the node does not publish) are
+	// holes between the events. None, with next == from, when there are
+	// no more yet.
+	Events(from uint64, max int) (evs []Event, next uint64, err error)
 	// Confirm records that every event before next reached the broker.
 	Confirm(next uint64) error
 	// Wait returns a channel closed when more events may be available.
@@ -246,7 +249,7 @@ func (p *Publisher) session(ctx context.Context) (progressed bool, err error) {
 	p.log.Info("amqp: event publisher connected", "url", redact(p.cfg.URL), "from", cursor)
 
 	var queue []inflight
-	next := cursor      // the next event to publish
+	next := cursor      // the next sequence number to read
 	written := cursor   // the position last written to the source
 	confirmed := cursor // every event before it is confirmed
 	tick := time.NewTicker(p.cfg.ConfirmEvery)
@@ -284,7 +287,7 @@ func (p *Publisher) session(ctx context.Context) (progressed bool, err error) {
 		wake := p.src.Wait() // before reading: an event logged meanwhile wakes the select
 		more := false
 		if !p.blocked.Load() && len(queue) < p.cfg.MaxInFlight {
-			evs, err := p.src.Events(next, min(publishBatch, p.cfg.MaxInFlight-len(queue)))
+			evs, upTo, err := p.src.Events(next, min(publishBatch, p.cfg.MaxInFlight-len(queue)))
 			var gap *GapError
 			switch {
 			case errors.As(err, &gap) && len(queue) == 0:
@@ -318,9 +321,11 @@ func (p *Publisher) session(ctx context.Context) (progressed bool, err error) {
 				}
 				p.published.Add(1)
 				queue = append(queue, inflight{dc, ev.Seq + 1})
-				next = ev.Seq + 1
 			}
-			more = len(evs) > 0 && len(queue) < p.cfg.MaxInFlight
+			if err == nil {
+				more = upTo > next && len(queue) < p.cfg.MaxInFlight
+				next = max(next, upTo)
+			}
 		}
 		// Collect the confirms already in.
 		for len(queue) > 0 && isDone(queue[0].dc) {
@@ -332,9 +337,12 @@ func (p *Publisher) session(ctx context.Context) (progressed bool, err error) {
 			confirmed = queue[0].next
 			queue = queue[1:]
 			p.confirmed.Add(1)
-			p.cursor.Store(confirmed)
 			progressed = true
 		}
+		if len(queue) == 0 {
+			confirmed = next // holes after the last publication included
+		}
+		p.cursor.Store(confirmed)
 		if more {
 			continue // the source may hold more now
 		}

@@ -19,6 +19,7 @@ type memSource struct {
 	body      []byte
 	confirmed uint64
 	first     uint64 // events before it are gone (a gap)
+	holes     bool   // every third number is not published
 	wake      chan struct{}
 }
 
@@ -32,17 +33,21 @@ func (m *memSource) Cursor() (uint64, error) {
 	return m.confirmed, nil
 }
 
-func (m *memSource) Events(from uint64, max int) ([]Event, error) {
+func (m *memSource) Events(from uint64, max int) ([]Event, uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if from < m.first {
-		return nil, &GapError{From: from, Next: m.first}
+		return nil, from, &GapError{From: from, Next: m.first}
 	}
 	var out []Event
-	for s := from; s < m.n && len(out) < max; s++ {
+	s := from
+	for ; s < m.n && len(out) < max; s++ {
+		if m.holes && s%3 == 1 {
+			continue // not published
+		}
 		out = append(out, Event{Seq: s, Key: KeyBlockAccept, Body: m.body})
 	}
-	return out, nil
+	return out, s, nil
 }
 
 func (m *memSource) Confirm(next uint64) error {
@@ -199,4 +204,29 @@ func BenchmarkPublisher(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// Numbers the source passes over (events not published) are holes: the
+// publisher goes past them and its position covers them.
+func TestPublisherHoles(t *testing.T) {
+	url := requireBroker(t)
+	n := testNames(t, url)
+	got := consumeAll(t, url, n)
+	src := newMemSource(30, 16)
+	src.holes = true
+	startPublisher(t, PublisherConfig{URL: url, Names: n, ConfirmEvery: 10 * time.Millisecond}, src)
+	for want := uint64(0); want < 30; want++ {
+		if want%3 == 1 {
+			continue
+		}
+		select {
+		case d := <-got:
+			if s, _ := d.Headers[SeqHeader].(int64); uint64(s) != want {
+				t.Fatalf("event %v, want %d", d.Headers[SeqHeader], want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d did not arrive", want)
+		}
+	}
+	waitFor(t, "the position past the last hole", func() bool { return src.position() == 30 })
 }
