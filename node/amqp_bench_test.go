@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,8 +16,9 @@ import (
 )
 
 // BenchmarkHeadInfoJSONRPC compares chain.get_head_info over JSON-RPC
-// straight to a node with the same call through one remote gateway over the
-// bus, in the same run, from GOMAXPROCS×16 concurrent HTTP callers.
+// straight to a node with the same call through one and through two remote
+// gateways over the bus, in the same run, from GOMAXPROCS×16 concurrent
+// HTTP callers (spread over the gateways).
 //
 //	go test -run '^$' -bench HeadInfoJSONRPC -benchtime 5s ./node
 func BenchmarkHeadInfoJSONRPC(b *testing.B) {
@@ -39,17 +41,28 @@ func BenchmarkHeadInfoJSONRPC(b *testing.B) {
 	<-n.Started()
 	gw := startGateway(b, url, names)
 	gw.waitReady(b)
-	for _, c := range []struct{ name, url string }{{"direct", "http://" + n.RPCAddr() + "/"}, {"gateway", gw.url}} {
+	gw2 := startGateway(b, url, names)
+	gw2.waitReady(b)
+	for _, c := range []struct {
+		name string
+		urls []string
+	}{{"direct", []string{"http://" + n.RPCAddr() + "/"}}, {"gateway", []string{gw.url}}, {"two-gateways", []string{gw.url, gw2.url}}} {
 		b.Run(c.name, func(b *testing.B) {
-			cl, err := client.New(c.url)
-			if err != nil {
-				b.Fatal(err)
+			var cls []*client.Client
+			for _, u := range c.urls {
+				cl, err := client.New(u)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cl.Close()
+				cls = append(cls, cl)
 			}
-			defer cl.Close()
+			var next atomic.Int64
 			b.SetParallelism(16)
 			b.ResetTimer()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
+				cl := cls[int(next.Add(1))%len(cls)] // callers spread over the gateways
 				for pb.Next() {
 					var r chainrpc.GetHeadInfoResponse
 					if err := cl.Call(context.Background(), "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &r); err != nil {
