@@ -22,12 +22,6 @@ func collectAMQP(a amqp.ServerStats, gauge, counter func(*prometheus.Desc, float
 	if a.Services == nil {
 		return
 	}
-	bit := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
-	}
 	gauge(descAMQPConnected, bit(a.Connected))
 	gauge(descAMQPBlocked, bit(a.Blocked))
 	counter(descAMQPReconnects, float64(a.Reconnects))

@@ -23,12 +23,6 @@ func collectPublisher(on bool, p amqp.PublisherStats, gauge, counter func(*prome
 	if !on {
 		return
 	}
-	bit := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
-	}
 	gauge(descPubConnected, bit(p.Connected))
 	gauge(descPubBlocked, bit(p.Blocked))
 	counter(descPubMessages, float64(p.Published), "published")
@@ -37,4 +31,12 @@ func collectPublisher(on bool, p amqp.PublisherStats, gauge, counter func(*prome
 	counter(descPubReconnect, float64(p.Reconnects))
 	counter(descPubLost, float64(p.Lost))
 	gauge(descPubCursor, float64(p.Cursor))
+}
+
+// bit is a boolean as a gauge's value.
+func bit(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

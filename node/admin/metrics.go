@@ -224,12 +224,6 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 
 // collectP2P reports the network's snapshot.
 func collectP2P(p p2p.Stats, gauge, counter func(*prometheus.Desc, float64, ...string)) {
-	bit := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
-	}
 	gauge(descP2PPeers, float64(p.Peers))
 	gauge(descP2PSyncing, bit(p.Syncing))
 	gauge(descP2PGossip, bit(p.Gossip))

@@ -5,39 +5,7 @@
 // Waits for COUNT (default 10) koinos.block.accept events and prints one
 // JSON line; node/bus_test.go checks it.
 const amqplib = require("amqplib");
-
-function varint(buf, pos) {
-  let v = 0n, shift = 0n;
-  for (;;) {
-    const b = buf[pos++];
-    v |= BigInt(b & 0x7f) << shift;
-    if (b < 0x80) return [v, pos];
-    shift += 7n;
-  }
-}
-
-// fields returns a message's fields: number -> value (a varint as BigInt,
-// a length-delimited field as a Buffer); last occurrence wins.
-function fields(buf) {
-  const out = {};
-  let pos = 0;
-  while (pos < buf.length) {
-    let key;
-    [key, pos] = varint(buf, pos);
-    const num = Number(key >> 3n), wire = Number(key & 7n);
-    if (wire === 0) {
-      [out[num], pos] = varint(buf, pos);
-    } else if (wire === 2) {
-      let len;
-      [len, pos] = varint(buf, pos);
-      out[num] = buf.subarray(pos, pos + Number(len));
-      pos += Number(len);
-    } else {
-      throw new Error(`unexpected wire type ${wire}`);
-    }
-  }
-  return out;
-}
+const { fields } = require("./protowire");
 
 async function main() {
   const [url, exchange = "koinos.event", count = "10"] = process.argv.slice(2);

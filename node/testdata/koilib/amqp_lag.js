@@ -4,41 +4,7 @@
 // Usage: node amqp_lag.js AMQP_URL SECONDS [EVENT_EXCHANGE]
 // Prints one JSON line: blocks seen, lag p50/p99/max in ms, block interval.
 const amqplib = require("amqplib");
-
-function varint(buf, pos) {
-  let v = 0n, shift = 0n;
-  for (;;) {
-    const b = buf[pos++];
-    v |= BigInt(b & 0x7f) << shift;
-    if (b < 0x80) return [v, pos];
-    shift += 7n;
-  }
-}
-
-function fields(buf) {
-  const out = {};
-  let pos = 0;
-  while (pos < buf.length) {
-    let key;
-    [key, pos] = varint(buf, pos);
-    const num = Number(key >> 3n), wire = Number(key & 7n);
-    if (wire === 0) {
-      [out[num], pos] = varint(buf, pos);
-    } else if (wire === 2) {
-      let len;
-      [len, pos] = varint(buf, pos);
-      out[num] = buf.subarray(pos, pos + Number(len));
-      pos += Number(len);
-    } else if (wire === 1) {
-      pos += 8;
-    } else if (wire === 5) {
-      pos += 4;
-    } else {
-      throw new Error(`unexpected wire type ${wire}`);
-    }
-  }
-  return out;
-}
+const { fields } = require("./protowire");
 
 async function main() {
   const [url, seconds = "30", exchange = "koinos.event"] = process.argv.slice(2);
