@@ -40,7 +40,7 @@
 // follow block.accept. That took them off the synced commit, which was
 // about half its cost (below). Reads stay exact: a transaction lookup also
 // searches the accepted blocks the indexer has not reached (kept in
-// memory, at most maxPendingEntries of them), and a history query reads
+// memory, up to maxPendingTxs transactions of them), and a history query reads
 // the blocks above the height the indexer's cursor gives, in the same
 // snapshot. After a crash the indexes and the cursor roll back together
 // and the indexer indexes the records after the cursor again. Reindex

@@ -31,9 +31,10 @@ const IndexConsumer = "index"
 // reads of a store whose Reindex did not finish.
 var ErrIndexRebuilding = errors.New("store: the indexes are being rebuilt")
 
-// maxPendingEntries bounds the committed blocks kept in memory for the
-// indexer; past it the indexer decodes them from the store.
-const maxPendingEntries = 256
+// maxPendingTxs bounds the transactions of the committed blocks kept in
+// memory for the indexer (decoding a transfer allocates about 2.4 KB, so
+// about 160 MB); past it the indexer decodes the blocks from the store.
+const maxPendingTxs = 1 << 16
 
 // maxUnindexedScan bounds the blocks a transaction lookup reads because
 // the index has not reached them; further behind, the lookup fails and
@@ -46,7 +47,7 @@ type pendingRecord struct {
 	seq   uint64
 	kind  LogKind
 	id    koinos.Digest
-	entry *chain.BlockEntry // nil once dropped (maxPendingEntries)
+	entry *chain.BlockEntry // nil when not kept (maxPendingTxs)
 	at    time.Time         // when it was committed (zero: before the store opened)
 }
 
@@ -79,8 +80,8 @@ func (ix *indexState) rebuilding() bool { return ix.rebuildingFlag.Load() }
 // commit path adds, the indexer removes, lookups read.
 type pendingState struct {
 	sync.Mutex
-	recs    []pendingRecord
-	entries int // records holding an entry
+	recs []pendingRecord
+	txs  int // transactions of the entries held
 }
 
 // openIndexer loads the indexer's cursor, creating it on a store that has
@@ -154,10 +155,12 @@ func (s *Store) unindexedAccepted(recs []LogRecord, r *chain.Ready) {
 			}
 		}
 		if pr.entry != nil {
-			if p.entries >= maxPendingEntries {
+			// A block is kept when none is, whatever its size: the
+			// indexer is usually one block behind.
+			if n := len(pr.entry.Block.Transactions); p.txs+n > maxPendingTxs && p.txs > 0 {
 				pr.entry = nil
 			} else {
-				p.entries++
+				p.txs += n
 			}
 		}
 		p.recs = append(p.recs, pr)
@@ -275,8 +278,8 @@ func (s *Store) indexStep(max int) (int, time.Time, error) {
 	s.pending.Lock()
 	k := 0
 	for k < len(s.pending.recs) && s.pending.recs[k].seq < next.next {
-		if s.pending.recs[k].entry != nil {
-			s.pending.entries--
+		if e := s.pending.recs[k].entry; e != nil {
+			s.pending.txs -= len(e.Block.Transactions)
 		}
 		k++
 	}

@@ -124,7 +124,7 @@ func (s *Store) Reindex(progress ReindexProgress) error {
 	s.elog.consumers[IndexConsumer] = done.next
 	s.elog.mu.Unlock()
 	s.pending.Lock()
-	s.pending.recs, s.pending.entries = nil, 0
+	s.pending.recs, s.pending.txs = nil, 0
 	s.pending.Unlock()
 	return nil
 }
