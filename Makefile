@@ -18,8 +18,9 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ember
 
-## bench: the standard load test, about a minute on 2 cores: per scheme, the signature
-## ceiling, a closed-loop run on a fresh node (committed TPS), a run at half that rate (p99 latency).
+## bench: the standard load test, about three minutes on 2 cores: per scheme, the signature
+## ceiling, a closed-loop run on a fresh node (committed TPS), a run at half that rate (p99 latency),
+## and wallet-shaped runs, one transaction per request from 32 and 256 connections (--no-wallet: without).
 ## Results in bench-results/<time>/. BENCH_FLAGS passes more flags (ember bench suite -h).
 BENCH_FLAGS ?=
 bench: build

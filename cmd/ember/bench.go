@@ -430,6 +430,7 @@ func benchSuite(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	halfDur := fs.Duration("half", 8*time.Second, "submission time of the half-rate run")
 	satDur := fs.Duration("saturation", 12*time.Second, "cap on the closed-loop run's submission time")
 	schemes := fs.String("schemes", "ed25519,secp256k1", "schemes to run")
+	noWallet := fs.Bool("no-wallet", false, "leave out the wallet-shaped runs (one transaction per request from 32 and from 256 connections)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -444,7 +445,7 @@ func benchSuite(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	so := bench.SuiteOptions{
 		Txs:  map[keys.Scheme]int{keys.SchemeEd25519: *txsEd, keys.SchemeSecp256k1: *txsSecp},
 		Half: *halfDur, Saturation: *satDur, Concurrency: b.concurrency, Batch: b.batch, VerifyTime: b.ceiling, Base: o,
-		Out: b.outDir(), Progress: o.Progress, Log: stdout,
+		Out: b.outDir(), Progress: o.Progress, Log: stdout, NoWallet: *noWallet,
 	}
 	if b.ceiling <= 0 {
 		return errors.New("the suite measures the signature ceiling: --ceiling-time must be above 0")
