@@ -103,15 +103,15 @@ type SuiteScheme struct {
 	// (one transaction per request; WalletConnections and
 	// ManyConnections connections), WalletRatio the first over
 	// CommittedTPS, ManyRatio the second over the first.
-	WalletTPS   float64 `json:"wallet_tps,omitempty"`
-	WalletRatio float64 `json:"wallet_ratio,omitempty"`
-	ManyTPS     float64 `json:"many_tps,omitempty"`
-	ManyRatio   float64 `json:"many_ratio,omitempty"`
-	Errors      int     `json:"errors"`
-	NodeCPUSeconds   float64 `json:"node_cpu_s"`
-	NodeRSSMB        float64 `json:"node_rss_mb"`
-	BlockIntervalMs  int64   `json:"block_interval_ms"`
-	Checks           []Check `json:"checks"`
+	WalletTPS       float64 `json:"wallet_tps,omitempty"`
+	WalletRatio     float64 `json:"wallet_ratio,omitempty"`
+	ManyTPS         float64 `json:"many_tps,omitempty"`
+	ManyRatio       float64 `json:"many_ratio,omitempty"`
+	Errors          int     `json:"errors"`
+	NodeCPUSeconds  float64 `json:"node_cpu_s"`
+	NodeRSSMB       float64 `json:"node_rss_mb"`
+	BlockIntervalMs int64   `json:"block_interval_ms"`
+	Checks          []Check `json:"checks"`
 }
 
 // SuiteResult is the standard scenario's report.
