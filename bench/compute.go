@@ -157,6 +157,7 @@ func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, 
 	r.Node.SubmitMB = round1(float64(sub.respBytes.Load()) / (1 << 20))
 	var buildMs, produceMs int64
 	var nodeTxs int
+	var perBlock []float64
 	for _, b := range fol.blocks {
 		r.Node.MaxBlockTxs = max(r.Node.MaxBlockTxs, b.Txs)
 		if b.Bench == 0 {
@@ -168,10 +169,12 @@ func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, 
 			produceMs += nb.TotalMs
 			nodeTxs += nb.Txs
 			r.Node.MaxProduceMs = max(r.Node.MaxProduceMs, nb.TotalMs)
+			perBlock = append(perBlock, float64(nb.TotalMs))
 			r.Node.MaxPending = max(r.Node.MaxPending, nb.Pending)
 		}
 	}
 	r.Node.BuildMsTotal, r.Node.ProduceMsTotal = buildMs, produceMs
+	r.Node.ProduceMs = Summarize(perBlock)
 	if produceMs > 0 && r.WindowFull.EndMs > 0 {
 		r.Node.ChainLoopBusy = round3(float64(produceMs) / r.WindowFull.EndMs)
 	}

@@ -109,3 +109,15 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// The table gives each block's build and store time, from the node's log.
+func TestReportTableBlockTimes(t *testing.T) {
+	r := &Report{BlockIntervalMs: 1000}
+	r.Node.ProduceMsTotal = 900
+	r.Node.ProduceMs = Summarize([]float64{100, 200, 600})
+	var b bytes.Buffer
+	r.Table(&b)
+	if !strings.Contains(b.String(), "block build+store") || !strings.Contains(b.String(), "p99 600") || !strings.Contains(b.String(), "60% of an interval; 3 blocks") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+}

@@ -129,6 +129,9 @@ func (n *Node) blockTxLimit() int {
 	if len(n.cfg.Genesis.Params().Producers) == 1 {
 		share = budgetAlone
 	}
+	if p := n.cfg.TimeBudgetPercent; p > 0 {
+		share = float64(p) / 100 // producer.time_budget_percent
+	}
 	budget := share * float64(n.cfg.Genesis.Params().BlockIntervalMs) * 1e6
 	return max(minBudgetTxs, min(limit, int(budget/cost)))
 }

@@ -41,6 +41,9 @@ type Config struct {
 	// ProducerKey, when set and listed in genesis, makes the node produce
 	// in its slots.
 	ProducerKey keys.Signer
+	// TimeBudgetPercent is the share of the block interval that building
+	// and storing a block may take (chainloop.go); 0: automatic.
+	TimeBudgetPercent int
 	// SignGuard persists each signed slot before the block leaves the node
 	// (slashing protection); nil allows every signature.
 	SignGuard producer.Guard

@@ -436,3 +436,23 @@ func TestIndexesOffRPC(t *testing.T) {
 		t.Fatalf("get_account_history: %v", err)
 	}
 }
+
+// producer.time_budget_percent sets the share of the interval a block may
+// take; 0 keeps the automatic one.
+func TestBlockTimeBudget(t *testing.T) {
+	tn := newTestNet(t, 1, time.Second) // one producer: 75 % by default
+	tn.stop()                           // the chain loop no longer moves the cost
+	n := tn.n
+	n.txCostNs = 10_000 // 10 µs per transaction
+	if got := n.blockTxLimit(); got != 75_000 && got != n.chain.MaxBlockTransactions() {
+		t.Fatalf("automatic budget: %d transactions", got)
+	}
+	n.cfg.TimeBudgetPercent = 20
+	if got := n.blockTxLimit(); got != 20_000 {
+		t.Fatalf("20 %% of a 1 s slot at 10 µs/tx: %d transactions, want 20,000", got)
+	}
+	n.cfg.TimeBudgetPercent, n.txCostNs = 1, 100_000
+	if got := n.blockTxLimit(); got != minBudgetTxs {
+		t.Fatalf("a tiny budget: %d transactions, want the floor %d", got, minBudgetTxs)
+	}
+}

@@ -197,6 +197,7 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 			return node.Config{}, err
 		}
 		nc.ProducerKey, nc.SignGuard = k, guard
+		nc.TimeBudgetPercent = cfg.Producer.TimeBudgetPercent
 	}
 	return nc, nil
 }

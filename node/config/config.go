@@ -50,7 +50,9 @@ type Log struct {
 type Producer struct {
 	Enabled bool   `toml:"enabled" doc:"Produce blocks in this node's slots when its key is a genesis producer."`
 	Key     string `toml:"key" doc:"Producer key file (WIF or ed25519:), relative to node.keys. The node refuses to start if it is group- or world-readable."`
-	Guard   string `toml:"guard" doc:"File recording the last signed slot and height, written and synced before each block leaves the node, so no restart can sign twice for one slot. Relative to node.data."`
+	// TimeBudgetPercent bounds block production inside the slot.
+	TimeBudgetPercent int    `toml:"time_budget_percent" doc:"Share of the block interval, in percent, that building and storing a block may take: the producer packs only as many transactions as its measured cost per transaction fits in it. 0: 40 with other producers (the block must reach them and be applied before the next slot), 75 alone. At most 95."`
+	Guard             string `toml:"guard" doc:"File recording the last signed slot and height, written and synced before each block leaves the node, so no restart can sign twice for one slot. Relative to node.data."`
 }
 
 // RPC configures the public JSON-RPC gateway.
@@ -395,6 +397,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RPC.QueueSize < -1 {
 		return errors.New("config: rpc.queue_size must be -1 or more")
+	}
+	if c.Producer.TimeBudgetPercent < 0 || c.Producer.TimeBudgetPercent > 95 {
+		return fmt.Errorf("config: producer.time_budget_percent must be 0 (automatic) to 95, got %d", c.Producer.TimeBudgetPercent)
 	}
 	if c.AMQP.Prefetch > 65535 {
 		return fmt.Errorf("config: amqp.prefetch must be at most 65535, got %d", c.AMQP.Prefetch)

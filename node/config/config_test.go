@@ -62,6 +62,8 @@ func TestRefusesBadInput(t *testing.T) {
 		{"bad level", Sources{Set: map[string]string{"log.level": "loud"}}, "log.level must be"},
 		{"bad listen", Sources{Set: map[string]string{"rpc.listen": "8080"}}, "rpc.listen must be host:port"},
 		{"missing file", Sources{File: "/nonexistent/config.toml"}, "no such file"},
+		{"time budget over 95", Sources{Set: map[string]string{"producer.time_budget_percent": "96"}}, "producer.time_budget_percent must be 0 (automatic) to 95"},
+		{"negative time budget", Sources{Set: map[string]string{"producer.time_budget_percent": "-1"}}, "producer.time_budget_percent"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
