@@ -115,7 +115,7 @@
 //	t ‖ tx id[:8] ‖ block id[:8]    → uvarint(index of the transaction in the block)
 //	a ‖ address(25) ‖ first seq(8)  → uvarint height ‖ uvarint n ‖ n × uvarint entry (history.go)
 //	s ‖ serialized database_key     → state value, as of the checkpoint
-//	e ‖ first seq(8)                → event log record (eventlog.go)
+//	e ‖ first seq(8)                → event log record (logrecord.go)
 //	c ‖ consumer name               → next seq(8) ‖ consumer's own(8) ‖ flags(1): a log consumer's cursor
 //
 // Blocks are keyed by id on every fork and never deleted, as Koinos's

@@ -19,8 +19,8 @@ const (
 	spaceTx      = 't' // t ‖ tx id[:8] ‖ block id[:8] → uvarint(index of the tx in the block)
 	spaceHistory = 'a' // a ‖ address(25) ‖ first seq(8) → history value (history.go)
 	spaceState   = 's' // s ‖ serialized database_key → state value
-	spaceLog     = 'e' // e ‖ first seq(8) → event log record (eventlog.go)
-	spaceCursor  = 'c' // c ‖ consumer name → its cursor (eventlog.go)
+	spaceLog     = 'e' // e ‖ first seq(8) → event log record (logrecord.go)
+	spaceCursor  = 'c' // c ‖ consumer name → its cursor (logconsumers.go)
 )
 
 const (
