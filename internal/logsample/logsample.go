@@ -1,6 +1,3 @@
-// Package logsample rate-limits warnings: one a second gets through, with
-// a count of those dropped since, so that a flood of bad requests or a
-// flapping dependency cannot flood the log.
 package logsample
 
 import (

@@ -1,5 +1,3 @@
-// Package amqptest finds the RabbitMQ that tests run against and cleans up
-// what they declare on it.
 package amqptest
 
 import (

@@ -1,5 +1,3 @@
-// Package eventtest subscribes to koinos.event as a Koinos service or an
-// indexer does, and checks what arrives, for the publisher's tests.
 package eventtest
 
 import (
