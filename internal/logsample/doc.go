@@ -3,9 +3,9 @@
 //
 // A Sampler sits beside the code that would warn: each call to Allow (or
 // Warn) lets one message a second through and counts the ones it drops;
-// the next message let through carries that count ("warnings_dropped"),
+// the next message let through carries that count ("suppressed"),
 // so nothing is hidden, only summarized. It is safe for concurrent use
 // and costs two atomic operations per call. Users: the JSON-RPC gateway
-// (rpcgw) for refused requests, and the AMQP bridge (netio/amqp) for
+// (rpcgw) for its warnings, and the AMQP bridge (netio/amqp) for
 // malformed deliveries and reconnection attempts.
 package logsample
