@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -306,13 +305,8 @@ func RunNet(ctx context.Context, o NetOptions) (*NetResult, error) {
 	res.Checks = netChecks(res)
 	res.Machine.LoadAfter = loadAverage()
 	res.Seconds = round1(time.Since(start).Seconds())
-	if err := WriteJSON(filepath.Join(o.Out, "net.json"), res); err != nil {
+	if err := writeSummary(o.Out, "net.json", res, res.Table); err != nil {
 		return nil, err
-	}
-	var b bytes.Buffer
-	res.Table(&b)
-	if err := os.WriteFile(filepath.Join(o.Out, "summary.txt"), b.Bytes(), 0o644); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
 	}
 	return res, nil
 }

@@ -2,10 +2,12 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -210,6 +212,20 @@ func WriteJSON(path string, v any) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}
+
+// writeSummary writes a mode's result into dir: name as JSON, and the
+// terminal table as summary.txt.
+func writeSummary(dir, name string, v any, table func(io.Writer)) error {
+	if err := WriteJSON(filepath.Join(dir, name), v); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	table(&b)
+	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	return nil

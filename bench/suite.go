@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -169,13 +168,8 @@ func RunSuite(ctx context.Context, o SuiteOptions) (*SuiteResult, error) {
 	}
 	res.Machine.LoadAfter = loadAverage()
 	res.Seconds = round1(time.Since(start).Seconds())
-	if err := WriteJSON(filepath.Join(o.Out, "summary.json"), res); err != nil {
+	if err := writeSummary(o.Out, "summary.json", res, res.Table); err != nil {
 		return nil, err
-	}
-	var b bytes.Buffer
-	res.Table(&b)
-	if err := os.WriteFile(filepath.Join(o.Out, "summary.txt"), b.Bytes(), 0o644); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
 	}
 	return res, nil
 }
@@ -200,30 +194,32 @@ func runSuiteScheme(ctx context.Context, o SuiteOptions, scheme keys.Scheme, v *
 	}
 	defer s.Close()
 	s.ceiling = v
-	sat, err := s.Run(ctx, LoadSpec{Txs: n, Duration: o.Saturation, Concurrency: o.Concurrency, Batch: o.Batch}, scheme.String()+" saturation (closed loop)")
+	// run runs one load, writes its outputs under tag and shows its table.
+	run := func(spec LoadSpec, label, tag string) (*Report, error) {
+		r, err := s.Run(ctx, spec, label)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.WriteOutputs(filepath.Join(o.Out, scheme.String()+"-"+tag), r); err != nil {
+			return nil, err
+		}
+		if o.Log != nil {
+			r.Table(o.Log)
+		}
+		return r, nil
+	}
+	sat, err := run(LoadSpec{Txs: n, Duration: o.Saturation, Concurrency: o.Concurrency, Batch: o.Batch}, scheme.String()+" saturation (closed loop)", "saturation")
 	if err != nil {
 		return nil, err
-	}
-	if err := s.WriteOutputs(filepath.Join(o.Out, scheme.String()+"-saturation"), sat); err != nil {
-		return nil, err
-	}
-	if o.Log != nil {
-		sat.Table(o.Log)
 	}
 	tps := sat.SteadyTPS
 	if tps == 0 {
 		tps = sat.CommittedTPS
 	}
 	halfRate := max(1, float64(int(tps/2)))
-	half, err := s.Run(ctx, LoadSpec{Rate: halfRate, Duration: o.Half, Concurrency: o.Concurrency, Batch: o.Batch}, fmt.Sprintf("%s half rate (%.0f tx/s)", scheme, halfRate))
+	half, err := run(LoadSpec{Rate: halfRate, Duration: o.Half, Concurrency: o.Concurrency, Batch: o.Batch}, fmt.Sprintf("%s half rate (%.0f tx/s)", scheme, halfRate), "half")
 	if err != nil {
 		return nil, err
-	}
-	if err := s.WriteOutputs(filepath.Join(o.Out, scheme.String()+"-half"), half); err != nil {
-		return nil, err
-	}
-	if o.Log != nil {
-		half.Table(o.Log)
 	}
 	ss := &SuiteScheme{
 		Scheme: scheme.String(), CommittedTPS: sat.CommittedTPS, SteadyTPS: sat.SteadyTPS, SubmitTPS: sat.SubmitTPS,
@@ -251,16 +247,10 @@ func runSuiteScheme(ctx context.Context, o SuiteOptions, scheme keys.Scheme, v *
 		tag   string
 		tps   *float64
 	}{{WalletConnections, "wallet", &ss.WalletTPS}, {ManyConnections, "wallet-many", &ss.ManyTPS}} {
-		r, err := s.Run(ctx, LoadSpec{Txs: n, Duration: o.Saturation, Concurrency: w.conns, Batch: 1},
-			fmt.Sprintf("%s one transaction per request, %d connections (closed loop)", scheme, w.conns))
+		r, err := run(LoadSpec{Txs: n, Duration: o.Saturation, Concurrency: w.conns, Batch: 1},
+			fmt.Sprintf("%s one transaction per request, %d connections (closed loop)", scheme, w.conns), w.tag)
 		if err != nil {
 			return nil, err
-		}
-		if err := s.WriteOutputs(filepath.Join(o.Out, scheme.String()+"-"+w.tag), r); err != nil {
-			return nil, err
-		}
-		if o.Log != nil {
-			r.Table(o.Log)
 		}
 		*w.tps = r.CommittedTPS
 		ss.Errors += r.Errors

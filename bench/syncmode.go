@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -375,13 +374,8 @@ func RunSync(ctx context.Context, o SyncOptions) (*SyncResult, error) {
 	}
 	res.Machine.LoadAfter = loadAverage()
 	res.Total = round1(time.Since(start).Seconds())
-	if err := WriteJSON(filepath.Join(o.Out, "sync.json"), res); err != nil {
+	if err := writeSummary(o.Out, "sync.json", res, res.Table); err != nil {
 		return nil, err
-	}
-	var b bytes.Buffer
-	res.Table(&b)
-	if err := os.WriteFile(filepath.Join(o.Out, "summary.txt"), b.Bytes(), 0o644); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
 	}
 	return res, nil
 }
