@@ -317,3 +317,29 @@ func BenchmarkAccountHistory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTransactionsByIDUnindexed looks up one transaction of a
+// 5,000-transfer block the indexer has not reached yet (as koilib's wait
+// does right after inclusion): the block is searched directly.
+func BenchmarkTransactionsByIDUnindexed(b *testing.B) {
+	tmpls := transferBlocks(b, 5000, 1)
+	st, err := Open(b.TempDir(), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Commit(tmpls[0]); err != nil {
+		b.Fatal(err)
+	}
+	txs := tmpls[0].Accepted[0].Block.Transactions
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		id := txID(b, txs[i%len(txs)])
+		items, err := st.TransactionsByID([]koinos.Digest{id})
+		if err != nil || items[0].Tx == nil {
+			b.Fatal("not found", err)
+		}
+		i += 7919
+	}
+}

@@ -45,7 +45,7 @@ func (s *Store) TransactionsByID(ids []koinos.Digest) ([]TxItem, error) {
 	}
 	var inBlocks map[koinos.Digest][]unindexedTx
 	if len(unindexed) > 0 {
-		if inBlocks, err = s.txsOfBlocks(unindexed); err != nil {
+		if inBlocks, err = s.findInBlocks(unindexed, ids); err != nil {
 			return nil, err
 		}
 	}
@@ -65,9 +65,15 @@ type unindexedTx struct {
 	block  koinos.Digest
 }
 
-// txsOfBlocks maps the transactions of blocks to where they are.
-func (s *Store) txsOfBlocks(blocks []pendingRecord) (map[koinos.Digest][]unindexedTx, error) {
-	m := make(map[koinos.Digest][]unindexedTx)
+// findInBlocks finds the transactions ids asks for in blocks, by a scan:
+// the map holds only the ids asked for, so a lookup while a large block
+// waits for the indexer (koilib polls for its transaction) allocates
+// nothing per transaction of the block.
+func (s *Store) findInBlocks(blocks []pendingRecord, ids []koinos.Digest) (map[koinos.Digest][]unindexedTx, error) {
+	found := make(map[koinos.Digest][]unindexedTx, len(ids))
+	for _, id := range ids {
+		found[id] = nil
+	}
 	for _, b := range blocks {
 		e := b.entry
 		if e == nil {
@@ -85,10 +91,12 @@ func (s *Store) txsOfBlocks(blocks []pendingRecord) (map[koinos.Digest][]unindex
 			} else {
 				continue
 			}
-			m[id] = append(m[id], unindexedTx{tx, e.Height, e.ID})
+			if in, asked := found[id]; asked {
+				found[id] = append(in, unindexedTx{tx, e.Height, e.ID})
+			}
 		}
 	}
-	return m, nil
+	return found, nil
 }
 
 type containing struct {
