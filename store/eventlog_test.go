@@ -452,3 +452,34 @@ func FuzzDecodeLogRecord(f *testing.F) {
 		}
 	})
 }
+
+// An indexer that falls past the log's cap does not stop: the indexes say
+// they are incomplete until Reindex, which makes them whole again.
+func TestIndexerPastTheCap(t *testing.T) {
+	nd := newNodeWith(t, newNet(t, 1, 3), Options{MaxLogRecords: 4})
+	nd.lazyIndex = true
+	tx := nd.transfer(0, 1, 5)
+	nd.produce(0, tx)
+	for range 4 {
+		nd.produce(0)
+	}
+	if _, unconf, err := nd.st.PruneLog(); err != nil || unconf == 0 {
+		t.Fatalf("PruneLog: %d unconfirmed dropped, %v", unconf, err)
+	}
+	if _, err := nd.st.IndexStep(64); !errors.Is(err, ErrIndexRebuilding) || !errors.Is(err, ErrLogGap) {
+		t.Fatalf("IndexStep past the cap: %v", err)
+	}
+	if _, err := nd.st.TransactionsByID([]koinos.Digest{txID(t, tx)}); !errors.Is(err, ErrIndexRebuilding) {
+		t.Fatalf("lookup: %v", err)
+	}
+	nd.reopen()
+	if _, err := nd.st.IndexStep(64); !errors.Is(err, ErrIndexRebuilding) {
+		t.Fatalf("after a restart: %v", err)
+	}
+	if err := nd.st.Reindex(nil); err != nil {
+		t.Fatal(err)
+	}
+	if items, err := nd.st.TransactionsByID([]koinos.Digest{txID(t, tx)}); err != nil || items[0].Tx == nil {
+		t.Fatalf("after Reindex: %v %+v", err, items)
+	}
+}

@@ -215,6 +215,21 @@ func (s *Store) indexStep(max int) (int, time.Time, error) {
 		return 0, oldest, fmt.Errorf("%w: a reindex did not finish; stop the node and run ember reindex", ErrIndexRebuilding)
 	}
 	recs, err := s.ReadLog(ix.cursor.next, max)
+	var gap *LogGapError
+	if errors.As(err, &gap) {
+		// The log's cap dropped records the indexer had not reached: the
+		// indexes miss those blocks for good. Say so on every read until
+		// they are rebuilt, rather than stop the node.
+		mark := ix.cursor
+		mark.flags |= cursorRebuilding
+		if werr := s.db.Set(cursorKey(IndexConsumer), encodeCursor(nil, mark), pebble.Sync); werr != nil {
+			return 0, oldest, fmt.Errorf("store: mark the indexes incomplete: %w", werr)
+		}
+		ix.cursor = mark
+		ix.rebuildingFlag.Store(true)
+		s.log.Error("the indexes are incomplete: the event log dropped records the indexer had not reached; stop the node and run ember reindex", "err", err)
+		return 0, oldest, fmt.Errorf("%w (run ember reindex): %w", ErrIndexRebuilding, err)
+	}
 	if err != nil || len(recs) == 0 {
 		return 0, oldest, err
 	}
