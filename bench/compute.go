@@ -184,6 +184,7 @@ func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, 
 	}
 
 	r.Series = series(p, sub, fol, firstWall, firstSubmit, inclusion, blockTime, ack)
+	r.Admission = evenness(r.Series.SubmitY, int(warm/admitBin))
 	r.samples = &samplesWriter{p: p, sub: sub, fol: fol, t0WallMs: t0WallMs, rated: spec.Rate > 0}
 	return r
 }
@@ -193,6 +194,40 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// admitBin is the width of the admitted-rate bins (Series.SubmitY).
+const admitBin = 500 * time.Millisecond
+
+// Evenness summarizes a rate sampled in equal bins.
+type Evenness struct {
+	Bins int     `json:"bins"`
+	Mean float64 `json:"mean"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	// Spread is the largest distance of a bin from the mean, as a share
+	// of the mean (issue 17's goal: at most 0.25 at saturation).
+	Spread float64 `json:"spread"`
+}
+
+// evenness summarizes rates (one per bin), leaving out the first skip bins
+// (the warm-up) and the last one (the submission ended inside it).
+func evenness(rates []float64, skip int) Evenness {
+	if len(rates) < skip+2 {
+		return Evenness{}
+	}
+	rates = rates[skip : len(rates)-1]
+	e := Evenness{Bins: len(rates), Min: rates[0], Max: rates[0]}
+	for _, v := range rates {
+		e.Mean += v
+		e.Min, e.Max = min(e.Min, v), max(e.Max, v)
+	}
+	e.Mean /= float64(len(rates))
+	if e.Mean > 0 {
+		e.Spread = round3(max(e.Mean-e.Min, e.Max-e.Mean) / e.Mean)
+	}
+	e.Mean, e.Min, e.Max = math.Round(e.Mean), math.Round(e.Min), math.Round(e.Max)
+	return e
 }
 
 // series builds the chart's time series: committed TPS per block from
@@ -207,7 +242,7 @@ func series(p *plan, sub *submitter, fol *follower, firstWallMs, firstSubmitNs i
 		}
 		prevTs = b.TsMs
 	}
-	const bin = 500 * time.Millisecond
+	const bin = admitBin
 	var bins []int
 	for i := range p.body {
 		if sub.status[i] != stAcked {

@@ -89,6 +89,13 @@ type Report struct {
 		P99Intervals float64 `json:"p99_intervals"`
 	} `json:"irreversibility"`
 
+	// Admission is how evenly the node admitted transactions: the admitted
+	// rate in half-second bins over the steady part of the submission
+	// (after the warm-up, before the last bin, which is partial). A node
+	// that stalls admission while it builds or commits a block shows it as
+	// low bins once a slot.
+	Admission Evenness `json:"admission"`
+
 	// Propagation of blocks between the nodes of a network (nil for one
 	// node).
 	Propagation *Propagation `json:"propagation,omitempty"`
@@ -410,6 +417,10 @@ func (r *Report) Table(w io.Writer) {
 		if pg.Note != "" {
 			row("network", pg.Note)
 		}
+	}
+	if a := r.Admission; a.Bins > 0 {
+		row("admitted per 0.5 s", fmt.Sprintf("mean %.0f tx/s, min %.0f, max %.0f: %+.0f%% / %+.0f%% of the mean (%d bins)",
+			a.Mean, a.Min, a.Max, 100*(a.Min/a.Mean-1), 100*(a.Max/a.Mean-1), a.Bins))
 	}
 	if r.NodeCPUSeconds >= 0 {
 		what := "node CPU / memory"

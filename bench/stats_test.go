@@ -76,3 +76,24 @@ func TestSteadyWindow(t *testing.T) {
 		t.Fatalf("a window with one block must be refused with a note: %+v", w)
 	}
 }
+
+func TestEvenness(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rates []float64
+		skip  int
+		want  Evenness
+	}{
+		{"too short", []float64{5, 5}, 1, Evenness{}},
+		{"even", []float64{1, 100, 100, 100, 7}, 1, Evenness{Bins: 3, Mean: 100, Min: 100, Max: 100}},
+		// A stall once a slot: bins of 50 among bins of 150 around a mean of 125.
+		{"stall", []float64{150, 150, 150, 50, 150, 150, 150, 50, 3}, 0, Evenness{Bins: 8, Mean: 125, Min: 50, Max: 150, Spread: 0.6}},
+		{"warm-up left out", []float64{0, 0, 80, 120, 100}, 2, Evenness{Bins: 2, Mean: 100, Min: 80, Max: 120, Spread: 0.2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := evenness(tc.rates, tc.skip); got != tc.want {
+				t.Fatalf("evenness(%v, %d) = %+v, want %+v", tc.rates, tc.skip, got, tc.want)
+			}
+		})
+	}
+}
