@@ -11,6 +11,7 @@ import (
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/events"
+	"github.com/emberchain/ember/producer"
 )
 
 // chainLoop owns the engine: it produces in this node's slots, applies
@@ -99,60 +100,99 @@ func isFatal(err error) bool {
 // Block production has a time budget inside the slot (DESIGN §4): with
 // other producers, building and storing a block may take 40% of the
 // interval, so that the block reaches them and they apply it (at about the
-// same cost) before the next slot; alone, three quarters. The budget
-// becomes a transaction count through the measured cost per transaction:
-// a moving average over the blocks this node built and stored and the
-// blocks it received and applied (the same work, and four times the
-// samples in a four-producer network). It follows a falling cost at once
-// and a rising one by halves, so one slow block (a GC, a cold cache) does
-// not shrink the next ones for long. Before the first sample the cost is
-// taken as initialCostNs. Without a budget, a loaded network made blocks
-// that took longer than a slot, every producer built on a stale head and
-// most blocks ended off the chain.
+// same cost) before the next slot; alone, half. Two things hold it:
+//   - a transaction count, from the measured cost per transaction (a
+//     moving average over the blocks this node built and stored and the
+//     blocks it received and applied: the same work, and four times the
+//     samples in a four-producer network), so that the mempool is not
+//     copied beyond what can fit;
+//   - a deadline: packing stops once the time spent plus the measured
+//     store cost of what is packed reaches the budget, checked every
+//     chain.StopCheckEvery candidates. The count alone overran when the
+//     cost rose inside a block (the other core busy, a GC): 1.1 s blocks
+//     in a 1 s slot on a loaded machine.
+//
+// The averages follow a falling cost at once and a rising one by halves,
+// so one slow block (a GC, a cold cache) does not shrink the next ones for
+// long. Before the first sample the cost is taken as initialCostNs.
+// Without a budget, a loaded network made blocks that took longer than a
+// slot, every producer built on a stale head and most blocks ended off
+// the chain.
 const (
 	budgetShared  = 0.4
-	budgetAlone   = 0.75
+	budgetAlone   = 0.5
 	minBudgetTxs  = 256
 	costSampleTxs = 100    // blocks smaller than this do not update the cost
 	costRise      = 0.5    // weight of a higher sample
 	initialCostNs = 20_000 // 20 µs per transaction: a 1 s slot's first shared block holds 20,000
 )
 
-// blockTxLimit is the most transactions the next block may hold.
-func (n *Node) blockTxLimit() int {
-	limit := n.chain.MaxBlockTransactions()
-	cost := n.txCostNs
-	if cost <= 0 {
-		cost = initialCostNs
-	}
-	share := budgetShared
-	if len(n.cfg.Genesis.Params().Producers) == 1 {
-		share = budgetAlone
-	}
-	if p := n.cfg.TimeBudgetPercent; p > 0 {
-		share = float64(p) / 100 // producer.time_budget_percent
-	}
-	budget := share * float64(n.cfg.Genesis.Params().BlockIntervalMs) * 1e6
-	return max(minBudgetTxs, min(limit, int(budget/cost)))
+// costAverage is a cost per transaction, in nanoseconds, averaged over
+// blocks as the budget's comment says (0: no sample yet). A cautious one
+// does the opposite: it follows a rise at once and a fall by halves. The
+// deadline's store cost is cautious, because the store runs after packing
+// has stopped and nothing can shorten it then.
+type costAverage struct {
+	ns       float64
+	cautious bool
 }
 
-// noteBlockCost updates the cost per transaction from a block built or
-// applied, with its store commit.
-func (n *Node) noteBlockCost(txs int, took time.Duration) {
+func (c *costAverage) note(txs int, took time.Duration) {
 	if txs < costSampleTxs {
 		return
 	}
-	c := float64(took.Nanoseconds()) / float64(txs)
-	if n.txCostNs <= 0 || c < n.txCostNs {
-		n.txCostNs = c
+	v := float64(took.Nanoseconds()) / float64(txs)
+	if c.ns <= 0 || (v < c.ns) != c.cautious {
+		c.ns = v
 		return
 	}
-	n.txCostNs = costRise*c + (1-costRise)*n.txCostNs
+	c.ns = costRise*v + (1-costRise)*c.ns
+}
+
+// budgetShare is the share of the interval a block may take.
+func (n *Node) budgetShare() float64 {
+	if p := n.cfg.TimeBudgetPercent; p > 0 {
+		return float64(p) / 100 // producer.time_budget_percent
+	}
+	if len(n.cfg.Genesis.Params().Producers) == 1 {
+		return budgetAlone
+	}
+	return budgetShared
+}
+
+// blockTxLimit is the most transactions the next block may hold.
+func (n *Node) blockTxLimit() int {
+	limit := n.chain.MaxBlockTransactions()
+	cost := n.txCost.ns
+	if cost <= 0 {
+		cost = initialCostNs
+	}
+	budget := n.budgetShare() * float64(n.cfg.Genesis.Params().BlockIntervalMs) * 1e6
+	return max(minBudgetTxs, min(limit, int(budget/cost)))
+}
+
+// packingBudget is the next block's budget, its clock started at start.
+func (n *Node) packingBudget(start time.Time) producer.Budget {
+	budget := time.Duration(n.budgetShare() * float64(n.cfg.Genesis.Params().BlockIntervalMs) * float64(time.Millisecond))
+	storeNs := n.storeCost.ns
+	return producer.Budget{
+		MaxTxs: n.blockTxLimit(),
+		Stop: func(included int) bool {
+			return included >= minBudgetTxs && time.Since(start)+time.Duration(float64(included)*storeNs) >= budget
+		},
+	}
+}
+
+// noteBlockCost updates the costs per transaction from a block built or
+// applied (took) and stored (stored, part of took).
+func (n *Node) noteBlockCost(txs int, took, stored time.Duration) {
+	n.txCost.note(txs, took)
+	n.storeCost.note(txs, stored)
 }
 
 func (n *Node) produce(slot uint64) error {
 	start := time.Now()
-	r, failed, err := n.producer.Produce(n.chain, slot, n.nowMs(), n.blockTxLimit())
+	r, failed, err := n.producer.Produce(n.chain, slot, n.nowMs(), n.packingBudget(start))
 	n.producerStats.Store(n.producer.Stats())
 	if err != nil {
 		n.log.Warn("no block produced", "slot", slot, "err", err)
@@ -179,7 +219,7 @@ func (n *Node) produce(slot uint64) error {
 	}
 	e := r.Accepted[0]
 	stored := time.Since(start) - built
-	n.noteBlockCost(len(e.Block.Transactions)+len(failed), time.Since(start))
+	n.noteBlockCost(len(e.Block.Transactions)+len(failed), time.Since(start), stored)
 	if n.cfg.Observer != nil {
 		n.cfg.Observer.ObserveBlock(BlockTiming{Produced: true, Txs: len(e.Block.Transactions), Apply: built, Store: stored})
 	}
@@ -221,7 +261,7 @@ func (n *Node) applyBlocks(req blockRequest) ([]*chain.BlockEntry, error) {
 		n.cfg.Observer.ObserveBlock(BlockTiming{Txs: txs, Verify: req.verify, Apply: applied, Store: time.Since(start) - applied})
 	}
 	if len(entries) == 1 {
-		n.noteBlockCost(txs, time.Since(start))
+		n.noteBlockCost(txs, time.Since(start), time.Since(start)-applied)
 	}
 	switch {
 	case len(entries) == 1 && req.origin != events.Sync:

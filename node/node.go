@@ -120,7 +120,8 @@ type Node struct {
 	prepared      sync.Map     // *protocol.Transaction -> preparedTx (backend.Prepare)
 	stopping      atomic.Bool
 	producerStats atomic.Value // producer.Stats, published by the chain loop
-	txCostNs      float64      // build and store time per transaction (chain loop only)
+	txCost        costAverage  // build and store time per transaction (chain loop only)
+	storeCost     costAverage  // store time per transaction (chain loop only)
 	lastCommit    commitTiming // the chain loop's last commit, for its log lines
 }
 
@@ -152,7 +153,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.DataDir == "" && cfg.Store.FS == nil {
 		return nil, errors.New("node: Config.DataDir is required")
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, now: cfg.Now, blockIn: make(chan blockRequest, BlockQueueDepth), started: make(chan struct{}), headWait: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, now: cfg.Now, blockIn: make(chan blockRequest, BlockQueueDepth), started: make(chan struct{}), headWait: make(chan struct{}), storeCost: costAverage{cautious: true}}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}

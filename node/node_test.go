@@ -438,21 +438,80 @@ func TestIndexesOffRPC(t *testing.T) {
 }
 
 // producer.time_budget_percent sets the share of the interval a block may
-// take; 0 keeps the automatic one.
+// take; 0 keeps the automatic one. The share bounds the block twice: a
+// count from the cost per transaction, and a deadline.
 func TestBlockTimeBudget(t *testing.T) {
-	tn := newTestNet(t, 1, time.Second) // one producer: 75 % by default
+	tn := newTestNet(t, 1, time.Second) // one producer: 50 % by default
 	tn.stop()                           // the chain loop no longer moves the cost
 	n := tn.n
-	n.txCostNs = 10_000 // 10 µs per transaction
-	if got := n.blockTxLimit(); got != 75_000 && got != n.chain.MaxBlockTransactions() {
+	n.txCost.ns = 10_000 // 10 µs per transaction
+	if got := n.blockTxLimit(); got != 50_000 && got != n.chain.MaxBlockTransactions() {
 		t.Fatalf("automatic budget: %d transactions", got)
 	}
 	n.cfg.TimeBudgetPercent = 20
 	if got := n.blockTxLimit(); got != 20_000 {
 		t.Fatalf("20 %% of a 1 s slot at 10 µs/tx: %d transactions, want 20,000", got)
 	}
-	n.cfg.TimeBudgetPercent, n.txCostNs = 1, 100_000
+	n.cfg.TimeBudgetPercent, n.txCost.ns = 1, 100_000
 	if got := n.blockTxLimit(); got != minBudgetTxs {
 		t.Fatalf("a tiny budget: %d transactions, want the floor %d", got, minBudgetTxs)
+	}
+
+	// The deadline: 200 ms (20 % of 1 s), with 50 µs of store time per
+	// transaction packed.
+	n.cfg.TimeBudgetPercent, n.storeCost.ns = 20, 50_000
+	for _, tc := range []struct {
+		name     string
+		elapsed  time.Duration
+		included int
+		stop     bool
+	}{
+		{"fresh, little packed", 0, 1000, false},
+		{"fresh, packed more than the store time allows", 0, 4100, true},
+		{"late", 210 * time.Millisecond, 300, true},
+		{"time spent and store time add up", 150 * time.Millisecond, 1100, true},
+		{"under the floor, never stopped", time.Second, minBudgetTxs - 1, false},
+	} {
+		if got := n.packingBudget(time.Now().Add(-tc.elapsed)).Stop(tc.included); got != tc.stop {
+			t.Errorf("%s: Stop(%d) after %v = %v, want %v", tc.name, tc.included, tc.elapsed, got, tc.stop)
+		}
+	}
+}
+
+// The cost averages follow a falling cost at once and a rising one by
+// halves; small blocks do not count.
+func TestCostAverage(t *testing.T) {
+	var c costAverage
+	c.note(costSampleTxs-1, time.Second)
+	if c.ns != 0 {
+		t.Fatalf("a block under %d transactions counted: %v", costSampleTxs, c.ns)
+	}
+	for _, step := range []struct {
+		txs  int
+		took time.Duration
+		want float64
+	}{
+		{1000, 10 * time.Millisecond, 10_000}, // first sample
+		{1000, 30 * time.Millisecond, 20_000}, // rising: halfway
+		{1000, 5 * time.Millisecond, 5_000},   // falling: at once
+	} {
+		c.note(step.txs, step.took)
+		if c.ns != step.want {
+			t.Fatalf("after %d tx in %v: %v ns/tx, want %v", step.txs, step.took, c.ns, step.want)
+		}
+	}
+	cautious := costAverage{cautious: true}
+	for _, step := range []struct {
+		took time.Duration
+		want float64
+	}{
+		{10 * time.Millisecond, 10_000},
+		{30 * time.Millisecond, 30_000}, // rising: at once
+		{10 * time.Millisecond, 20_000}, // falling: halfway
+	} {
+		cautious.note(1000, step.took)
+		if cautious.ns != step.want {
+			t.Fatalf("cautious, after 1000 tx in %v: %v ns/tx, want %v", step.took, cautious.ns, step.want)
+		}
 	}
 }

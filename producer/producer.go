@@ -73,6 +73,17 @@ func (p *Producer) NextSlot(c *chain.Chain, nowMs uint64) (uint64, bool) {
 	return c.NextSlot(p.addr, p.lastSlot, nowMs)
 }
 
+// Budget bounds one block's packing. The producer keeps no clock: the
+// caller's Stop brings the time.
+type Budget struct {
+	// MaxTxs is the most candidates taken from the source.
+	MaxTxs int
+	// Stop, called with the transactions included so far every
+	// chain.StopCheckEvery candidates, ends the packing when it returns
+	// true (nil: never).
+	Stop func(included int) bool
+}
+
 // ErrNotMySlot is returned when Produce is called for another producer's
 // slot.
 var ErrNotMySlot = errors.New("producer: not this producer's slot")
@@ -80,8 +91,9 @@ var ErrNotMySlot = errors.New("producer: not this producer's slot")
 // Produce builds the block of slot on the head, signs it and adds it to
 // the engine. nowMs is the current time, used to count slots missed by
 // waking late. The Ready must be committed and advanced by the caller;
-// the failed transactions should leave the mempool.
-func (p *Producer) Produce(c *chain.Chain, slot, nowMs uint64, maxTxs int) (*chain.Ready, []chain.Failed, error) {
+// the failed transactions should leave the mempool. The budget bounds
+// what the block packs.
+func (p *Producer) Produce(c *chain.Chain, slot, nowMs uint64, budget Budget) (*chain.Ready, []chain.Failed, error) {
 	if c.ScheduledProducer(slot) != p.addr {
 		return nil, nil, ErrNotMySlot
 	}
@@ -92,12 +104,12 @@ func (p *Producer) Produce(c *chain.Chain, slot, nowMs uint64, maxTxs int) (*cha
 		p.stats.MissedSlots++
 		return nil, nil, fmt.Errorf("producer: woke at %d, more than half of slot %d (from %d) gone", nowMs, slot, c.SlotTime(slot))
 	}
-	entries := p.src.Best(maxTxs)
+	entries := p.src.Best(budget.MaxTxs)
 	txs := make([]*sigverify.VerifiedTx, len(entries))
 	for i, e := range entries {
 		txs[i] = e.Tx
 	}
-	prop, err := c.Build(c.SlotTime(slot), p.addr, txs)
+	prop, err := c.BuildUntil(c.SlotTime(slot), p.addr, txs, budget.Stop)
 	if err != nil {
 		return nil, nil, fmt.Errorf("producer: build block for slot %d: %w", slot, err)
 	}

@@ -58,7 +58,7 @@ func TestCrashBetweenSigningAndBroadcast(t *testing.T) {
 	if !ok {
 		t.Fatal("no slot")
 	}
-	r, _, err := p.Produce(c, slot, now, 100)
+	r, _, err := p.Produce(c, slot, now, Budget{MaxTxs: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,15 +85,15 @@ func TestCrashBetweenSigningAndBroadcast(t *testing.T) {
 		t.Fatalf("after restart the producer would sign slot %d again", next)
 	}
 	// Even if asked directly, the guard refuses.
-	if _, _, err := New(key, noTxs{}, guard).Produce(c, slot, now, 100); err == nil {
+	if _, _, err := New(key, noTxs{}, guard).Produce(c, slot, now, Budget{MaxTxs: 100}); err == nil {
 		t.Fatal("signed the same slot twice")
 	}
 	p2 := &Producer{key: key, addr: key.Address(), src: noTxs{}, guard: guard} // a producer that forgot
-	if _, _, err := p2.Produce(c, slot, now, 100); !errors.Is(err, ErrSlotSigned) {
+	if _, _, err := p2.Produce(c, slot, now, Budget{MaxTxs: 100}); !errors.Is(err, ErrSlotSigned) {
 		t.Fatalf("guard did not refuse: %v", err)
 	}
 	// The next slot is fine.
-	if _, _, err := p.Produce(c, slot+1, c.SlotTime(slot+1), 100); err != nil {
+	if _, _, err := p.Produce(c, slot+1, c.SlotTime(slot+1), Budget{MaxTxs: 100}); err != nil {
 		t.Fatal(err)
 	}
 }

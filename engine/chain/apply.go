@@ -209,8 +209,8 @@ type execution struct {
 // execute applies txs to d at block time nowMs. With build false every
 // transaction must apply and fit (a block being validated); with build true
 // failing transactions are left out and reported, and filling stops at the
-// block limits (a block being produced).
-func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, nowMs uint64, build bool) (*execution, error) {
+// block limits or when stop says so (a block being produced).
+func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, nowMs uint64, build bool, stop func(included int) bool) (*execution, error) {
 	ex := &execution{receipts: make([]*protocol.TransactionReceipt, 0, len(txs))}
 	if build {
 		ex.included = make([]*sigverify.VerifiedTx, 0, len(txs))
@@ -222,6 +222,9 @@ func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, nowMs uint6
 	arena := &contracts.Arena{}
 	for i, v := range txs {
 		if build && uint64(len(ex.included)) >= maxTxs {
+			break
+		}
+		if stop != nil && i > 0 && i%StopCheckEvery == 0 && stop(len(ex.included)) {
 			break
 		}
 		d.Settle() // the previous transaction is final

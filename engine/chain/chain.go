@@ -349,7 +349,7 @@ func (c *Chain) applyBlock(vb *sigverify.VerifiedBlock, nowMs uint64) (*node, er
 		return nil, failure(chainpb.ErrorCode_malformed_block, "block has %d transactions, above the limit of %d", len(vb.Txs), c.params.Limits.MaxBlockTransactions)
 	}
 	d := state.NewDelta(c.base, parent.delta, 2*len(vb.Txs))
-	ex, err := c.execute(d, vb.Txs, h.Timestamp, false)
+	ex, err := c.execute(d, vb.Txs, h.Timestamp, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -470,6 +470,20 @@ type Proposal struct {
 // reported, filling stops at the block limits. Sign Proposal.ID and pass
 // the signature to Commit.
 func (c *Chain) Build(ts uint64, signer koinos.Address, candidates []*sigverify.VerifiedTx) (*Proposal, error) {
+	return c.BuildUntil(ts, signer, candidates, nil)
+}
+
+// StopCheckEvery is how many candidates BuildUntil applies between two
+// calls of its stop function: often enough to stop within about a
+// millisecond of a deadline, rarely enough that the call costs nothing.
+const StopCheckEvery = 64
+
+// BuildUntil is Build that also stops packing when stop, called with the
+// number of transactions included so far every StopCheckEvery candidates,
+// returns true; the block holds what was included before. The chain keeps
+// no clock: the producer's stop function brings the time budget (a nil
+// stop never stops).
+func (c *Chain) BuildUntil(ts uint64, signer koinos.Address, candidates []*sigverify.VerifiedTx, stop func(included int) bool) (*Proposal, error) {
 	if c.unadvanced > 0 {
 		return nil, errors.New("chain: Build before the previous Ready was advanced")
 	}
@@ -485,7 +499,7 @@ func (c *Chain) Build(ts uint64, signer koinos.Address, candidates []*sigverify.
 		return nil, err
 	}
 	d := state.NewDelta(c.base, parent.delta, 2*len(candidates))
-	ex, err := c.execute(d, candidates, ts, true)
+	ex, err := c.execute(d, candidates, ts, true, stop)
 	if err != nil {
 		return nil, err
 	}

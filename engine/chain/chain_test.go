@@ -588,3 +588,47 @@ func TestForkChoicePrefersTheFinalizingBranch(t *testing.T) {
 		t.Fatal("a block of the dropped branch is still in the fork database")
 	}
 }
+
+// BuildUntil stops packing when its stop function says so, asked every
+// StopCheckEvery candidates with the count included so far; the block
+// holds what was included before, and it commits like any other.
+func TestBuildUntilStops(t *testing.T) {
+	const candidates = 3*StopCheckEvery + 10
+	for _, tc := range []struct {
+		name      string
+		stopAfter int // stop once this many are included (0: never)
+		want      int
+	}{
+		{"never", 0, candidates},
+		{"at the first check", 1, StopCheckEvery},
+		{"at the third check", 2*StopCheckEvery + 1, 3 * StopCheckEvery},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 1, 2)
+			var txs []*protocol.Transaction
+			for i := range candidates {
+				txs = append(txs, h.transfer(0, 1, 1, uint64(i+1)))
+			}
+			var calls []int
+			stop := func(included int) bool {
+				calls = append(calls, included)
+				return tc.stopAfter > 0 && included >= tc.stopAfter
+			}
+			prop, err := h.c.BuildUntil(h.c.SlotTime(1), h.producers[0].Address(), h.verify(txs...), stop)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(prop.Block.Transactions); got != tc.want {
+				t.Fatalf("block holds %d transactions, want %d (stop asked with %v)", got, tc.want, calls)
+			}
+			for k, n := range calls {
+				if n != (k+1)*StopCheckEvery {
+					t.Fatalf("stop asked with %v, want multiples of %d", calls, StopCheckEvery)
+				}
+			}
+			if _, err := h.c.Commit(prop, h.producers[0].Sign(prop.ID)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -51,7 +51,7 @@ type Producer struct {
 	Enabled bool   `toml:"enabled" doc:"Produce blocks in this node's slots when its key is a genesis producer."`
 	Key     string `toml:"key" doc:"Producer key file (WIF or ed25519:), relative to node.keys. The node refuses to start if it is group- or world-readable."`
 	// TimeBudgetPercent bounds block production inside the slot.
-	TimeBudgetPercent int    `toml:"time_budget_percent" doc:"Share of the block interval, in percent, that building and storing a block may take: the producer packs only as many transactions as its measured cost per transaction fits in it. 0: 40 with other producers (the block must reach them and be applied before the next slot), 75 alone. At most 95."`
+	TimeBudgetPercent int    `toml:"time_budget_percent" doc:"Share of the block interval, in percent, that building and storing a block may take: the producer stops packing when the time spent plus the measured store time of what it packed reaches it. 0: 40 with other producers (the block must reach them and be applied before the next slot), 50 alone. At most 95."`
 	Guard             string `toml:"guard" doc:"File recording the last signed slot and height, written and synced before each block leaves the node, so no restart can sign twice for one slot. Relative to node.data."`
 }
 
