@@ -280,4 +280,4 @@ func BenchmarkVerifyEd25519(b *testing.B) {
 
 // benchBatchSizes are BenchmarkVerifyEd25519's sub-benchmarks: 128 is
 // MaxEd25519Batch, the pool's default batch.
-var benchBatchSizes = []int{1, 16, 64, 128, 256}
+var benchBatchSizes = []int{1, 2, 4, 8, 16, 32, 64, 128, 256}

@@ -80,6 +80,17 @@
 // yield doubled throughput at GOMAXPROCS=1 (30 → 16 µs/sig, path=tx) and
 // returns at once when nothing else is runnable.
 //
+// Under load a small batch waits a little for company. Wallets send one
+// transaction per request, so their submissions reach the workers one at
+// a time, and a worker that verified whatever was queued made batches of 1
+// to 7 (ember_sigverify_batches_total): an Ed25519 batch of 1 or 2 costs
+// about twice as much per signature as one of 8 or more. So a worker whose
+// recent batches held more than one transaction without waiting (a moving
+// average), and whose batch holds fewer than 16 signatures, waits up to
+// GatherWindow (200 µs) for more before it verifies. A worker that has
+// been seeing lone transactions — an idle node, a single client — never
+// waits.
+//
 // keys.Verifier checks the Ed25519 signatures of a batch with one
 // multiscalar multiplication (curve25519-voi's BatchVerifier) in runs of
 // up to keys.MaxEd25519Batch, and secp256k1 signatures one by one (there

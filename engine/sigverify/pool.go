@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
@@ -31,6 +32,9 @@ const (
 	DefaultCacheSize        = 1 << 16
 	DefaultSuspectThreshold = 8
 	DefaultMaxSources       = 1 << 16
+	// DefaultGatherWindow is a few requests' worth of HTTP and JSON work
+	// at the rates where batches pay, and a small share of a 1 s slot.
+	DefaultGatherWindow = 200 * time.Microsecond
 )
 
 // PoolConfig configures a Pool. Zero fields take the defaults stated;
@@ -70,6 +74,10 @@ type PoolConfig struct {
 	// MaxSources is how many sources are tracked before idle ones are
 	// forgotten (default DefaultMaxSources).
 	MaxSources int
+	// GatherWindow is how long a worker under load waits for more
+	// submissions when its batch is small (see gather; default
+	// DefaultGatherWindow; negative: never).
+	GatherWindow time.Duration
 	// Limits are the stateless transaction limits (required).
 	Limits *Limits
 
@@ -103,6 +111,9 @@ func (c *PoolConfig) EnsureDefaults() {
 		// gateway, the bench) can keep every worker busy with room to
 		// spare, and another source still finds the other half.
 		c.MaxInFlightPerSource = max(2*c.Workers*c.MaxBatch, c.Workers*c.QueueDepth/2)
+	}
+	if c.GatherWindow == 0 {
+		c.GatherWindow = DefaultGatherWindow
 	}
 	if c.SuspectThreshold == 0 {
 		c.SuspectThreshold = DefaultSuspectThreshold
