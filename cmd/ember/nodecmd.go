@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
@@ -167,7 +168,7 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 			MaxLogRecords:       cfg.Store.EventLogRecords,
 		},
 		Verify: sigverify.PoolConfig{
-			Workers: cfg.Verify.Workers, QueueDepth: cfg.Verify.QueueDepth, MaxBatch: cfg.Verify.MaxBatch, CacheSize: cfg.Verify.CacheSize,
+			Workers: cfg.Verify.Workers, QueueDepth: cfg.Verify.QueueDepth, MaxBatch: cfg.Verify.MaxBatch, CacheSize: cfg.Verify.CacheSize, GatherWindow: gatherWindow(cfg.Verify.GatherWindow),
 		},
 		CheckpointInterval: cfg.Chain.CheckpointInterval,
 		MaxForkBlocks:      cfg.Chain.MaxForkBlocks,
@@ -200,4 +201,13 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 		nc.TimeBudgetPercent = cfg.Producer.TimeBudgetPercent
 	}
 	return nc, nil
+}
+
+// gatherWindow maps verify.gather_window (0: never wait) to the pool's
+// setting (0 there is the default, negative never).
+func gatherWindow(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/emberchain/ember/node/config"
 )
@@ -27,5 +28,18 @@ func TestNodeConfigIndexes(t *testing.T) {
 				t.Fatalf("store options %+v from transaction_index=%v account_history=%v", nc.Store, tc.txIndex, tc.history)
 			}
 		})
+	}
+}
+
+// verify.gather_window 0 means never wait; the pool's 0 means its default.
+func TestGatherWindowConfig(t *testing.T) {
+	for _, tc := range []struct{ in, want time.Duration }{
+		{0, -1},
+		{200 * time.Microsecond, 200 * time.Microsecond},
+		{time.Millisecond, time.Millisecond},
+	} {
+		if got := gatherWindow(tc.in); got != tc.want {
+			t.Errorf("gatherWindow(%v) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }
