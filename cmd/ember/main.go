@@ -17,6 +17,7 @@ Usage:
   ember devnet --nodes N --datadir DIR    run a local network of N producer nodes until Ctrl-C
   ember node --datadir DIR [flags]        run a node
   ember reindex --datadir DIR             rebuild the transaction index and account history (node stopped)
+  ember replay --datadir DIR              re-apply every stored block from genesis and check the state root (node stopped)
   ember rpcgw --backend AMQP_URL [--listen HOST:PORT] [--admin HOST:PORT]
                                           a remote JSON-RPC gateway forwarding over the Koinos bus
   ember keys new --out FILE [--scheme S]  create a key (secp256k1 for koilib wallets, or ed25519)
@@ -50,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"init":    cmdInit,
 		"node":    cmdNode,
 		"reindex": cmdReindex,
+		"replay":  cmdReplay,
 		"rpcgw":   cmdRPCGateway,
 		"devnet":  cmdDevnet,
 		"keys":    cmdKeys,
