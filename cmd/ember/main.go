@@ -26,6 +26,7 @@ Usage:
                                           sign and send a token transfer
   ember status [--rpc URL] [--json]       chain id, head, last irreversible block, token
   ember config dump|keys [--datadir DIR]  print the effective configuration, or every key
+  ember crashtest [--kills N]             kill a node under load N times (SIGKILL) and check nothing is lost
   ember bench MODE [flags]                load-test a node: rpc, sweep, engine, verify, suite, init
   ember version
 
@@ -48,18 +49,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"init":    cmdInit,
-		"node":    cmdNode,
-		"reindex": cmdReindex,
-		"replay":  cmdReplay,
-		"rpcgw":   cmdRPCGateway,
-		"devnet":  cmdDevnet,
-		"keys":    cmdKeys,
-		"tx":      cmdTx,
-		"status":  cmdStatus,
-		"config":  cmdConfig,
-		"bench":   cmdBench,
-		"version": func([]string, io.Writer, io.Writer) error { fmt.Fprintln(stdout, "ember", version); return nil },
+		"init":      cmdInit,
+		"node":      cmdNode,
+		"reindex":   cmdReindex,
+		"replay":    cmdReplay,
+		"rpcgw":     cmdRPCGateway,
+		"devnet":    cmdDevnet,
+		"keys":      cmdKeys,
+		"tx":        cmdTx,
+		"status":    cmdStatus,
+		"config":    cmdConfig,
+		"bench":     cmdBench,
+		"crashtest": cmdCrashtest,
+		"version":   func([]string, io.Writer, io.Writer) error { fmt.Fprintln(stdout, "ember", version); return nil },
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
