@@ -125,7 +125,7 @@ func (s *Summary) String() string {
 	fmt.Fprintf(&b, "  transfers: %d submitted, %d acknowledged, %d in irreversible blocks; %d lookups checked\n", s.TxsSubmitted, s.TxsAcked, s.TxsIrreversible, s.TxLookups)
 	fmt.Fprintf(&b, "  account history entries checked: %d\n", s.HistoryEntries)
 	fmt.Fprintf(&b, "  killed stores opened offline: %d (%d event log records read); sign guard judged on %d restarts\n", s.StoreCopiesChecked, s.EventLogRecords, s.GuardChecks)
-	fmt.Fprintf(&b, "  replay from genesis: %d blocks, state root %s\n", s.ReplayBlocks, s.ReplayStateRoot)
+	fmt.Fprintf(&b, "  replay from genesis: %d blocks re-applied, each to its stored state root; head state root %s, as the live node serves\n", s.ReplayBlocks, s.ReplayStateRoot)
 	if len(s.Violations) == 0 {
 		b.WriteString("  no invariant broken\n")
 	} else {
@@ -259,6 +259,18 @@ func (h *harness) run(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(up):
 		}
+		if k%2 == 0 {
+			// Every other kill is aimed at the producer's busy moment: a
+			// few milliseconds into a slot it signs (after recording the
+			// slot in its guard), applies and commits a block, and a kill
+			// there tests the guard and the commit, where a kill at a
+			// random moment mostly finds the node idle.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(h.untilSlotStart() + time.Duration(h.rng.Int64N(int64(aimWindow)))):
+			}
+		}
 		if err := h.killAndCheck(ctx, k); err != nil {
 			return err
 		}
@@ -271,6 +283,21 @@ func (h *harness) run(ctx context.Context) error {
 	stopObs()
 	obsWG.Wait()
 	return h.stopAndReplay(ctx)
+}
+
+// aimWindow is how far into a slot an aimed kill falls: block production
+// and its commit take a few milliseconds on a dev chain.
+const aimWindow = 30 * time.Millisecond
+
+// untilSlotStart is the time to the start of the next slot, by this
+// machine's clock (the node's too).
+func (h *harness) untilSlotStart() time.Duration {
+	now := uint64(time.Now().UnixMilli())
+	if now < h.genesisMs {
+		return time.Duration(h.genesisMs-now) * time.Millisecond
+	}
+	next := h.genesisMs + ((now-h.genesisMs)/h.slotMs+1)*h.slotMs
+	return time.Duration(next-now) * time.Millisecond
 }
 
 // setup creates the chain (ember bench init: a single-producer dev chain
