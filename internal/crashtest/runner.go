@@ -106,6 +106,10 @@ type Summary struct {
 	TxLookups          int           `json:"tx_lookups"`       // transaction_store lookups checked
 	HistoryEntries     int           `json:"history_entries"`  // account history entries checked
 	GuardChecks        int           `json:"guard_checks"`     // kills after which the sign guard was judged on a new block
+	// GuardAhead counts the kills that fell between the guard's record of
+	// a slot and the commit of its block (the guard's slot is after the
+	// stored head's): the moments the guard exists for.
+	GuardAhead         int           `json:"guard_ahead"`
 	StoreCopiesChecked int           `json:"store_copies"`     // killed stores opened offline and checked
 	EventLogRecords    int           `json:"eventlog_records"` // records read back from those copies
 	ReplayBlocks       int           `json:"replay_blocks"`    // blocks the final replay from genesis re-applied
@@ -124,7 +128,8 @@ func (s *Summary) String() string {
 	fmt.Fprintf(&b, "  irreversible blocks checked after every kill: %d\n", s.IrreversibleBlocks)
 	fmt.Fprintf(&b, "  transfers: %d submitted, %d acknowledged, %d in irreversible blocks; %d lookups checked\n", s.TxsSubmitted, s.TxsAcked, s.TxsIrreversible, s.TxLookups)
 	fmt.Fprintf(&b, "  account history entries checked: %d\n", s.HistoryEntries)
-	fmt.Fprintf(&b, "  killed stores opened offline: %d (%d event log records read); sign guard judged on %d restarts\n", s.StoreCopiesChecked, s.EventLogRecords, s.GuardChecks)
+	fmt.Fprintf(&b, "  killed stores opened offline: %d (%d event log records read)\n", s.StoreCopiesChecked, s.EventLogRecords)
+	fmt.Fprintf(&b, "  sign guard judged on %d restarts; %d kills fell between a slot's guard record and its block's commit\n", s.GuardChecks, s.GuardAhead)
 	fmt.Fprintf(&b, "  replay from genesis: %d blocks re-applied, each to its stored state root; head state root %s, as the live node serves\n", s.ReplayBlocks, s.ReplayStateRoot)
 	if len(s.Violations) == 0 {
 		b.WriteString("  no invariant broken\n")

@@ -74,6 +74,9 @@ func (h *harness) inspectStore(k int, nextBefore uint64) (*storeSnapshot, error)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("crashtest: %w", err)
 	}
+	if snap.guard.HaveGuard && snap.guard.GuardSlot > snap.guard.StoredHead.Slot {
+		h.sum.GuardAhead++
+	}
 	// Judge the stored head now; the first new block after the restart.
 	if err := CheckSignGuard(snap.guard); err != nil {
 		h.fail(fmt.Errorf("kill %d: %w", k, err))
