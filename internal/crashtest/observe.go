@@ -27,6 +27,14 @@ import (
 
 func addrString(b []byte) string { return fmt.Sprintf("0x%x", b) }
 
+// slotOf is the production slot of a block's timestamp.
+func (h *harness) slotOf(height, ts uint64) (uint64, error) {
+	if ts < h.genesisMs {
+		return 0, fmt.Errorf("crashtest: block %d has timestamp %d, before genesis (%d)", height, ts, h.genesisMs)
+	}
+	return (ts - h.genesisMs) / h.slotMs, nil
+}
+
 func (h *harness) headInfo(ctx context.Context) (*chainrpc.GetHeadInfoResponse, error) {
 	var r chainrpc.GetHeadInfoResponse
 	if err := h.rpc.Call(ctx, "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &r); err != nil {
@@ -212,10 +220,11 @@ func (h *harness) blocksByHeight(ctx context.Context, head []byte, from, n uint6
 			return nil, fmt.Errorf("crashtest: get_blocks_by_height from %d returned height %d at position %d", from, it.BlockHeight, i)
 		}
 		hdr := it.Block.GetHeader()
-		if hdr.GetTimestamp() < h.genesisMs {
-			return nil, fmt.Errorf("crashtest: block %d has timestamp %d, before genesis", it.BlockHeight, hdr.GetTimestamp())
+		slot, err := h.slotOf(it.BlockHeight, hdr.GetTimestamp())
+		if err != nil {
+			return nil, err
 		}
-		b := Block{Height: it.BlockHeight, ID: addrString(it.BlockId), Signer: addrString(hdr.GetSigner()), Slot: (hdr.GetTimestamp() - h.genesisMs) / h.slotMs}
+		b := Block{Height: it.BlockHeight, ID: addrString(it.BlockId), Signer: addrString(hdr.GetSigner()), Slot: slot}
 		if bodies {
 			for _, tx := range it.Block.GetTransactions() {
 				b.Txs = append(b.Txs, addrString(tx.GetId()))

@@ -50,6 +50,10 @@ type Config struct {
 	// RestartTimeout bounds a restart: process start to a JSON-RPC answer
 	// [60 s].
 	RestartTimeout time.Duration
+	// AfterKill, when set, runs after each kill, before the killed store
+	// is inspected and the node restarted, with the node's data directory:
+	// a fault the harness's own tests inject to see it reported.
+	AfterKill func(dataDir string, kill int) error
 	// Seed makes the kill moments repeatable (0: from the clock).
 	Seed   uint64
 	Logger *slog.Logger // progress; nil: discard
@@ -175,8 +179,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if h.restarts > 0 {
 		h.sum.MeanRestart = h.restartTotal / time.Duration(h.restarts)
 	}
-	if err == nil && len(h.sum.Violations) > 0 {
-		err = fmt.Errorf("%w: %d violations", ErrViolations, len(h.sum.Violations))
+	if invariantOf(err) != "" {
+		// A violation that ended the run (the node did not come back)
+		// is reported like the others.
+		h.fail(err)
+		err = nil
+	}
+	if err == nil && h.violations > 0 {
+		err = fmt.Errorf("%w: %d violations (%s)", ErrViolations, h.violations, strings.Join(h.sum.ViolatedInvariants, ", "))
 	}
 	if err != nil || cfg.Dir != "" {
 		h.sum.Dir = dir
@@ -265,16 +275,11 @@ func (h *harness) run(ctx context.Context) error {
 		case <-time.After(up):
 		}
 		if k%2 == 0 {
-			// Every other kill is aimed at the producer's busy moment: a
-			// few milliseconds into a slot it signs (after recording the
-			// slot in its guard), applies and commits a block, and a kill
-			// there tests the guard and the commit, where a kill at a
-			// random moment mostly finds the node idle.
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(h.untilSlotStart() + time.Duration(h.rng.Int64N(int64(aimWindow)))):
-			}
+			// Every other kill is aimed at the producer's busy moment:
+			// just after it records a slot in its sign guard, while it
+			// signs, applies and commits that slot's block. A kill at a
+			// random moment mostly finds the node idle between blocks.
+			h.waitGuardWrite(ctx)
 		}
 		if err := h.killAndCheck(ctx, k); err != nil {
 			return err
@@ -290,19 +295,21 @@ func (h *harness) run(ctx context.Context) error {
 	return h.stopAndReplay(ctx)
 }
 
-// aimWindow is how far into a slot an aimed kill falls: block production
-// and its commit take a few milliseconds on a dev chain.
-const aimWindow = 30 * time.Millisecond
-
-// untilSlotStart is the time to the start of the next slot, by this
-// machine's clock (the node's too).
-func (h *harness) untilSlotStart() time.Duration {
-	now := uint64(time.Now().UnixMilli())
-	if now < h.genesisMs {
-		return time.Duration(h.genesisMs-now) * time.Millisecond
+// waitGuardWrite returns as soon as the sign guard file is replaced (the
+// producer recorded a new slot), or after two block intervals. It polls:
+// the window between the guard's write and the block's commit is a few
+// milliseconds.
+func (h *harness) waitGuardWrite(ctx context.Context) {
+	path := filepath.Join(h.datadir, "data", "sign-guard")
+	before, _ := os.Stat(path)
+	deadline := time.Now().Add(2 * h.cfg.BlockInterval)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		now, err := os.Stat(path)
+		if err == nil && (before == nil || !os.SameFile(before, now) || !now.ModTime().Equal(before.ModTime())) {
+			return
+		}
+		time.Sleep(200 * time.Microsecond)
 	}
-	next := h.genesisMs + ((now-h.genesisMs)/h.slotMs+1)*h.slotMs
-	return time.Duration(next-now) * time.Millisecond
 }
 
 // setup creates the chain (ember bench init: a single-producer dev chain
@@ -481,6 +488,11 @@ func (h *harness) killAndCheck(ctx context.Context, k int) error {
 	nextBefore := h.maxNextSeq
 	h.obsMu.Unlock()
 	fmt.Fprintf(h.logFile, "=== crashtest: %s SIGKILL %d\n", time.Now().UTC().Format(time.RFC3339Nano), k)
+	if h.cfg.AfterKill != nil {
+		if err := h.cfg.AfterKill(filepath.Join(h.datadir, "data"), k); err != nil {
+			return fmt.Errorf("crashtest: AfterKill: %w", err)
+		}
+	}
 
 	snap, err := h.inspectStore(k, nextBefore)
 	if err != nil {

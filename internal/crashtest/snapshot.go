@@ -58,7 +58,11 @@ func (h *harness) inspectStore(k int, nextBefore uint64) (*storeSnapshot, error)
 			return nil, violation(InvStoreReopens, "kill %d: the stored head block: %v", k, err)
 		}
 		hdr := e.Block.GetHeader()
-		snap.guard.StoredHead = Block{Height: e.Height, ID: addrString(e.ID.Multihash()), Signer: addrString(hdr.GetSigner()), Slot: (hdr.GetTimestamp() - h.genesisMs) / h.slotMs}
+		slot, err := h.slotOf(e.Height, hdr.GetTimestamp())
+		if err != nil {
+			return nil, violation(InvStoreReopens, "kill %d: the stored head: %v", k, err)
+		}
+		snap.guard.StoredHead = Block{Height: e.Height, ID: addrString(e.ID.Multihash()), Signer: addrString(hdr.GetSigner()), Slot: slot}
 	}
 	// The guard file is read in place: the node is dead and reading
 	// changes nothing.
