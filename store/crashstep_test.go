@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -152,12 +153,7 @@ func TestCrashAtEveryStepOfACommit(t *testing.T) {
 	armed.Store(true)
 	for i, n := 0, 0; i < len(readies); n++ {
 		group := readies[i:min(i+1+n%3, len(readies))]
-		if len(group) == 1 {
-			err = st.Commit(group[0])
-		} else {
-			err = st.CommitGroup(group)
-		}
-		if err != nil {
+		if err := commitReadies(st, group); err != nil {
 			t.Fatal(err)
 		}
 		i += len(group)
@@ -168,42 +164,12 @@ func TestCrashAtEveryStepOfACommit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	refs := map[int]*Store{}
-	defer func() {
-		for _, s := range refs {
-			_ = s.Close()
-		}
-	}()
-	ref := func(k int) *Store {
-		if refs[k] == nil {
-			s, err := Open("ref", Options{FS: vfs.NewMem(), FrameTxs: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range readies[:k] {
-				if err := s.Commit(r); err != nil {
-					t.Fatal(err)
-				}
-			}
-			refs[k] = s
-		}
-		return refs[k]
-	}
+	ref := prefixRefs(t, readies)
 	ahead := 0
 	for ci, c := range clones {
-		got, err := Open("db", Options{FS: c.fs, FrameTxs: 2})
-		if err != nil {
-			t.Fatalf("clone %d (after a %s, %d commits returned): reopen: %v", ci, c.op, c.returned, err)
-		}
-		k := prefixOf(t, got, readies)
-		if k < c.returned {
-			t.Fatalf("clone %d (after a %s) holds %d Readies, but %d commits had returned", ci, c.op, k, c.returned)
-		}
+		got, k := checkClone(t, fmt.Sprintf("clone %d (after a %s)", ci, c.op), c.fs, c.returned, readies, ref)
 		if k > c.returned {
 			ahead++
-		}
-		if d := diffStores(t, got, ref(k)); d != "" {
-			t.Fatalf("clone %d (after a %s) holds %d Readies but differs from a store with exactly those: %s", ci, c.op, k, d)
 		}
 		_ = got.Close()
 	}

@@ -109,26 +109,14 @@ func (h *harness) send(ctx context.Context, i int) {
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			err = h.rpc.Call(cctx, "chain.submit_transaction", &chainrpc.SubmitTransactionRequest{Transaction: tx, Broadcast: true}, &r)
 			cancel()
-			var ce *client.Error
-			if errors.As(err, &ce) && ce.Temporary() {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
-				continue
+			if !refusedForLoad(err) {
+				break
 			}
-			if errors.As(err, &ce) {
-				if code, ok := ce.ChainCode(); ok && code == chainpb.ErrorCode_pending_transaction_limit_exceeded {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(20 * time.Millisecond):
-					}
-					continue
-				}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
 			}
-			break
 		}
 		if err != nil {
 			known = false
@@ -139,6 +127,18 @@ func (h *harness) send(ctx context.Context, i int) {
 		h.acked++
 		h.mu.Unlock()
 	}
+}
+
+// refusedForLoad reports whether the node refused a transaction for load
+// (the gateway's queue, the account's pending limit): the same one may be
+// sent again.
+func refusedForLoad(err error) bool {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	code, ok := ce.ChainCode()
+	return ce.Temporary() || ok && code == chainpb.ErrorCode_pending_transaction_limit_exceeded
 }
 
 // observe polls the node twice a block interval and records what it
