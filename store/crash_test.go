@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -71,12 +72,7 @@ func TestCrashKeepsEveryReturnedCommit(t *testing.T) {
 	for i := 0; i < len(readies); {
 		n := 1 + rng.IntN(4)
 		group := readies[i:min(i+n, len(readies))]
-		if n == 1 {
-			err = st.Commit(group[0])
-		} else {
-			err = st.CommitGroup(group)
-		}
-		if err != nil {
+		if err := commitReadies(st, group); err != nil {
 			t.Fatal(err)
 		}
 		i += len(group)
@@ -90,37 +86,12 @@ func TestCrashKeepsEveryReturnedCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	refs := map[int]*Store{} // prefix length → store with exactly those Readies
-	ref := func(k int) *Store {
-		if refs[k] == nil {
-			s, err := Open("ref", Options{FS: vfs.NewMem(), FrameTxs: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range readies[:k] {
-				if err := s.Commit(r); err != nil {
-					t.Fatal(err)
-				}
-			}
-			refs[k] = s
-		}
-		return refs[k]
-	}
+	ref := prefixRefs(t, readies)
 	ahead := 0
 	for ci, c := range clones {
-		got, err := Open("db", Options{FS: c.fs, FrameTxs: 2})
-		if err != nil {
-			t.Fatalf("clone %d: reopen: %v", ci, err)
-		}
-		k := prefixOf(t, got, readies)
-		if k < c.returned {
-			t.Fatalf("clone %d holds %d Readies, but %d commits had returned", ci, k, c.returned)
-		}
+		got, k := checkClone(t, fmt.Sprintf("clone %d", ci), c.fs, c.returned, readies, ref)
 		if k > c.returned {
 			ahead++
-		}
-		if d := diffStores(t, got, ref(k)); d != "" {
-			t.Fatalf("clone %d holds %d Readies but differs from a store with exactly those: %s", ci, k, d)
 		}
 		if k > 0 {
 			// And the engine restarts on it.
@@ -138,10 +109,60 @@ func TestCrashKeepsEveryReturnedCommit(t *testing.T) {
 		}
 		_ = got.Close()
 	}
-	for _, s := range refs {
-		_ = s.Close()
-	}
 	t.Logf("%d crash clones; %d held Readies whose commit had not returned", len(clones), ahead)
+}
+
+// commitReadies commits one Ready with Commit, several with CommitGroup.
+func commitReadies(st *Store, group []*chain.Ready) error {
+	if len(group) == 1 {
+		return st.Commit(group[0])
+	}
+	return st.CommitGroup(group)
+}
+
+// prefixRefs returns the store that committing exactly the first k
+// Readies gives, made once per k and closed with the test.
+func prefixRefs(t *testing.T, readies []*chain.Ready) func(k int) *Store {
+	refs := map[int]*Store{}
+	t.Cleanup(func() {
+		for _, s := range refs {
+			_ = s.Close()
+		}
+	})
+	return func(k int) *Store {
+		if refs[k] == nil {
+			s, err := Open("ref", Options{FS: vfs.NewMem(), FrameTxs: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range readies[:k] {
+				if err := s.Commit(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			refs[k] = s
+		}
+		return refs[k]
+	}
+}
+
+// checkClone reopens a crash clone and checks it holds exactly the store
+// some prefix of the Readies gives, a prefix with at least the returned
+// ones. It returns the open store and the prefix's length.
+func checkClone(t *testing.T, what string, fs vfs.FS, returned int, readies []*chain.Ready, ref func(int) *Store) (*Store, int) {
+	t.Helper()
+	got, err := Open("db", Options{FS: fs, FrameTxs: 2})
+	if err != nil {
+		t.Fatalf("%s: reopen: %v", what, err)
+	}
+	k := prefixOf(t, got, readies)
+	if k < returned {
+		t.Fatalf("%s holds %d Readies, but %d commits had returned", what, k, returned)
+	}
+	if d := diffStores(t, got, ref(k)); d != "" {
+		t.Fatalf("%s holds %d Readies but differs from a store with exactly those: %s", what, k, d)
+	}
+	return got, k
 }
 
 // prefixOf finds how many Readies a store holds from its metadata.

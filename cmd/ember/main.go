@@ -17,6 +17,7 @@ Usage:
   ember devnet --nodes N --datadir DIR    run a local network of N producer nodes until Ctrl-C
   ember node --datadir DIR [flags]        run a node
   ember reindex --datadir DIR             rebuild the transaction index and account history (node stopped)
+  ember replay --datadir DIR              re-apply every stored block from genesis and check the state root (node stopped)
   ember rpcgw --backend AMQP_URL [--listen HOST:PORT] [--admin HOST:PORT]
                                           a remote JSON-RPC gateway forwarding over the Koinos bus
   ember keys new --out FILE [--scheme S]  create a key (secp256k1 for koilib wallets, or ed25519)
@@ -25,6 +26,7 @@ Usage:
                                           sign and send a token transfer
   ember status [--rpc URL] [--json]       chain id, head, last irreversible block, token
   ember config dump|keys [--datadir DIR]  print the effective configuration, or every key
+  ember crashtest [--kills N]             kill a node under load N times (SIGKILL) and check nothing is lost
   ember bench MODE [flags]                load-test a node: rpc, sweep, engine, verify, suite, init
   ember version
 
@@ -47,17 +49,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"init":    cmdInit,
-		"node":    cmdNode,
-		"reindex": cmdReindex,
-		"rpcgw":   cmdRPCGateway,
-		"devnet":  cmdDevnet,
-		"keys":    cmdKeys,
-		"tx":      cmdTx,
-		"status":  cmdStatus,
-		"config":  cmdConfig,
-		"bench":   cmdBench,
-		"version": func([]string, io.Writer, io.Writer) error { fmt.Fprintln(stdout, "ember", version); return nil },
+		"init":      cmdInit,
+		"node":      cmdNode,
+		"reindex":   cmdReindex,
+		"replay":    cmdReplay,
+		"rpcgw":     cmdRPCGateway,
+		"devnet":    cmdDevnet,
+		"keys":      cmdKeys,
+		"tx":        cmdTx,
+		"status":    cmdStatus,
+		"config":    cmdConfig,
+		"bench":     cmdBench,
+		"crashtest": cmdCrashtest,
+		"version":   func([]string, io.Writer, io.Writer) error { fmt.Fprintln(stdout, "ember", version); return nil },
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
