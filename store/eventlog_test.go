@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/emberchain/ember/engine/chain"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/proto/koinos/protocol"
@@ -481,5 +483,39 @@ func TestIndexerPastTheCap(t *testing.T) {
 	}
 	if items, err := nd.st.TransactionsByID([]koinos.Digest{txID(t, tx)}); err != nil || items[0].Tx == nil {
 		t.Fatalf("after Reindex: %v %+v", err, items)
+	}
+}
+
+// A record a consumer may have read (and published) keeps its sequence
+// number through a crash: a mempool record FlushMempool wrote is durable
+// when it returns. Were it lost, the next event after the restart would
+// take its number, and a consumer that deduplicates by sequence number
+// (x-ember-seq on the bus) would drop that event as already seen.
+func TestMempoolRecordsSurviveACrash(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	nd := newNode(t, newNet(t, 1, 3), fs, 0)
+	nd.produce(0, nd.transfer(0, 1, 1))
+	tx := nd.transfer(1, 2, 1)
+	nd.st.BufferMempool(tx, &protocol.TransactionReceipt{Id: tx.Id, RcUsed: 5}, 1, 0)
+	before := nd.st.LogNext()
+	if err := nd.st.FlushMempool(); err != nil {
+		t.Fatal(err)
+	}
+	after := nd.st.LogNext()
+	if after == before {
+		t.Fatal("FlushMempool wrote nothing")
+	}
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{}) // only what was synced
+	st, err := Open("db", Options{FS: crashed, FrameTxs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got := st.LogNext(); got != after {
+		t.Fatalf("after a crash the log ends at %d, want %d: the mempool record's numbers would be reused", got, after)
+	}
+	recs, err := st.ReadLog(before, 10)
+	if err != nil || len(recs) != 1 || recs[0].Kind != LogMempoolAccepted {
+		t.Fatalf("after a crash: %+v, %v", recs, err)
 	}
 }
