@@ -122,6 +122,8 @@ type Node struct {
 	producerStats atomic.Value // producer.Stats, published by the chain loop
 	txCostNs      float64      // build and store time per transaction (chain loop only)
 	lastCommit    commitTiming // the chain loop's last commit, for its log lines
+	disk          diskFault    // the chain loop's disk fault record (diskfault.go)
+	diskStats     atomic.Pointer[DiskStats]
 }
 
 // blockRequest hands verified blocks to the chain loop: one block (gossip,

@@ -64,6 +64,7 @@ func TestRefusesBadInput(t *testing.T) {
 		{"missing file", Sources{File: "/nonexistent/config.toml"}, "no such file"},
 		{"time budget over 95", Sources{Set: map[string]string{"producer.time_budget_percent": "96"}}, "producer.time_budget_percent must be 0 (automatic) to 95"},
 		{"negative time budget", Sources{Set: map[string]string{"producer.time_budget_percent": "-1"}}, "producer.time_budget_percent"},
+		{"negative free-space reserve", Sources{Set: map[string]string{"store.min_free_bytes": "-1"}}, "store.min_free_bytes must be 0 or more"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
