@@ -20,7 +20,8 @@ import (
 //     neither the guard nor the store's write-ahead log meets ENOSPC (the
 //     store cannot recover from a failed log write: it must be reopened);
 //   - after a failed guard write, backs off: the next try is 1, 2, 4 ...
-//     slots later, at most diskRetryCap (and always at least one slot);
+//     slots later, at most diskRetryCap (and always at least one slot),
+//     or the first slot after the free space grew by spaceFreedBytes;
 //   - logs once on entering the fault, every diskFaultReminder while it
 //     lasts, and once when a block is produced again;
 //   - reports it in Stats (metrics) and Health (degraded, "disk full: ...").
@@ -67,8 +68,11 @@ type diskFault struct {
 	since     time.Time
 	failures  int    // failed attempts in this episode
 	retrySlot uint64 // no write attempt before this slot
-	lastLog   time.Time
-	skipped   uint64 // slots skipped in this episode
+	// freeAtFailure is the free space when the last write failed (-1:
+	// unknown).
+	freeAtFailure int64
+	lastLog       time.Time
+	skipped       uint64 // slots skipped in this episode
 	// since start:
 	guardFailures, skippedTotal uint64
 }
@@ -78,21 +82,30 @@ type diskFault struct {
 // the slot otherwise, and logs only on entering a fault and as a reminder.
 func (n *Node) diskAllows(slot uint64) bool {
 	d := &n.disk
-	if minFree := n.cfg.Store.MinFreeBytes; minFree > 0 {
-		ds := n.store.DiskStatus()
-		if ds.FreeBytes >= 0 && ds.FreeBytes < minFree {
-			n.enterDiskFault(slot, FaultDiskFull, fmt.Errorf("%s free on the store's disk, below the %s kept free (store.min_free_bytes)",
-				store.FormatBytes(ds.FreeBytes), store.FormatBytes(minFree)))
-			n.skipForDisk()
-			return false
-		}
+	minFree := n.cfg.Store.MinFreeBytes
+	if minFree <= 0 && d.kind == "" {
+		return true
 	}
-	if d.kind != "" && slot < d.retrySlot {
+	free := n.store.DiskStatus().FreeBytes // -1: unknown
+	if minFree > 0 && free >= 0 && free < minFree {
+		n.enterDiskFault(slot, FaultDiskFull, fmt.Errorf("%s free on the store's disk, below the %s kept free (store.min_free_bytes)",
+			store.FormatBytes(free), store.FormatBytes(minFree)))
+		n.skipForDisk()
+		return false
+	}
+	// A full disk that has gained space since the failed write is tried
+	// at once: the backoff is for a disk that stays as it was.
+	freed := d.kind == FaultDiskFull && d.freeAtFailure >= 0 && free > d.freeAtFailure+spaceFreedBytes
+	if d.kind != "" && slot < d.retrySlot && !freed {
 		n.skipForDisk()
 		return false
 	}
 	return true
 }
+
+// spaceFreedBytes is how much free space must grow after a failed write
+// for the next slot to try again before its backoff ends.
+const spaceFreedBytes = 1 << 20
 
 // skipForDisk counts a skipped slot and reminds the log now and then.
 func (n *Node) skipForDisk() {
@@ -123,6 +136,7 @@ func (n *Node) diskWriteFailed(slot uint64, err error) {
 	capSlots := uint64(max(1, diskRetryCap/max(interval, time.Millisecond)))
 	backoff := uint64(1) << min(d.failures-1, 20)
 	d.retrySlot = slot + max(1, min(backoff, capSlots))
+	d.freeAtFailure = n.store.DiskStatus().FreeBytes
 	n.enterDiskFault(slot, kind, err)
 	n.publishDisk()
 }
