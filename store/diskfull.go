@@ -70,6 +70,10 @@ type diskFull struct {
 	lastLog  time.Time
 	// other samples Pebble's background errors that are not ENOSPC.
 	other logsample.Sampler
+	// corrupt is the last file Pebble found corrupt (checksum mismatch),
+	// for Open's error; corruptLogged the files already logged.
+	corrupt       atomic.Pointer[string]
+	corruptLogged sync.Map
 }
 
 func newDiskFull(log *slog.Logger, dir string, fs vfs.FS) *diskFull {
@@ -136,7 +140,30 @@ func (d *diskFull) listener() *pebble.EventListener {
 				d.wrote()
 			}
 		},
+		// Pebble's default calls Fatalf, a panic. The read that found the
+		// corruption returns it as an error anyway; the node stops on it
+		// (at Open: an error naming the file) rather than crash.
+		DataCorruption: d.dataCorruption,
 	}
+}
+
+// dataCorruption is Pebble's report of a file whose checksum does not
+// match; it comes on the read path, once per read of the bad block.
+func (d *diskFull) dataCorruption(i pebble.DataCorruptionInfo) {
+	d.corrupt.Store(&i.Path)
+	if _, logged := d.corruptLogged.LoadOrStore(i.Path, true); !logged {
+		d.log.Error("store: on-disk corruption: a read found a checksum mismatch; the data of this file is not used", "file", i.Path, "err", i.Details.Error())
+	}
+}
+
+// corruptFile wraps an error of Open with the file Pebble found corrupt,
+// if it found one.
+func (d *diskFull) corruptFile(err error) error {
+	p := d.corrupt.Load()
+	if p == nil {
+		return err
+	}
+	return fmt.Errorf("store: %s is corrupt, the store is not used: %w; restore the data directory from a backup, or move it away and resync from peers", *p, err)
 }
 
 // diskUsage is the usage of the filesystem that holds dir, or will: a new

@@ -251,7 +251,7 @@ func Open(dir string, o Options) (*Store, error) {
 	s, err := newStore(db, o, disk)
 	if err != nil {
 		_ = db.Close()
-		return nil, err
+		return nil, disk.corruptFile(err)
 	}
 	return s, nil
 }
@@ -354,7 +354,7 @@ func (s *Store) checkVersion() (created bool, err error) {
 			return false, fmt.Errorf("store: %w", err)
 		}
 		if !empty {
-			return false, errors.New("store: the database holds data but no format version: not an Ember store")
+			return false, errors.New("store: the database holds data but no format version: not an Ember store, or its MANIFEST (the list of its files, named by marker.manifest.*) is lost")
 		}
 		if err := s.db.Set(keyVersion, []byte(formatVersion), pebble.Sync); err != nil {
 			return false, fmt.Errorf("store: write format version: %w", err)
