@@ -1,13 +1,11 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/internal/syncbuf"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/store"
 )
@@ -41,37 +40,6 @@ func (g *faultyGuard) BeforeSign(slot, height uint64) error {
 
 func (g *faultyGuard) Last() (uint64, uint64) { return g.inner.Last() }
 
-// lockedBuffer collects log lines from the node's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-// count returns the lines that contain s.
-func (w *lockedBuffer) count(s string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for _, l := range strings.Split(w.b.String(), "\n") {
-		if strings.Contains(l, s) {
-			n++
-		}
-	}
-	return n
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // spaceFS reports the free space the test sets.
 type spaceFS struct {
 	vfs.FS
@@ -86,7 +54,7 @@ func (fs spaceFS) GetDiskUsage(string) (vfs.DiskUsage, error) {
 const faultInterval = 100 * time.Millisecond
 
 // startFaultNode runs a single producer with 100 ms slots, logging to logs.
-func startFaultNode(t *testing.T, guard producer.Guard, so store.Options, logs *lockedBuffer) *Node {
+func startFaultNode(t *testing.T, guard producer.Guard, so store.Options, logs *syncbuf.Buffer) *Node {
 	t.Helper()
 	key := keys.Ed25519FromSeed(seed("producer"))
 	g, err := genesis.Dev(genesis.DevOptions{Producers: []koinos.Address{key.Address()}, BlockIntervalMs: uint64(faultInterval.Milliseconds()), Now: time.Now()})
@@ -112,7 +80,7 @@ func startFaultNode(t *testing.T, guard producer.Guard, so store.Options, logs *
 }
 
 // waitProduced waits until the node has produced more than after blocks.
-func waitProduced(t *testing.T, n *Node, after uint64, within time.Duration, logs *lockedBuffer) uint64 {
+func waitProduced(t *testing.T, n *Node, after uint64, within time.Duration, logs *syncbuf.Buffer) uint64 {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
@@ -145,7 +113,7 @@ func TestGuardWriteFailureBacksOff(t *testing.T) {
 				t.Fatal(err)
 			}
 			guard := &faultyGuard{inner: inner, path: filepath.Join(dir, "sign-guard")}
-			logs := &lockedBuffer{}
+			logs := &syncbuf.Buffer{}
 			var free atomic.Int64 // steady: only the test frees space
 			free.Store(1 << 30)
 			n := startFaultNode(t, guard, store.Options{FS: spaceFS{FS: vfs.Default, free: &free}}, logs)
@@ -161,10 +129,10 @@ func TestGuardWriteFailureBacksOff(t *testing.T) {
 			if attempts < 2 || attempts > 6 {
 				t.Fatalf("%d signing attempts in %d slots on a failing disk, want 2..6", attempts, slots)
 			}
-			if k := logs.count("production stopped: " + c.fault); k != 1 {
+			if k := logs.Count("production stopped: " + c.fault); k != 1 {
 				t.Fatalf("%d 'production stopped' lines, want 1:\n%s", k, logs)
 			}
-			if k := logs.count("no block produced"); k != 0 {
+			if k := logs.Count("no block produced"); k != 0 {
 				t.Fatalf("%d 'no block produced' lines, want 0 (the fault is logged once):\n%s", k, logs)
 			}
 			code, why := n.Health(time.Now())
@@ -198,7 +166,7 @@ func TestGuardWriteFailureBacksOff(t *testing.T) {
 			if s := n.Stats().Disk; s.Fault != "" {
 				t.Fatalf("fault %q still reported after production resumed", s.Fault)
 			}
-			t.Logf("%d attempts in %d slots; %d warning or error lines", attempts, slots, logs.count("level=WARN")+logs.count("level=ERROR"))
+			t.Logf("%d attempts in %d slots; %d warning or error lines", attempts, slots, logs.Count("level=WARN")+logs.Count("level=ERROR"))
 		})
 	}
 }
@@ -215,7 +183,7 @@ func TestLowFreeSpaceStopsProduction(t *testing.T) {
 	guard := &faultyGuard{inner: inner, path: filepath.Join(dir, "sign-guard")}
 	var free atomic.Int64
 	free.Store(1 << 30)
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	n := startFaultNode(t, guard, store.Options{FS: spaceFS{FS: vfs.Default, free: &free}, MinFreeBytes: 64 << 20}, logs)
 	waitProduced(t, n, 1, 5*time.Second, logs)
 
@@ -233,7 +201,7 @@ func TestLowFreeSpaceStopsProduction(t *testing.T) {
 	if code != HealthDegraded || !hasPrefix(why, "disk full: production stopped") || !strings.Contains(strings.Join(why, " "), "store.min_free_bytes") {
 		t.Fatalf("health %d %q", code, why)
 	}
-	if k := logs.count("production stopped: disk full"); k != 1 {
+	if k := logs.Count("production stopped: disk full"); k != 1 {
 		t.Fatalf("%d 'production stopped' lines, want 1:\n%s", k, logs)
 	}
 	if d := n.Stats().Disk; d.Store.FreeBytes != 10<<20 || d.MinFreeBytes != 64<<20 {
@@ -247,15 +215,15 @@ func TestLowFreeSpaceStopsProduction(t *testing.T) {
 
 // waitLine waits for the one line that contains s (the chain loop logs it
 // just after the block the test saw).
-func waitLine(t *testing.T, logs *lockedBuffer, s string) {
+func waitLine(t *testing.T, logs *syncbuf.Buffer, s string) {
 	t.Helper()
 	for range 100 {
-		if logs.count(s) > 0 {
+		if logs.Count(s) > 0 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if k := logs.count(s); k != 1 {
+	if k := logs.Count(s); k != 1 {
 		t.Fatalf("%d %q lines, want 1:\n%s", k, s, logs)
 	}
 }

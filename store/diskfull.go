@@ -16,8 +16,8 @@ import (
 	"github.com/emberchain/ember/internal/logsample"
 )
 
-// What Pebble does on a full disk (v2.1, read from its sources; DESIGN
-// notes in docs/design.md, "Disk faults"):
+// What Pebble does on a full disk (v2.1.7, read from its sources; more in
+// docs/reliability.md, "Disk faults"):
 //
 //   - A failed write or sync of the write-ahead log is sticky: the log
 //     writer keeps the error and fails every later commit, and DB.Apply

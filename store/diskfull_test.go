@@ -1,12 +1,10 @@
 package store
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -14,6 +12,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"github.com/emberchain/ember/internal/syncbuf"
 )
 
 // fullDisk injects ENOSPC, as a full disk returns it, into the writes of
@@ -39,27 +39,6 @@ func (d *fullDisk) MaybeError(op errorfs.Op) error {
 }
 
 func (d *fullDisk) String() string { return "full disk" }
-
-// syncBuffer is a log destination safe for Pebble's goroutines and the
-// test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-func (w *syncBuffer) lines() int { return strings.Count(w.String(), "\n") }
 
 func shortDiskFullPause(t *testing.T, d time.Duration) {
 	old := diskFullPause
@@ -115,7 +94,7 @@ func TestFlushOnFullDiskIsPaced(t *testing.T) {
 	const pause = 20 * time.Millisecond
 	shortDiskFullPause(t, pause)
 	disk := &fullDisk{suffixes: []string{".sst", ".blob"}}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	nd := newNode(t, newNet(t, 1, 2), errorfs.Wrap(vfs.NewMem(), disk), 3)
 	nd.st.Close()
 	nd.opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -160,7 +139,7 @@ func TestFlushOnFullDiskIsPaced(t *testing.T) {
 		t.Fatalf("recovery not logged:\n%s", logs.String())
 	}
 	nd.produce(0)
-	t.Logf("%d failed writes in %s, %d log lines", failed, window, logs.lines())
+	t.Logf("%d failed writes in %s, %d log lines", failed, window, logs.Lines())
 }
 
 // TestOpenOnFullDisk: reopening replays the write-ahead log and flushes

@@ -8,7 +8,6 @@ package main
 // test-diskfull`, and where it cannot mount it fails, never skips.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -17,34 +16,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/emberchain/ember/internal/syncbuf"
 	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
 	"github.com/emberchain/ember/rpcgw/client"
 )
-
-// lineLog is a process's output, safe to read while it runs.
-type lineLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lineLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lineLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lineLog) lines() int { return strings.Count(l.String(), "\n") }
 
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
@@ -103,7 +82,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, logs *lineLog, ok func() bool) {
+func waitFor(t *testing.T, what string, within time.Duration, logs *syncbuf.Buffer, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !ok() {
@@ -127,10 +106,10 @@ func TestDiskFullTmpfs(t *testing.T) {
 	}
 	rpcAddr, adminAddr := freePort(t), freePort(t)
 	args := []string{"node", "--datadir", dir, "--rpc-addr", rpcAddr, "--set", "admin.listen=" + adminAddr, "--set", "p2p.listen=/ip4/127.0.0.1/tcp/0"}
-	start := func() (*exec.Cmd, *lineLog) {
+	start := func() (*exec.Cmd, *syncbuf.Buffer) {
 		cmd := exec.Command(os.Args[0], args...)
 		cmd.Env = append(os.Environ(), "EMBER_TEST_MAIN=1")
-		logs := &lineLog{}
+		logs := &syncbuf.Buffer{}
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -153,13 +132,13 @@ func TestDiskFullTmpfs(t *testing.T) {
 	ballast := filepath.Join(mnt, "ballast")
 	fill(t, ballast)
 	time.Sleep(time.Second) // a slot under way finishes
-	stoppedAt, linesBefore := head(c), logs.lines()
+	stoppedAt, linesBefore := head(c), logs.Lines()
 	const window = 10 * time.Second // 20 slots
 	time.Sleep(window)
 	if h := head(c); h != stoppedAt {
 		t.Fatalf("head moved from %d to %d on a full disk", stoppedAt, h)
 	}
-	faultLines := logs.lines() - linesBefore
+	faultLines := logs.Lines() - linesBefore
 	if faultLines > 4 {
 		t.Fatalf("%d log lines in %s on a full disk (20 slots), want at most 4:\n%s", faultLines, window, logs)
 	}
@@ -203,8 +182,8 @@ func TestDiskFullTmpfs(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("the node neither started nor refused on a full disk in 15 s:\n%s", logs)
 	}
-	if out := logs.String(); !strings.Contains(out, "store.min_free_bytes") || logs.lines() > 5 {
-		t.Fatalf("start on a full disk: want a short error naming store.min_free_bytes, got %d lines:\n%s", logs.lines(), out)
+	if out := logs.String(); !strings.Contains(out, "store.min_free_bytes") || logs.Lines() > 5 {
+		t.Fatalf("start on a full disk: want a short error naming store.min_free_bytes, got %d lines:\n%s", logs.Lines(), out)
 	}
 	t.Logf("start on a full disk: %s", strings.TrimSpace(logs.String()))
 
