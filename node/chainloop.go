@@ -61,6 +61,9 @@ func (n *Node) chainLoop(ctx context.Context) error {
 				// built now would be on a stale head. The slot is
 				// skipped, not signed.
 				n.log.Info("slot skipped: syncing with the network", "slot", nextSlot)
+			case !n.diskAllows(nextSlot):
+				// Disk full or failing: the slot is skipped without
+				// writing anything (diskfault.go).
 			default:
 				if err := n.produce(nextSlot); err != nil {
 					return err
@@ -195,6 +198,10 @@ func (n *Node) produce(slot uint64) error {
 	r, failed, err := n.producer.Produce(n.chain, slot, n.nowMs(), n.packingBudget(start))
 	n.producerStats.Store(n.producer.Stats())
 	if err != nil {
+		if guardWriteFailure(err) {
+			n.diskWriteFailed(slot, err) // logs once per fault, not per slot
+			return nil
+		}
 		n.log.Warn("no block produced", "slot", slot, "err", err)
 		return nil
 	}
@@ -217,6 +224,7 @@ func (n *Node) produce(slot uint64) error {
 	if err := n.commit([]*chain.Ready{r}, events.Local, ""); err != nil {
 		return err
 	}
+	n.diskWriteOK()
 	e := r.Accepted[0]
 	stored := time.Since(start) - built
 	n.noteBlockCost(len(e.Block.Transactions)+len(failed), time.Since(start), stored)

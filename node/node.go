@@ -123,6 +123,8 @@ type Node struct {
 	txCost        costAverage  // build and store time per transaction (chain loop only)
 	storeCost     costAverage  // store time per transaction (chain loop only)
 	lastCommit    commitTiming // the chain loop's last commit, for its log lines
+	disk          diskFault    // the chain loop's disk fault record (diskfault.go)
+	diskStats     atomic.Pointer[DiskStats]
 }
 
 // blockRequest hands verified blocks to the chain loop: one block (gossip,

@@ -56,6 +56,8 @@ type Stats struct {
 	// Publisher is the AMQP event publisher's snapshot, when PublisherOn.
 	Publisher   amqp.PublisherStats
 	PublisherOn bool
+	// Disk is the free space and the disk faults that stop production.
+	Disk DiskStats
 }
 
 // Stats returns a snapshot.
@@ -89,6 +91,7 @@ func (n *Node) Stats() Stats {
 	if p := n.fatal.Load(); p != nil {
 		s.Fatal = *p
 	}
+	s.Disk = n.diskSnapshot()
 	return s
 }
 
@@ -123,6 +126,11 @@ func (n *Node) Health(now time.Time) (int, []string) {
 	// older than that means this node is not producing or not receiving.
 	if stale := 3*s.BlockInterval + 2*time.Second; headAge > stale {
 		why = append(why, fmt.Sprintf("head block %d is %s old (more than %s)", s.Head.Height, headAge.Round(time.Second), stale))
+	}
+	if d := s.Disk; d.Fault != "" {
+		why = append(why, fmt.Sprintf("%s: production stopped since %s (%v)", d.Fault, d.Since.UTC().Format(time.RFC3339), d.Err))
+	} else if !d.Store.FullSince.IsZero() {
+		why = append(why, fmt.Sprintf("%s: the store's writes fail with no space left on device since %s", FaultDiskFull, d.Store.FullSince.UTC().Format(time.RFC3339)))
 	}
 	if s.P2P.Syncing {
 		why = append(why, fmt.Sprintf("syncing: head %d, catching up to %d", s.Head.Height, s.P2P.SyncTarget))

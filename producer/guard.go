@@ -72,11 +72,27 @@ func (g *FileGuard) BeforeSign(slot, height uint64) error {
 	binary.BigEndian.PutUint64(b[8:], height)
 	binary.BigEndian.PutUint32(b[16:], crc32.Checksum(b[:16], crcTable))
 	if err := writeSynced(g.path, b[:]); err != nil {
-		return fmt.Errorf("producer: record slot %d: %w", slot, err)
+		return &GuardWriteError{Slot: slot, Path: g.path, Err: err}
 	}
 	g.slot, g.h = slot, height
 	return nil
 }
+
+// GuardWriteError is a failure to record a slot in the sign guard: the
+// disk is full (errors.Is(err, syscall.ENOSPC)) or failing. The record on
+// disk is the previous one (the new one is written beside it and renamed
+// over it), so nothing was signed and retrying later is safe.
+type GuardWriteError struct {
+	Slot uint64
+	Path string
+	Err  error
+}
+
+func (e *GuardWriteError) Error() string {
+	return fmt.Sprintf("producer: record slot %d in the sign guard %s: %v", e.Slot, e.Path, e.Err)
+}
+
+func (e *GuardWriteError) Unwrap() error { return e.Err }
 
 func writeSynced(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,5 +115,39 @@ func TestGuardRefusesCorruption(t *testing.T) {
 	os.WriteFile(path, b[:7], 0o600)
 	if _, err := OpenFileGuard(path); err == nil {
 		t.Fatal("torn guard accepted")
+	}
+}
+
+// TestGuardWriteFailure: a sign guard that cannot be written refuses the
+// signature with a GuardWriteError that keeps the cause, and keeps the
+// last record.
+func TestGuardWriteFailure(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "guard", "sign-guard")
+	g, err := OpenFileGuard(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.BeforeSign(3, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The guard's directory replaced by a file: every write in it fails
+	// (ENOTDIR), as every write fails on a full disk (ENOSPC).
+	if err := os.RemoveAll(filepath.Join(dir, "guard")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "guard"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = g.BeforeSign(4, 2)
+	var gw *GuardWriteError
+	if !errors.As(err, &gw) || gw.Slot != 4 || gw.Path != path || !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("write failure: %v", err)
+	}
+	if !strings.Contains(err.Error(), "record slot 4 in the sign guard "+path) {
+		t.Fatalf("message: %v", err)
+	}
+	if last, _ := g.Last(); last != 3 {
+		t.Fatalf("after a failed write the guard says slot %d was signed, want 3", last)
 	}
 }

@@ -143,8 +143,8 @@ func (s *Store) commitLocked(r *chain.Ready, wo *pebble.WriteOptions) error {
 	s.mu.val = encodeMeta(s.mu.val[:0], next)
 	_ = b.Set(keyMeta, s.mu.val, nil)
 
-	if err := b.Commit(wo); err != nil {
-		s.mu.broken = fmt.Errorf("store: commit: %w", err)
+	if err := commitBatch(b, wo); err != nil {
+		s.mu.broken = commitFailed(err)
 		return s.mu.broken
 	}
 	for _, f := range removed {

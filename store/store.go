@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,10 @@ type Options struct {
 	// when the store is created; opening it with other values fails.
 	NoTransactionIndex bool
 	NoAccountHistory   bool
+	// MinFreeBytes is the free space Open requires on the store's
+	// filesystem (0: no check). The node also stops producing below it
+	// (store.min_free_bytes; docs/operations.md, "Disk full").
+	MinFreeBytes int64
 }
 
 // ErrIndexOff is returned (wrapped) by TransactionsByID and AccountHistory
@@ -155,6 +160,7 @@ type Store struct {
 	// at creation, checked at open).
 	noTxIndex, noHistory bool
 	closed               atomic.Bool // set by Close; reads check it
+	disk                 *diskFull   // ENOSPC pacing and status (diskfull.go)
 
 	// mu serializes commits and Close, and guards what only the commit
 	// path uses.
@@ -188,12 +194,17 @@ var _ chain.Storage = (*Store)(nil)
 // Open opens or creates the store in dir.
 func Open(dir string, o Options) (*Store, error) {
 	o.EnsureDefaults()
+	if err := checkFreeSpace(o.FS, dir, o.MinFreeBytes); err != nil {
+		return nil, err
+	}
+	disk := newDiskFull(o.Logger, dir, o.FS)
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref() // the DB holds its own reference
 	po := &pebble.Options{
-		FS:                          o.FS,
+		FS:                          vfs.OnDiskFull(o.FS, disk.onDiskFull),
 		Cache:                       cache,
 		Logger:                      pebbleLogger{o.Logger},
+		EventListener:               disk.listener(),
 		MemTableSize:                o.MemTableBytes,
 		MemTableStopWritesThreshold: 4,
 		FormatMajorVersion:          pebble.FormatNewest,
@@ -233,19 +244,53 @@ func Open(dir string, o Options) (*Store, error) {
 		// for no space.
 		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 	}
-	db, err := pebble.Open(dir, po)
+	db, err := openPebble(dir, po, disk)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return nil, err
 	}
-	s, err := newStore(db, o)
+	s, err := newStore(db, o, disk)
 	if err != nil {
 		_ = db.Close()
-		return nil, err
+		return nil, disk.corruptFile(err)
 	}
 	return s, nil
 }
 
-func newStore(db *pebble.DB, o Options) (*Store, error) {
+// openPebble opens the DB, unless the disk fills while Pebble replays its
+// write-ahead log: Pebble then retries the flush and waits for it forever
+// (diskfull.go), so Open gives up with a clear error. The abandoned
+// pebble.Open keeps retrying once a second; it closes the DB if it ever
+// returns. The process is expected to exit on the error.
+func openPebble(dir string, po *pebble.Options, disk *diskFull) (*pebble.DB, error) {
+	type opened struct {
+		db  *pebble.DB
+		err error
+	}
+	done := make(chan opened, 1)
+	disk.inOpen.Store(true)
+	go func() {
+		db, err := pebble.Open(dir, po)
+		done <- opened{db, err}
+	}()
+	select {
+	case o := <-done:
+		disk.inOpen.Store(false)
+		if o.err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", dir, o.err)
+		}
+		return o.db, nil
+	case <-disk.opening:
+		go func() {
+			if o := <-done; o.db != nil {
+				_ = o.db.Close()
+			}
+		}()
+		return nil, fmt.Errorf("%w: replaying the write-ahead log of %s needs space to flush it (%s free now); free space and start again",
+			ErrDiskFullAtOpen, dir, FormatBytes(disk.freeBytes()))
+	}
+}
+
+func newStore(db *pebble.DB, o Options, disk *diskFull) (*Store, error) {
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(0),
 		zstd.WithDecoderMaxMemory(maxFrameBytes),
@@ -258,7 +303,7 @@ func newStore(db *pebble.DB, o Options) (*Store, error) {
 		dec.Close()
 		return nil, err
 	}
-	s := &Store{db: db, log: o.Logger, dec: dec, wopts: pebble.Sync, decoded: newEntryCache(o.DecodedBlocks, o.DecodedTransactions), maxReadTxs: o.MaxReadTransactions}
+	s := &Store{db: db, log: o.Logger, disk: disk, dec: dec, wopts: pebble.Sync, decoded: newEntryCache(o.DecodedBlocks, o.DecodedTransactions), maxReadTxs: o.MaxReadTransactions}
 	if o.NoSync {
 		s.wopts = pebble.NoSync
 	}
@@ -309,7 +354,7 @@ func (s *Store) checkVersion() (created bool, err error) {
 			return false, fmt.Errorf("store: %w", err)
 		}
 		if !empty {
-			return false, errors.New("store: the database holds data but no format version: not an Ember store")
+			return false, errors.New("store: the database holds data but no format version: not an Ember store, or its MANIFEST (the list of its files, named by marker.manifest.*) is lost")
 		}
 		if err := s.db.Set(keyVersion, []byte(formatVersion), pebble.Sync); err != nil {
 			return false, fmt.Errorf("store: write format version: %w", err)
@@ -431,6 +476,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
 	}
+	s.disk.closed.Store(true) // no more pausing retries: Close must not wait for space
 	s.dec.Close()
 	if s.mu.batch != nil {
 		_ = s.mu.batch.Close()
@@ -501,7 +547,8 @@ func with(r reader, key []byte, fn func(v []byte) error) error {
 // pebbleLogger routes Pebble's messages to slog. Pebble calls Fatalf on a
 // failed WAL write, after which its commit pipeline is unusable; it
 // expects the call not to return, so we log and panic: continuing would
-// acknowledge commits that are not durable.
+// acknowledge commits that are not durable. The panic carries the cause
+// (pebbleFatal); on the commit path commitBatch recovers it as an error.
 type pebbleLogger struct{ l *slog.Logger }
 
 func (p pebbleLogger) Infof(format string, args ...any) {
@@ -513,7 +560,16 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 }
 
 func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := "pebble: " + fmt.Sprintf(format, args...)
-	p.l.Error(msg)
-	panic(msg)
+	f := pebbleFatal{msg: fmt.Sprintf(format, args...)}
+	if !strings.HasPrefix(f.msg, "pebble: ") {
+		f.msg = "pebble: " + f.msg
+	}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			f.cause = err
+			break
+		}
+	}
+	p.l.Error(f.msg)
+	panic(f)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/txbuilder"
+	"github.com/emberchain/ember/internal/syncbuf"
 	"github.com/emberchain/ember/node/keyfile"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 	blockstorerpc "github.com/emberchain/ember/proto/koinos/rpc/block_store"
@@ -34,7 +35,7 @@ type devnetRun struct {
 	t       *testing.T
 	dir     string
 	cmd     *exec.Cmd
-	out     *lockedBuffer
+	out     *syncbuf.Buffer
 	clients []*client.Client
 	pids    []int
 	g       *genesis.Genesis
@@ -43,7 +44,7 @@ type devnetRun struct {
 
 func startDevnet(t *testing.T, n int, interval time.Duration) *devnetRun {
 	t.Helper()
-	d := &devnetRun{t: t, dir: filepath.Join(t.TempDir(), "devnet"), out: &lockedBuffer{}, exited: make(chan struct{})}
+	d := &devnetRun{t: t, dir: filepath.Join(t.TempDir(), "devnet"), out: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	o := devnetPorts(t, n)
 	d.cmd = exec.Command(os.Args[0], "devnet", "--nodes", strconv.Itoa(n), "--datadir", d.dir, "--block-interval", interval.String(),
 		"--rpc-port", strconv.Itoa(o.RPCPort), "--p2p-port", strconv.Itoa(o.P2PPort), "--admin-port", strconv.Itoa(o.AdminPort))

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,32 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/emberchain/ember/internal/syncbuf"
 	"github.com/emberchain/ember/rpcgw/client"
 )
-
-// lockedBuffer is a bytes.Buffer a child process writes while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // stringerFunc prints what its function returns when it is printed.
 type stringerFunc func() string
@@ -51,7 +31,7 @@ func TestDevnetRun(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "devnet", "--nodes", "2", "--datadir", dir, "--block-interval", "200ms",
 		"--rpc-port", strconv.Itoa(o.RPCPort), "--p2p-port", strconv.Itoa(o.P2PPort), "--admin-port", strconv.Itoa(o.AdminPort))
 	cmd.Env = append(os.Environ(), "EMBER_TEST_MAIN=1", "EMBER_RPC_LISTEN=127.0.0.1:1")
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

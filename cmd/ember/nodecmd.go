@@ -166,6 +166,7 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 			NoTransactionIndex:  !cfg.Store.TransactionIndex,
 			NoAccountHistory:    !cfg.Store.AccountHistory,
 			MaxLogRecords:       cfg.Store.EventLogRecords,
+			MinFreeBytes:        cfg.Store.MinFreeBytes,
 		},
 		Verify: sigverify.PoolConfig{
 			Workers: cfg.Verify.Workers, QueueDepth: cfg.Verify.QueueDepth, MaxBatch: cfg.Verify.MaxBatch, CacheSize: cfg.Verify.CacheSize, GatherWindow: gatherWindow(cfg.Verify.GatherWindow),

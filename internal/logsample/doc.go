@@ -6,6 +6,7 @@
 // the next message let through carries that count ("suppressed"),
 // so nothing is hidden, only summarized. It is safe for concurrent use
 // and costs two atomic operations per call. Users: the JSON-RPC gateway
-// (rpcgw) for its warnings, and the AMQP bridge (netio/amqp) for
-// malformed deliveries and reconnection attempts.
+// (rpcgw) for its warnings, the AMQP bridge (netio/amqp) for
+// malformed deliveries and reconnection attempts, and the store for
+// Pebble's background errors, which Pebble retries without pause.
 package logsample

@@ -64,7 +64,30 @@ func LoadIdentity(path string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2p: identity key %s is not a libp2p private key: %w", path, err)
 	}
+	if err := checkKeyPair(k); err != nil {
+		return nil, fmt.Errorf("p2p: identity key %s is corrupt (%v): peers would reject everything this node signs; restore it from a backup, or delete it to make a new identity (the peer id changes)", path, err)
+	}
 	return k, nil
+}
+
+// checkKeyPair signs with k and verifies with its public key. An Ed25519
+// file holds the seed and the public key side by side: a flipped byte in
+// either still parses, and the node would then gossip signatures no peer
+// accepts.
+func checkKeyPair(k crypto.PrivKey) error {
+	msg := []byte("ember identity key check")
+	sig, err := k.Sign(msg)
+	if err != nil {
+		return err
+	}
+	ok, err := k.GetPublic().Verify(msg, sig)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("its public half does not match its private half")
+	}
+	return nil
 }
 
 // LoadOrCreateIdentity reads the identity key at path, creating it first if

@@ -108,6 +108,12 @@ var (
 	descLogCap      = prometheus.NewDesc("ember_eventlog_records_max", "The log's cap on retained records (store.event_log_records).", nil, nil)
 	descLogDropped  = prometheus.NewDesc("ember_eventlog_dropped_total", "Records dropped by the cap before a consumer confirmed them (that consumer is told, and must resync).", nil, nil)
 	descLogLag      = prometheus.NewDesc("ember_eventlog_consumer_lag", "Sequence numbers between a registered consumer's cursor and the log's end.", []string{"consumer"}, nil)
+	descDiskFull    = prometheus.NewDesc("ember_disk_full", "1 while production is stopped for lack of disk space (free space below store.min_free_bytes, or a write failed with ENOSPC) or the store's writes fail with ENOSPC, else 0.", nil, nil)
+	descDiskFailing = prometheus.NewDesc("ember_disk_write_failing", "1 while production is stopped because the sign guard's writes fail for another reason than space (EIO, a read-only filesystem), else 0.", nil, nil)
+	descDiskFails   = prometheus.NewDesc("ember_disk_write_failures_total", "Writes that failed: the sign guard's (any error), the store's (ENOSPC, each paced retry counted).", []string{"file"}, nil)
+	descDiskSkipped = prometheus.NewDesc("ember_disk_skipped_slots_total", "Own slots not produced because of a disk fault.", nil, nil)
+	descDiskFree    = prometheus.NewDesc("ember_disk_free_bytes", "Free bytes on the store's filesystem (for the node's user), read at scrape time.", nil, nil)
+	descDiskMinFree = prometheus.NewDesc("ember_disk_min_free_bytes", "store.min_free_bytes: below this much free space the node does not produce (0: not checked).", nil, nil)
 	descIndexBehind = prometheus.NewDesc("ember_index_behind_records", "Event log records the indexer has not reached (blocks whose transactions or history reads take from the blocks).", nil, nil)
 )
 
@@ -148,7 +154,8 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHead, descLIB, descHeadAge, descPeers, descPoolTxs, descPoolBytes, descPoolReject, descPoolExpired,
 		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCRejected, descHealth,
 		descVerifyQueue, descVerifySigs, descVerifyTxs, descVerifyCache, descVerifyRej, descVerifyBatch,
-		descLogFirst, descLogNext, descLogRecords, descLogCap, descLogDropped, descLogLag, descIndexBehind} {
+		descLogFirst, descLogNext, descLogRecords, descLogCap, descLogDropped, descLogLag, descIndexBehind,
+		descDiskFull, descDiskFailing, descDiskFails, descDiskSkipped, descDiskFree, descDiskMinFree} {
 		ch <- d
 	}
 	for _, d := range p2pDescs {
@@ -225,9 +232,24 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for i, n := range v.BatchSizes {
 		counter(descVerifyBatch, float64(n), batchSizeLabels[i])
 	}
+	collectDisk(s.Disk, gauge, counter)
 	collectP2P(s.P2P, gauge, counter)
 	collectAMQP(s.AMQP, gauge, counter)
 	collectPublisher(s.PublisherOn, s.Publisher, gauge, counter)
+}
+
+// collectDisk reports the disk faults that stop production
+// (docs/reliability.md, "Disk faults").
+func collectDisk(d node.DiskStats, gauge, counter func(*prometheus.Desc, float64, ...string)) {
+	gauge(descDiskFull, bit(d.Fault == node.FaultDiskFull || !d.Store.FullSince.IsZero()))
+	gauge(descDiskFailing, bit(d.Fault == node.FaultDiskFailing))
+	counter(descDiskFails, float64(d.GuardFailures), "sign_guard")
+	counter(descDiskFails, float64(d.Store.FailedWrites), "store")
+	counter(descDiskSkipped, float64(d.SkippedSlots))
+	if d.Store.FreeBytes >= 0 {
+		gauge(descDiskFree, float64(d.Store.FreeBytes))
+	}
+	gauge(descDiskMinFree, float64(d.MinFreeBytes))
 }
 
 // collectP2P reports the network's snapshot.

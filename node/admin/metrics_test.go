@@ -205,3 +205,36 @@ func TestEventLogMetrics(t *testing.T) {
 		t.Fatal("ember_index_lag_seconds did not record the observation")
 	}
 }
+
+// TestDiskMetrics: a disk fault shows as ember_disk_full or
+// ember_disk_write_failing, with the failed writes by file.
+func TestDiskMetrics(t *testing.T) {
+	st := node.Stats{HeadTime: time.Now(), Disk: node.DiskStats{
+		Fault: node.FaultDiskFull, GuardFailures: 4, SkippedSlots: 30, MinFreeBytes: 64 << 20,
+		Store: store.DiskStatus{FreeBytes: 1 << 20, TotalBytes: 200 << 20, FailedWrites: 7},
+	}}
+	m := scrape(t, fakeSource{st})
+	for series, want := range map[string]float64{
+		"ember_disk_full": 1, "ember_disk_write_failing": 0,
+		`ember_disk_write_failures_total{file="sign_guard"}`: 4, `ember_disk_write_failures_total{file="store"}`: 7,
+		"ember_disk_skipped_slots_total": 30, "ember_disk_free_bytes": 1 << 20, "ember_disk_min_free_bytes": 64 << 20,
+	} {
+		if got, ok := m[series]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	// Healthy, the store's filesystem unknown: 0, and no free-space sample.
+	m = scrape(t, fakeSource{node.Stats{HeadTime: time.Now(), Disk: node.DiskStats{Store: store.DiskStatus{FreeBytes: -1}}}})
+	if m["ember_disk_full"] != 0 {
+		t.Error("ember_disk_full set on a healthy node")
+	}
+	if _, ok := m["ember_disk_free_bytes"]; ok {
+		t.Error("ember_disk_free_bytes reported for a filesystem that cannot tell")
+	}
+	// The store's writes failing with ENOSPC also count as a full disk.
+	st.Disk.Fault, st.Disk.Store.FullSince = node.FaultDiskFailing, time.Now()
+	m = scrape(t, fakeSource{st})
+	if m["ember_disk_full"] != 1 || m["ember_disk_write_failing"] != 1 {
+		t.Errorf("full %v failing %v, want 1 and 1", m["ember_disk_full"], m["ember_disk_write_failing"])
+	}
+}

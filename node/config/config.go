@@ -18,7 +18,7 @@ import (
 
 // Config is every key of the node's configuration. Each field carries its
 // TOML name, its documentation, and for some a check ("listen", "level",
-// "format", "positive", "nonnegative").
+// "format", "positive", "not-negative").
 type Config struct {
 	Node     Node     `toml:"node"`
 	Log      Log      `toml:"log"`
@@ -96,7 +96,7 @@ type Verify struct {
 	MaxBatch   int `toml:"max_batch" check:"positive" doc:"Most signatures a worker verifies in one batch. Larger batches cost less per Ed25519 signature, but one invalid signature sends its whole batch to single checks (5–7 ms at 256); 128 halves that."`
 	CacheSize  int `toml:"cache_size" check:"positive" doc:"Verified transactions remembered, so a transaction verified on submit is not verified again in a block."`
 	// GatherWindow: sigverify.PoolConfig.GatherWindow (0 here: never).
-	GatherWindow time.Duration `toml:"gather_window" check:"nonnegative" doc:"Under load, how long a worker holding fewer than 16 signatures waits for more submissions before it verifies them: one-transaction requests (wallets) reach it one by one, and an Ed25519 batch of 8 or more costs about half as much per signature as one of 1 or 2. A worker seeing lone transactions never waits. 0: never wait."`
+	GatherWindow time.Duration `toml:"gather_window" check:"not-negative" doc:"Under load, how long a worker holding fewer than 16 signatures waits for more submissions before it verifies them: one-transaction requests (wallets) reach it one by one, and an Ed25519 batch of 8 or more costs about half as much per signature as one of 1 or 2. A worker seeing lone transactions never waits. 0: never wait."`
 }
 
 // Chain configures the engine.
@@ -118,6 +118,8 @@ type Store struct {
 	AccountHistory   bool `toml:"account_history" doc:"Keep account history (account_history.get_account_history). Fixed when the data directory is created."`
 	// The durable event log (docs/bus.md).
 	EventLogRecords int `toml:"event_log_records" check:"positive" doc:"Cap on the records the durable event log retains (a few per block, about 100 bytes each). Records every registered consumer (the indexer, the AMQP publisher) has confirmed are pruned; past the cap the oldest go even if a consumer has not confirmed them, and that consumer is told it must resync (ember_eventlog_dropped_total)."`
+	// Disk faults (docs/reliability.md).
+	MinFreeBytes int64 `toml:"min_free_bytes" check:"not-negative" doc:"Free space, in bytes, the node keeps on the store's disk: below it the node does not start, and stops producing (without writing anything) until space is back; /healthz says disk full, ember_disk_full is 1. It leaves room for a block's write-ahead-log record and Pebble's flushes, which cannot fail without stopping the node. 0 turns the check off."`
 }
 
 // P2P configures the peer-to-peer network (docs/network.md).
@@ -169,7 +171,7 @@ func Default() Config {
 		Mempool: Mempool{MaxTransactions: 200_000, MaxBytes: 256 << 20, MaxPerAccount: 1024, Expiry: 120 * time.Second},
 		Verify:  Verify{QueueDepth: 1024, MaxBatch: 256, CacheSize: 131072, GatherWindow: 200 * time.Microsecond}, // MaxBatch: keys.MaxEd25519Batch; GatherWindow: sigverify.DefaultGatherWindow
 		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20},
-		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16, TransactionIndex: true, AccountHistory: true, EventLogRecords: 1 << 20},
+		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16, TransactionIndex: true, AccountHistory: true, EventLogRecords: 1 << 20, MinFreeBytes: 64 << 20},
 		P2P: P2P{
 			Listen: []string{"/ip4/127.0.0.1/tcp/8888"}, Key: "p2p.key", MaxPeers: 32, BanDuration: 30 * time.Minute,
 			MaxMessageSize: 4 << 20, SyncBatchBytes: 8 << 20, SyncPeers: 4, ServeRequests: 16,
@@ -363,7 +365,7 @@ func (c *Config) Validate() error {
 			if (v.CanInt() && v.Int() <= 0) || (v.CanUint() && v.Uint() == 0) {
 				return fmt.Errorf("config: %s must be above 0", k.name)
 			}
-		case "nonnegative":
+		case "not-negative":
 			if v.CanInt() && v.Int() < 0 {
 				return fmt.Errorf("config: %s must be 0 or more", k.name)
 			}

@@ -65,6 +65,7 @@ func TestRefusesBadInput(t *testing.T) {
 		{"time budget over 95", Sources{Set: map[string]string{"producer.time_budget_percent": "96"}}, "producer.time_budget_percent must be 0 (automatic) to 95"},
 		{"negative time budget", Sources{Set: map[string]string{"producer.time_budget_percent": "-1"}}, "producer.time_budget_percent"},
 		{"negative gather window", Sources{Set: map[string]string{"verify.gather_window": "-1ms"}}, "verify.gather_window must be 0 or more"},
+		{"negative free-space reserve", Sources{Set: map[string]string{"store.min_free_bytes": "-1"}}, "store.min_free_bytes must be 0 or more"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
