@@ -190,6 +190,9 @@ func New(cfg Config) (*Node, error) {
 	n.verifier = cfg.Verifier
 	if n.verifier == nil {
 		vc := cfg.Verify
+		if vc.NewTimer == nil {
+			vc.NewTimer = newTimer
+		}
 		vc.Limits = c.Limits()
 		pool, err := sigverify.NewPool(vc)
 		if err != nil {
@@ -412,3 +415,13 @@ func (n *Node) closeStore() error {
 func (n *Node) Close() error { return n.closeStore() }
 
 func (n *Node) nowMs() uint64 { return uint64(n.now().UnixMilli()) }
+
+// wallTimer is a *time.Timer as a sigverify.Timer: the verify stage's
+// only clock, passed in.
+type wallTimer struct{ t *time.Timer }
+
+func newTimer(d time.Duration) sigverify.Timer { return wallTimer{time.NewTimer(d)} }
+
+func (w wallTimer) C() <-chan time.Time   { return w.t.C }
+func (w wallTimer) Reset(d time.Duration) { w.t.Reset(d) }
+func (w wallTimer) Stop()                 { w.t.Stop() }

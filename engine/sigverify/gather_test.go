@@ -9,7 +9,7 @@ import (
 // can feed its queue and call gather itself.
 func gatherWorker(t *testing.T, window time.Duration) *worker {
 	t.Helper()
-	cfg := PoolConfig{Workers: 1, GatherWindow: window, Limits: &Limits{}}
+	cfg := PoolConfig{Workers: 1, GatherWindow: window, Limits: &Limits{}, NewTimer: newTestTimer}
 	cfg.EnsureDefaults()
 	return newWorker(&Pool{cfg: cfg, quit: make(chan struct{})})
 }
@@ -77,5 +77,24 @@ func TestGatherLoadFollowsBatches(t *testing.T) {
 	}
 	if w.natural >= 2 {
 		t.Fatalf("after single transactions: natural %.2f, want idle", w.natural)
+	}
+}
+
+type testTimer struct{ t *time.Timer }
+
+func newTestTimer(d time.Duration) Timer { return testTimer{time.NewTimer(d)} }
+
+func (w testTimer) C() <-chan time.Time   { return w.t.C }
+func (w testTimer) Reset(d time.Duration) { w.t.Reset(d) }
+func (w testTimer) Stop()                 { w.t.Stop() }
+
+// A pool given no timers never waits: the engine has no clock of its own.
+func TestGatherNeedsATimer(t *testing.T) {
+	w := gatherWorker(t, time.Hour)
+	w.p.cfg.NewTimer = nil
+	w.natural = 8
+	w.jobs = oneSigJob()
+	if got := w.gather(1); got != 1 {
+		t.Fatalf("gather without a timer waited and took %d signatures", got)
 	}
 }

@@ -78,6 +78,10 @@ type PoolConfig struct {
 	// submissions when its batch is small (see gather; default
 	// DefaultGatherWindow; negative: never).
 	GatherWindow time.Duration
+	// NewTimer makes the timers gather waits on: the engine reads no
+	// clock of its own, the node passes real ones (nil: a worker never
+	// waits, whatever GatherWindow says).
+	NewTimer func(time.Duration) Timer
 	// Limits are the stateless transaction limits (required).
 	Limits *Limits
 
@@ -142,6 +146,14 @@ func (c *PoolConfig) Validate() error {
 		return fmt.Errorf("sigverify: PoolConfig.MaxSources is %d, want at least 1", c.MaxSources)
 	}
 	return nil
+}
+
+// Timer is a resettable one-shot timer (a *time.Timer behind an
+// interface, so the engine can be handed one).
+type Timer interface {
+	C() <-chan time.Time
+	Reset(d time.Duration)
+	Stop()
 }
 
 // Pool is the signature verification stage: Workers goroutines, each with

@@ -4,7 +4,6 @@ import (
 	"math/bits"
 	"runtime"
 	"sync/atomic"
-	"time"
 
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
@@ -23,8 +22,8 @@ type worker struct {
 	items  []keys.Item
 	st     workerStats
 
-	natural float64     // moving average of batch sizes before gather
-	timer   *time.Timer // gather's, reused
+	natural float64 // moving average of batch sizes before gather
+	timer   Timer   // gather's, reused
 }
 
 // workerStats are written by the worker alone and read by Pool.Stats.
@@ -120,7 +119,7 @@ func (w *worker) gather(n int) int {
 	w.natural = (3*w.natural + float64(n)) / 4
 	maxBatch := w.p.cfg.MaxBatch
 	window := w.p.cfg.GatherWindow
-	if n >= gatherTarget || n >= maxBatch || w.natural < 2 || window < 0 {
+	if n >= gatherTarget || n >= maxBatch || w.natural < 2 || window < 0 || w.p.cfg.NewTimer == nil {
 		return n
 	}
 	for _, j := range w.jobs {
@@ -129,7 +128,7 @@ func (w *worker) gather(n int) int {
 		}
 	}
 	if w.timer == nil {
-		w.timer = time.NewTimer(window)
+		w.timer = w.p.cfg.NewTimer(window)
 	} else {
 		w.timer.Reset(window)
 	}
@@ -139,7 +138,7 @@ func (w *worker) gather(n int) int {
 		select {
 		case js = <-w.blockq:
 		case js = <-w.txq:
-		case <-w.timer.C:
+		case <-w.timer.C():
 			return n
 		case <-w.p.quit:
 			return n
