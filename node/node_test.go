@@ -41,6 +41,8 @@ type testNet struct {
 	done     chan error
 	// logMempool sets Config.LogMempool at the next start.
 	logMempool bool
+	// configure, if set, adjusts the Config at every start.
+	configure func(*Config)
 }
 
 const testFunds = 1_000_000_000_000
@@ -52,7 +54,14 @@ func newTestNet(t *testing.T, users int, interval time.Duration) *testNet {
 
 func newTestNetWith(t *testing.T, users int, interval time.Duration, so store.Options) *testNet {
 	t.Helper()
-	tn := &testNet{t: t, dir: t.TempDir(), store: so}
+	return newTestNetConfigured(t, users, interval, func(c *Config) { c.Store = so })
+}
+
+// newTestNetConfigured is newTestNet with configure applied to the node's
+// Config at every start.
+func newTestNetConfigured(t *testing.T, users int, interval time.Duration, configure func(*Config)) *testNet {
+	t.Helper()
+	tn := &testNet{t: t, dir: t.TempDir(), configure: configure}
 	tn.producer = keys.Ed25519FromSeed(seed("producer"))
 	balances := map[koinos.Address]uint64{}
 	for i := 0; i < users; i++ {
@@ -85,7 +94,12 @@ func seed(s string) []byte {
 
 func (tn *testNet) start() {
 	tn.t.Helper()
-	n, err := New(Config{DataDir: tn.dir, Genesis: tn.g, ProducerKey: tn.producer, RPCListen: "127.0.0.1:0", Store: tn.store, AMQP: tn.amqp, LogMempool: tn.logMempool})
+	cfg := Config{DataDir: tn.dir, Genesis: tn.g, ProducerKey: tn.producer, RPCListen: "127.0.0.1:0", Store: tn.store, AMQP: tn.amqp, LogMempool: tn.logMempool}
+	if tn.configure != nil {
+		tn.configure(&cfg)
+		tn.store = cfg.Store
+	}
+	n, err := New(cfg)
 	if err != nil {
 		tn.t.Fatal(err)
 	}

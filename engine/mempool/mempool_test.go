@@ -538,3 +538,37 @@ func BenchmarkMempoolBest(b *testing.B) {
 		}
 	}
 }
+
+// addWithin never takes its counter over the limit, even for a moment,
+// however many add at once.
+func TestAddWithin(t *testing.T) {
+	var c atomic.Int64
+	const limit, adders = 64, 32
+	var over atomic.Bool
+	var wg sync.WaitGroup
+	for range adders {
+		wg.Go(func() {
+			for range 1000 {
+				if addWithin(&c, 1, limit) {
+					if c.Load() > limit {
+						over.Store(true)
+					}
+					c.Add(-1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if over.Load() {
+		t.Fatal("the counter went over its limit")
+	}
+	c.Store(limit - 2)
+	for _, tc := range []struct {
+		delta int64
+		ok    bool
+	}{{3, false}, {2, true}, {1, false}} {
+		if got := addWithin(&c, tc.delta, limit); got != tc.ok {
+			t.Fatalf("addWithin(+%d) at %d = %v, want %v", tc.delta, c.Load(), got, tc.ok)
+		}
+	}
+}
