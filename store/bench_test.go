@@ -29,7 +29,7 @@ var (
 // transferBlocks returns k Readies of real blocks of n token transfers,
 // made by the engine: one producer, n users, each sending one transfer
 // per block to the next user. Built once per n and shared by benchmarks.
-func transferBlocks(b *testing.B, n, k int) []*chain.Ready {
+func transferBlocks(b testing.TB, n, k int) []*chain.Ready {
 	benchMu.Lock()
 	defer benchMu.Unlock()
 	if rs := benchTemplates[n]; len(rs) >= k {
