@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+
+	"github.com/emberchain/ember/internal/verdict"
 )
 
 // The invariants, as pure functions of what the runner observed from
@@ -23,16 +25,9 @@ const (
 )
 
 // Violation is a broken invariant.
-type Violation struct {
-	Invariant string
-	Detail    string
-}
+type Violation = verdict.Violation
 
-func (v *Violation) Error() string { return v.Invariant + ": " + v.Detail }
-
-func violation(inv, format string, args ...any) *Violation {
-	return &Violation{Invariant: inv, Detail: fmt.Sprintf(format, args...)}
-}
+var violation = verdict.New
 
 // Block is a block as the runner read it over JSON-RPC.
 type Block struct {
@@ -50,9 +45,9 @@ type Ledger struct {
 	mu struct {
 		sync.Mutex
 		ids    map[uint64]string
-		by     map[uint64]int    // the node that first reported the height
-		maxLIB map[int]uint64    // per node
-		upTo   map[int]uint64    // per node: heights recorded from it
+		by     map[uint64]int // the node that first reported the height
+		maxLIB map[int]uint64 // per node
+		upTo   map[int]uint64 // per node: heights recorded from it
 	}
 }
 

@@ -151,7 +151,7 @@ func (n *network) healAll(ctx context.Context) (time.Time, error) {
 		}
 	}
 	healed := time.Now()
-	n.note(healed.Sub(n.t0), "final heal: every node running, every link up", 0)
+	n.note(healed.Sub(n.t0), "final heal (all undone)", 0)
 	return healed, nil
 }
 

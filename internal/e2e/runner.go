@@ -23,6 +23,7 @@ import (
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/txbuilder"
 	"github.com/emberchain/ember/internal/childproc"
+	"github.com/emberchain/ember/internal/verdict"
 	"github.com/emberchain/ember/node/keyfile"
 	blockrpc "github.com/emberchain/ember/proto/koinos/rpc/block_store"
 	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
@@ -70,14 +71,14 @@ func (r *Result) Passed() bool { return len(r.Violations) == 0 }
 // String is the summary printed after a run.
 func (r *Result) String() string {
 	var b strings.Builder
-	verdict := "passed"
+	outcome := "passed"
 	if !r.Passed() {
-		verdict = "FAILED"
+		outcome = "FAILED"
 		if r.KnownFailure != "" {
-			verdict = "failed (known: " + r.KnownFailure + ")"
+			outcome = "failed (known: " + r.KnownFailure + ")"
 		}
 	}
-	fmt.Fprintf(&b, "scenario %s: %s in %s", r.Scenario, verdict, r.Duration.Round(time.Second))
+	fmt.Fprintf(&b, "scenario %s: %s in %s", r.Scenario, outcome, r.Duration.Round(time.Second))
 	if r.Seed != 0 {
 		fmt.Fprintf(&b, " (seed %d)", r.Seed)
 	}
@@ -90,14 +91,7 @@ func (r *Result) String() string {
 		r.Tx.Sent, r.Tx.Acked, r.Tx.Included, r.Tx.AckedIncluded, r.Resubmitted, r.LostAfterAck)
 	fmt.Fprintf(&b, "  after the final heal: first block %d slots later, every producer within %d ms, every node's LIB past the heal's heads within %s\n",
 		r.Resume.FirstSlots, r.Resume.AllProducersMs, r.FinalityAfterHeal.Round(100*time.Millisecond))
-	if r.Passed() {
-		b.WriteString("  no invariant broken\n")
-	} else {
-		fmt.Fprintf(&b, "  %d VIOLATIONS (%s):\n", len(r.Violations), strings.Join(r.ViolatedInvariants, ", "))
-		for _, v := range r.Violations {
-			fmt.Fprintf(&b, "    %s\n", v)
-		}
-	}
+	b.WriteString(verdict.Describe(r.Violations, r.ViolatedInvariants))
 	if r.Dir != "" {
 		fmt.Fprintf(&b, "  work directory kept: %s\n", r.Dir)
 	}
@@ -214,10 +208,9 @@ func (n *network) fail(errs ...error) {
 		n.seenInvariants = map[string]bool{}
 	}
 	for _, err := range errs {
-		inv := "harness"
-		var v *Violation
-		if errors.As(err, &v) {
-			inv = v.Invariant
+		inv := verdict.InvariantOf(err)
+		if inv == "" {
+			inv = "harness"
 		}
 		if len(n.res.Violations) < 50 {
 			n.res.Violations = append(n.res.Violations, err.Error())

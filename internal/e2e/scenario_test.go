@@ -57,11 +57,10 @@ max_hold = "5s"
 min_gap = "1s"
 max_gap = "3s"
 `
-	a, err := ParseScenario("m", text+"seed = 7\n")
-	if err == nil {
+	if _, err := ParseScenario("m", text+"seed = 7\n"); err == nil {
 		t.Fatal("a key after [mixed] belongs to it: want unknown key seed in mixed")
 	}
-	a, err = ParseScenario("m", "seed = 7\n"+text)
+	a, err := ParseScenario("m", "seed = 7\n"+text)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,67 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/emberchain/ember/internal/e2e"
+)
+
+// The short perturbed network of make test: two scenarios of
+// internal/e2e, shortened, on a 4-producer devnet of processes under
+// load, judged by every check. make e2e runs the full ones.
+func TestPerturbedNetworkShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two 4-node devnets")
+	}
+	for _, c := range []struct{ name, text string }{
+		{"kill", `
+description = "SIGKILL node2, restart it after 4 s"
+warmup = "3s"
+[[step]]
+action = "kill"
+node = 2
+[[step]]
+at = "4s"
+action = "restart"
+node = 2
+`},
+		{"partition", `
+description = "partition {0,3} | {1,2} for 5 s, then heal"
+warmup = "3s"
+[[step]]
+action = "partition"
+groups = [[0, 3], [1, 2]]
+[[step]]
+at = "5s"
+action = "heal"
+`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sc, err := e2e.ParseScenario(c.name, c.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			res, err := e2e.Run(ctx, e2e.Config{
+				Binary: os.Args[0], Env: []string{"EMBER_TEST_MAIN=1"},
+				Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+			}, sc)
+			if res != nil {
+				t.Log(res.String())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Irreversible < 20 || res.Tx.AckedIncluded < 50 || len(res.Timeline) != 3 {
+				t.Fatalf("the run checked too little: %+v", res)
+			}
+		})
+	}
+}
