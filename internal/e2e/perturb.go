@@ -62,21 +62,20 @@ func (n *network) apply(ctx context.Context, s Step) error {
 			return errors.New("the node did not die within 10 s of SIGKILL")
 		}
 	case ActRestart:
-		if err := n.start(s.Node); err != nil {
+		return n.restart(ctx, s.Node)
+	case ActSkew, ActUnskew:
+		// A clock is set at start: the node is stopped (SIGTERM, its
+		// pending transactions saved) and started again.
+		if err := n.stop(s.Node); err != nil {
 			return err
 		}
-		if err := n.waitAnswer(ctx, s.Node); err != nil {
+		if s.Action == ActUnskew {
+			return n.restart(ctx, s.Node)
+		}
+		if err := n.restart(ctx, s.Node, "node.clock_offset="+s.Offset.String()); err != nil {
 			return err
 		}
-		// Bans live in memory: the restarted node's side of its cut
-		// links is set again (the other side's still holds).
-		for link := range n.cut {
-			if link[0] == s.Node || link[1] == s.Node {
-				if err := n.cutLink(ctx, link[0], link[1]); err != nil {
-					return err
-				}
-			}
-		}
+		n.procs[s.Node].skewed = true
 	case ActPause:
 		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			return err
@@ -127,6 +126,45 @@ func (n *network) apply(ctx context.Context, s Step) error {
 	return nil
 }
 
+// restart starts node i again on its data directory, waits for its
+// answer, and sets its side of its cut links again (bans live in memory;
+// the other side's still holds).
+func (n *network) restart(ctx context.Context, i int, sets ...string) error {
+	if err := n.start(i, sets...); err != nil {
+		return err
+	}
+	if err := n.waitAnswer(ctx, i); err != nil {
+		return err
+	}
+	for link := range n.cut {
+		if link[0] == i || link[1] == i {
+			if err := n.cutLink(ctx, link[0], link[1]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// stop ends node i with SIGTERM; it must exit 0.
+func (n *network) stop(i int) error {
+	p := n.procs[i]
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(stopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("node%d still running %s after SIGTERM", i, stopTimeout)
+	}
+	if st := p.cmd.ProcessState; !st.Success() {
+		return fmt.Errorf("node%d stopped with %v after SIGTERM: %s", i, st, n.logTail(i))
+	}
+	return nil
+}
+
 // healAll undoes whatever the timeline left: restarts killed nodes,
 // resumes paused ones, lifts every ban. It returns the moment the
 // network was whole again.
@@ -138,6 +176,8 @@ func (n *network) healAll(ctx context.Context) (time.Time, error) {
 			s = Step{Action: ActRestart, Node: i}
 		case p.paused:
 			s = Step{Action: ActResume, Node: i}
+		case p.skewed:
+			s = Step{Action: ActUnskew, Node: i}
 		default:
 			continue
 		}

@@ -185,6 +185,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	paused bool
+	skewed bool // runs with node.clock_offset
 }
 
 func (p *proc) running() bool {
@@ -457,14 +458,18 @@ func freePortRanges(k, size int) ([]int, error) {
 
 // start runs node i's process on its data directory, its output appended
 // to its node.log.
-func (n *network) start(i int) error {
+func (n *network) start(i int, sets ...string) error {
 	nodeDir := filepath.Join(n.devnet, fmt.Sprintf("node%d", i))
 	f, err := os.OpenFile(filepath.Join(nodeDir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("e2e: %w", err)
 	}
 	fmt.Fprintf(f, "--- ember e2e: starting node%d at %s\n", i, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd := exec.Command(n.cfg.Binary, "node", "--datadir", nodeDir)
+	args := []string{"node", "--datadir", nodeDir}
+	for _, kv := range sets {
+		args = append(args, "--set", kv)
+	}
+	cmd := exec.Command(n.cfg.Binary, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = n.env(), f, f
 	// A runner killed itself must not leave its nodes running.
 	childproc.SetDeathSignal(cmd)

@@ -28,10 +28,12 @@ const (
 	ActReconnect  = "reconnect"  // the bans lifted (admin /p2p/unban)
 	ActPartition  = "partition"  // the nodes of each group ban those of the other groups
 	ActHeal       = "heal"       // every ban lifted
+	ActSkew       = "skew"       // restart the node with its clock Offset ahead (node.clock_offset)
+	ActUnskew     = "unskew"     // restart it with the true clock
 )
 
 // undoOf maps a perturbation to the action that ends it.
-var undoOf = map[string]string{ActKill: ActRestart, ActPause: ActResume, ActDisconnect: ActReconnect, ActPartition: ActHeal}
+var undoOf = map[string]string{ActKill: ActRestart, ActPause: ActResume, ActDisconnect: ActReconnect, ActPartition: ActHeal, ActSkew: ActUnskew}
 
 // Scenario is one scenario file (TOML), in the spirit of CometBFT's e2e
 // manifests: the network's settings and a timeline of perturbations,
@@ -70,6 +72,7 @@ type Step struct {
 	Action string        `toml:"action"`
 	Node   int           `toml:"node"`   // for kill, restart, pause, resume, disconnect, reconnect
 	Groups [][]int       `toml:"groups"` // for partition: two or more disjoint groups of nodes
+	Offset time.Duration `toml:"offset"` // for skew: how far ahead (or, negative, behind) the node's clock runs
 }
 
 func (s Step) String() string {
@@ -78,6 +81,8 @@ func (s Step) String() string {
 		return fmt.Sprintf("%s %v", s.Action, s.Groups)
 	case ActHeal:
 		return s.Action
+	case ActSkew:
+		return fmt.Sprintf("%s node%d by %v", s.Action, s.Node, s.Offset)
 	}
 	return fmt.Sprintf("%s node%d", s.Action, s.Node)
 }
@@ -193,7 +198,7 @@ func (m *Mixed) check() error {
 	}
 	for _, p := range m.Perturbations {
 		if _, ok := undoOf[p]; !ok {
-			return fmt.Errorf("e2e: mixed.perturbations: %q is not one of kill, pause, disconnect, partition", p)
+			return fmt.Errorf("e2e: mixed.perturbations: %q is not one of kill, pause, disconnect, partition, skew", p)
 		}
 	}
 	if m.MinHold <= 0 || m.MaxHold < m.MinHold || m.MinGap <= 0 || m.MaxGap < m.MinGap {
@@ -201,6 +206,11 @@ func (m *Mixed) check() error {
 	}
 	return nil
 }
+
+// mixedSkew is a mixed timeline's clock skew: beyond the default allowed
+// drift (genesis max_clock_drift_ms, 5 s), so the skewed producer's blocks
+// are refused as from the future.
+const mixedSkew = 7 * time.Second
 
 // draw lays perturbations end to end until Duration: one at a time, so
 // that at most one node (or one 2–2 split) is out at any moment, and
@@ -217,6 +227,9 @@ func (m *Mixed) draw(seed uint64) []Step {
 		hold := between(m.MinHold, m.MaxHold)
 		p := Step{At: at, Action: kind, Node: rng.IntN(Nodes)}
 		undo := Step{At: at + hold, Action: undoOf[kind], Node: p.Node}
+		if kind == ActSkew {
+			p.Offset = mixedSkew
+		}
 		if kind == ActPartition {
 			// A 2–2 split: node 0 with one other at random.
 			other := 1 + rng.IntN(Nodes-1)
@@ -243,7 +256,7 @@ func CheckTimeline(steps []Step) error {
 	if len(steps) == 0 {
 		return errors.New("e2e: the timeline is empty")
 	}
-	killed, paused, cut := map[int]bool{}, map[int]bool{}, map[int]bool{}
+	killed, paused, cut, skewed := map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]bool{}
 	partitioned := false
 	for i, s := range steps {
 		where := fmt.Sprintf("e2e: step %d (%s at %v)", i+1, s.Action, s.At)
@@ -256,8 +269,8 @@ func CheckTimeline(steps []Step) error {
 		var err error
 		switch s.Action {
 		case ActKill, ActPause:
-			if killed[s.Node] || paused[s.Node] {
-				err = fmt.Errorf("node%d is already killed or paused", s.Node)
+			if killed[s.Node] || paused[s.Node] || skewed[s.Node] {
+				err = fmt.Errorf("node%d is already killed, paused or skewed", s.Node)
 			}
 			if s.Action == ActKill {
 				killed[s.Node] = true
@@ -290,13 +303,26 @@ func CheckTimeline(steps []Step) error {
 				err = errors.New("the network is already partitioned")
 			}
 			partitioned = true
+		case ActSkew:
+			switch {
+			case s.Offset == 0:
+				err = errors.New("skew needs an offset (e.g. offset = \"7s\")")
+			case killed[s.Node] || paused[s.Node] || skewed[s.Node]:
+				err = fmt.Errorf("node%d is already killed, paused or skewed", s.Node)
+			}
+			skewed[s.Node] = true
+		case ActUnskew:
+			if !skewed[s.Node] {
+				err = fmt.Errorf("node%d was not skewed", s.Node)
+			}
+			delete(skewed, s.Node)
 		case ActHeal:
 			if !partitioned {
 				err = errors.New("the network was not partitioned")
 			}
 			partitioned = false
 		default:
-			err = fmt.Errorf("unknown action %q (kill, restart, pause, resume, disconnect, reconnect, partition, heal)", s.Action)
+			err = fmt.Errorf("unknown action %q (kill, restart, pause, resume, disconnect, reconnect, partition, heal, skew, unskew)", s.Action)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)

@@ -21,7 +21,7 @@ func TestShippedScenarios(t *testing.T) {
 			t.Errorf("%s: no description", s.Name)
 		}
 	}
-	for _, want := range []string{"kill", "pause", "disconnect", "partition", "mixed"} {
+	for _, want := range []string{"kill", "pause", "disconnect", "partition", "skew", "mixed"} {
 		if !names[want] {
 			t.Errorf("no scenarios/%s.toml", want)
 		}
@@ -37,7 +37,7 @@ func TestShippedScenarios(t *testing.T) {
 	for _, s := range mixed.Steps {
 		kinds[s.Action] = true
 	}
-	for _, k := range []string{ActKill, ActRestart, ActPause, ActResume, ActDisconnect, ActReconnect, ActPartition, ActHeal} {
+	for _, k := range []string{ActKill, ActRestart, ActPause, ActResume, ActDisconnect, ActReconnect, ActPartition, ActHeal, ActSkew, ActUnskew} {
 		if !kinds[k] {
 			t.Errorf("the mixed timeline (seed %d) has no %s", mixed.Seed, k)
 		}
@@ -51,7 +51,7 @@ func TestMixedTimelineIsSeeded(t *testing.T) {
 description = "x"
 [mixed]
 duration = "3m"
-perturbations = ["kill", "pause", "disconnect", "partition"]
+perturbations = ["kill", "pause", "disconnect", "partition", "skew"]
 min_hold = "1s"
 max_hold = "5s"
 min_gap = "1s"
@@ -93,7 +93,9 @@ func TestScenarioErrors(t *testing.T) {
 		{"[[step]]\naction = \"resume\"\nnode = 1", "node1 was not paused"},
 		{"[[step]]\naction = \"reconnect\"\nnode = 1", "node1 was not disconnected"},
 		{"[[step]]\naction = \"heal\"", "the network was not partitioned"},
-		{"[[step]]\naction = \"kill\"\nnode = 1\n[[step]]\naction = \"pause\"\nnode = 1", "node1 is already killed or paused"},
+		{"[[step]]\naction = \"skew\"\nnode = 1", "skew needs an offset"},
+		{"[[step]]\naction = \"unskew\"\nnode = 1", "node1 was not skewed"},
+		{"[[step]]\naction = \"kill\"\nnode = 1\n[[step]]\naction = \"pause\"\nnode = 1", "node1 is already killed, paused or skewed"},
 		{"[[step]]\nat = \"5s\"\naction = \"kill\"\n[[step]]\nat = \"1s\"\naction = \"restart\"", "time order"},
 		{"[[step]]\naction = \"partition\"\ngroups = [[0, 1], [1, 2]]", "node 1 is in two groups"},
 		{"[[step]]\naction = \"partition\"\ngroups = [[0, 1]]", "two or more"},
