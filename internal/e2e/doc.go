@@ -22,16 +22,17 @@
 //   - every node exits 0 on SIGTERM at the end.
 //
 // The perturbations: kill -9 and restart; pause (SIGSTOP) and resume;
-// disconnect one node and reconnect it; partition into groups and heal.
-// Links are cut with the admin listener's bans (POST /p2p/ban), as an
-// operator would. Timelines are written out step by step, or drawn from a
-// seed ([mixed]).
+// disconnect one node and reconnect it; partition into groups and heal;
+// a producer's clock skewed (a restart with node.clock_offset) and set
+// right. Links are cut with the admin listener's bans (POST /p2p/ban), as
+// an operator would. Timelines are written out step by step, or drawn
+// from a seed ([mixed]).
 //
 // The invariants are pure functions (check.go) of what the runner
 // observed, so tests feed them fabricated histories and see each
 // violation reported.
 //
-// Not yet here: clock skew on a producer and a byzantine peer (invalid
-// blocks, transaction floods, lying heads) as processes; node's own tests
-// cover the byzantine peer in process (node/misbehave_test.go).
+// Not yet here: a byzantine peer (invalid blocks, transaction floods,
+// lying heads) as a process; node's own tests cover it in process
+// (node/misbehave_test.go).
 package e2e

@@ -40,6 +40,10 @@ type Config struct {
 	// temporary one, removed after a run that passed.
 	Dir    string
 	Logger *slog.Logger // progress; nil: discard
+	// NodeSets are more --set flags for a node at each of its starts: a
+	// fault the harness's own tests inject to see it reported (a
+	// producer that never produces).
+	NodeSets map[int][]string
 }
 
 // Result is what a run did and found.
@@ -466,7 +470,7 @@ func (n *network) start(i int, sets ...string) error {
 	}
 	fmt.Fprintf(f, "--- ember e2e: starting node%d at %s\n", i, time.Now().UTC().Format(time.RFC3339Nano))
 	args := []string{"node", "--datadir", nodeDir}
-	for _, kv := range sets {
+	for _, kv := range append(n.cfg.NodeSets[i], sets...) {
 		args = append(args, "--set", kv)
 	}
 	cmd := exec.Command(n.cfg.Binary, args...)
