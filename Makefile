@@ -90,7 +90,7 @@ crashtest: build
 ## e2e: the perturbed-network scenarios of internal/e2e/scenarios, one after another, each on a
 ## new 4-producer devnet of processes under transfer load (kill -9 and restart, SIGSTOP and SIGCONT,
 ## one node cut off, a 2-2 partition, a producer's clock 7 s ahead, and the 10-minute mixed one), judged over JSON-RPC
-## (docs/reliability.md). About 13 minutes. E2E_FLAGS passes more flags (ember e2e -h).
+## (docs/reliability.md). About 12 minutes. E2E_FLAGS passes more flags (ember e2e -h).
 E2E_FLAGS ?=
 e2e: build
 	./$(BIN) e2e --all internal/e2e/scenarios $(E2E_FLAGS)

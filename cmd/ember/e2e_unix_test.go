@@ -4,8 +4,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +67,47 @@ action = "heal"
 			}
 		})
 	}
+}
+
+// The harness reports a fault, not only passes: node3 runs with
+// producer.enabled=false, so the network finalizes with the three others
+// but its producer never signs a block after the heal, which must be
+// reported as a production-resumed violation naming it, keeping the work
+// directory.
+func TestPerturbedNetworkReportsASilentProducer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 4-node devnet")
+	}
+	sc, err := e2e.ParseScenario("silent", `
+description = "pause node2 for 2 s; node3 never produces"
+warmup = "2s"
+producers_within = "4s"
+[[step]]
+action = "pause"
+node = 2
+[[step]]
+at = "2s"
+action = "resume"
+node = 2
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	res, err := e2e.Run(ctx, e2e.Config{
+		Binary: os.Args[0], Env: []string{"EMBER_TEST_MAIN=1"},
+		NodeSets: map[int][]string{3: {"producer.enabled=false"}},
+		Logger:   slog.New(slog.DiscardHandler),
+	}, sc)
+	if !errors.Is(err, e2e.ErrViolations) || res == nil || !slices.Equal(res.ViolatedInvariants, []string{e2e.InvResumed}) {
+		t.Fatalf("want only a %s violation, got %v\n%v", e2e.InvResumed, err, res)
+	}
+	if !strings.Contains(res.Violations[0], "from producers [") {
+		t.Fatalf("the violation does not name the silent producer: %s", res.Violations[0])
+	}
+	if res.Dir == "" {
+		t.Fatal("a failed run must keep its work directory")
+	}
+	os.RemoveAll(res.Dir)
 }
