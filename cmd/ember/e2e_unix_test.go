@@ -46,16 +46,9 @@ action = "heal"
 `},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			sc, err := e2e.ParseScenario(c.name, c.text)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			res, err := e2e.Run(ctx, e2e.Config{
-				Binary: os.Args[0], Env: []string{"EMBER_TEST_MAIN=1"},
+			res, err := runScenario(t, c.name, c.text, e2e.Config{
 				Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-			}, sc)
+			})
 			if res != nil {
 				t.Log(res.String())
 			}
@@ -78,7 +71,7 @@ func TestPerturbedNetworkReportsASilentProducer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 4-node devnet")
 	}
-	sc, err := e2e.ParseScenario("silent", `
+	res, err := runScenario(t, "silent", `
 description = "pause node2 for 2 s; node3 never produces"
 warmup = "2s"
 producers_within = "4s"
@@ -89,17 +82,7 @@ node = 2
 at = "2s"
 action = "resume"
 node = 2
-`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	res, err := e2e.Run(ctx, e2e.Config{
-		Binary: os.Args[0], Env: []string{"EMBER_TEST_MAIN=1"},
-		NodeSets: map[int][]string{3: {"producer.enabled=false"}},
-		Logger:   slog.New(slog.DiscardHandler),
-	}, sc)
+`, e2e.Config{NodeSets: map[int][]string{3: {"producer.enabled=false"}}})
 	if !errors.Is(err, e2e.ErrViolations) || res == nil || !slices.Equal(res.ViolatedInvariants, []string{e2e.InvResumed}) {
 		t.Fatalf("want only a %s violation, got %v\n%v", e2e.InvResumed, err, res)
 	}
@@ -110,4 +93,18 @@ node = 2
 		t.Fatal("a failed run must keep its work directory")
 	}
 	os.RemoveAll(res.Dir)
+}
+
+// runScenario parses a scenario and runs it with this test binary as
+// ember, within 90 s.
+func runScenario(t *testing.T, name, text string, cfg e2e.Config) (*e2e.Result, error) {
+	t.Helper()
+	sc, err := e2e.ParseScenario(name, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cfg.Binary, cfg.Env = os.Args[0], []string{"EMBER_TEST_MAIN=1"}
+	return e2e.Run(ctx, cfg, sc)
 }
