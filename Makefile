@@ -11,7 +11,7 @@ KOILIB   := node/testdata/koilib
 # Packages with concurrency on the hot path: run under the race detector.
 RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/... ./netio/... ./events/... ./internal/...
 
-.PHONY: all build run devnet test test-go test-race test-diskfull js-deps lint fuzz proto tools clean install bench bench-net bench-sync crashtest
+.PHONY: all build run devnet test test-go test-race test-diskfull js-deps lint fuzz proto tools clean install bench bench-net bench-sync crashtest e2e
 
 all: build
 
@@ -86,6 +86,14 @@ CRASH_KILLS ?= 50
 CRASH_FLAGS ?=
 crashtest: build
 	./$(BIN) crashtest --kills $(CRASH_KILLS) $(CRASH_FLAGS)
+
+## e2e: the perturbed-network scenarios of internal/e2e/scenarios, one after another, each on a
+## new 4-producer devnet of processes under transfer load (kill -9 and restart, SIGSTOP and SIGCONT,
+## one node cut off, a 2-2 partition, a producer's clock 7 s ahead, and the 10-minute mixed one), judged over JSON-RPC
+## (docs/reliability.md). About 12 minutes. E2E_FLAGS passes more flags (ember e2e -h).
+E2E_FLAGS ?=
+e2e: build
+	./$(BIN) e2e --all internal/e2e/scenarios $(E2E_FLAGS)
 
 ## fuzz: a short run of every fuzz target (FUZZTIME each): every decoder and the RPC parser.
 FUZZTIME ?= 15s

@@ -81,7 +81,7 @@ type manifestNode struct {
 func devnetNodeName(i int) string { return fmt.Sprintf("node%d", i) }
 
 func cmdDevnet(args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("devnet", "devnet --nodes N --datadir DIR [--block-interval D] [--rpc-port P] [--p2p-port P] [--admin-port P]", stderr)
+	flags := newFlags("devnet", "devnet --nodes N --datadir DIR [--block-interval D] [--rpc-port P] [--p2p-port P] [--admin-port P] [--create-only]", stderr)
 	var o devnetOptions
 	flags.IntVar(&o.Nodes, "nodes", 4, "number of nodes, each a producer of the chain (fixed when DIR is created)")
 	dir := flags.String("datadir", "./data/devnet", "devnet directory: created on the first run, reused after")
@@ -89,6 +89,7 @@ func cmdDevnet(args []string, stdout, stderr io.Writer) error {
 	flags.IntVar(&o.RPCPort, "rpc-port", 8080, "JSON-RPC port of node0; node i uses this + i (on 127.0.0.1)")
 	flags.IntVar(&o.P2PPort, "p2p-port", 8888, "p2p port of node0; node i uses this + i (on 127.0.0.1)")
 	flags.IntVar(&o.AdminPort, "admin-port", 9090, "admin (metrics, health) port of node0; node i uses this + i (on 127.0.0.1)")
+	createOnly := flags.Bool("create-only", false, "create DIR and exit without running the nodes (for tools that run them, such as ember e2e)")
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -122,6 +123,12 @@ func cmdDevnet(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "Created %s: %d nodes of a new chain %q\n", *dir, o.Nodes, m.ChainName)
 	default:
 		return err
+	}
+	if *createOnly {
+		// An existing devnet is left as it is: it was checked above to
+		// be the one asked for.
+		fmt.Fprintf(stdout, "Manifest: %s\n", filepath.Join(*dir, devnetManifestFile))
+		return nil
 	}
 	nodes, err := loadDevnet(*dir, m)
 	if err != nil {

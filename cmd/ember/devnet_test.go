@@ -195,3 +195,27 @@ func TestDevnetRefuses(t *testing.T) {
 		t.Fatalf("a refused devnet started nodes: %v", logs)
 	}
 }
+
+// --create-only writes the devnet and exits without starting a node; a
+// second call leaves the devnet as it is.
+func TestDevnetCreateOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "devnet")
+	o := devnetPorts(t, 2)
+	args := []string{"devnet", "--create-only", "--nodes", "2", "--datadir", dir,
+		"--rpc-port", fmt.Sprint(o.RPCPort), "--p2p-port", fmt.Sprint(o.P2PPort), "--admin-port", fmt.Sprint(o.AdminPort)}
+	out, code := emberRun(t, 30*time.Second, args...)
+	if code != 0 || !strings.Contains(out, "Created "+dir) {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	m, err := readDevnetManifest(dir)
+	if err != nil || len(m.Nodes) != 2 {
+		t.Fatalf("manifest %+v, %v", m, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node0", devnetNodeLog)); err == nil {
+		t.Fatal("a node was started: node0 has a log")
+	}
+	out, code = emberRun(t, 30*time.Second, args...)
+	if again, err := readDevnetManifest(dir); code != 0 || strings.Contains(out, "Created") || err != nil || again.ChainID != m.ChainID {
+		t.Fatalf("second run: exit %d, chain %v (%v), want %s untouched:\n%s", code, again, err, m.ChainID, out)
+	}
+}

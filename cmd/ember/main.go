@@ -27,6 +27,7 @@ Usage:
   ember status [--rpc URL] [--json]       chain id, head, last irreversible block, token
   ember config dump|keys [--datadir DIR]  print the effective configuration, or every key
   ember crashtest [--kills N]             kill a node under load N times (SIGKILL) and check nothing is lost
+  ember e2e --scenario FILE | --all DIR   perturb a 4-producer devnet (kill, pause, disconnect, partition) and judge it
   ember bench MODE [flags]                load-test a node: rpc, sweep, engine, verify, suite, init
   ember version
 
@@ -61,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"config":    cmdConfig,
 		"bench":     cmdBench,
 		"crashtest": cmdCrashtest,
+		"e2e":       cmdE2E,
 		"version":   func([]string, io.Writer, io.Writer) error { fmt.Fprintln(stdout, "ember", version); return nil },
 	}
 	cmd, ok := cmds[args[0]]

@@ -176,6 +176,10 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 		MaxCachedAccounts:  cfg.Chain.AccountCache,
 		Logger:             log,
 	}
+	if off := cfg.Node.ClockOffset; off != 0 {
+		log.Warn("node.clock_offset is set: this node's clock is skewed on purpose (tests only)", "offset", off.String())
+		nc.Now = func() time.Time { return time.Now().Add(off) }
+	}
 	if len(cfg.P2P.Listen) > 0 {
 		id, err := p2p.LoadOrCreateIdentity(under(under(datadir, cfg.Node.Keys), cfg.P2P.Key))
 		if err != nil {

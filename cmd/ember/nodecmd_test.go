@@ -43,3 +43,24 @@ func TestGatherWindowConfig(t *testing.T) {
 		}
 	}
 }
+
+// node.clock_offset skews the node's clock; unset, the node keeps the
+// system clock (node.Config.Now nil).
+func TestNodeConfigClockOffset(t *testing.T) {
+	dir := t.TempDir()
+	if err := cmdInit([]string{"--dev", "--datadir", dir}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	nc, err := nodeConfig(dir, cfg, slog.New(slog.DiscardHandler))
+	if err != nil || nc.Now != nil {
+		t.Fatalf("without an offset: Now set (%v)", err)
+	}
+	cfg.Node.ClockOffset = -7 * time.Second
+	if nc, err = nodeConfig(dir, cfg, slog.New(slog.DiscardHandler)); err != nil || nc.Now == nil {
+		t.Fatalf("with an offset: no clock (%v)", err)
+	}
+	if behind := time.Since(nc.Now()); behind < 7*time.Second || behind > 8*time.Second {
+		t.Fatalf("the clock is %v behind, want 7 s", behind)
+	}
+}

@@ -1,11 +1,12 @@
 package crashtest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/emberchain/ember/internal/verdict"
 )
 
 // The invariants, as pure functions of what the harness observed: the
@@ -26,16 +27,9 @@ const (
 )
 
 // Violation is a broken invariant.
-type Violation struct {
-	Invariant string
-	Detail    string
-}
+type Violation = verdict.Violation
 
-func (v *Violation) Error() string { return v.Invariant + ": " + v.Detail }
-
-func violation(inv, format string, args ...any) *Violation {
-	return &Violation{Invariant: inv, Detail: fmt.Sprintf(format, args...)}
-}
+var violation = verdict.New
 
 // Block is a block as the harness saw it over JSON-RPC.
 type Block struct {
@@ -306,11 +300,5 @@ func firstFew(items []string) string {
 }
 
 // invariantOf names the invariant an error broke, or "" for an error of
-// the harness itself.
-func invariantOf(err error) string {
-	var v *Violation
-	if errors.As(err, &v) {
-		return v.Invariant
-	}
-	return ""
-}
+// the harness.
+var invariantOf = verdict.InvariantOf

@@ -20,6 +20,7 @@ import (
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/internal/childproc"
+	"github.com/emberchain/ember/internal/verdict"
 	"github.com/emberchain/ember/node/keyfile"
 	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
 	"github.com/emberchain/ember/rpcgw/client"
@@ -135,14 +136,7 @@ func (s *Summary) String() string {
 	fmt.Fprintf(&b, "  killed stores opened offline: %d (%d event log records read)\n", s.StoreCopiesChecked, s.EventLogRecords)
 	fmt.Fprintf(&b, "  sign guard judged on %d restarts; %d kills fell between a slot's guard record and its block's commit\n", s.GuardChecks, s.GuardAhead)
 	fmt.Fprintf(&b, "  replay from genesis: %d blocks re-applied, each to its stored state root; head state root %s, as the live node serves\n", s.ReplayBlocks, s.ReplayStateRoot)
-	if len(s.Violations) == 0 {
-		b.WriteString("  no invariant broken\n")
-	} else {
-		fmt.Fprintf(&b, "  %d VIOLATIONS (%s):\n", len(s.Violations), strings.Join(s.ViolatedInvariants, ", "))
-		for _, v := range s.Violations {
-			fmt.Fprintf(&b, "    %s\n", v)
-		}
-	}
+	b.WriteString(verdict.Describe(s.Violations, s.ViolatedInvariants))
 	if s.Dir != "" {
 		fmt.Fprintf(&b, "  work directory kept: %s\n", s.Dir)
 	}

@@ -38,6 +38,9 @@ type Node struct {
 	Genesis string `toml:"genesis" doc:"Genesis file. Relative paths are relative to the data directory (--datadir)."`
 	Data    string `toml:"data" doc:"Directory of the Pebble store (blocks, indexes, state). Relative to the data directory."`
 	Keys    string `toml:"keys" doc:"Directory holding private keys (mode 0700, files 0600), kept apart from the store. Relative to the data directory."`
+	// ClockOffset skews the node's clock, for the perturbed-network tests
+	// (internal/e2e): a real skewed machine cannot be made on one host.
+	ClockOffset time.Duration `toml:"clock_offset" doc:"For tests only: added to the system clock for everything this node times (its slots, its blocks' timestamps, the check that a peer's block is not from the future), to play a machine whose clock is wrong. 0 in production; the node warns at start when it is set."`
 }
 
 // Log configures logging.
