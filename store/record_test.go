@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
 // A record compressed by several goroutines is byte for byte the record
@@ -13,11 +17,11 @@ func TestRecordEncodeParallelSameBytes(t *testing.T) {
 	full := blocks[0].Accepted[0]
 	for _, ntx := range []int{0, 1, 15, 16, 17, 63, 64, 65, 300, 700} {
 		e := *full
-		blk := *full.Block
+		blk := proto.Clone(full.Block).(*protocol.Block)
 		blk.Transactions = blk.Transactions[:ntx]
-		rcpt := *full.Receipt
+		rcpt := proto.Clone(full.Receipt).(*protocol.BlockReceipt)
 		rcpt.TransactionReceipts = rcpt.TransactionReceipts[:ntx]
-		e.Block, e.Receipt = &blk, &rcpt
+		e.Block, e.Receipt = blk, rcpt
 		if e.Txs != nil {
 			e.Txs = e.Txs[:ntx]
 		}
