@@ -215,6 +215,8 @@ func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dur := fs.Duration("duration", 0, "with --rate: submission time (--txs defaults to rate × duration); closed loop: stop offering after this long")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of this process over the measured window (use with --node in-process to see the node)")
 	nodeProf := fs.String("node-profile", "", "write the child node's CPU profile over the submission time (needs --duration; turns on --node-pprof)")
+	signLive := fs.Bool("sign-live", false, fmt.Sprintf("sign while sending, a bounded buffer ahead, keeping latency samples instead of per-transaction data: memory stays flat for runs of hours (on by default above %d transactions)", bench.SignLiveAbove))
+	signAhead := fs.Int("sign-ahead", 0, "with --sign-live: transactions kept signed ahead of the sender (default 2 s of --rate + 1 s, at least 4096)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -222,9 +224,12 @@ func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	spec := bench.LoadSpec{Txs: *txs, Rate: *rate, Duration: *dur, Concurrency: b.concurrency, Batch: b.batch}
+	spec := bench.LoadSpec{Txs: *txs, Rate: *rate, Duration: *dur, Concurrency: b.concurrency, Batch: b.batch, SignLive: *signLive, SignAhead: *signAhead}
 	if *rate > 0 && *dur > 0 && !flagSet(fs, "txs") {
 		spec.Txs = 0 // rate × duration
+	}
+	if !flagSet(fs, "sign-live") {
+		spec.SignLive = bench.NeedsSignLive(spec)
 	}
 	if *rate < 0 || *dur < 0 {
 		return errors.New("--rate and --duration must not be negative")
@@ -238,6 +243,9 @@ func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	o.MaxTxs = max(spec.Txs, int(*rate*dur.Seconds())+1)
+	if spec.SignLive {
+		o.MaxTxs = bench.LiveMempoolTxs(spec)
+	}
 	o.MaxBatch = spec.Batch
 	out := b.outDir()
 	if err := os.MkdirAll(out, 0o755); err != nil {
