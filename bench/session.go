@@ -175,6 +175,9 @@ type Session struct {
 	ceiling *VerifyResult
 	machine Machine
 	netNote string // how the network formed, when not as planned
+	// onRun, when set, is told each run's submitter and follower as the
+	// clock starts (the soak's sampler counts their progress).
+	onRun func(*submitter, *follower)
 }
 
 // NewSession prepares the accounts, measures the signature ceiling (before
@@ -443,6 +446,9 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 		defer close(folDone)
 		fol.run(fctx)
 	})
+	if s.onRun != nil {
+		s.onRun(sub, fol)
+	}
 	pr.startRun(spec.Txs, sub, fol)
 	pprof.Do(ctx, pprof.Labels("bench", "submit"), sub.run)
 	stopSigns()
