@@ -92,7 +92,8 @@ type liveBook struct {
 	dispatched   atomic.Int64
 	signBusyNs   atomic.Int64 // time the signers spent signing
 	requestBytes atomic.Int64
-	signErr      error // first signing failure (under mu)
+	signErr      error         // first signing failure (under mu)
+	signEnded    chan struct{} // closed when signLoop returns
 }
 
 // liveFigures are a live run's figures so far (under liveBook.mu).
@@ -110,7 +111,7 @@ type liveFigures struct {
 const liveSampleSize = 100_000
 
 func newLiveBook(workers, queueLen int, rate float64) *liveBook {
-	b := &liveBook{queues: make([]chan int32, workers), txs: map[int32]*liveTx{}, byID: map[koinos.Digest]*liveTx{}, rate: rate}
+	b := &liveBook{queues: make([]chan int32, workers), txs: map[int32]*liveTx{}, byID: map[koinos.Digest]*liveTx{}, rate: rate, signEnded: make(chan struct{})}
 	for w := range b.queues {
 		b.queues[w] = make(chan int32, queueLen)
 	}
@@ -141,9 +142,10 @@ type signedChunk struct {
 }
 
 // signLoop signs the run's transactions and hands them to the workers'
-// queues in index order, until all are handed or ctx ends; it closes the
-// queues when it returns, and returns the first signing failure.
-func (b *liveBook) signLoop(ctx context.Context, sg liveSigning) error {
+// queues in index order, until all are handed or ctx ends; then it closes
+// the queues and signEnded. A signing failure is kept for signError.
+func (b *liveBook) signLoop(ctx context.Context, sg liveSigning) {
+	defer close(b.signEnded)
 	defer func() {
 		for _, q := range b.queues {
 			close(q)
@@ -223,15 +225,13 @@ func (b *liveBook) signLoop(ctx context.Context, sg liveSigning) error {
 				select {
 				case b.queues[int(tx.acct)%len(b.queues)] <- tx.idx:
 				case <-ctx.Done():
-					return b.signError()
+					return
 				}
 				b.dispatched.Add(1)
 			}
 			<-slots
 		}
 	}
-	cancel()
-	return b.signError()
 }
 
 func (b *liveBook) signError() error {
@@ -243,16 +243,19 @@ func (b *liveBook) signError() error {
 // waitFilled waits until n transactions are in the workers' queues (the
 // run's first ones, or all of them), so the clock starts with the sender
 // ahead of the signers.
-func (b *liveBook) waitFilled(ctx context.Context, n int, signDone <-chan error) error {
+func (b *liveBook) waitFilled(ctx context.Context, n int) error {
 	for b.dispatched.Load() < int64(n) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-signDone:
-			if err == nil {
-				err = fmt.Errorf("bench: the signers stopped after %d transactions", b.dispatched.Load())
+		case <-b.signEnded:
+			if b.dispatched.Load() >= int64(n) {
+				return nil
 			}
-			return err
+			if err := b.signError(); err != nil {
+				return err
+			}
+			return fmt.Errorf("bench: the signers stopped after %d transactions", b.dispatched.Load())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

@@ -375,7 +375,6 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 		book      *liveBook
 		fol       *follower
 		signSecs  float64
-		signDone  chan error
 		stopSigns context.CancelFunc = func() {}
 		ahead                        = spec.SignAhead
 	)
@@ -388,11 +387,10 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 		book = newLiveBook(spec.Concurrency, ahead/spec.Concurrency+spec.Batch, spec.Rate)
 		var sctx context.Context
 		sctx, stopSigns = context.WithCancel(ctx)
-		signDone = make(chan error, 1)
 		sg := liveSigning{keys: s.keys, next: s.next, n: spec.Txs, ci: s.info, rcLimit: s.opts.RCLimit, ahead: ahead, signers: liveSigners()}
-		go pprof.Do(sctx, pprof.Labels("bench", "sign"), func(sctx context.Context) { signDone <- book.signLoop(sctx, sg) })
+		go pprof.Do(sctx, pprof.Labels("bench", "sign"), func(sctx context.Context) { book.signLoop(sctx, sg) })
 		defer stopSigns()
-		if err := book.waitFilled(ctx, min(spec.Txs, ahead), signDone); err != nil {
+		if err := book.waitFilled(ctx, min(spec.Txs, ahead)); err != nil {
 			return nil, err
 		}
 		fol = newLiveFollower(s.conn, book, s.opts.Poll)
@@ -469,7 +467,8 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	if book != nil {
 		// The signers stop at the last submission: a failure is theirs,
 		// their being stopped is not.
-		if err := <-signDone; err != nil && runErr == nil {
+		<-book.signEnded
+		if err := book.signError(); err != nil && runErr == nil {
 			runErr = err
 		}
 	}

@@ -36,7 +36,15 @@ type SoakOptions struct {
 	Concurrency, Batch int
 	// Rule judges the RSS curve (default DefaultFlatRule).
 	Rule *FlatRule
+	// CSV, when set, receives soak.csv's lines as they are sampled, so a
+	// soak stopped early still leaves its curve.
+	CSV io.Writer
 }
+
+// soakKeptUp is the share of the offered rate the steady committed rate
+// must reach: a node falling behind fills its mempool, and its memory
+// then measures the backlog, not the node at that rate.
+const soakKeptUp = 0.9
 
 // SoakSample is one memory sample. The node's figures are the child
 // process's (/proc and its /metrics); with an in-process node, this
@@ -57,20 +65,23 @@ type SoakSample struct {
 type SoakReport struct {
 	Pass bool `json:"pass"`
 	// Rate offered; ProbeTPS and RateFraction when it came from a probe.
-	Rate         float64      `json:"rate"`
-	ProbeTPS     float64      `json:"probe_committed_tps,omitempty"`
-	RateFraction float64      `json:"rate_fraction,omitempty"`
-	Duration     string       `json:"duration"`
-	SampleEvery  string       `json:"sample_every"`
-	Errors       int          `json:"errors"`
-	RSS          FlatVerdict  `json:"rss"`
-	Heap         *FlatVerdict `json:"heap_inuse,omitempty"` // for the record; the verdict is RSS's
-	Rule         FlatRule     `json:"rule"`
-	NodeRSS      [2]float64   `json:"node_rss_first_last_mb"`
-	BenchRSS     [2]float64   `json:"bench_rss_first_last_mb"`
-	Samples      []SoakSample `json:"-"`
-	Run          *Report      `json:"run"`
-	Probe        *Report      `json:"probe,omitempty"`
+	Rate         float64 `json:"rate"`
+	ProbeTPS     float64 `json:"probe_committed_tps,omitempty"`
+	RateFraction float64 `json:"rate_fraction,omitempty"`
+	Duration     string  `json:"duration"`
+	SampleEvery  string  `json:"sample_every"`
+	Errors       int     `json:"errors"`
+	// KeptUp: the run's steady committed rate reached soakKeptUp of the
+	// offered rate.
+	KeptUp   bool         `json:"kept_up"`
+	RSS      FlatVerdict  `json:"rss"`
+	Heap     *FlatVerdict `json:"heap_inuse,omitempty"` // for the record; the verdict is RSS's
+	Rule     FlatRule     `json:"rule"`
+	NodeRSS  [2]float64   `json:"node_rss_first_last_mb"`
+	BenchRSS [2]float64   `json:"bench_rss_first_last_mb"`
+	Samples  []SoakSample `json:"-"`
+	Run      *Report      `json:"run"`
+	Probe    *Report      `json:"probe,omitempty"`
 }
 
 // Soak runs a soak on s: the probe when no rate is given, then the rated
@@ -106,7 +117,7 @@ func (s *Session) Soak(ctx context.Context, o SoakOptions) (*SoakReport, error) 
 		sr.Rate = float64(int(o.RateFraction * probe.CommittedTPS))
 	}
 	spec := LoadSpec{Rate: sr.Rate, Duration: o.Duration, Concurrency: o.Concurrency, Batch: o.Batch, SignLive: true}
-	smp := &soakSampler{s: s, every: o.SampleEvery}
+	smp := &soakSampler{s: s, every: o.SampleEvery, csv: o.CSV}
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -138,7 +149,8 @@ func (s *Session) Soak(ctx context.Context, o SoakOptions) (*SoakReport, error) 
 		sr.NodeRSS = [2]float64{sr.Samples[0].NodeRSSMB, sr.Samples[n-1].NodeRSSMB}
 		sr.BenchRSS = [2]float64{sr.Samples[0].BenchRSSMB, sr.Samples[n-1].BenchRSSMB}
 	}
-	sr.Pass = sr.Errors == 0 && sr.RSS.Flat
+	sr.KeptUp = r.WindowSteady.Note == "" && r.SteadyTPS >= soakKeptUp*sr.Rate
+	sr.Pass = sr.Errors == 0 && sr.RSS.Flat && sr.KeptUp
 	return sr, nil
 }
 
@@ -146,6 +158,7 @@ func (s *Session) Soak(ctx context.Context, o SoakOptions) (*SoakReport, error) 
 type soakSampler struct {
 	s     *Session
 	every time.Duration
+	csv   io.Writer // nil: none
 
 	mu      sync.Mutex
 	sub     *submitter
@@ -175,6 +188,12 @@ func (m *soakSampler) run(ctx context.Context) {
 		m.mu.Lock()
 		m.samples = append(m.samples, x)
 		m.mu.Unlock()
+		if m.csv != nil {
+			if len(m.samples) == 1 {
+				fmt.Fprintln(m.csv, soakCSVHeader)
+			}
+			writeSoakSample(m.csv, x)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -249,13 +268,17 @@ func (r *SoakReport) WriteCSV(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, soakCSVHeader)
 	for _, x := range r.Samples {
-		fmt.Fprintf(bw, "%.3f,%.1f,%.1f,%.1f,%.3f,%.1f,%.2f,%d,%d\n",
-			x.Seconds, x.NodeRSSMB, x.HeapInuseMB, x.HeapAllocMB, x.NodeCPUS, x.BenchRSSMB, x.Load1, x.InBlocks, x.PendingInRun)
+		writeSoakSample(bw, x)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
+}
+
+func writeSoakSample(w io.Writer, x SoakSample) {
+	fmt.Fprintf(w, "%.3f,%.1f,%.1f,%.1f,%.3f,%.1f,%.2f,%d,%d\n",
+		x.Seconds, x.NodeRSSMB, x.HeapInuseMB, x.HeapAllocMB, x.NodeCPUS, x.BenchRSSMB, x.Load1, x.InBlocks, x.PendingInRun)
 }
 
 // WriteChart draws the memory curves over the run as a PNG.
@@ -358,14 +381,18 @@ func (r *SoakReport) Table(w io.Writer) {
 	}
 	run := r.Run
 	row("transactions", fmt.Sprintf("%d sent, %d in blocks, %d errors", run.Txs, run.Included, r.Errors))
-	row("committed TPS", fmt.Sprintf("%.0f (steady %.0f)", run.CommittedTPS, run.SteadyTPS))
+	kept := "kept up"
+	if !r.KeptUp {
+		kept = fmt.Sprintf("did NOT keep up: steady below %.0f%% of the rate", 100*soakKeptUp)
+	}
+	row("committed TPS", fmt.Sprintf("%.0f (steady %.0f: %s)", run.CommittedTPS, run.SteadyTPS, kept))
 	row("inclusion latency", fmt.Sprintf("p50 %.0f  p99 %.0f  max %.0f ms (a sample of %d of %d)", run.P50Ms, run.P99Ms, run.MaxMs, min(run.Latency.Inclusion.N, liveSampleSize), run.Latency.Inclusion.N))
 	row("node RSS", fmt.Sprintf("%.0f MB → %.0f MB (peak %.0f MB): %s", r.NodeRSS[0], r.NodeRSS[1], run.NodeRSSMB, r.RSS.Reason))
 	if r.Heap != nil {
 		row("node Go heap in use", r.Heap.Reason)
 	}
 	row("bench RSS", fmt.Sprintf("%.0f MB → %.0f MB", r.BenchRSS[0], r.BenchRSS[1]))
-	row("CPU", fmt.Sprintf("node %.0f s (%.0f%% of one core), bench %.0f s (%.0f%%; signing %.0f s)",
+	row("CPU", fmt.Sprintf("node %.1f s (%.0f%% of one core), bench %.1f s (%.0f%%; signing %.1f s)",
 		run.NodeCPUSeconds, run.Node.CPUPercent, run.Node.BenchCPUS, run.Node.BenchCPUPercent, run.Load.SignBusyS))
 	row("load average", run.Machine.LoadBefore+" → "+run.Machine.LoadAfter)
 }

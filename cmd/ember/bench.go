@@ -336,8 +336,15 @@ func benchSoak(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer s.Close()
+	// The curve is written as it is sampled, so a soak stopped early
+	// leaves it; WriteSoakOutputs writes it whole again at the end.
+	csvFile, err := os.Create(filepath.Join(out, "soak.csv"))
+	if err != nil {
+		return err
+	}
 	r, err := s.Soak(ctx, bench.SoakOptions{Duration: *dur, Rate: *rate, RateFraction: *fraction, ProbeTxs: *probeTxs,
-		SampleEvery: *every, Concurrency: b.concurrency, Batch: b.batch})
+		SampleEvery: *every, Concurrency: b.concurrency, Batch: b.batch, CSV: csvFile})
+	csvFile.Close()
 	if err != nil {
 		return err
 	}
