@@ -22,18 +22,10 @@ func TestRunLiveInProcess(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := NewSession(ctx, Options{
+	s := startTestSession(ctx, t, Options{
 		Scheme: keys.SchemeEd25519, Accounts: 30, BlockInterval: 100 * time.Millisecond, Poll: 5 * time.Millisecond,
-		Node: NodeOptions{Mode: NodeInProcess, Dir: t.TempDir()}, CeilingTime: -1, MaxTxs: 200, MaxBatch: 5,
+		CeilingTime: -1, MaxTxs: 200, MaxBatch: 5,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
 	for _, spec := range []LoadSpec{
 		{Rate: 2000, Duration: 500 * time.Millisecond, Concurrency: 3, Batch: 5, SignLive: true, SignAhead: 100},
 		{Txs: 700, Concurrency: 3, Batch: 4, SignLive: true, SignAhead: 64},
@@ -76,6 +68,23 @@ func TestRunLiveInProcess(t *testing.T) {
 			t.Error("a live run wrote per-transaction samples it does not keep")
 		}
 	}
+}
+
+// startTestSession starts a session on an in-process node in a temporary
+// directory, closed when the test ends; o gives the rest.
+func startTestSession(ctx context.Context, t *testing.T, o Options) *Session {
+	t.Helper()
+	o.Node = NodeOptions{Mode: NodeInProcess, Dir: t.TempDir()}
+	s, err := NewSession(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
 }
 
 // TestReservoir: below its size the sample is the stream; above, the

@@ -23,18 +23,10 @@ func TestSoakInProcess(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := NewSession(ctx, Options{
+	s := startTestSession(ctx, t, Options{
 		Scheme: keys.SchemeEd25519, Accounts: 40, BlockInterval: 200 * time.Millisecond, Poll: 10 * time.Millisecond,
-		Node: NodeOptions{Mode: NodeInProcess, Dir: t.TempDir()}, CeilingTime: -1, MaxTxs: 2000, MaxBatch: 5,
+		CeilingTime: -1, MaxTxs: 2000, MaxBatch: 5,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
 	// No rate: a closed-loop probe first, as make soak does.
 	var streamed strings.Builder
 	r, err := s.Soak(ctx, SoakOptions{Duration: 4 * time.Second, RateFraction: 0.05, ProbeTxs: 400, SampleEvery: 250 * time.Millisecond, Concurrency: 4, Batch: 5, CSV: &streamed})

@@ -194,6 +194,20 @@ func saveResult(dir, name string, r tabled, stdout io.Writer) error {
 	return nil
 }
 
+// openSession makes the output directory, sends the bench's node log
+// there and starts the session.
+func (b *benchFlags) openSession(ctx context.Context, o bench.Options) (*bench.Session, string, error) {
+	out := b.outDir()
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, "", err
+	}
+	if o.Node.Mode == bench.NodeProcess {
+		o.Node.LogPath = filepath.Join(out, "node.log")
+	}
+	s, err := bench.NewSession(ctx, o)
+	return s, out, err
+}
+
 func (b *benchFlags) outDir() string {
 	if b.out != "" {
 		return b.out
@@ -324,14 +338,7 @@ func benchSoak(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// pre-signed and needs room for all of it.
 	o.MaxTxs = max(*probeTxs, bench.LiveMempoolTxs(bench.LoadSpec{Rate: *rate}))
 	o.MaxBatch = b.batch
-	out := b.outDir()
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	if o.Node.Mode == bench.NodeProcess {
-		o.Node.LogPath = filepath.Join(out, "node.log")
-	}
-	s, err := bench.NewSession(ctx, o)
+	s, out, err := b.openSession(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -400,14 +407,7 @@ func benchSweep(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	o.MaxTxs = bench.SweepMaxTxs(so)
 	o.MaxBatch = b.batch
-	out := b.outDir()
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	if o.Node.Mode == bench.NodeProcess {
-		o.Node.LogPath = filepath.Join(out, "node.log")
-	}
-	s, err := bench.NewSession(ctx, o)
+	s, out, err := b.openSession(ctx, o)
 	if err != nil {
 		return err
 	}
