@@ -16,6 +16,7 @@ var (
 	colorCommit = color.RGBA{R: 0xd6, G: 0x4f, B: 0x1e, A: 0xff}
 	colorSubmit = color.RGBA{R: 0x1f, G: 0x6f, B: 0xb4, A: 0xff}
 	colorBlock  = color.RGBA{R: 0x2c, G: 0x9c, B: 0x4a, A: 0xff}
+	colorBench  = color.RGBA{R: 0x80, G: 0x80, B: 0x80, A: 0xff}
 )
 
 // WriteChart draws the run as a PNG: committed and admitted TPS over time

@@ -4,60 +4,51 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/emberchain/ember/engine/keys"
 )
 
-// report turns a finished run into its Report. Every figure is defined in
-// doc.go; t0 is the clock start (just before the first send).
-func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, t0 time.Time) *Report {
-	r := &Report{
-		Mode: "rpc", Scheme: p.scheme.String(), BlockIntervalMs: s.info.intervalMs,
-		CPUs: s.machine.GOMAXPROCS, Commit: s.opts.Commit, StartedAt: t0.UTC(), Ceiling: s.ceiling,
-	}
-	if s.ceiling != nil {
-		r.SigCeilingTPS = s.ceiling.Ceiling[r.Scheme]
-	}
-	r.Load.Rate, r.Load.Concurrency, r.Load.Batch = spec.Rate, spec.Concurrency, spec.Batch
-	r.Load.Accounts, r.Load.RCLimit = p.accounts, s.opts.RCLimit
-	r.Load.RequestMB = round1(float64(p.bytes) / (1 << 20))
-	r.Node.Mode, r.Node.URL, r.Node.Observe = s.opts.Node.Mode, s.url, s.opts.Observe
-	r.Nodes = max(len(s.tgts), 1)
-	if len(s.tgts) > 0 {
-		r.Node.AdminURL = s.tgts[0].admin()
-	}
-	t0WallMs := float64(t0.UnixNano()) / 1e6
+// txFigures is what a report takes from a run's transactions, however
+// they were kept: per transaction (pre-signed) or as counts and samples
+// (live).
+type txFigures struct {
+	acked, included, rejected, transport, skipped, lost, notSent int
+	// Since t0; firstSubmit is math.MaxInt64 when nothing was sent.
+	firstSubmit, lastSubmit, lastAck, lastSeen int64
+	inclusion, blockTime, ack, lag, fromDue    Dist
+	// The values behind inclusion, blockTime and ack, sorted, for the
+	// CDF chart (a live run's samples).
+	inclusionMs, blockTimeMs, ackMs []float64
+	admitBins                       []int // acks per admitBin since the first submission
+	requestBytes                    int64
+}
 
-	var (
-		firstSubmit       = int64(math.MaxInt64)
-		lastSubmit        int64
-		lastAck, lastSeen int64
-		inclusion         []float64
-		blockTime         []float64
-		ack               []float64
-		lag               []float64
-		fromDue           []float64
-	)
+// presignedFigures reads a pre-signed run's per-transaction arrays.
+func presignedFigures(p *plan, sub *submitter, fol *follower, rated bool, t0WallMs float64) txFigures {
+	fig := txFigures{firstSubmit: math.MaxInt64, requestBytes: p.bytes}
+	var inclusion, blockTime, ack, lag, fromDue []float64
 	for i := range p.body {
 		st := sub.status[i]
 		sent := st != stNotSent && st != stSkipped
 		b := fol.blockOf[i]
 		if sent {
-			firstSubmit = min(firstSubmit, sub.submitNs[i])
-			lastSubmit = max(lastSubmit, sub.submitNs[i])
-			if spec.Rate > 0 {
+			fig.firstSubmit = min(fig.firstSubmit, sub.submitNs[i])
+			fig.lastSubmit = max(fig.lastSubmit, sub.submitNs[i])
+			if rated {
 				lag = append(lag, float64(sub.submitNs[i]-sub.schedNs(int32(i)))/1e6)
 			}
 		}
 		if st == stAcked {
-			r.Acked++
-			lastAck = max(lastAck, sub.ackNs[i])
+			fig.acked++
+			fig.lastAck = max(fig.lastAck, sub.ackNs[i])
 			ack = append(ack, float64(sub.ackNs[i]-sub.submitNs[i])/1e6)
 		}
 		if b >= 0 {
-			r.Included++
+			fig.included++
 			blk := fol.blocks[b]
-			lastSeen = max(lastSeen, blk.SeenNs)
+			fig.lastSeen = max(fig.lastSeen, blk.SeenNs)
 			inclusion = append(inclusion, float64(blk.SeenNs-sub.submitNs[i])/1e6)
-			if spec.Rate > 0 {
+			if rated {
 				fromDue = append(fromDue, float64(blk.SeenNs-sub.schedNs(int32(i)))/1e6)
 			}
 			blockTime = append(blockTime, float64(blk.TsMs)-t0WallMs-float64(sub.submitNs[i])/1e6)
@@ -65,20 +56,76 @@ func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, 
 		}
 		switch st {
 		case stAcked:
-			r.Lost++
+			fig.lost++
 		case stRejected:
-			r.Rejected++
+			fig.rejected++
 		case stTransport:
-			r.Transport++
+			fig.transport++
 		case stSkipped:
-			r.Skipped++
+			fig.skipped++
 		case stNotSent:
-			r.NotSent++
+			fig.notSent++
 		}
 	}
+	fig.inclusion, fig.blockTime, fig.ack = Summarize(inclusion), Summarize(blockTime), Summarize(ack)
+	fig.lag, fig.fromDue = Summarize(lag), Summarize(fromDue)
+	fig.inclusionMs, fig.blockTimeMs, fig.ackMs = inclusion, blockTime, ack
+	if fig.firstSubmit != math.MaxInt64 {
+		for i := range p.body {
+			if sub.status[i] != stAcked {
+				continue
+			}
+			k := int(time.Duration(sub.ackNs[i]-fig.firstSubmit) / admitBin)
+			if k < 0 {
+				continue
+			}
+			for len(fig.admitBins) <= k {
+				fig.admitBins = append(fig.admitBins, 0)
+			}
+			fig.admitBins[k]++
+		}
+	}
+	return fig
+}
+
+// figuresOfLive turns a live run's counts and samples into txFigures.
+func figuresOfLive(f liveFigures, requestBytes int64) txFigures {
+	fig := txFigures{
+		acked: f.acked, included: f.included, rejected: f.rejected, transport: f.transport, skipped: f.skipped, lost: f.lost,
+		firstSubmit: f.firstSubmit, lastSubmit: f.lastSubmit, lastAck: f.lastAck, lastSeen: f.lastSeen,
+		inclusion: f.inclusion.dist(), blockTime: f.blockTime.dist(), ack: f.ack.dist(), lag: f.lag.dist(), fromDue: f.fromDue.dist(),
+		admitBins: f.admitBins, requestBytes: requestBytes,
+	}
+	// dist sorted the samples.
+	fig.inclusionMs, fig.blockTimeMs, fig.ackMs = f.inclusion.sample, f.blockTime.sample, f.ack.sample
+	return fig
+}
+
+// report turns a finished run into its Report. Every figure is defined in
+// doc.go; t0 is the clock start (just before the first send).
+func (s *Session) report(fig txFigures, scheme keys.Scheme, accounts int, sub *submitter, fol *follower, spec LoadSpec, t0 time.Time) *Report {
+	r := &Report{
+		Mode: "rpc", Scheme: scheme.String(), BlockIntervalMs: s.info.intervalMs,
+		CPUs: s.machine.GOMAXPROCS, Commit: s.opts.Commit, StartedAt: t0.UTC(), Ceiling: s.ceiling,
+	}
+	if s.ceiling != nil {
+		r.SigCeilingTPS = s.ceiling.Ceiling[r.Scheme]
+	}
+	r.Load.Rate, r.Load.Concurrency, r.Load.Batch = spec.Rate, spec.Concurrency, spec.Batch
+	r.Load.Accounts, r.Load.RCLimit = accounts, s.opts.RCLimit
+	r.Load.RequestMB = round1(float64(fig.requestBytes) / (1 << 20))
+	r.Node.Mode, r.Node.URL, r.Node.Observe = s.opts.Node.Mode, s.url, s.opts.Observe
+	r.Nodes = max(len(s.tgts), 1)
+	if len(s.tgts) > 0 {
+		r.Node.AdminURL = s.tgts[0].admin()
+	}
+	t0WallMs := float64(t0.UnixNano()) / 1e6
+	r.Acked, r.Included, r.Rejected, r.Transport = fig.acked, fig.included, fig.rejected, fig.transport
+	r.Skipped, r.Lost, r.NotSent = fig.skipped, fig.lost, fig.notSent
+	firstSubmit, lastSubmit, lastAck, lastSeen := fig.firstSubmit, fig.lastSubmit, fig.lastAck, fig.lastSeen
 	// Transactions a time-capped closed loop never offered are not part
 	// of the run.
-	r.Txs = len(p.body) - r.NotSent
+	r.Txs = r.Included + r.Rejected + r.Transport + r.Skipped + r.Lost
 	r.Errors = r.Txs - r.Included
 	r.Retries = sub.retries.Load()
 	sub.mu.Lock()
@@ -115,11 +162,8 @@ func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, 
 		r.CeilingRatio = round3(r.CommittedTPS / r.SigCeilingTPS)
 	}
 
-	r.Latency.Inclusion = Summarize(inclusion)
-	r.Latency.BlockTime = Summarize(blockTime)
-	r.Latency.Ack = Summarize(ack)
-	r.Latency.SchedLag = Summarize(lag)
-	r.Latency.InclusionFromDue = Summarize(fromDue)
+	r.Latency.Inclusion, r.Latency.BlockTime, r.Latency.Ack = fig.inclusion, fig.blockTime, fig.ack
+	r.Latency.SchedLag, r.Latency.InclusionFromDue = fig.lag, fig.fromDue
 	d := r.Latency.Inclusion
 	r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs = round3(d.P50), round3(d.P90), round3(d.P99), round3(d.Max)
 	if s.info.intervalMs > 0 {
@@ -183,9 +227,9 @@ func (s *Session) report(p *plan, sub *submitter, fol *follower, spec LoadSpec, 
 		r.Node.StoreUSPerTx = round1(float64(produceMs-buildMs) * 1000 / float64(nodeTxs))
 	}
 
-	r.Series = series(p, sub, fol, firstWall, firstSubmit, inclusion, blockTime, ack)
+	r.Series = series(fol, firstWall, fig)
 	r.Admission = evenness(r.Series.SubmitY, int(warm/admitBin))
-	r.samples = &samplesWriter{p: p, sub: sub, fol: fol, t0WallMs: t0WallMs, rated: spec.Rate > 0}
+	r.samples = &samplesWriter{p: sub.p, sub: sub, fol: fol, t0WallMs: t0WallMs, rated: spec.Rate > 0}
 	return r
 }
 
@@ -232,8 +276,8 @@ func evenness(rates []float64, skip int) Evenness {
 
 // series builds the chart's time series: committed TPS per block from
 // block timestamps, and admitted TPS in half-second bins.
-func series(p *plan, sub *submitter, fol *follower, firstWallMs, firstSubmitNs int64, inclusion, blockTime, ack []float64) *Series {
-	s := &Series{Inclusion: inclusion, BlockTime: blockTime, Ack: ack}
+func series(fol *follower, firstWallMs int64, fig txFigures) *Series {
+	s := &Series{Inclusion: fig.inclusionMs, BlockTime: fig.blockTimeMs, Ack: fig.ackMs}
 	var prevTs int64
 	for k, b := range fol.blocks {
 		if k > 0 && b.TsMs > prevTs && b.TsMs >= firstWallMs {
@@ -243,21 +287,7 @@ func series(p *plan, sub *submitter, fol *follower, firstWallMs, firstSubmitNs i
 		prevTs = b.TsMs
 	}
 	const bin = admitBin
-	var bins []int
-	for i := range p.body {
-		if sub.status[i] != stAcked {
-			continue
-		}
-		k := int(time.Duration(sub.ackNs[i]-firstSubmitNs) / bin)
-		if k < 0 {
-			continue
-		}
-		for len(bins) <= k {
-			bins = append(bins, 0)
-		}
-		bins[k]++
-	}
-	for k, n := range bins {
+	for k, n := range fig.admitBins {
 		s.SubmitX = append(s.SubmitX, (float64(k)+0.5)*bin.Seconds())
 		s.SubmitY = append(s.SubmitY, float64(n)/bin.Seconds())
 	}

@@ -17,6 +17,12 @@
 //     under load, as it would an explorer), or after the last submission
 //     (--observe deferred: the measured window holds no block serving;
 //     inclusion times are the same, they come from the head polls).
+//     With --sign-live (automatic above SignLiveAbove = 1,000,000
+//     transactions) they are signed during the run instead; see Signing
+//     live below.
+//   - soak (make soak): a closed-loop probe, then an rpc run signed live
+//     at half its committed TPS (or --rate) for an hour (--duration), the
+//     node's memory sampled every 10 s; see Soak below.
 //   - sweep: rpc at rising rates on one node, each step judged sustained or
 //     not (Criteria), to find the saturation rate; then, by default, a step
 //     at half of it, where latency targets are judged.
@@ -190,6 +196,64 @@
 // head polls included (-1 without ss); block_bytes is the blocks'
 // protobuf size for comparison. (The node exports no p2p byte counter on
 // /metrics yet.)
+//
+// # Signing live
+//
+// A pre-signed run holds every transaction's request body, id and
+// per-transaction times: about 1 kB each, so an hour at 8,000 tx/s (29
+// million) would take some 30 GB and ten minutes of both cores before the
+// clock. A live run (LoadSpec.SignLive) signs as it goes: a pool of
+// GOMAXPROCS signers signs chunks of 64 consecutive transactions, a
+// dispatcher hands them to their workers' queues in index order (so each
+// account's nonces stay in order, as above), and the signers stop when
+// SignAhead transactions (default DefaultSignAhead: two seconds of the
+// rate plus one, at least 4,096) are signed and not yet handed on; the
+// queues hold as many again. The clock starts once the queues are full
+// (or hold the whole run). A worker whose next transaction is not signed
+// yet waits for it, and the wait shows as sched_lag, so signers that
+// cannot keep up are visible.
+//
+// The bookkeeping is bounded by what is in flight: a transaction is kept
+// from its signing to its answer (body and account) and, once sent, until
+// a block holds it (id and send time); it is then counted and dropped.
+// Blocks are counted once irreversible, so a reorganization above the
+// last irreversible block puts their transactions back in flight.
+// Latencies are kept as counts, exact minimum, maximum and mean, and a
+// uniform sample (reservoir) of 100,000 values per distribution:
+// percentiles come from the sample (p99 within about ±0.07 percentile
+// points), n, min, max and mean are exact. Every other figure above keeps
+// its meaning; there is no samples.csv (no per-transaction data), and
+// request_mb counts the bodies signed. A closed loop shares one dispatcher
+// among its workers, so a worker far behind the others holds them up
+// once its queue is full: live signing is meant for rated runs.
+//
+// The signers share the machine with the node: bench_cpu_s (this
+// process's CPU over t0 → end of drain), bench_cpu_percent (the same in %
+// of one core) and load.sign_busy_s (the signers' summed busy time, most
+// of bench_cpu_s) say how much. The node's mempool is sized for a minute
+// of the rate (LiveMempoolTxs), not the whole run.
+//
+// # Soak
+//
+// A soak is one live rated run, long, with the node's memory sampled by a
+// goroutine every SampleEvery (10 s): its RSS (/proc VmRSS), Go heap in
+// use and allocated (go_memstats_heap_inuse_bytes and _alloc_bytes from
+// its /metrics), its CPU, this process's RSS, the machine's load average,
+// and the run's transactions in blocks and admitted but not yet in one.
+// soak.csv has a line per sample (written as sampled), soak.png the
+// curves, soak.json the verdict and the run's report. The rate is --rate,
+// or --rate-fraction (0.5) of the committed TPS of a closed-loop probe of
+// --probe-txs (60,000) pre-signed transactions on the same node.
+//
+// Pass is: zero errors; the node kept up (steady_tps at least 90% of the
+// rate: a node falling behind fills its mempool, and its memory then
+// measures the backlog); and node RSS flat by DefaultFlatRule
+// (FlatRule's comment has the reasoning): over the second half, a
+// least-squares line growing under 5% of the mean an hour or rising less
+// than the noise floor max(8 MB, 2%) across the half; and the largest
+// sample of the last quarter at most 1.1 × the largest of the second
+// quarter. The heap is judged by the same rule for the record only: the
+// garbage collector's sawtooth is part of RSS already.
 //
 // # Errors
 //

@@ -26,6 +26,7 @@ type blockObs struct {
 	Txs     int   // all transactions in it
 	Bench   int   // this run's transactions in it
 	txs     []int32
+	live    []*liveTx // a live run's, until folded into its figures
 }
 
 // follower learns from the chain itself which block holds each
@@ -40,7 +41,8 @@ type blockObs struct {
 // with atomic stores; blocks, lastHeight and lastID belong to the reader.
 type follower struct {
 	c       *conn
-	p       *plan
+	p       *plan     // pre-signed run
+	live    *liveBook // live run (p is nil, and so is blockOf)
 	t0      time.Time
 	poll    time.Duration
 	blocks  []*blockObs
@@ -74,6 +76,7 @@ type follower struct {
 	bytes    atomic.Int64 // response bytes read (heads and blocks)
 	polls    atomic.Int64
 	reorgs   int
+	folded   int // blocks of a live run folded into its figures
 	err      error
 
 	pollParser, readParser fastjson.Parser
@@ -85,6 +88,11 @@ func newFollower(c *conn, p *plan, t0 time.Time, poll time.Duration) *follower {
 		f.blockOf[i] = -1
 	}
 	return f
+}
+
+// newLiveFollower follows a live run, whose transactions book knows.
+func newLiveFollower(c *conn, book *liveBook, poll time.Duration) *follower {
+	return &follower{c: c, live: book, poll: poll, wake: make(chan struct{}, 1)}
 }
 
 var headBody = []byte(`{"jsonrpc":"2.0","id":1,"method":"chain.get_head_info","params":{}}`)
@@ -247,18 +255,41 @@ func (f *follower) readNew() error {
 			b := &blockObs{Height: it.height, ID: it.id, TsMs: it.ts, SeenNs: f.seenOf(it.height, fetched), FetchNs: fetched, Txs: len(it.txIDs)}
 			idx := int32(len(f.blocks))
 			for _, tid := range it.txIDs {
-				if i, ok := f.p.ids[tid]; ok && f.blockOf[i] < 0 {
+				if f.live != nil {
+					if f.live.include(tid, b) {
+						b.Bench++
+					}
+				} else if i, ok := f.p.ids[tid]; ok && f.blockOf[i] < 0 {
 					atomic.StoreInt32(&f.blockOf[i], idx)
 					b.txs = append(b.txs, i)
+					b.Bench++
 				}
 			}
-			b.Bench = len(b.txs)
 			f.included.Add(int64(b.Bench))
 			f.blocks = append(f.blocks, b)
 			f.lastHeight, f.lastID = it.height, it.id
 		}
+		f.foldIrreversible(false)
 	}
 	return nil
+}
+
+// foldIrreversible hands a live run's blocks to its figures once they are
+// irreversible (all of them when all is set: the run is over), so only
+// the blocks a reorganization could still replace keep their
+// transactions. folded counts the blocks handed on.
+func (f *follower) foldIrreversible(all bool) {
+	if f.live == nil {
+		return
+	}
+	lib := f.libHeight.Load()
+	for ; f.folded < len(f.blocks); f.folded++ {
+		b := f.blocks[f.folded]
+		if !all && b.Height > lib {
+			return
+		}
+		f.live.fold(b)
+	}
 }
 
 // seenOf is when height h was first reported by a head poll (now, for a
@@ -299,7 +330,13 @@ func (f *follower) unwind() {
 	for _, i := range last.txs {
 		atomic.StoreInt32(&f.blockOf[i], -1)
 	}
-	f.included.Add(-int64(len(last.txs)))
+	if f.live != nil {
+		// Blocks are folded once irreversible, and no reorganization
+		// replaces an irreversible block.
+		f.live.unwind(last)
+		f.folded = min(f.folded, len(f.blocks))
+	}
+	f.included.Add(-int64(last.Bench))
 	if len(f.blocks) > 0 {
 		b := f.blocks[len(f.blocks)-1]
 		f.lastHeight, f.lastID = b.Height, b.ID

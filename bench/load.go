@@ -29,6 +29,15 @@ type LoadSpec struct {
 	// Batch is the most transactions in one JSON-RPC batch (1: single
 	// requests).
 	Batch int
+	// SignLive signs the transactions while the run goes, a bounded
+	// distance ahead of the sender, instead of all of them before the
+	// clock starts, and keeps figures only for the transactions in flight
+	// plus fixed-size samples (live.go): memory stays flat however long
+	// the run. The signing then shares the machine with the node.
+	SignLive bool
+	// SignAhead is how many transactions SignLive keeps signed ahead of
+	// the sender (default DefaultSignAhead(Rate)).
+	SignAhead int
 }
 
 // Defaults of LoadSpec.
@@ -61,6 +70,10 @@ func (s *LoadSpec) validate(accounts int) error {
 	switch {
 	case s.Txs < 1:
 		return fmt.Errorf("bench: the run needs at least one transaction (--txs, or --rate with --duration); got %d", s.Txs)
+	case s.Txs > maxRunTxs:
+		return fmt.Errorf("bench: at most %d transactions per run, got %d", maxRunTxs, s.Txs)
+	case s.SignAhead < 0:
+		return fmt.Errorf("bench: --sign-ahead must not be negative, got %d", s.SignAhead)
 	case s.Rate < 0:
 		return fmt.Errorf("bench: --rate must not be negative, got %v", s.Rate)
 	case s.Concurrency < 1:
@@ -100,10 +113,13 @@ const (
 // transactions always go to one node, in nonce order.
 type submitter struct {
 	cs   []*conn
-	p    *plan
+	p    *plan     // pre-signed: every transaction of the run
+	live *liveBook // signed live: the transactions in flight (p is nil)
 	spec LoadSpec
 	t0   time.Time
 
+	// Pre-signed runs only, per transaction (a live run keeps these in
+	// its liveBook).
 	submitNs []int64 // since t0: first send
 	ackNs    []int64 // since t0: the answer that admitted it
 	status   []uint8
@@ -122,26 +138,136 @@ func newSubmitter(cs []*conn, p *plan, spec LoadSpec, t0 time.Time) *submitter {
 		submitNs: make([]int64, n), ackNs: make([]int64, n), status: make([]uint8, n), errors: map[string]int{}}
 }
 
+// newLiveSubmitter sends the transactions book's signers hand it.
+func newLiveSubmitter(cs []*conn, book *liveBook, spec LoadSpec, t0 time.Time) *submitter {
+	return &submitter{cs: cs, live: book, spec: spec, t0: t0, errors: map[string]int{}}
+}
+
 // maxRetryFor bounds how long one transaction is retried for load.
 const maxRetryFor = 60 * time.Second
 
 // run sends everything and returns when every worker is done or ctx ends.
 func (s *submitter) run(ctx context.Context) {
 	c := s.spec.Concurrency
-	items := make([][]int32, c)
-	for i := range s.p.body {
-		w := int(s.p.acct[i]) % c
-		items[w] = append(items[w], int32(i))
+	queues := make([]*workQueue, c)
+	if s.live != nil {
+		for w := range queues {
+			queues[w] = &workQueue{ch: s.live.queues[w]}
+		}
+	} else {
+		for w := range queues {
+			queues[w] = &workQueue{}
+		}
+		for i := range s.p.body {
+			w := int(s.p.acct[i]) % c
+			queues[w].items = append(queues[w].items, int32(i))
+		}
 	}
 	var wg sync.WaitGroup
 	for w := 0; w < c; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.worker(ctx, s.cs[w%len(s.cs)], items[w])
+			s.worker(ctx, s.cs[w%len(s.cs)], queues[w])
 		}()
 	}
 	wg.Wait()
+}
+
+// workQueue is one worker's transactions in order: a slice of a
+// pre-signed plan, or a channel the live signers fill.
+type workQueue struct {
+	items []int32
+	ch    <-chan int32
+	head  int32 // from ch, not yet taken
+	has   bool
+}
+
+// peek returns the next transaction without taking it; wait says whether
+// to wait for the signers when none is ready. ok is false when there is
+// none (the run's end, ctx's end, or none ready without wait).
+func (q *workQueue) peek(ctx context.Context, wait bool) (i int32, ok bool) {
+	if q.ch == nil {
+		if len(q.items) == 0 {
+			return 0, false
+		}
+		return q.items[0], true
+	}
+	if q.has {
+		return q.head, true
+	}
+	if !wait {
+		select {
+		case i, ok := <-q.ch:
+			q.head, q.has = i, ok
+			return i, ok
+		default:
+			return 0, false
+		}
+	}
+	select {
+	case i, ok := <-q.ch:
+		q.head, q.has = i, ok
+		return i, ok
+	case <-ctx.Done():
+		return 0, false
+	}
+}
+
+// pop takes the transaction peek returned.
+func (q *workQueue) pop() {
+	if q.ch == nil {
+		q.items = q.items[1:]
+		return
+	}
+	q.has = false
+}
+
+// The transactions' data and outcomes, kept per transaction for a
+// pre-signed run and in the liveBook for a live one.
+
+func (s *submitter) body(i int32) []byte {
+	if s.live != nil {
+		return s.live.body(i)
+	}
+	return s.p.body[i]
+}
+
+func (s *submitter) account(i int32) int32 {
+	if s.live != nil {
+		return s.live.account(i)
+	}
+	return s.p.acct[i]
+}
+
+// sending records the first send of i, ns since t0.
+func (s *submitter) sending(i int32, ns int64) {
+	if s.live != nil {
+		s.live.sending(i, ns, s.lagNs(i, ns))
+		return
+	}
+	s.submitNs[i] = ns
+}
+
+// settle records i's outcome; ackNs is the admitting answer's time for
+// stAcked.
+func (s *submitter) settle(i int32, st uint8, ackNs int64) {
+	if s.live != nil {
+		s.live.settle(i, st, ackNs)
+		return
+	}
+	s.status[i] = st
+	if st == stAcked {
+		s.ackNs[i] = ackNs
+	}
+}
+
+// lagNs is how late a rated run sent i (-1 for a closed loop).
+func (s *submitter) lagNs(i int32, sentNs int64) int64 {
+	if s.spec.Rate <= 0 {
+		return -1
+	}
+	return sentNs - s.schedNs(i)
 }
 
 // schedNs is when transaction i is due in a rated run, since t0.
@@ -149,23 +275,27 @@ func (s *submitter) schedNs(i int32) int64 {
 	return int64(float64(i) * 1e9 / s.spec.Rate)
 }
 
-func (s *submitter) worker(ctx context.Context, c *conn, items []int32) {
+func (s *submitter) worker(ctx context.Context, c *conn, q *workQueue) {
 	dead := map[int32]bool{}
 	var parser fastjson.Parser
 	batch := make([]int32, 0, s.spec.Batch)
 	var buf []byte
-	for pos := 0; pos < len(items); {
+	for {
 		if ctx.Err() != nil {
 			return
 		}
 		if s.spec.Rate == 0 && s.spec.Duration > 0 && time.Since(s.t0) >= s.spec.Duration {
 			return
 		}
+		next, ok := q.peek(ctx, true)
+		if !ok {
+			return
+		}
 		if s.spec.Rate > 0 {
 			// Open loop: wait for the next transaction's time, then take
 			// every one already due, up to a batch. A worker still busy
 			// with its last request sends late; the lag is reported.
-			if wait := s.schedNs(items[pos]) - time.Since(s.t0).Nanoseconds(); wait > 0 {
+			if wait := s.schedNs(next) - time.Since(s.t0).Nanoseconds(); wait > 0 {
 				if !sleepCtx(ctx, time.Duration(wait)) {
 					return
 				}
@@ -173,14 +303,16 @@ func (s *submitter) worker(ctx context.Context, c *conn, items []int32) {
 		}
 		batch = batch[:0]
 		now := time.Since(s.t0).Nanoseconds()
-		for pos < len(items) && len(batch) < s.spec.Batch {
-			i := items[pos]
-			if s.spec.Rate > 0 && len(batch) > 0 && s.schedNs(i) > now {
+		for len(batch) < s.spec.Batch {
+			// The first is there already; a live run does not wait for
+			// the signers to fill a batch.
+			i, ok := q.peek(ctx, false)
+			if !ok || (s.spec.Rate > 0 && len(batch) > 0 && s.schedNs(i) > now) {
 				break
 			}
-			pos++
-			if dead[s.p.acct[i]] {
-				s.status[i] = stSkipped
+			q.pop()
+			if dead[s.account(i)] {
+				s.settle(i, stSkipped, 0)
 				s.failed.Add(1)
 				continue
 			}
@@ -190,7 +322,7 @@ func (s *submitter) worker(ctx context.Context, c *conn, items []int32) {
 			continue
 		}
 		for _, i := range batch {
-			s.submitNs[i] = now
+			s.sending(i, now)
 		}
 		s.sent.Add(int64(len(batch)))
 		buf = s.send(ctx, c, &parser, batch, buf, dead)
@@ -205,14 +337,14 @@ func (s *submitter) send(ctx context.Context, c *conn, parser *fastjson.Parser, 
 	for len(batch) > 0 {
 		var body []byte
 		if len(batch) == 1 {
-			body = s.p.body[batch[0]]
+			body = s.body(batch[0])
 		} else {
 			buf = append(buf[:0], '[')
 			for k, i := range batch {
 				if k > 0 {
 					buf = append(buf, ',')
 				}
-				buf = append(buf, s.p.body[i]...)
+				buf = append(buf, s.body(i)...)
 			}
 			body = append(buf, ']')
 		}
@@ -228,7 +360,7 @@ func (s *submitter) send(ctx context.Context, c *conn, parser *fastjson.Parser, 
 			s.transportErrs.Add(1)
 			s.noteError(err.Error())
 			for _, i := range batch {
-				s.status[i] = stTransport
+				s.settle(i, stTransport, 0)
 			}
 			s.failed.Add(int64(len(batch)))
 			return buf
@@ -238,8 +370,8 @@ func (s *submitter) send(ctx context.Context, c *conn, parser *fastjson.Parser, 
 		}
 		if time.Since(start) > maxRetryFor || !sleepCtx(ctx, backoff) {
 			for _, i := range retry {
-				s.status[i] = stRejected
-				dead[s.p.acct[i]] = true
+				s.settle(i, stRejected, 0)
+				dead[s.account(i)] = true
 			}
 			s.failed.Add(int64(len(retry)))
 			s.noteError(fmt.Sprintf("still refused for load after %v of retries", maxRetryFor))
@@ -302,8 +434,7 @@ func (s *submitter) answer(parser *fastjson.Parser, batch []int32, status int, r
 			s.reject([]int32{i}, re.Error(), dead)
 			continue
 		}
-		s.status[i] = stAcked
-		s.ackNs[i] = now
+		s.settle(i, stAcked, now)
 		s.acked.Add(1)
 	}
 	return retry
@@ -311,8 +442,8 @@ func (s *submitter) answer(parser *fastjson.Parser, batch []int32, status int, r
 
 func (s *submitter) reject(is []int32, msg string, dead map[int32]bool) {
 	for _, i := range is {
-		s.status[i] = stRejected
-		dead[s.p.acct[i]] = true
+		s.settle(i, stRejected, 0)
+		dead[s.account(i)] = true
 	}
 	s.failed.Add(int64(len(is)))
 	s.noteError(msg)

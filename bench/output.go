@@ -17,8 +17,9 @@ func DefaultOutputDir(now time.Time) string {
 }
 
 // WriteOutputs writes one rpc run into dir: report.json, samples.csv (one
-// line per transaction), blocks.csv (one per block), chart.png and
-// summary.txt (the terminal table).
+// line per transaction; not for a run signed live, which keeps none),
+// blocks.csv (one per block), chart.png and summary.txt (the terminal
+// table).
 func (s *Session) WriteOutputs(dir string, r *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -26,8 +27,10 @@ func (s *Session) WriteOutputs(dir string, r *Report) error {
 	if err := WriteJSON(filepath.Join(dir, "report.json"), r); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(dir, "samples.csv"), func(f *os.File) error { return r.WriteCSV(f) }); err != nil {
-		return err
+	if r.HasTxSamples() {
+		if err := writeFile(filepath.Join(dir, "samples.csv"), func(f *os.File) error { return r.WriteCSV(f) }); err != nil {
+			return err
+		}
 	}
 	if err := writeFile(filepath.Join(dir, "blocks.csv"), func(f *os.File) error { return r.WriteBlocksCSV(f, s.nodeBlock) }); err != nil {
 		return err

@@ -41,10 +41,8 @@ type chainInfo struct {
 	intervalMs int64
 }
 
-// buildPlan signs n transfers on every core. next[a] is account a's next
-// nonce. Each transfer moves 1 unit to the next account (a sink when there
-// is one account), so every transaction writes two accounts, as a real
-// transfer does. progress, if set, counts signed transactions.
+// buildPlan signs n transfers (signTransfer) on every core. next[a] is
+// account a's next nonce. progress, if set, counts signed transactions.
 func buildPlan(ctx context.Context, ks []keys.Signer, next []uint64, n int, ci chainInfo, rcLimit uint64, progress *atomic.Int64) (*plan, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("bench: the number of transactions must be at least 1, got %d", n)
@@ -57,7 +55,7 @@ func buildPlan(ctx context.Context, ks []keys.Signer, next []uint64, n int, ci c
 		scheme: ks[0].Scheme(), accounts: k,
 		body: make([][]byte, n), acct: make([]int32, n), nonce: make([]uint64, n),
 	}
-	sink := deriveKey(keys.SchemeEd25519, "ember-bench/sink").Address()
+	sink := sinkAddress()
 	txIDs := make([]koinos.Digest, n)
 	errs := make([]error, n)
 	var stopped atomic.Bool
@@ -70,31 +68,12 @@ func buildPlan(ctx context.Context, ks []keys.Signer, next []uint64, n int, ci c
 			return
 		}
 		a := i % k
-		to := sink
-		if k > 1 {
-			to = ks[(a+1)%k].Address()
-		}
 		nonce := next[a] + uint64(i/k)
-		tx, err := txbuilder.Transfer(ks[a], ci.token, to, 1, txbuilder.Header{ChainID: ci.chainID, Nonce: nonce, RcLimit: rcLimit})
+		b, id, err := signTransfer(ks, sink, int32(i), nonce, ci, rcLimit)
 		if err != nil {
 			errs[i] = err
 			return
 		}
-		id, err := koinos.ParseMultihash(tx.Id)
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		b := make([]byte, 0, 1024)
-		b = append(b, `{"jsonrpc":"2.0","id":`...)
-		b = strconv.AppendInt(b, int64(i), 10)
-		b = append(b, `,"method":"chain.submit_transaction","params":`...)
-		b, err = kjson.Append(b, &chainrpc.SubmitTransactionRequest{Transaction: tx, Broadcast: true})
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		b = append(b, '}')
 		p.body[i], p.acct[i], p.nonce[i], txIDs[i] = b, int32(a), nonce, id
 		if progress != nil {
 			progress.Add(1)
@@ -114,4 +93,40 @@ func buildPlan(ctx context.Context, ks []keys.Signer, next []uint64, n int, ci c
 		p.bytes += int64(len(p.body[i]))
 	}
 	return p, nil
+}
+
+// sinkAddress receives the transfers of a run with one account.
+func sinkAddress() koinos.Address {
+	return deriveKey(keys.SchemeEd25519, "ember-bench/sink").Address()
+}
+
+// signTransfer signs transaction i of a run (account i mod K, with nonce)
+// and encodes it as a JSON-RPC request object whose id is i, so batch
+// answers map straight back to it. It moves 1 unit to the next account
+// (sink when there is one account), so every transaction writes two
+// accounts, as a real transfer does.
+func signTransfer(ks []keys.Signer, sink koinos.Address, i int32, nonce uint64, ci chainInfo, rcLimit uint64) ([]byte, koinos.Digest, error) {
+	k := len(ks)
+	a := int(i) % k
+	to := sink
+	if k > 1 {
+		to = ks[(a+1)%k].Address()
+	}
+	tx, err := txbuilder.Transfer(ks[a], ci.token, to, 1, txbuilder.Header{ChainID: ci.chainID, Nonce: nonce, RcLimit: rcLimit})
+	if err != nil {
+		return nil, koinos.Digest{}, err
+	}
+	id, err := koinos.ParseMultihash(tx.Id)
+	if err != nil {
+		return nil, koinos.Digest{}, err
+	}
+	b := make([]byte, 0, 1024)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	b = append(b, `,"method":"chain.submit_transaction","params":`...)
+	b, err = kjson.Append(b, &chainrpc.SubmitTransactionRequest{Transaction: tx, Broadcast: true})
+	if err != nil {
+		return nil, koinos.Digest{}, err
+	}
+	return append(b, '}'), id, nil
 }

@@ -140,6 +140,12 @@ func cpuModel() string {
 // scrapeMetrics reads the counters (names ending in _total) of a
 // Prometheus text endpoint, by their full "name{labels}" key.
 func scrapeMetrics(url string) (map[string]float64, error) {
+	return scrapeMetricsWhere(url, func(name string) bool { return strings.HasSuffix(name, "_total") })
+}
+
+// scrapeMetricsWhere reads the samples of a Prometheus text endpoint whose
+// metric name keep accepts, by their full "name{labels}" key.
+func scrapeMetricsWhere(url string, keep func(name string) bool) (map[string]float64, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
 	if err != nil {
@@ -163,7 +169,7 @@ func scrapeMetrics(url string) (map[string]float64, error) {
 		}
 		key := line[:i]
 		name, _, _ := strings.Cut(key, "{")
-		if !strings.HasSuffix(name, "_total") {
+		if !keep(name) {
 			continue
 		}
 		v, err := strconv.ParseFloat(line[i+1:], 64)

@@ -107,22 +107,32 @@ type Report struct {
 		Accounts    int     `json:"accounts"`
 		RCLimit     uint64  `json:"rc_limit"`
 		RequestMB   float64 `json:"request_mb"`
-		SignSeconds float64 `json:"sign_s"`
+		SignSeconds float64 `json:"sign_s"` // pre-signed: signing before the clock
+		// SignLive: signed during the run (LoadSpec.SignLive), SignAhead
+		// at most ahead of the sender; SignBusyS is the signers' summed
+		// busy time, part of bench_cpu_s.
+		SignLive  bool    `json:"sign_live,omitempty"`
+		SignAhead int     `json:"sign_ahead,omitempty"`
+		SignBusyS float64 `json:"sign_busy_s,omitempty"`
 	} `json:"load"`
 
 	Node struct {
-		Mode          string  `json:"mode"`
-		URL           string  `json:"url"`
-		Observe       string  `json:"observe"` // live or deferred block reads
-		PeakRSSMB     float64 `json:"peak_rss_mb"`
-		EndRSSMB      float64 `json:"end_rss_mb"`
-		CPUPercent    float64 `json:"cpu_percent"` // node_cpu_s over the full window
-		BenchCPUS     float64 `json:"bench_cpu_s"` // this process's CPU over the same span
-		BlocksSeen    int     `json:"blocks_seen"`
-		BlocksWithTxs int     `json:"blocks_with_txs"`
-		MaxBlockTxs   int     `json:"max_block_txs"`
-		Reorgs        int     `json:"reorgs"`
-		Polls         int     `json:"polls"`
+		Mode       string  `json:"mode"`
+		URL        string  `json:"url"`
+		Observe    string  `json:"observe"` // live or deferred block reads
+		PeakRSSMB  float64 `json:"peak_rss_mb"`
+		EndRSSMB   float64 `json:"end_rss_mb"`
+		CPUPercent float64 `json:"cpu_percent"` // node_cpu_s over the full window
+		BenchCPUS  float64 `json:"bench_cpu_s"` // this process's CPU over the same span
+		// BenchCPUPercent is BenchCPUS over t0 → end of drain, in % of
+		// one core: what the bench took from the machine it shares with
+		// the node (with live signing, most of it is signing).
+		BenchCPUPercent float64 `json:"bench_cpu_percent"`
+		BlocksSeen      int     `json:"blocks_seen"`
+		BlocksWithTxs   int     `json:"blocks_with_txs"`
+		MaxBlockTxs     int     `json:"max_block_txs"`
+		Reorgs          int     `json:"reorgs"`
+		Polls           int     `json:"polls"`
 		// Response bytes the node sent: to the follower (heads and
 		// blocks: what observing costs) and to the submitters (receipts).
 		FollowMB float64 `json:"follow_mb"`
@@ -255,10 +265,14 @@ var csvHeader = []string{"tx", "account", "nonce", "status", "sched_ms", "submit
 
 var statusNames = [...]string{stNotSent: "not_offered", stAcked: "acked", stRejected: "rejected", stTransport: "no_answer", stSkipped: "skipped"}
 
+// HasTxSamples reports whether the run kept every transaction's times
+// (a pre-signed run; a live one keeps samples of its latencies only).
+func (r *Report) HasTxSamples() bool { return r.samples != nil && r.samples.p != nil }
+
 // WriteCSV writes the per-transaction samples.
 func (r *Report) WriteCSV(w io.Writer) error {
-	if r.samples == nil {
-		return fmt.Errorf("bench: this report has no samples")
+	if !r.HasTxSamples() {
+		return fmt.Errorf("bench: this report has no per-transaction samples")
 	}
 	return r.samples.write(w)
 }
@@ -432,7 +446,11 @@ func (r *Report) Table(w io.Writer) {
 			row(fmt.Sprintf("  node %d", u.Node), fmt.Sprintf("%.1f s CPU, peak RSS %.0f MB", u.CPUSeconds, u.PeakRSSMB))
 		}
 	}
-	row("bench CPU", fmt.Sprintf("%.1f s", r.Node.BenchCPUS))
+	if r.Load.SignLive {
+		row("bench CPU", fmt.Sprintf("%.1f s (%.0f%% of one core), of which signing %.1f s (signed live, %d ahead)", r.Node.BenchCPUS, r.Node.BenchCPUPercent, r.Load.SignBusyS, r.Load.SignAhead))
+	} else {
+		row("bench CPU", fmt.Sprintf("%.1f s", r.Node.BenchCPUS))
+	}
 	row("node responses", fmt.Sprintf("%.0f MB of receipts to submitters, %.0f MB of heads and blocks to the follower", r.Node.SubmitMB, r.Node.FollowMB))
 	if r.Node.SigsPerTx > 0 {
 		row("signatures verified per tx", fmt.Sprintf("%.2f", r.Node.SigsPerTx))

@@ -175,6 +175,9 @@ type Session struct {
 	ceiling *VerifyResult
 	machine Machine
 	netNote string // how the network formed, when not as planned
+	// onRun, when set, is told each run's submitter and follower as the
+	// clock starts (the soak's sampler counts their progress).
+	onRun func(*submitter, *follower)
 }
 
 // NewSession prepares the accounts, measures the signature ceiling (before
@@ -361,23 +364,49 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	if err := spec.validate(len(s.keys)); err != nil {
 		return nil, err
 	}
-	if spec.Txs > s.opts.MaxTxs && len(s.tgts) > 0 {
+	if spec.Txs > s.opts.MaxTxs && len(s.tgts) > 0 && !spec.SignLive {
 		// The mempool was sized for MaxTxs; a bigger run could be refused
 		// for a full pool, which is the bench's fault, not the node's.
 		return nil, fmt.Errorf("bench: this run has %d transactions but the node was started for at most %d", spec.Txs, s.opts.MaxTxs)
 	}
 	pr := newProgress(s.opts.Progress, label)
-	var signed atomic.Int64
-	pr.startSigning(spec.Txs, &signed)
-	signStart := time.Now()
-	p, err := buildPlan(ctx, s.keys, s.next, spec.Txs, s.info, s.opts.RCLimit, &signed)
-	pr.stop()
-	if err != nil {
-		return nil, err
+	var (
+		p         *plan
+		book      *liveBook
+		fol       *follower
+		signSecs  float64
+		stopSigns context.CancelFunc = func() {}
+		ahead                        = spec.SignAhead
+	)
+	if spec.SignLive {
+		// Signers run until the last transaction is handed to a worker or
+		// the submission ends; the clock starts once they are ahead.
+		if ahead == 0 {
+			ahead = DefaultSignAhead(spec.Rate)
+		}
+		book = newLiveBook(spec.Concurrency, ahead/spec.Concurrency+spec.Batch, spec.Rate)
+		var sctx context.Context
+		sctx, stopSigns = context.WithCancel(ctx)
+		sg := liveSigning{keys: s.keys, next: s.next, n: spec.Txs, ci: s.info, rcLimit: s.opts.RCLimit, ahead: ahead, signers: liveSigners()}
+		go pprof.Do(sctx, pprof.Labels("bench", "sign"), func(sctx context.Context) { book.signLoop(sctx, sg) })
+		defer stopSigns()
+		if err := book.waitFilled(ctx, min(spec.Txs, ahead)); err != nil {
+			return nil, err
+		}
+		fol = newLiveFollower(s.conn, book, s.opts.Poll)
+	} else {
+		var signed atomic.Int64
+		pr.startSigning(spec.Txs, &signed)
+		signStart := time.Now()
+		var err error
+		p, err = buildPlan(ctx, s.keys, s.next, spec.Txs, s.info, s.opts.RCLimit, &signed)
+		pr.stop()
+		if err != nil {
+			return nil, err
+		}
+		signSecs = time.Since(signStart).Seconds()
+		fol = newFollower(s.conn, p, time.Time{}, s.opts.Poll)
 	}
-	signSecs := time.Since(signStart).Seconds()
-
-	fol := newFollower(s.conn, p, time.Time{}, s.opts.Poll)
 	fol.deferBodies = s.opts.Observe == ObserveDeferred
 	if err := fol.start(); err != nil {
 		return nil, err
@@ -389,7 +418,14 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	self0, _ := readProc("self")
 	t0 := time.Now()
 	fol.t0 = t0
-	sub := newSubmitter(s.conns, p, spec, t0)
+	var sub *submitter
+	if book != nil {
+		book.t0Wall = float64(t0.UnixNano()) / 1e6
+		sub = newLiveSubmitter(s.conns, book, spec, t0)
+	} else {
+		sub = newSubmitter(s.conns, p, spec, t0)
+	}
+	var err error
 
 	if s.opts.CPUProfile != nil {
 		if err := pprof.StartCPUProfile(s.opts.CPUProfile); err != nil {
@@ -408,8 +444,12 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 		defer close(folDone)
 		fol.run(fctx)
 	})
+	if s.onRun != nil {
+		s.onRun(sub, fol)
+	}
 	pr.startRun(spec.Txs, sub, fol)
 	pprof.Do(ctx, pprof.Labels("bench", "submit"), sub.run)
+	stopSigns()
 	fol.catchUp.Store(true)
 	runErr := s.drain(ctx, sub, fol, folDone)
 	end := time.Now()
@@ -424,6 +464,14 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	}
 	stopFollower()
 	<-folDone
+	if book != nil {
+		// The signers stop at the last submission: a failure is theirs,
+		// their being stopped is not.
+		<-book.signEnded
+		if err := book.signError(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	if s.opts.CPUProfile != nil {
 		pprof.StopCPUProfile()
 	}
@@ -449,10 +497,21 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 		return nil, err
 	}
 
-	r := s.report(p, sub, fol, spec, t0)
+	var fig txFigures
+	if book != nil {
+		fol.foldIrreversible(true)
+		fig = figuresOfLive(book.finish(), book.requestBytes.Load())
+	} else {
+		fig = presignedFigures(p, sub, fol, spec.Rate > 0, float64(t0.UnixNano())/1e6)
+	}
+	r := s.report(fig, s.keys[0].Scheme(), len(s.keys), sub, fol, spec, t0)
 	r.Label = label
 	r.Machine = machine
 	r.Load.SignSeconds = round3(signSecs)
+	if book != nil {
+		r.Load.SignLive, r.Load.SignAhead = true, ahead
+		r.Load.SignBusyS = round3(float64(book.signBusyNs.Load()) / 1e9)
+	}
 	r.NodeCPUSeconds, r.NodeRSSMB = -1, -1
 	if nodeOK && node1OK {
 		// Over every node: CPU summed, the largest peak.
@@ -481,6 +540,9 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 		}
 	}
 	r.Node.BenchCPUS = round3(self1.CPUSeconds - self0.CPUSeconds)
+	if secs := end.Sub(t0).Seconds(); secs > 0 {
+		r.Node.BenchCPUPercent = round1(100 * r.Node.BenchCPUS / secs)
+	}
 	if metrics0 != nil && metrics1 != nil {
 		r.Node.Metrics = metricsDelta(metrics0, metrics1)
 		if sigs := r.Node.Metrics["ember_sigverify_signatures_total"]; sigs > 0 && r.Included > 0 {
@@ -569,6 +631,9 @@ func (s *Session) drain(ctx context.Context, sub *submitter, fol *follower, folD
 // delays the answer by one scan, since entries only go from -1 to an
 // index (a reorganization is the exception, and is re-checked next scan).
 func (sub *submitter) allAckedIncluded(fol *follower) bool {
+	if sub.live != nil {
+		return sub.live.pendingAcked() == 0
+	}
 	for i, st := range sub.status {
 		if st == stAcked && atomic.LoadInt32(&fol.blockOf[i]) < 0 {
 			return false

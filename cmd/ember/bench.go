@@ -21,9 +21,13 @@ import (
 const benchUsage = `Usage: ember bench MODE [flags]
 
 Modes:
-  rpc      end to end through JSON-RPC: pre-signed transfers, submitted by
+  rpc      end to end through JSON-RPC: pre-signed transfers (signed while
+           sending with --sign-live, or above a million), submitted by
            --concurrency workers (closed loop) or at --rate tx/s, followed
            into blocks; committed TPS, latency to inclusion, node CPU/RSS
+  soak     rpc at a fixed rate for --duration (default half of a closed-loop
+           probe's committed TPS), signed live, with the node's memory
+           sampled: pass is zero errors and a flat RSS curve (make soak)
   sweep    rpc at rising rates until the node stops keeping up; one report
            per step and the saturation rate
   engine   the engine and store alone, in this process, on pre-verified
@@ -76,6 +80,8 @@ func benchMode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return benchRPC(ctx, args[1:], stdout, stderr)
 	case "sweep":
 		return benchSweep(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return benchSoak(ctx, args[1:], stdout, stderr)
 	case "engine":
 		return benchEngine(ctx, args[1:], stdout, stderr)
 	case "verify":
@@ -188,6 +194,20 @@ func saveResult(dir, name string, r tabled, stdout io.Writer) error {
 	return nil
 }
 
+// openSession makes the output directory, sends the bench's node log
+// there and starts the session.
+func (b *benchFlags) openSession(ctx context.Context, o bench.Options) (*bench.Session, string, error) {
+	out := b.outDir()
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, "", err
+	}
+	if o.Node.Mode == bench.NodeProcess {
+		o.Node.LogPath = filepath.Join(out, "node.log")
+	}
+	s, err := bench.NewSession(ctx, o)
+	return s, out, err
+}
+
 func (b *benchFlags) outDir() string {
 	if b.out != "" {
 		return b.out
@@ -215,6 +235,8 @@ func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dur := fs.Duration("duration", 0, "with --rate: submission time (--txs defaults to rate × duration); closed loop: stop offering after this long")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of this process over the measured window (use with --node in-process to see the node)")
 	nodeProf := fs.String("node-profile", "", "write the child node's CPU profile over the submission time (needs --duration; turns on --node-pprof)")
+	signLive := fs.Bool("sign-live", false, fmt.Sprintf("sign while sending, a bounded buffer ahead, keeping latency samples instead of per-transaction data: memory stays flat for runs of hours (on by default above %d transactions)", bench.SignLiveAbove))
+	signAhead := fs.Int("sign-ahead", 0, "with --sign-live: transactions kept signed ahead of the sender (default 2 s of --rate + 1 s, at least 4096)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -222,9 +244,12 @@ func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	spec := bench.LoadSpec{Txs: *txs, Rate: *rate, Duration: *dur, Concurrency: b.concurrency, Batch: b.batch}
+	spec := bench.LoadSpec{Txs: *txs, Rate: *rate, Duration: *dur, Concurrency: b.concurrency, Batch: b.batch, SignLive: *signLive, SignAhead: *signAhead}
 	if *rate > 0 && *dur > 0 && !flagSet(fs, "txs") {
 		spec.Txs = 0 // rate × duration
+	}
+	if !flagSet(fs, "sign-live") {
+		spec.SignLive = bench.NeedsSignLive(spec)
 	}
 	if *rate < 0 || *dur < 0 {
 		return errors.New("--rate and --duration must not be negative")
@@ -238,6 +263,9 @@ func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	o.MaxTxs = max(spec.Txs, int(*rate*dur.Seconds())+1)
+	if spec.SignLive {
+		o.MaxTxs = bench.LiveMempoolTxs(spec)
+	}
 	o.MaxBatch = spec.Batch
 	out := b.outDir()
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -279,6 +307,68 @@ func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return s.Close()
 }
 
+// errSoakFailed is a soak that ran but did not pass (errors, or memory
+// not flat); its outputs are written.
+var errSoakFailed = errors.New("soak failed: see soak.txt")
+
+func benchSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench soak", "bench soak [--duration D] [--rate R | --rate-fraction F] [--sample-every D] [flags]", stderr)
+	b := addBenchFlags(fs)
+	dur := fs.Duration("duration", time.Hour, "submission time of the soak")
+	rate := fs.Float64("rate", 0, "offered rate in tx/s (default: --rate-fraction of a closed-loop probe's committed TPS)")
+	fraction := fs.Float64("rate-fraction", 0.5, "without --rate: the share of the probe's committed TPS to offer")
+	probeTxs := fs.Int("probe-txs", 60_000, "without --rate: transactions of the closed-loop probe")
+	every := fs.Duration("sample-every", 10*time.Second, "memory sampling period")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *dur <= 0 || *every <= 0:
+		return errors.New("--duration and --sample-every must be positive")
+	case *rate < 0 || *fraction <= 0 || *fraction > 1:
+		return errors.New("--rate must not be negative and --rate-fraction must be in (0, 1]")
+	case *rate == 0 && *probeTxs < 1:
+		return fmt.Errorf("--probe-txs must be at least 1, got %d", *probeTxs)
+	}
+	o, err := b.options(stderr)
+	if err != nil {
+		return err
+	}
+	// The node holds what is in flight, not the run; the probe is
+	// pre-signed and needs room for all of it.
+	o.MaxTxs = max(*probeTxs, bench.LiveMempoolTxs(bench.LoadSpec{Rate: *rate}))
+	o.MaxBatch = b.batch
+	s, out, err := b.openSession(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	// The curve is written as it is sampled, so a soak stopped early
+	// leaves it; WriteSoakOutputs writes it whole again at the end.
+	csvFile, err := os.Create(filepath.Join(out, "soak.csv"))
+	if err != nil {
+		return err
+	}
+	r, err := s.Soak(ctx, bench.SoakOptions{Duration: *dur, Rate: *rate, RateFraction: *fraction, ProbeTxs: *probeTxs,
+		SampleEvery: *every, Concurrency: b.concurrency, Batch: b.batch, CSV: csvFile})
+	csvFile.Close()
+	if err != nil {
+		return err
+	}
+	if err := s.WriteSoakOutputs(out, r); err != nil {
+		return err
+	}
+	r.Table(stdout)
+	fmt.Fprintf(stdout, "\nresults in %s\n", out)
+	if err := s.Close(); err != nil {
+		return err
+	}
+	if !r.Pass {
+		return errSoakFailed
+	}
+	return nil
+}
+
 func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
@@ -317,14 +407,7 @@ func benchSweep(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	o.MaxTxs = bench.SweepMaxTxs(so)
 	o.MaxBatch = b.batch
-	out := b.outDir()
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	if o.Node.Mode == bench.NodeProcess {
-		o.Node.LogPath = filepath.Join(out, "node.log")
-	}
-	s, err := bench.NewSession(ctx, o)
+	s, out, err := b.openSession(ctx, o)
 	if err != nil {
 		return err
 	}
