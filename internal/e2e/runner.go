@@ -2,30 +2,20 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/mr-tron/base58"
-
-	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/txbuilder"
-	"github.com/emberchain/ember/internal/childproc"
 	"github.com/emberchain/ember/internal/verdict"
 	"github.com/emberchain/ember/node/keyfile"
-	blockrpc "github.com/emberchain/ember/proto/koinos/rpc/block_store"
 	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
 	"github.com/emberchain/ember/rpcgw/client"
 )
@@ -184,26 +174,6 @@ type network struct {
 
 func (n *network) client(i int) *client.Client { return n.clients[i] }
 
-// proc is a running (or killed) node process.
-type proc struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-	paused bool
-	skewed bool // runs with node.clock_offset
-}
-
-func (p *proc) running() bool {
-	if p == nil {
-		return false
-	}
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 // fail records violations (a *Violation, or another error the judging
 // met) and goes on.
 func (n *network) fail(errs ...error) {
@@ -360,193 +330,6 @@ func (n *network) waitProducers(ctx context.Context, healed time.Time, libAtHeal
 	}
 }
 
-// create makes the devnet with ember devnet --create-only on free ports
-// and reads what the run needs from it.
-func (n *network) create(ctx context.Context) error {
-	if err := os.MkdirAll(n.dir, 0o755); err != nil {
-		return fmt.Errorf("e2e: %w", err)
-	}
-	n.devnet = filepath.Join(n.dir, "devnet")
-	ports, err := freePortRanges(3, Nodes)
-	if err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, n.cfg.Binary, "devnet", "--create-only", "--nodes", fmt.Sprint(Nodes), "--datadir", n.devnet,
-		"--block-interval", n.sc.BlockInterval.String(), "--rpc-port", fmt.Sprint(ports[0]), "--p2p-port", fmt.Sprint(ports[1]), "--admin-port", fmt.Sprint(ports[2]))
-	cmd.Env = n.env()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("e2e: ember devnet --create-only: %w\n%s", err, out)
-	}
-	mb, err := os.ReadFile(filepath.Join(n.devnet, "devnet.json"))
-	if err != nil {
-		return fmt.Errorf("e2e: %w", err)
-	}
-	var m struct {
-		Nodes []struct {
-			PeerID   string `json:"peer_id"`
-			RPCURL   string `json:"rpc_url"`
-			AdminURL string `json:"admin_url"`
-		} `json:"nodes"`
-	}
-	if err := json.Unmarshal(mb, &m); err != nil || len(m.Nodes) != Nodes {
-		return fmt.Errorf("e2e: devnet.json: %d nodes (%v), want %d", len(m.Nodes), err, Nodes)
-	}
-	for i, nd := range m.Nodes {
-		n.peerIDs[i], n.adminURLs[i] = nd.PeerID, strings.TrimSuffix(nd.AdminURL, "/")
-		if n.clients[i], err = client.New(nd.RPCURL, client.WithTimeout(5*time.Second)); err != nil {
-			return fmt.Errorf("e2e: %w", err)
-		}
-	}
-	gb, err := os.ReadFile(filepath.Join(n.devnet, "node0", "genesis.json"))
-	if err != nil {
-		return fmt.Errorf("e2e: %w", err)
-	}
-	g, err := genesis.Parse(gb)
-	if err != nil {
-		return fmt.Errorf("e2e: genesis: %w", err)
-	}
-	n.genesisMs, n.slotMs = g.Params().GenesisTimeMs, g.Params().BlockIntervalMs
-	n.chainID, n.token = g.ChainID().Multihash(), g.TokenID()
-	for _, p := range g.Producers() {
-		n.producers = append(n.producers, p.String())
-	}
-	return nil
-}
-
-// env is the nodes' environment: this process's without EMBER_ variables
-// (they would configure all four nodes alike), plus Config.Env.
-func (n *network) env() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "EMBER_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, n.cfg.Env...)
-}
-
-// freePortRanges finds k ranges of size consecutive loopback ports that
-// are free now.
-func freePortRanges(k, size int) ([]int, error) {
-	var out []int
-	taken := map[int]bool{}
-	for tries := 0; len(out) < k && tries < 200; tries++ {
-		base := 20000 + rand.IntN(40000)
-		ok := true
-		for p := base; p < base+size && ok; p++ {
-			if taken[p] {
-				ok = false
-				break
-			}
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				break
-			}
-			ln.Close()
-		}
-		if ok {
-			for p := base; p < base+size; p++ {
-				taken[p] = true
-			}
-			out = append(out, base)
-		}
-	}
-	if len(out) < k {
-		return nil, errors.New("e2e: no free ranges of loopback ports")
-	}
-	return out, nil
-}
-
-// start runs node i's process on its data directory, its output appended
-// to its node.log.
-func (n *network) start(i int, sets ...string) error {
-	nodeDir := filepath.Join(n.devnet, fmt.Sprintf("node%d", i))
-	f, err := os.OpenFile(filepath.Join(nodeDir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("e2e: %w", err)
-	}
-	fmt.Fprintf(f, "--- ember e2e: starting node%d at %s\n", i, time.Now().UTC().Format(time.RFC3339Nano))
-	args := []string{"node", "--datadir", nodeDir}
-	for _, kv := range append(n.cfg.NodeSets[i], sets...) {
-		args = append(args, "--set", kv)
-	}
-	cmd := exec.Command(n.cfg.Binary, args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = n.env(), f, f
-	// A runner killed itself must not leave its nodes running.
-	childproc.SetDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return fmt.Errorf("e2e: start node%d: %w", i, err)
-	}
-	p := &proc{cmd: cmd, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(p.exited) }()
-	n.procs[i] = p
-	return nil
-}
-
-// waitAnswer waits until node i answers JSON-RPC.
-func (n *network) waitAnswer(ctx context.Context, i int) error {
-	deadline := time.Now().Add(startTimeout)
-	for {
-		if _, err := n.headInfo(ctx, i); err == nil {
-			return nil
-		}
-		select {
-		case <-n.procs[i].exited:
-			return fmt.Errorf("e2e: node%d exited before it answered (%v): %s", i, n.procs[i].cmd.ProcessState, n.logTail(i))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("e2e: node%d did not answer JSON-RPC within %s: %s", i, startTimeout, n.logTail(i))
-		}
-	}
-}
-
-func (n *network) logTail(i int) string {
-	b, _ := os.ReadFile(filepath.Join(n.devnet, fmt.Sprintf("node%d", i), "node.log"))
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return "\n" + string(b)
-}
-
-func (n *network) headInfo(ctx context.Context, i int) (*chainrpc.GetHeadInfoResponse, error) {
-	cctx, cancel := context.WithTimeout(ctx, rpcCallTimeout)
-	defer cancel()
-	var r chainrpc.GetHeadInfoResponse
-	if err := n.clients[i].Call(cctx, "chain.get_head_info", &chainrpc.GetHeadInfoRequest{}, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
-}
-
-// libs is every node's last irreversible block; ok is false if one did
-// not answer.
-func (n *network) libs(ctx context.Context) ([]uint64, bool) {
-	out := make([]uint64, Nodes)
-	for i := range Nodes {
-		hi, err := n.headInfo(ctx, i)
-		if err != nil {
-			return nil, false
-		}
-		out[i] = hi.LastIrreversibleBlock
-	}
-	return out, true
-}
-
-func minOf(v []uint64) uint64 {
-	m := v[0]
-	for _, x := range v[1:] {
-		m = min(m, x)
-	}
-	return m
-}
-
 func (n *network) waitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -611,101 +394,6 @@ func (n *network) fund(ctx context.Context) error {
 		}
 		return true
 	})
-}
-
-// observe polls node i twice a block interval until ctx ends: its LIB
-// must never go back, and each block at or below it is recorded in the
-// ledger, which every node must agree with. Failures while the node is
-// down or paused are expected and ignored.
-func (n *network) observe(ctx context.Context, i int) {
-	t := time.NewTicker(n.sc.BlockInterval / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		hi, err := n.headInfo(ctx, i)
-		if err != nil {
-			continue
-		}
-		lib := hi.LastIrreversibleBlock
-		if err := n.ledger.ReportLIB(i, lib); err != nil {
-			n.fail(err)
-		}
-		for from := n.ledger.RecordedUpTo(i) + 1; from <= lib; {
-			ids, err := n.blockIDs(ctx, i, hi.HeadTopology.GetId(), from, min(lib-from+1, 500))
-			if err != nil || len(ids) == 0 {
-				break
-			}
-			for k, id := range ids {
-				if err := n.ledger.Irreversible(i, from+uint64(k), id); err != nil {
-					n.fail(err)
-				}
-			}
-			from += uint64(len(ids))
-		}
-	}
-}
-
-// blocks reads up to count blocks from height from on node i's chain
-// ending at head.
-func (n *network) blocks(ctx context.Context, i int, head []byte, from, count uint64, bodies bool) ([]Block, error) {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var r blockrpc.GetBlocksByHeightResponse
-	if err := n.clients[i].Call(cctx, "block_store.get_blocks_by_height", &blockrpc.GetBlocksByHeightRequest{
-		HeadBlockId: head, AncestorStartHeight: from, NumBlocks: uint32(count), ReturnBlock: bodies,
-	}, &r); err != nil {
-		return nil, err
-	}
-	out := make([]Block, 0, len(r.BlockItems))
-	for k, it := range r.BlockItems {
-		if it.BlockHeight != from+uint64(k) {
-			return nil, fmt.Errorf("e2e: node%d: get_blocks_by_height from %d returned height %d at position %d", i, from, it.BlockHeight, k)
-		}
-		b := Block{Height: it.BlockHeight, ID: hexID(it.BlockId)}
-		if bodies {
-			hdr := it.Block.GetHeader()
-			b.TimestampMs = hdr.GetTimestamp()
-			b.Signer = base58.Encode(hdr.GetSigner()) // as koinos.Address.String
-			for _, tx := range it.Block.GetTransactions() {
-				b.Txs = append(b.Txs, hexID(tx.GetId()))
-			}
-		}
-		out = append(out, b)
-	}
-	return out, nil
-}
-
-func (n *network) blockIDs(ctx context.Context, i int, head []byte, from, count uint64) ([]string, error) {
-	bs, err := n.blocks(ctx, i, head, from, count, false)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(bs))
-	for k, b := range bs {
-		ids[k] = b.ID
-	}
-	return ids, nil
-}
-
-// chainUpTo reads node i's chain from height 1 to top.
-func (n *network) chainUpTo(ctx context.Context, i int, head []byte, top uint64, bodies bool) ([]Block, error) {
-	var out []Block
-	for from := uint64(1); from <= top; {
-		bs, err := n.blocks(ctx, i, head, from, min(top-from+1, 200), bodies)
-		if err != nil {
-			return nil, err
-		}
-		if len(bs) == 0 {
-			return nil, fmt.Errorf("e2e: node%d has no block at height %d below %d", i, from, top)
-		}
-		out = append(out, bs...)
-		from += uint64(len(bs))
-	}
-	return out, nil
 }
 
 // drain waits, the load stopped, until every sender's transfers are on
@@ -776,37 +464,4 @@ func (n *network) judge(ctx context.Context, headAtHeal, healMs uint64) {
 	})
 	n.fail(errs...)
 	n.fail(CheckFinality(headAtHeal, libs)...)
-}
-
-// stopAll stops every node with SIGTERM; each must exit 0.
-func (n *network) stopAll() {
-	for i, p := range n.procs {
-		if !p.running() {
-			continue
-		}
-		if p.paused {
-			_ = p.cmd.Process.Signal(syscall.SIGCONT)
-		}
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-			if st := p.cmd.ProcessState; st == nil || !st.Success() {
-				n.fail(violation(InvCleanStop, "node%d stopped with %v after SIGTERM: %s", i, st, n.logTail(i)))
-			}
-		case <-time.After(stopTimeout):
-			n.fail(violation(InvCleanStop, "node%d still running %s after SIGTERM", i, stopTimeout))
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	}
-}
-
-// killAll ends every node still running (a run that failed midway).
-func (n *network) killAll() {
-	for _, p := range n.procs {
-		if p.running() {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	}
 }
