@@ -1,6 +1,3 @@
-// Package syncbuf is a bytes.Buffer that one goroutine (a logger, a child
-// process's output) writes while another reads it: tests count the log
-// lines a node writes while it runs.
 package syncbuf
 
 import (

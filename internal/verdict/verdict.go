@@ -1,6 +1,3 @@
-// Package verdict is what the fault-injection harnesses (internal/crashtest,
-// internal/e2e) share to report: a broken invariant as an error naming it,
-// and the tally of a run's violations printed at the end of its summary.
 package verdict
 
 import (

@@ -1,15 +1,3 @@
-// Package replay re-applies a stopped node's stored blocks from genesis in
-// a fresh chain and compares the result with what the node stored: the
-// check that a store which went through crashes and restarts (each of
-// which replays only from the last state checkpoint) still holds a chain
-// whose state anyone can rebuild from its blocks alone.
-//
-// Nothing read from the node's store is trusted: every block's signatures
-// are verified again (sigverify.VerifyBlock, not the signers the store
-// saved), and the fresh chain applies it with the engine's full rules into
-// a scratch store, so the state root it reaches comes from the blocks and
-// the genesis only. Each block's root is compared with the receipt the
-// node stored and served, and the final head with the node's head.
 package replay
 
 import (
