@@ -84,12 +84,30 @@ type SoakReport struct {
 	Probe    *Report      `json:"probe,omitempty"`
 }
 
+// validate refuses options no soak can run with, before any node is
+// loaded.
+func (o *SoakOptions) validate() error {
+	switch {
+	case o.Duration <= 0:
+		return errors.New("bench: a soak needs a duration")
+	case o.Rate < 0:
+		return fmt.Errorf("bench: soak rate %v: it must be 0 (from a probe) or positive", o.Rate)
+	case o.RateFraction < 0 || o.RateFraction > 1:
+		return fmt.Errorf("bench: soak rate fraction %v: it must be above 0 and at most 1 (0: the default, 0.5)", o.RateFraction)
+	case o.ProbeTxs < 0:
+		return fmt.Errorf("bench: soak probe of %d transactions: it must be 0 (the default) or positive", o.ProbeTxs)
+	case o.SampleEvery < 0:
+		return fmt.Errorf("bench: soak sample interval %v: it must be 0 (the default, 10s) or positive", o.SampleEvery)
+	}
+	return nil
+}
+
 // Soak runs a soak on s: the probe when no rate is given, then the rated
 // run, signed live, while a sampler records memory every SampleEvery.
 // Pass is zero errors and a flat RSS curve.
 func (s *Session) Soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
-	if o.Duration <= 0 {
-		return nil, errors.New("bench: a soak needs a duration")
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	if o.RateFraction == 0 {
 		o.RateFraction = 0.5

@@ -73,3 +73,31 @@ func TestSoakInProcess(t *testing.T) {
 		}
 	}
 }
+
+// Options no soak can run with are refused before any node is loaded.
+func TestSoakOptionsRefused(t *testing.T) {
+	ok := SoakOptions{Duration: time.Minute}
+	for _, tc := range []struct {
+		name string
+		mod  func(*SoakOptions)
+		want string
+	}{
+		{"no duration", func(o *SoakOptions) { o.Duration = 0 }, "needs a duration"},
+		{"negative rate", func(o *SoakOptions) { o.Rate = -1 }, "soak rate -1"},
+		{"fraction above 1", func(o *SoakOptions) { o.RateFraction = 1.5 }, "rate fraction 1.5"},
+		{"negative fraction", func(o *SoakOptions) { o.RateFraction = -0.1 }, "rate fraction -0.1"},
+		{"negative probe", func(o *SoakOptions) { o.ProbeTxs = -5 }, "probe of -5"},
+		{"negative sample interval", func(o *SoakOptions) { o.SampleEvery = -time.Second }, "sample interval -1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := ok
+			tc.mod(&o)
+			if err := o.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("validate: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	if err := ok.validate(); err != nil {
+		t.Fatalf("a duration alone: %v", err)
+	}
+}
