@@ -270,6 +270,18 @@ func (c *cluster) sameChain(h uint64) (koinos.Digest, bool) {
 	return want, true
 }
 
+// logState logs each running node's head and last irreversible block, for
+// a test that failed waiting for them to agree.
+func (c *cluster) logState(t *testing.T) {
+	for i, m := range c.nodes {
+		if m.cancel == nil {
+			continue
+		}
+		v := m.n.Chain().View()
+		t.Logf("node %d: head %d (0x%x), LIB %d (0x%x)", i, v.Head.Height, v.Head.ID.Multihash(), v.LIB.Height, v.LIB.ID.Multihash())
+	}
+}
+
 func (c *cluster) minLIB() uint64 {
 	low := uint64(1 << 62)
 	for _, m := range c.nodes {
@@ -426,6 +438,11 @@ func TestPartitionAndHeal(t *testing.T) {
 		}
 	}
 	healed := time.Now()
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.logState(t) // CI timed out here twice at high load: what did each node hold?
+		}
+	})
 	c.heal()
 	top := uint64(0)
 	for _, m := range c.nodes {
