@@ -58,6 +58,10 @@ type Stats struct {
 	PublisherOn bool
 	// Disk is the free space and the disk faults that stop production.
 	Disk DiskStats
+	// Engine is the Pebble engine's memory and LSM shape (EngineOK is
+	// false once the store is closed).
+	Engine   store.EngineStats
+	EngineOK bool
 }
 
 // Stats returns a snapshot.
@@ -92,6 +96,7 @@ func (n *Node) Stats() Stats {
 		s.Fatal = *p
 	}
 	s.Disk = n.diskSnapshot()
+	s.Engine, s.EngineOK = n.store.EngineStats()
 	return s
 }
 

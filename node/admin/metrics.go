@@ -167,6 +167,9 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range pubDescs {
 		ch <- d
 	}
+	for _, d := range engineDescs {
+		ch <- d
+	}
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -233,6 +236,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descVerifyBatch, float64(n), batchSizeLabels[i])
 	}
 	collectDisk(s.Disk, gauge, counter)
+	collectEngine(s.Engine, s.EngineOK, gauge, counter)
 	collectP2P(s.P2P, gauge, counter)
 	collectAMQP(s.AMQP, gauge, counter)
 	collectPublisher(s.PublisherOn, s.Publisher, gauge, counter)

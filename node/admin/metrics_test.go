@@ -238,3 +238,33 @@ func TestDiskMetrics(t *testing.T) {
 		t.Errorf("full %v failing %v, want 1 and 1", m["ember_disk_full"], m["ember_disk_write_failing"])
 	}
 }
+
+// TestEngineMetrics: the Pebble engine's snapshot becomes ember_store_*
+// series, and none is reported once the store is closed.
+func TestEngineMetrics(t *testing.T) {
+	st := node.Stats{HeadTime: time.Now(), EngineOK: true, Engine: store.EngineStats{
+		CacheBytes: 64 << 20, CacheHits: 90, CacheMisses: 10, MemTableBytes: 128 << 20, ZombieMemTableBytes: 64 << 20,
+		FileCacheBytes: 1 << 20, L0Files: 7, L0Sublevels: 3, Tables: 40, TableBytes: 1 << 30, BlobBytes: 2 << 30, ReadAmp: 5,
+		CompactionDebt: 1 << 25, Compactions: 12, CompactionsInProgress: 1, Flushes: 9, WALBytes: 1 << 26, DiskBytes: 4 << 30,
+	}}
+	m := scrape(t, fakeSource{st})
+	for series, want := range map[string]float64{
+		"ember_store_block_cache_bytes": 64 << 20, `ember_store_block_cache_lookups_total{result="hit"}`: 90,
+		`ember_store_block_cache_lookups_total{result="miss"}`: 10,
+		`ember_store_memtable_bytes{state="live"}`:             128 << 20, `ember_store_memtable_bytes{state="zombie"}`: 64 << 20,
+		"ember_store_file_cache_bytes": 1 << 20, "ember_store_l0_files": 7, "ember_store_l0_sublevels": 3,
+		"ember_store_tables": 40, "ember_store_table_bytes": 1 << 30, "ember_store_blob_bytes": 2 << 30,
+		"ember_store_read_amplification": 5, "ember_store_compaction_debt_bytes": 1 << 25, "ember_store_compactions_total": 12,
+		"ember_store_compactions_running": 1, "ember_store_flushes_total": 9, "ember_store_wal_bytes": 1 << 26, "ember_store_disk_bytes": 4 << 30,
+	} {
+		if got, ok := m[series]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	st.EngineOK = false
+	for series := range scrape(t, fakeSource{st}) {
+		if strings.HasPrefix(series, "ember_store_") {
+			t.Errorf("%s reported for a closed store", series)
+		}
+	}
+}
