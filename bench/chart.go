@@ -17,6 +17,9 @@ var (
 	colorSubmit = color.RGBA{R: 0x1f, G: 0x6f, B: 0xb4, A: 0xff}
 	colorBlock  = color.RGBA{R: 0x2c, G: 0x9c, B: 0x4a, A: 0xff}
 	colorBench  = color.RGBA{R: 0x80, G: 0x80, B: 0x80, A: 0xff}
+	colorGoSys  = color.RGBA{R: 0x8e, G: 0x44, B: 0xad, A: 0xff}
+	colorPebble = color.RGBA{R: 0xc9, G: 0x9a, B: 0x06, A: 0xff}
+	colorLive   = color.RGBA{R: 0x17, G: 0xa2, B: 0xb8, A: 0xff}
 )
 
 // WriteChart draws the run as a PNG: committed and admitted TPS over time

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,10 +51,20 @@ const soakKeptUp = 0.9
 // process's (/proc and its /metrics); with an in-process node, this
 // process's, which holds the bench too.
 type SoakSample struct {
-	Seconds      float64 // since the sampling started, just before the run
-	NodeRSSMB    float64
-	HeapInuseMB  float64 // go_memstats_heap_inuse_bytes; -1 unknown
-	HeapAllocMB  float64 // go_memstats_heap_alloc_bytes; -1 unknown
+	Seconds     float64 // since the sampling started, just before the run
+	NodeRSSMB   float64
+	HeapInuseMB float64 // go_memstats_heap_inuse_bytes; -1 unknown
+	HeapAllocMB float64 // go_memstats_heap_alloc_bytes; -1 unknown
+	// HeapLiveMB is the heap the last GC found live (go_gc_heap_live_bytes):
+	// unlike heap in use it does not swing with the GC's sawtooth, so it is
+	// the curve a leak moves (-1 unknown).
+	HeapLiveMB float64
+	// GoSysMB is all the memory the Go runtime holds (go_memstats_sys_bytes)
+	// and PebbleMB the engine's hand-allocated block cache and memtables
+	// (ember_store_*): RSS is about their sum, so a growing RSS is told
+	// apart (-1 unknown).
+	GoSysMB      float64
+	PebbleMB     float64
 	NodeCPUS     float64 // node CPU since the sampling started
 	BenchRSSMB   float64 // this process
 	Load1        float64 // the machine's one-minute load average
@@ -76,6 +87,7 @@ type SoakReport struct {
 	KeptUp   bool         `json:"kept_up"`
 	RSS      FlatVerdict  `json:"rss"`
 	Heap     *FlatVerdict `json:"heap_inuse,omitempty"` // for the record; the verdict is RSS's
+	HeapLive *FlatVerdict `json:"heap_live,omitempty"`  // for the record: a leak moves it
 	Rule     FlatRule     `json:"rule"`
 	NodeRSS  [2]float64   `json:"node_rss_first_last_mb"`
 	BenchRSS [2]float64   `json:"bench_rss_first_last_mb"`
@@ -151,17 +163,25 @@ func (s *Session) Soak(ctx context.Context, o SoakOptions) (*SoakReport, error) 
 		return nil, err
 	}
 	sr.Run, sr.Errors, sr.Samples = r, r.Errors, smp.samples
-	ts, rss, heap := make([]float64, len(sr.Samples)), make([]float64, len(sr.Samples)), make([]float64, 0, len(sr.Samples))
+	ts, rss := make([]float64, len(sr.Samples)), make([]float64, len(sr.Samples))
+	heap, live := make([]float64, 0, len(sr.Samples)), make([]float64, 0, len(sr.Samples))
 	for k, x := range sr.Samples {
 		ts[k], rss[k] = x.Seconds, x.NodeRSSMB
 		if x.HeapInuseMB >= 0 {
 			heap = append(heap, x.HeapInuseMB)
+		}
+		if x.HeapLiveMB >= 0 {
+			live = append(live, x.HeapLiveMB)
 		}
 	}
 	sr.RSS = rule.JudgeFlat(ts, rss)
 	if len(heap) == len(ts) {
 		h := rule.JudgeFlat(ts, heap)
 		sr.Heap = &h
+	}
+	if len(live) == len(ts) {
+		h := rule.JudgeFlat(ts, live)
+		sr.HeapLive = &h
 	}
 	if n := len(sr.Samples); n > 0 {
 		sr.NodeRSS = [2]float64{sr.Samples[0].NodeRSSMB, sr.Samples[n-1].NodeRSSMB}
@@ -222,7 +242,7 @@ func (m *soakSampler) run(ctx context.Context) {
 
 // sample reads the node's memory now.
 func (m *soakSampler) sample() SoakSample {
-	x := SoakSample{HeapInuseMB: -1, HeapAllocMB: -1}
+	x := SoakSample{HeapInuseMB: -1, HeapAllocMB: -1, HeapLiveMB: -1, GoSysMB: -1, PebbleMB: -1}
 	self, _ := readProc("self")
 	x.BenchRSSMB = self.RSSMB
 	x.Load1 = load1()
@@ -233,14 +253,16 @@ func (m *soakSampler) sample() SoakSample {
 	if st, ok := t.statsIfChild(); ok {
 		x.NodeRSSMB, x.NodeCPUS = st.RSSMB, st.CPUSeconds
 		if t.admin() != "" {
-			g, err := scrapeMetricsWhere(t.admin()+"/metrics", func(name string) bool { return strings.HasPrefix(name, "go_memstats_heap_") })
+			g, err := scrapeMetricsWhere(t.admin()+"/metrics", func(name string) bool {
+				return strings.HasPrefix(name, "go_memstats_heap_") || name == "go_memstats_sys_bytes" || name == "go_gc_heap_live_bytes" ||
+					name == "ember_store_block_cache_bytes" || name == "ember_store_memtable_bytes"
+			})
 			if err == nil {
-				if v, ok := g["go_memstats_heap_inuse_bytes"]; ok {
-					x.HeapInuseMB = round1(v / (1 << 20))
-				}
-				if v, ok := g["go_memstats_heap_alloc_bytes"]; ok {
-					x.HeapAllocMB = round1(v / (1 << 20))
-				}
+				x.HeapInuseMB = megabytesOf(g, "go_memstats_heap_inuse_bytes")
+				x.HeapAllocMB = megabytesOf(g, "go_memstats_heap_alloc_bytes")
+				x.HeapLiveMB = megabytesOf(g, "go_gc_heap_live_bytes")
+				x.GoSysMB = megabytesOf(g, "go_memstats_sys_bytes")
+				x.PebbleMB = megabytesOf(g, "ember_store_block_cache_bytes", `ember_store_memtable_bytes{state="live"}`, `ember_store_memtable_bytes{state="zombie"}`)
 			}
 		}
 	} else {
@@ -250,6 +272,11 @@ func (m *soakSampler) sample() SoakSample {
 		runtime.ReadMemStats(&ms)
 		x.NodeRSSMB, x.NodeCPUS = self.RSSMB, self.CPUSeconds
 		x.HeapInuseMB, x.HeapAllocMB = round1(float64(ms.HeapInuse)/(1<<20)), round1(float64(ms.HeapAlloc)/(1<<20))
+		x.GoSysMB = round1(float64(ms.Sys) / (1 << 20))
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		if metrics.Read(live); live[0].Value.Kind() == metrics.KindUint64 {
+			x.HeapLiveMB = round1(float64(live[0].Value.Uint64()) / (1 << 20))
+		}
 	}
 	m.mu.Lock()
 	if m.fol != nil {
@@ -258,6 +285,20 @@ func (m *soakSampler) sample() SoakSample {
 	}
 	m.mu.Unlock()
 	return x
+}
+
+// megabytesOf sums the named series of a scrape in MB; -1 when one is
+// missing.
+func megabytesOf(g map[string]float64, series ...string) float64 {
+	sum := 0.0
+	for _, name := range series {
+		v, ok := g[name]
+		if !ok {
+			return -1
+		}
+		sum += v
+	}
+	return round1(sum / (1 << 20))
 }
 
 // statsIfChild is stats for a possibly nil target.
@@ -279,7 +320,7 @@ func load1() float64 {
 }
 
 // soakCSVHeader names the columns of soak.csv.
-const soakCSVHeader = "seconds,node_rss_mb,heap_inuse_mb,heap_alloc_mb,node_cpu_s,bench_rss_mb,load1,in_blocks,admitted_not_in_block"
+const soakCSVHeader = "seconds,node_rss_mb,heap_inuse_mb,heap_alloc_mb,heap_live_mb,go_sys_mb,pebble_mb,node_cpu_s,bench_rss_mb,load1,in_blocks,admitted_not_in_block"
 
 // WriteCSV writes the memory samples, one line per sample (-1: unknown).
 func (r *SoakReport) WriteCSV(w io.Writer) error {
@@ -295,8 +336,8 @@ func (r *SoakReport) WriteCSV(w io.Writer) error {
 }
 
 func writeSoakSample(w io.Writer, x SoakSample) {
-	fmt.Fprintf(w, "%.3f,%.1f,%.1f,%.1f,%.3f,%.1f,%.2f,%d,%d\n",
-		x.Seconds, x.NodeRSSMB, x.HeapInuseMB, x.HeapAllocMB, x.NodeCPUS, x.BenchRSSMB, x.Load1, x.InBlocks, x.PendingInRun)
+	fmt.Fprintf(w, "%.3f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.3f,%.1f,%.2f,%d,%d\n",
+		x.Seconds, x.NodeRSSMB, x.HeapInuseMB, x.HeapAllocMB, x.HeapLiveMB, x.GoSysMB, x.PebbleMB, x.NodeCPUS, x.BenchRSSMB, x.Load1, x.InBlocks, x.PendingInRun)
 }
 
 // WriteChart draws the memory curves over the run as a PNG.
@@ -310,11 +351,13 @@ func (r *SoakReport) WriteChart(path string) error {
 	p.X.Label.Text = "minutes since the start"
 	p.Y.Label.Text = "MB"
 	p.Add(plotter.NewGrid())
-	var xs, rss, heap, alloc, bench []float64
+	var xs, rss, heap, alloc, live, gosys, pebble, bench []float64
 	for _, x := range r.Samples {
 		xs = append(xs, x.Seconds/60)
 		rss, bench = append(rss, x.NodeRSSMB), append(bench, x.BenchRSSMB)
 		heap, alloc = append(heap, x.HeapInuseMB), append(alloc, x.HeapAllocMB)
+		gosys, pebble = append(gosys, x.GoSysMB), append(pebble, x.PebbleMB)
+		live = append(live, x.HeapLiveMB)
 	}
 	for _, c := range []struct {
 		name string
@@ -324,6 +367,9 @@ func (r *SoakReport) WriteChart(path string) error {
 		{"node RSS", rss, colorCommit},
 		{"node Go heap in use", heap, colorSubmit},
 		{"node Go heap allocated", alloc, colorBlock},
+		{"node Go heap live at the last GC", live, colorLive},
+		{"node Go runtime (sys)", gosys, colorGoSys},
+		{"node Pebble cache + memtables", pebble, colorPebble},
 		{"bench RSS", bench, colorBench},
 	} {
 		if len(c.y) > 0 && c.y[0] < 0 {

@@ -66,6 +66,20 @@ func TestBenchSoakShort(t *testing.T) {
 	if err != nil || len(rows) < 20 {
 		t.Fatalf("soak.csv: %d rows, %v", len(rows), err)
 	}
+	// The child node's memory is split into the Go runtime's and Pebble's.
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	for _, name := range []string{"heap_live_mb", "go_sys_mb", "pebble_mb"} {
+		i, ok := col[name]
+		if !ok {
+			t.Fatalf("soak.csv has no %s column: %v", name, rows[0])
+		}
+		if v, err := strconv.ParseFloat(rows[len(rows)-1][i], 64); err != nil || v <= 0 {
+			t.Errorf("soak.csv: last %s = %q, want a positive figure", name, rows[len(rows)-1][i])
+		}
+	}
 	if st, err := os.Stat(filepath.Join(out, "soak.png")); err != nil || st.Size() == 0 {
 		t.Fatalf("soak.png: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"regexp"
 	"strings"
 	"time"
 
@@ -42,12 +43,21 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// liveHeapMetrics picks the runtime/metrics the Go collector adds.
+var liveHeapMetrics = regexp.MustCompile(`^/gc/heap/(live|goal):bytes$`)
+
 // New builds the listener; m must be the Metrics given to the node (its
 // Observer) and the gateway (its Observer).
 func New(cfg Config, src Source, m *Metrics) *Server {
 	mux := http.NewServeMux()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(
+		// Besides the classic go_memstats_*: the heap that was live at the
+		// last GC and the heap goal, go_gc_heap_live_bytes and
+		// go_gc_heap_goal_bytes. heap_inuse swings with the GC's sawtooth;
+		// the live heap is what a leak moves (docs/reliability.md, Soak).
+		collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: liveHeapMetrics}),
+	), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(m.collectors()...)
 	reg.MustRegister(&statsCollector{src: src})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{cfg.Logger}}))

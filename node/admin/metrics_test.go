@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -240,13 +241,15 @@ func TestDiskMetrics(t *testing.T) {
 }
 
 // TestEngineMetrics: the Pebble engine's snapshot becomes ember_store_*
-// series, and none is reported once the store is closed.
+// series, none is reported once the store is closed, and the Go
+// collector adds the live heap and the heap goal.
 func TestEngineMetrics(t *testing.T) {
 	st := node.Stats{HeadTime: time.Now(), EngineOK: true, Engine: store.EngineStats{
 		CacheBytes: 64 << 20, CacheHits: 90, CacheMisses: 10, MemTableBytes: 128 << 20, ZombieMemTableBytes: 64 << 20,
 		FileCacheBytes: 1 << 20, L0Files: 7, L0Sublevels: 3, Tables: 40, TableBytes: 1 << 30, BlobBytes: 2 << 30, ReadAmp: 5,
 		CompactionDebt: 1 << 25, Compactions: 12, CompactionsInProgress: 1, Flushes: 9, WALBytes: 1 << 26, DiskBytes: 4 << 30,
 	}}
+	runtime.GC() // the live heap is measured by a GC
 	m := scrape(t, fakeSource{st})
 	for series, want := range map[string]float64{
 		"ember_store_block_cache_bytes": 64 << 20, `ember_store_block_cache_lookups_total{result="hit"}`: 90,
@@ -259,6 +262,13 @@ func TestEngineMetrics(t *testing.T) {
 	} {
 		if got, ok := m[series]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	// The live heap and the heap goal, beside go_memstats_* (the soak
+	// tells a leak from the GC's sawtooth by them).
+	for _, series := range []string{"go_gc_heap_live_bytes", "go_gc_heap_goal_bytes", "go_memstats_heap_inuse_bytes"} {
+		if v, ok := m[series]; !ok || v <= 0 {
+			t.Errorf("%s = %v (present %v), want a positive figure", series, v, ok)
 		}
 	}
 	st.EngineOK = false
