@@ -111,7 +111,9 @@ FUZZTIME ?= 15s
 FUZZ_TARGETS := ./rpcgw:FuzzServe ./proto/kjson:FuzzUnmarshal ./engine/genesis:FuzzParse \
 	./engine/state:FuzzDecodeAccount ./engine/koinos:FuzzParsers ./engine/sigverify:FuzzVerifyTx \
 	./store:FuzzDecodeBlockRecord ./store:FuzzDecodeLogRecord ./netio/p2p:FuzzFrames ./netio/p2p:FuzzMessages \
-	./netio/amqp:FuzzRPCDelivery
+	./netio/amqp:FuzzRPCDelivery \
+	./store:FuzzDecodeStoreValues ./node/config:FuzzDecodeFile ./node/config:FuzzSetKey \
+	./engine/keys:FuzzParse ./node/pendingfile:FuzzReadPending
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" when
 # -fuzztime ends while a worker is busy (golang/go#75804, fixed in Go 1.27); it writes no
 # failing input. Such a run counts only once the target's corpus replays cleanly.

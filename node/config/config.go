@@ -343,12 +343,26 @@ func Load(src Sources) (Config, error) {
 // act as ember, and that binary's bus name prefix (cmd/ember/rpcgwcmd.go).
 var nonConfigEnv = map[string]bool{"EMBER_DATADIR": true, "EMBER_RPC": true, "EMBER_TEST_MAIN": true, "EMBER_TEST_AMQP_PREFIX": true}
 
+// describeParseError is the TOML error with the offending line quoted, or
+// without the quote where the toml package cannot make one: its
+// ErrorWithPosition indexes out of range on some inputs (a file holding
+// just `"\`, found by FuzzDecodeFile), and a bad file must get an error,
+// not crash the node.
+func describeParseError(pe toml.ParseError) (msg string) {
+	defer func() {
+		if recover() != nil {
+			msg = pe.Error()
+		}
+	}()
+	return pe.ErrorWithPosition()
+}
+
 func decodeFile(c *Config, b []byte) error {
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return fmt.Errorf("config: %s", pe.ErrorWithPosition())
+			return fmt.Errorf("config: %s", describeParseError(pe))
 		}
 		// Type errors name the key; add the form expected.
 		return fmt.Errorf("config: %w", err)

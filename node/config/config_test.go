@@ -53,6 +53,7 @@ func TestRefusesBadInput(t *testing.T) {
 		{"unknown file key", Sources{File: writeFile(t, "[rpc]\nlisen = \"x\"\n")}, `unknown key "rpc.lisen"`},
 		{"unknown section", Sources{File: writeFile(t, "[rcp]\nlisten = \"x\"\n")}, `unknown key "rcp`},
 		{"bad toml", Sources{File: writeFile(t, "[rpc\n")}, "config:"},
+		{"toml the parser cannot quote", Sources{File: writeFile(t, `"\`)}, "config:"}, // its ErrorWithPosition panicked
 		{"wrong type in file", Sources{File: writeFile(t, "[rpc]\nworkers = \"many\"\n")}, "workers"},
 		{"unknown env", Sources{Env: []string{"EMBER_RPC_LISEN=x"}}, "EMBER_RPC_LISEN names no configuration key"},
 		{"bad env value", Sources{Env: []string{"EMBER_RPC_WORKERS=lots"}}, "rpc.workers: expected an integer"},
