@@ -36,10 +36,8 @@ type cliABIMethod struct {
 
 // cliFiles is koinos-cli's ABI.GetFiles: the Koinos files compiled into it,
 // each replaced by a file of the same name from the ABI's types. Ember has
-// no copy of every file koinos-cli preloads (authority, events, system
-// call ids); none of them is needed by, or collides with, a token ABI.
-// Its koinos/chain/system_calls.proto declares the empty messages, as
-// koinos-cli's does.
+// no copy of koinos/chain/events.proto, which koinos-cli also preloads;
+// nothing in a token ABI needs it or collides with it.
 func cliFiles(t *testing.T, types []byte, preload bool) (*protoregistry.Files, error) {
 	t.Helper()
 	fileMap := map[string]*descriptorpb.FileDescriptorProto{}
@@ -54,7 +52,9 @@ func cliFiles(t *testing.T, types []byte, preload bool) (*protoregistry.Files, e
 		add(protodesc.ToFileDescriptorProto(chainpb.File_koinos_chain_object_spaces_proto))
 		add(protodesc.ToFileDescriptorProto(chainpb.File_koinos_chain_value_proto))
 		add(protodesc.ToFileDescriptorProto((&anypb.Any{}).ProtoReflect().Descriptor().ParentFile()))
-		add(nopFile())
+		add(protodesc.ToFileDescriptorProto(chainpb.File_koinos_chain_authority_proto))
+		add(protodesc.ToFileDescriptorProto(chainpb.File_koinos_chain_system_call_ids_proto))
+		add(protodesc.ToFileDescriptorProto(chainpb.File_koinos_chain_system_calls_proto))
 	}
 	var fds descriptorpb.FileDescriptorSet
 	if err := proto.Unmarshal(types, &fds); err != nil {
