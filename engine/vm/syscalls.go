@@ -10,10 +10,12 @@ import (
 	"hash"
 	"strconv"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/tetratelabs/wazero/api"
 	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // Koinos's hash system call offers RIPEMD-160
 	"golang.org/x/crypto/sha3"
 
+	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 	"github.com/emberchain/ember/proto/koinos/protocol"
@@ -209,6 +211,8 @@ func (f *frame) dispatch(sid chainpb.SystemCallId, args []byte) (out []byte, exi
 			return nil, false, aerr
 		}
 		out, err = encode(&chainpb.CheckAuthorityResult{Value: ok})
+	case chainpb.SystemCallId_recover_public_key, chainpb.SystemCallId_verify_signature:
+		return f.signature(sid, args)
 	case chainpb.SystemCallId_call:
 		return f.callContract(args)
 	case chainpb.SystemCallId_put_object, chainpb.SystemCallId_remove_object, chainpb.SystemCallId_get_object,
@@ -370,6 +374,72 @@ func (f *frame) callContract(args []byte) ([]byte, bool, error) {
 	}
 	out, err := encode(&chainpb.CallResult{Value: res.Value})
 	return out, false, err
+}
+
+// signature runs recover_public_key and verify_signature.
+func (f *frame) signature(sid chainpb.SystemCallId, args []byte) ([]byte, bool, error) {
+	var (
+		v   chainpb.VerifySignatureArguments
+		r   chainpb.RecoverPublicKeyArguments
+		err error
+	)
+	if sid == chainpb.SystemCallId_verify_signature {
+		err = decode(&v, args, "verify_signature")
+		r = chainpb.RecoverPublicKeyArguments{Type: v.Type, Signature: v.Signature, Digest: v.Digest, Compressed: v.Compressed}
+	} else {
+		err = decode(&r, args, "recover_public_key")
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if !f.charge(recoverFuel) {
+		return nil, false, f.outOfCompute()
+	}
+	key, err := recoverKey(r.Type, r.Signature, r.Digest, r.Compressed)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []byte
+	if sid == chainpb.SystemCallId_verify_signature {
+		out, err = encode(&chainpb.VerifySignatureResult{Value: bytes.Equal(key, v.PublicKey)})
+	} else {
+		out, err = encode(&chainpb.RecoverPublicKeyResult{Value: key})
+	}
+	return out, false, err
+}
+
+// recoverFuel is the compute of a public key recovery, on top of the
+// system call's: it costs as much CPU as tens of thousands of counted
+// wasm instructions.
+const recoverFuel = 50_000
+
+// recoverKey is Koinos's recover_public_key (and the heart of
+// verify_signature): a 65-byte compact secp256k1 signature over a digest
+// given as a multihash, Koinos's canonical rules (engine/keys), the key
+// compressed (33 bytes) or not (65).
+func recoverKey(typ chainpb.Dsa, sig, digest []byte, compressed bool) ([]byte, error) {
+	if typ != chainpb.Dsa_ecdsa_secp256k1 {
+		return nil, koinos.Errorf(chainpb.ErrorCode_unknown_dsa, "unknown signature algorithm %d", typ)
+	}
+	if len(sig) != keys.Secp256k1SigSize {
+		return nil, koinos.Errorf(chainpb.ErrorCode_invalid_signature, "signature of %d bytes, want %d", len(sig), keys.Secp256k1SigSize)
+	}
+	d, err := koinos.ParseMultihash(digest)
+	if err != nil {
+		return nil, reversion("digest: %v", err)
+	}
+	pub, err := keys.RecoverSecp256k1Key(sig, d)
+	if err != nil {
+		return nil, koinos.Errorf(chainpb.ErrorCode_invalid_signature, "signature: %v", err)
+	}
+	if compressed {
+		return pub[:], nil
+	}
+	k, err := secp256k1.ParsePubKey(pub[:])
+	if err != nil {
+		return nil, koinos.Errorf(chainpb.ErrorCode_invalid_signature, "public key: %v", err)
+	}
+	return k.SerializeUncompressed(), nil
 }
 
 // Multihash codes of the hash system call (Koinos's crypto::multicodec).

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 )
@@ -459,5 +462,55 @@ func TestCompileCache(t *testing.T) {
 	}
 	if v.Cached() != 2 {
 		t.Fatalf("%d cached modules, want the bound 2", v.Cached())
+	}
+}
+
+// TestSignatureSystemCalls: recover_public_key and verify_signature on a
+// Koinos secp256k1 signature, compressed and not; a bad signature is
+// handed back to the contract as invalid_signature, an unknown algorithm
+// as unknown_dsa.
+func TestSignatureSystemCalls(t *testing.T) {
+	v := newVM(t, Config{})
+	signer, err := keys.Generate(keys.SchemeSecp256k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := koinos.Sum256([]byte("message"))
+	sig := signer.Sign(digest)
+	mh := digest.Multihash()
+	pub, err := secp256k1.ParsePubKey(signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	badSig := bytes.Clone(sig)
+	badSig[0] = 0
+	res, err := run(t, v, newMemHost(v), scripted(
+		syscall{sid: chainpb.SystemCallId_recover_public_key, args: mustMarshal(&chainpb.RecoverPublicKeyArguments{Signature: sig, Digest: mh, Compressed: true}), logResult: true},
+		syscall{sid: chainpb.SystemCallId_recover_public_key, args: mustMarshal(&chainpb.RecoverPublicKeyArguments{Signature: sig, Digest: mh}), logResult: true},
+		syscall{sid: chainpb.SystemCallId_verify_signature, args: mustMarshal(&chainpb.VerifySignatureArguments{PublicKey: signer.PublicKey(), Signature: sig, Digest: mh, Compressed: true}), logResult: true},
+		syscall{sid: chainpb.SystemCallId_verify_signature, args: mustMarshal(&chainpb.VerifySignatureArguments{PublicKey: signer.PublicKey(), Signature: sig, Digest: koinos.Sum256([]byte("other")).Multihash(), Compressed: true}), logResult: true},
+		syscall{sid: chainpb.SystemCallId_recover_public_key, args: mustMarshal(&chainpb.RecoverPublicKeyArguments{Signature: badSig, Digest: mh}), requireCode: code(int32(chainpb.ErrorCode_invalid_signature))},
+		syscall{sid: chainpb.SystemCallId_recover_public_key, args: mustMarshal(&chainpb.RecoverPublicKeyArguments{Signature: sig[:64], Digest: mh}), requireCode: code(int32(chainpb.ErrorCode_invalid_signature))},
+		syscall{sid: chainpb.SystemCallId_verify_signature, args: mustMarshal(&chainpb.VerifySignatureArguments{Type: 7, Signature: sig, Digest: mh}), requireCode: code(int32(chainpb.ErrorCode_unknown_dsa))},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		string(mustMarshal(&chainpb.RecoverPublicKeyResult{Value: signer.PublicKey()})),
+		string(mustMarshal(&chainpb.RecoverPublicKeyResult{Value: pub.SerializeUncompressed()})),
+		string(mustMarshal(&chainpb.VerifySignatureResult{Value: true})),
+		string(mustMarshal(&chainpb.VerifySignatureResult{Value: false})),
+	}
+	if len(res.Logs) != len(want) {
+		t.Fatalf("%d logs, want %d", len(res.Logs), len(want))
+	}
+	for i := range want {
+		if res.Logs[i] != want[i] {
+			t.Errorf("log %d: %x, want %x", i, res.Logs[i], want[i])
+		}
+	}
+	if res.Compute < 4*recoverFuel {
+		t.Errorf("compute %d does not include the recoveries", res.Compute)
 	}
 }
