@@ -85,6 +85,11 @@ type cacheKey struct {
 type compiled struct {
 	mod      wazero.CompiledModule
 	hasStart bool
+	// users counts the calls holding the module, evicted says the cache
+	// dropped it: it is closed when both say nobody needs it, never while
+	// a call may still instantiate it. Guarded by VM.mu.
+	users   int
+	evicted bool
 }
 
 // New builds a VM. It uses wazero's compiler where wazero has one (amd64,
@@ -123,8 +128,12 @@ func (v *VM) Close() error { return v.rt.Close(context.Background()) }
 // compiled module for the contract's first call. The error is an
 // ErrInvalidModule with the reason.
 func (v *VM) Prepare(id, code []byte) error {
-	_, err := v.module(id, code)
-	return err
+	c, err := v.module(id, code)
+	if err != nil {
+		return err
+	}
+	v.release(c)
+	return nil
 }
 
 func (v *VM) compile(code []byte) (*compiled, error) {
@@ -157,12 +166,15 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 }
 
 // module returns the compiled module for a contract, compiling it on first
-// use. Compiles run outside the lock; two racing first calls may both
-// compile, and one result is kept.
+// use, and holds it until release. Compiles run outside the lock; two
+// racing first calls may both compile, and one result is kept.
 func (v *VM) module(id, code []byte) (*compiled, error) {
 	key := cacheKey{id: string(id), code: sha256.Sum256(code)}
 	v.mu.Lock()
 	c, ok := v.cache[key]
+	if ok {
+		c.users++
+	}
 	v.mu.Unlock()
 	if ok {
 		return c, nil
@@ -175,18 +187,32 @@ func (v *VM) module(id, code []byte) (*compiled, error) {
 	defer v.mu.Unlock()
 	if have, ok := v.cache[key]; ok {
 		_ = c.mod.Close(context.Background())
+		have.users++
 		return have, nil
 	}
-	// Evicted modules are not closed: a call may still be instantiating
-	// one. The runtime frees them on Close; the cache bound keeps the
-	// number that lingers small.
 	if len(v.order) >= v.cfg.CacheEntries {
+		old := v.cache[v.order[0]]
 		delete(v.cache, v.order[0])
 		v.order = v.order[1:]
+		old.evicted = true
+		if old.users == 0 {
+			_ = old.mod.Close(context.Background())
+		}
 	}
+	c.users = 1
 	v.cache[key] = c
 	v.order = append(v.order, key)
 	return c, nil
+}
+
+// release ends a hold taken by module.
+func (v *VM) release(c *compiled) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c.users--
+	if c.evicted && c.users == 0 {
+		_ = c.mod.Close(context.Background())
+	}
 }
 
 // Cached reports how many compiled modules the cache holds.
@@ -215,7 +241,9 @@ type Call struct {
 }
 
 // Result is what a call produced. Compute is set even when the call
-// fails: a reverted call is charged.
+// fails: a reverted call is charged. After a failure, Events and Logs
+// hold what the call emitted before it; the caller drops them with the
+// call's state changes.
 type Result struct {
 	Value   []byte
 	Events  []*protocol.EventData
@@ -238,6 +266,7 @@ func (v *VM) Run(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return res, koinos.Errorf(chainpb.ErrorCode_invalid_contract, "%v", err)
 	}
+	defer v.release(comp)
 	fr := &frame{vm: v, call: c, res: res}
 	ctx = context.WithValue(ctx, frameKey{}, fr)
 	mod, err := v.rt.InstantiateModule(ctx, comp.mod, instanceConfig)

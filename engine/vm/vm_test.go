@@ -463,6 +463,25 @@ func TestCompileCache(t *testing.T) {
 	if v.Cached() != 2 {
 		t.Fatalf("%d cached modules, want the bound 2", v.Cached())
 	}
+	// Calls to more contracts than the cache holds evict modules while
+	// other calls still use them: every call must still succeed.
+	ids := [][]byte{contractA, contractB, accountX, append([]byte{0}, bytes.Repeat([]byte{9}, 24)...)}
+	errs = make(chan error, 64)
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := v.Run(bgCtx, &Call{ContractID: ids[i%len(ids)], Bytecode: code, Fuel: testFuel, Host: newMemHost(v)})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("call during evictions: %v", err)
+		}
+	}
 }
 
 // TestSignatureSystemCalls: recover_public_key and verify_signature on a
