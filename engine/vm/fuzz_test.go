@@ -47,7 +47,7 @@ func FuzzSystemCall(f *testing.F) {
 		chainpb.SystemCallId_put_object, chainpb.SystemCallId_get_object, chainpb.SystemCallId_get_next_object,
 		chainpb.SystemCallId_event, chainpb.SystemCallId_hash, chainpb.SystemCallId_exit, chainpb.SystemCallId_call,
 		chainpb.SystemCallId_check_authority, chainpb.SystemCallId_log,
-		chainpb.SystemCallId_recover_public_key, chainpb.SystemCallId_verify_signature,
+		chainpb.SystemCallId_recover_public_key, chainpb.SystemCallId_verify_signature, chainpb.SystemCallId_get_contract_metadata,
 	} {
 		f.Add(uint32(sid), []byte{0x0a, 0x1b, 0x12, 0x19, 0x00})
 		f.Add(uint32(sid), mustMarshal(&chainpb.PutObjectArguments{Space: space(contractA, 1), Key: []byte("k"), Obj: []byte("v")}))

@@ -211,11 +211,12 @@ type memHost struct {
 	objects   map[string][]byte // contract|space|key
 	signers   map[string]bool
 	contracts map[string][]byte // id -> bytecode
+	metadata  map[string]*chainpb.ContractMetadataObject
 	chainID   []byte
 }
 
 func newMemHost(v *VM) *memHost {
-	return &memHost{vm: v, objects: map[string][]byte{}, signers: map[string]bool{}, contracts: map[string][]byte{}, chainID: []byte("chain")}
+	return &memHost{vm: v, objects: map[string][]byte{}, signers: map[string]bool{}, contracts: map[string][]byte{}, metadata: map[string]*chainpb.ContractMetadataObject{}, chainID: []byte("chain")}
 }
 
 func objKey(contract []byte, space uint32, key []byte) string {
@@ -278,6 +279,10 @@ func (h *memHost) ChainID() []byte { return h.chainID }
 
 func (h *memHost) CheckAuthority(_ chainpb.AuthorizationType, account, _ []byte) (bool, error) {
 	return h.signers[string(account)], nil
+}
+
+func (h *memHost) ContractMetadata(id []byte) (*chainpb.ContractMetadataObject, error) {
+	return h.metadata[string(id)], nil
 }
 
 func (h *memHost) CallContract(caller *Call, id []byte, ep uint32, args []byte, fuel uint64) (*Result, error) {

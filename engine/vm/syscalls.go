@@ -38,6 +38,10 @@ type Host interface {
 	// given type: it signed the transaction, or, for a contract account,
 	// its authorize entry point agreed.
 	CheckAuthority(typ chainpb.AuthorizationType, account, data []byte) (bool, error)
+	// ContractMetadata is a contract's metadata (bytecode hash, authorize
+	// overrides), nil when no contract has the id. The SDK's
+	// require_authority reads it when a contract calls.
+	ContractMetadata(id []byte) (*chainpb.ContractMetadataObject, error)
 	// CallContract runs another contract for the caller with at most fuel
 	// compute; the chain dispatches to the native token or back to the VM.
 	CallContract(caller *Call, contractID []byte, entryPoint uint32, args []byte, fuel uint64) (*Result, error)
@@ -213,6 +217,16 @@ func (f *frame) dispatch(sid chainpb.SystemCallId, args []byte) (out []byte, exi
 		out, err = encode(&chainpb.CheckAuthorityResult{Value: ok})
 	case chainpb.SystemCallId_recover_public_key, chainpb.SystemCallId_verify_signature:
 		return f.signature(sid, args)
+	case chainpb.SystemCallId_get_contract_metadata:
+		var a chainpb.GetContractMetadataArguments
+		if err := decode(&a, args, "get_contract_metadata"); err != nil {
+			return nil, false, err
+		}
+		meta, merr := c.Host.ContractMetadata(a.ContractId)
+		if merr != nil {
+			return nil, false, merr
+		}
+		out, err = encode(&chainpb.GetContractMetadataResult{Value: meta})
 	case chainpb.SystemCallId_call:
 		return f.callContract(args)
 	case chainpb.SystemCallId_put_object, chainpb.SystemCallId_remove_object, chainpb.SystemCallId_get_object,

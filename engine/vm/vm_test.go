@@ -74,6 +74,8 @@ func TestSystemCalls(t *testing.T) {
 	v := newVM(t, Config{})
 	h := newMemHost(v)
 	h.signers[string(accountX)] = true
+	meta := &chainpb.ContractMetadataObject{Hash: []byte("h"), AuthorizesCallContract: true}
+	h.metadata[string(contractB)] = meta
 	sid := chainpb.SystemCallId_get_object
 	res, err := run(t, v, h, scripted(
 		syscall{sid: chainpb.SystemCallId_get_arguments, args: mustMarshal(&chainpb.GetArgumentsArguments{}), logResult: true},
@@ -89,6 +91,8 @@ func TestSystemCalls(t *testing.T) {
 		syscall{sid: chainpb.SystemCallId_hash, args: mustMarshal(&chainpb.HashArguments{Code: hashSHA256, Obj: []byte("abc")}), logResult: true},
 		syscall{sid: chainpb.SystemCallId_hash, args: mustMarshal(&chainpb.HashArguments{Code: 0x99, Obj: []byte("abc")}), requireCode: code(int32(chainpb.ErrorCode_unknown_hash_code))},
 		syscall{sid: chainpb.SystemCallId_get_chain_id, args: nil, logResult: true},
+		syscall{sid: chainpb.SystemCallId_get_contract_metadata, args: mustMarshal(&chainpb.GetContractMetadataArguments{ContractId: contractB}), logResult: true},
+		syscall{sid: chainpb.SystemCallId_get_contract_metadata, args: mustMarshal(&chainpb.GetContractMetadataArguments{ContractId: accountX}), logResult: true},
 		syscall{sid: chainpb.SystemCallId_event, args: mustMarshal(&chainpb.EventArguments{Name: "stored", Data: []byte("v1"), Impacted: [][]byte{accountX}})},
 		syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, []byte("result"), "")},
 		syscall{sid: chainpb.SystemCallId_log, args: mustMarshal(&chainpb.LogArguments{Message: "not reached: exit ends the call"})},
@@ -110,6 +114,8 @@ func TestSystemCalls(t *testing.T) {
 		string(mustMarshal(&chainpb.CheckAuthorityResult{Value: false})),
 		string(sha),
 		string(mustMarshal(&chainpb.GetChainIdResult{Value: []byte("chain")})),
+		string(mustMarshal(&chainpb.GetContractMetadataResult{Value: meta})),
+		string(mustMarshal(&chainpb.GetContractMetadataResult{})),
 	}
 	if len(res.Logs) != len(want) {
 		t.Fatalf("%d logs, want %d: %q", len(res.Logs), len(want), res.Logs)
