@@ -3,6 +3,8 @@ package vm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,27 +49,8 @@ func sdkContract(tb testing.TB, name string) []byte {
 	}
 	sdkBuild.once.Do(func() {
 		sdkBuild.code = map[string][]byte{}
-		out, err := os.MkdirTemp("", "ember-sdk-as-")
-		if err != nil {
-			sdkBuild.err = err
-			return
-		}
-		defer os.RemoveAll(out)
 		for _, c := range []string{"storage"} {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			wasm := filepath.Join(out, c+".wasm")
-			cmd := exec.CommandContext(ctx, node, "node_modules/assemblyscript/bin/asc.js", "assembly/"+c+".ts",
-				"-O3", "--use", "abort=", "--disable", "sign-extension", "--disable", "bulk-memory",
-				"--exportStart", "_start", "-o", wasm)
-			cmd.Dir = sdkDir
-			msg, err := cmd.CombinedOutput()
-			cancel()
-			if err != nil {
-				sdkBuild.err = &buildError{c, err, string(msg)}
-				return
-			}
-			if sdkBuild.code[c], err = os.ReadFile(wasm); err != nil {
-				sdkBuild.err = err
+			if sdkBuild.code[c], sdkBuild.err = buildSDKContract(node, c); sdkBuild.err != nil {
 				return
 			}
 		}
@@ -76,6 +59,62 @@ func sdkContract(tb testing.TB, name string) []byte {
 		tb.Fatalf("building the SDK contracts: %v", sdkBuild.err)
 	}
 	return sdkBuild.code[name]
+}
+
+// ascFlags are the SDK's own build flags (@koinos/sdk-as's package.json
+// scripts), with -O3 as its release target.
+var ascFlags = []string{"-O3", "--use", "abort=", "--disable", "sign-extension", "--disable", "bulk-memory", "--exportStart", "_start"}
+
+// buildSDKContract compiles assembly/<name>.ts, or takes the result of an
+// earlier build of the same source, lock file and flags from the user's
+// cache directory: asc takes about 10 s, and make test runs the package
+// twice (plain and -race).
+func buildSDKContract(node, name string) ([]byte, error) {
+	h := sha256.New()
+	for _, f := range []string{filepath.Join("assembly", name+".ts"), "package-lock.json"} {
+		b, err := os.ReadFile(filepath.Join(sdkDir, f))
+		if err != nil {
+			return nil, err
+		}
+		h.Write(b)
+	}
+	h.Write([]byte(strings.Join(ascFlags, " ")))
+	cached := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		cached = filepath.Join(dir, "ember-sdk-as", fmt.Sprintf("%s-%x.wasm", name, h.Sum(nil)[:12]))
+		if code, err := os.ReadFile(cached); err == nil {
+			return code, nil
+		}
+	}
+	out, err := os.MkdirTemp("", "ember-sdk-as-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(out)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	wasm := filepath.Join(out, name+".wasm")
+	args := append([]string{"node_modules/assemblyscript/bin/asc.js", "assembly/" + name + ".ts"}, ascFlags...)
+	cmd := exec.CommandContext(ctx, node, append(args, "-o", wasm)...)
+	cmd.Dir = sdkDir
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return nil, &buildError{name, err, string(msg)}
+	}
+	code, err := os.ReadFile(wasm)
+	if err != nil {
+		return nil, err
+	}
+	// A cache that cannot be written costs only time.
+	if cached != "" && os.MkdirAll(filepath.Dir(cached), 0o755) == nil {
+		if tmp, err := os.CreateTemp(filepath.Dir(cached), name+"-*.tmp"); err == nil {
+			_, werr := tmp.Write(code)
+			if cerr := tmp.Close(); werr == nil && cerr == nil {
+				_ = os.Rename(tmp.Name(), cached)
+			}
+			_ = os.Remove(tmp.Name())
+		}
+	}
+	return code, nil
 }
 
 type buildError struct {
