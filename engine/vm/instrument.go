@@ -196,6 +196,9 @@ func parseModule(code []byte) (*module, error) {
 	if err := m.parseFunctions(); err != nil {
 		return nil, err
 	}
+	if err := m.checkTables(); err != nil {
+		return nil, err
+	}
 	if err := m.parseGlobals(); err != nil {
 		return nil, err
 	}
@@ -214,11 +217,7 @@ func parseModule(code []byte) (*module, error) {
 }
 
 func (m *module) parseTypes() error {
-	r := reader{b: m.sections[secType]}
-	if r.done() {
-		return nil
-	}
-	n, err := r.u32()
+	r, n, err := m.vector(secType)
 	if err != nil {
 		return err
 	}
@@ -268,11 +267,7 @@ func checkValType(v byte) error {
 // parseImports accepts only env.invoke_system_call, with Koinos's
 // signature (i32 x 6) -> i32.
 func (m *module) parseImports() error {
-	r := reader{b: m.sections[secImport]}
-	if r.done() {
-		return nil
-	}
-	n, err := r.u32()
+	r, n, err := m.vector(secImport)
 	if err != nil {
 		return err
 	}
@@ -312,11 +307,7 @@ func (m *module) parseImports() error {
 }
 
 func (m *module) parseFunctions() error {
-	r := reader{b: m.sections[secFunction]}
-	if r.done() {
-		return nil
-	}
-	n, err := r.u32()
+	r, n, err := m.vector(secFunction)
 	if err != nil {
 		return err
 	}
@@ -343,15 +334,55 @@ func (m *module) parseFunctions() error {
 // for it.
 const maxFunctions = 1 << 16
 
+// maxTableEntries bounds a table's initial size: every call allocates it
+// (tables cannot grow: table.grow is refused).
+const maxTableEntries = 1 << 14
+
+func (m *module) checkTables() error {
+	r, n, err := m.vector(secTable)
+	if err != nil {
+		return err
+	}
+	for i := uint32(0); i < n; i++ {
+		if _, err := r.byte(); err != nil { // reference type
+			return err
+		}
+		flags, err := r.byte()
+		if err != nil {
+			return err
+		}
+		lo, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if flags&1 != 0 {
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+		}
+		if lo > maxTableEntries {
+			return invalid("table %d of %d entries, more than %d", i, lo, maxTableEntries)
+		}
+	}
+	return nil
+}
+
+// vector reads the count of a section that is a vector: the reader is
+// left at the first entry; an absent section has none.
+func (m *module) vector(id byte) (reader, uint32, error) {
+	r := reader{b: m.sections[id]}
+	if r.done() {
+		return r, 0, nil
+	}
+	n, err := r.u32()
+	return r, n, err
+}
+
 // vectorHead reads the count of a section that is a vector and returns
 // it with the entries' bytes, which instrument appends to unparsed. room
 // is how many entries instrument adds.
-func vectorHead(section []byte, room uint32, what string) (uint32, []byte, error) {
-	r := reader{b: section}
-	if r.done() {
-		return 0, nil, nil
-	}
-	n, err := r.u32()
+func (m *module) vectorHead(id byte, room uint32, what string) (uint32, []byte, error) {
+	r, n, err := m.vector(id)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -362,24 +393,20 @@ func vectorHead(section []byte, room uint32, what string) (uint32, []byte, error
 }
 
 func (m *module) parseGlobals() (err error) {
-	m.numGlobals, m.globalEntries, err = vectorHead(m.sections[secGlobal], 2, "globals")
+	m.numGlobals, m.globalEntries, err = m.vectorHead(secGlobal, 2, "globals")
 	return err
 }
 
 func (m *module) parseExports() (err error) {
-	m.numExports, m.exportEntries, err = vectorHead(m.sections[secExport], 3, "exports")
+	m.numExports, m.exportEntries, err = m.vectorHead(secExport, 3, "exports")
 	return err
 }
 
 // instrumentCode rewrites every function body (see instrument).
 func (m *module) instrumentCode(fuelIdx, depthIdx, maxDepth uint32) ([]byte, error) {
-	r := reader{b: m.sections[secCode]}
-	var n uint32
-	if !r.done() {
-		var err error
-		if n, err = r.u32(); err != nil {
-			return nil, err
-		}
+	r, n, err := m.vector(secCode)
+	if err != nil {
+		return nil, err
 	}
 	if n != uint32(len(m.funcTypes)) {
 		return nil, invalid("%d function bodies for %d functions", n, len(m.funcTypes))
@@ -459,7 +486,7 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 	var stack []control
 	var returns []int // offsets of return opcodes, with their control depth
 	var returnDepth []int
-	var bulk []int // offsets of memory.init, memory.copy and memory.fill
+	var bulk []bulkOp // memory.init, memory.copy, memory.fill and memory.grow
 	end := -1
 	for !r.done() {
 		at := r.off
@@ -496,8 +523,13 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 			returnDepth = append(returnDepth, len(stack))
 		case 0xfc:
 			if b, err := r.peek(); err == nil && (b == 8 || b == 10 || b == 11) {
-				bulk = append(bulk, at)
+				bulk = append(bulk, bulkOp{at: at})
 			}
+			if err := r.skipImmediates(op); err != nil {
+				return nil, err
+			}
+		case 0x40: // memory.grow
+			bulk = append(bulk, bulkOp{at: at, grow: true})
 			if err := r.skipImmediates(op); err != nil {
 				return nil, err
 			}
@@ -543,16 +575,16 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 		if ri < len(returns) && returns[ri] < next {
 			next = returns[ri]
 		}
-		if bi < len(bulk) && bulk[bi] < next {
-			next = bulk[bi]
+		if bi < len(bulk) && bulk[bi].at < next {
+			next = bulk[bi].at
 		}
 		out = append(out, body[prev:next]...)
 		prev = next
 		if si < len(segs) && segs[si].at == next {
 			out = appendCharge(out, fuelIdx, segs[si].count)
 			si++
-		} else if bi < len(bulk) && bulk[bi] == next {
-			out = appendBulkCharge(out, fuelIdx, scratch)
+		} else if bi < len(bulk) && bulk[bi].at == next {
+			out = appendBulkCharge(out, fuelIdx, scratch, bulk[bi].grow)
 			bi++
 		} else if ri < len(returns) && returns[ri] == next {
 			out = append(out, 0x0c) // br to the wrapper
@@ -585,23 +617,40 @@ func appendCharge(b []byte, fuelIdx uint32, n uint64) []byte {
 }
 
 // bulkBytesPerFuel is how many bytes a memory.copy, memory.fill or
-// memory.init moves per unit of fuel: their cost grows with their size,
-// not their instruction count.
+// memory.init moves, or memory.grow (and an instance's initial memory)
+// allocates and clears, per unit of fuel: their cost grows with their
+// size, not their instruction count.
 const bulkBytesPerFuel = 16
 
+// pageBytes is a wasm memory page.
+const pageBytes = 1 << 16
+
+// bulkOp is a bulk memory instruction in a function body.
+type bulkOp struct {
+	at   int
+	grow bool // memory.grow: its operand counts pages, not bytes
+}
+
 // appendBulkCharge writes, before a bulk memory instruction whose size
-// operand is on top of the stack: fuel -= size/16; if fuel < 0
-// { unreachable }. The size stays on the stack.
-func appendBulkCharge(b []byte, fuelIdx, scratch uint32) []byte {
+// operand (bytes, or pages for memory.grow) is on top of the stack:
+// fuel -= bytes/16; if fuel < 0 { unreachable }. The operand stays on the
+// stack. memory.grow is charged for the pages it asks for, granted or not.
+func appendBulkCharge(b []byte, fuelIdx, scratch uint32, grow bool) []byte {
 	b = append(b, 0x22) // local.tee
 	b = appendU32(b, scratch)
 	b = append(b, 0x23)
 	b = appendU32(b, fuelIdx)
 	b = append(b, 0x20) // local.get
 	b = appendU32(b, scratch)
-	b = append(b, 0xad, 0x42)                                     // i64.extend_i32_u; i64.const
-	b = appendS64(b, int64(bits.TrailingZeros(bulkBytesPerFuel))) // a power of two: shift
-	b = append(b, 0x88, 0x7d, 0x24)                               // i64.shr_u; i64.sub; global.set
+	b = append(b, 0xad, 0x42) // i64.extend_i32_u; i64.const
+	if grow {
+		b = appendS64(b, int64(bits.TrailingZeros(pageBytes/bulkBytesPerFuel)))
+		b = append(b, 0x86) // i64.shl: pages * 4096
+	} else {
+		b = appendS64(b, int64(bits.TrailingZeros(bulkBytesPerFuel)))
+		b = append(b, 0x88) // i64.shr_u: bytes / 16
+	}
+	b = append(b, 0x7d, 0x24) // i64.sub; global.set
 	b = appendU32(b, fuelIdx)
 	b = append(b, 0x23)
 	b = appendU32(b, fuelIdx)

@@ -74,10 +74,10 @@ func invokeSystemCall(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	sid, retPtr, retLen := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	argPtr, argLen, writtenPtr := uint32(stack[3]), uint32(stack[4]), uint32(stack[5])
-	mem := mod.Memory()
-	if mem == nil {
+	if !fr.hasMemory {
 		fr.abort(koinos.Errorf(chainpb.ErrorCode_reversion, "system call %d: the contract has no memory", sid))
 	}
+	mem := mod.Memory()
 	if !fr.charge(syscallFuel + uint64(argLen)*byteFuel) {
 		fr.abort(fr.outOfCompute())
 	}

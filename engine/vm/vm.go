@@ -85,6 +85,9 @@ type cacheKey struct {
 type compiled struct {
 	mod      wazero.CompiledModule
 	hasStart bool
+	// hasMemory: the module defines a memory (wazero's Module.Memory is a
+	// typed nil otherwise, not a nil interface).
+	hasMemory bool
 	// users counts the calls holding the module, evicted says the cache
 	// dropped it: it is closed when both say nobody needs it, never while
 	// a call may still instantiate it. Guarded by VM.mu.
@@ -162,7 +165,8 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 		_ = mod.Close(context.Background())
 		return nil, invalid("no exported _start function")
 	}
-	return &compiled{mod: mod, hasStart: m.hasStart}, nil
+	_, hasMemory := m.sections[secMemory]
+	return &compiled{mod: mod, hasStart: m.hasStart, hasMemory: hasMemory}, nil
 }
 
 // module returns the compiled module for a contract, compiling it on first
@@ -267,7 +271,7 @@ func (v *VM) Run(ctx context.Context, c *Call) (*Result, error) {
 		return res, koinos.Errorf(chainpb.ErrorCode_invalid_contract, "%v", err)
 	}
 	defer v.release(comp)
-	fr := &frame{vm: v, call: c, res: res}
+	fr := &frame{vm: v, call: c, res: res, hasMemory: comp.hasMemory}
 	ctx = context.WithValue(ctx, frameKey{}, fr)
 	mod, err := v.rt.InstantiateModule(ctx, comp.mod, instanceConfig)
 	if err != nil {
@@ -279,11 +283,16 @@ func (v *VM) Run(ctx context.Context, c *Call) (*Result, error) {
 	budget := min(c.Fuel, math.MaxInt64)
 	fr.fuel.Set(budget)
 
+	// The instance's initial memory was allocated and cleared for this
+	// call: charged like memory.grow.
 	err = nil
-	if comp.hasStart {
+	if comp.hasMemory && !fr.charge(uint64(mod.Memory().Size())/bulkBytesPerFuel) {
+		fr.err = fr.outOfCompute()
+	}
+	if fr.err == nil && comp.hasStart {
 		_, err = mod.ExportedFunction(exportStart).Call(ctx)
 	}
-	if err == nil && !fr.exited {
+	if fr.err == nil && err == nil && !fr.exited {
 		_, err = mod.ExportedFunction("_start").Call(ctx)
 	}
 	left := int64(fr.fuel.Get())
@@ -338,11 +347,12 @@ type frameKey struct{}
 // frame is one running call, reached from the host function through the
 // context.
 type frame struct {
-	vm    *VM
-	call  *Call
-	res   *Result
-	fuel  api.MutableGlobal
-	depth api.Global
+	vm        *VM
+	call      *Call
+	res       *Result
+	fuel      api.MutableGlobal
+	depth     api.Global
+	hasMemory bool
 	// exited: the contract called exit with success; err: the call ended
 	// with this error (exit with an error code, or an aborting system call).
 	exited bool

@@ -209,6 +209,11 @@ func TestInvalidSystemCalls(t *testing.T) {
 		{"write when read-only", scripted(syscall{sid: chainpb.SystemCallId_put_object, args: mustMarshal(&chainpb.PutObjectArguments{Space: space(contractA, 1), Key: []byte("k")})}), true, chainpb.ErrorCode_read_only_context, "read-only"},
 		{"event impacting a non-address", scripted(syscall{sid: chainpb.SystemCallId_event, args: mustMarshal(&chainpb.EventArguments{Name: "e", Impacted: [][]byte{{1, 2}}})}), false, chainpb.ErrorCode_reversion, "not an address"},
 		{"authority of a non-address", scripted(syscall{sid: chainpb.SystemCallId_check_authority, args: mustMarshal(&chainpb.CheckAuthorityArguments{Account: []byte("short")})}), false, chainpb.ErrorCode_reversion, "not an address"},
+		{"no memory", wasmModule{
+			types: [][2][]byte{syscallType, {nil, nil}}, imports: true,
+			funcs:   []wasmFunc{{typ: 1, code: cat(i32c(int32(chainpb.SystemCallId_log)), i32c(0), i32c(0), i32c(0), i32c(0), i32c(0), call(0), []byte{0x1a})}},
+			exports: map[string]uint32{"_start": 1},
+		}.bytes(), false, chainpb.ErrorCode_reversion, "has no memory"},
 		{"call to a missing contract", scripted(syscall{sid: chainpb.SystemCallId_call, args: mustMarshal(&chainpb.CallArguments{ContractId: contractB, EntryPoint: 1})}), false, chainpb.ErrorCode_invalid_contract, "does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -291,6 +296,8 @@ func TestHostileContracts(t *testing.T) {
 		{"recursion out of fuel first", recurse(), 200, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		{"memory grab past the cap", growMemory(100, -1), testFuel, chainpb.ErrorCode_success, "", false},
 		{"memory within the cap", growMemory(10, 1), testFuel, chainpb.ErrorCode_success, "", false},
+		{"memory grow charged by pages", growMemory(10, 1), 10 * pageBytes / bulkBytesPerFuel, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
+		{"initial memory charged", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, memory: &[2]uint32{64, 0}, exports: map[string]uint32{"_start": 0}}.bytes(), 64*pageBytes/bulkBytesPerFuel - 1, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		{"bulk fill charged by size", fillMemory(1000), 10_000_000, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		{"initial memory past the cap", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, memory: &[2]uint32{65, 0}, exports: map[string]uint32{"_start": 0}}.bytes(), testFuel, chainpb.ErrorCode_invalid_contract, "", false},
 	} {
@@ -384,6 +391,7 @@ func TestInvalidModules(t *testing.T) {
 		{"foreign import", wasmModule{types: [][2][]byte{{nil, nil}}, extra: nil}.withImport("wasi", "fd_write"), "may import only env.invoke_system_call"},
 		{"float arithmetic", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: []byte{0x41, 0, 0xb2, 0x1a}}}, exports: map[string]uint32{"_start": 0}}.bytes(), "floating point"},
 		{"float type", wasmModule{types: [][2][]byte{{[]byte{valF64}, nil}}, funcs: []wasmFunc{{typ: 0}}, exports: map[string]uint32{"_start": 0}}.bytes(), "floating point"},
+		{"huge table", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, exports: map[string]uint32{"_start": 0}}.withTable(1 << 20), "table 0 of 1048576 entries"},
 		{"SIMD", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: []byte{0xfd, 0x0c}}}, exports: map[string]uint32{"_start": 0}}.bytes(), "SIMD"},
 		{"no _start", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, exports: map[string]uint32{"main": 0}}.bytes(), "no exported _start"},
 		{"type mismatch", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: i32c(1)}}, exports: map[string]uint32{"_start": 0}}.bytes(), "invalid contract bytecode"},
@@ -414,6 +422,22 @@ func (m wasmModule) withImport(mod, name string) []byte {
 	n, _ := r.u32()
 	at := r.off + int(n)
 	return cat(b[:at], section(secImport, vec(1, imp)), b[at:])
+}
+
+func (m wasmModule) withTable(entries uint32) []byte {
+	b := m.bytes()
+	table := appendU32([]byte{0x70, 0x00}, entries)
+	// Splice a table section right after the function section.
+	r := reader{b: b, off: 8}
+	for {
+		id, _ := r.byte()
+		n, _ := r.u32()
+		r.off += int(n)
+		if id == secFunction {
+			break
+		}
+	}
+	return cat(b[:r.off], section(secTable, vec(1, table)), b[r.off:])
 }
 
 // TestStartFunctionRunsMetered: a module's start section runs before
