@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -326,6 +327,7 @@ func TestDeterministicAcrossEngines(t *testing.T) {
 		"loop":      loopForever(),
 		"recursion": recurse(),
 		"fill":      fillMemory(3),
+		"trap":      wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: cat(i32c(1), i32c(0), []byte{0x6d, 0x1a})}}, exports: map[string]uint32{"_start": 0}}.bytes(),
 		"syscalls": scripted(
 			syscall{sid: chainpb.SystemCallId_put_object, args: mustMarshal(&chainpb.PutObjectArguments{Space: space(contractA, 1), Key: []byte("k"), Obj: []byte("v")})},
 			syscall{sid: chainpb.SystemCallId_get_object, args: mustMarshal(&chainpb.GetObjectArguments{Space: space(contractA, 1), Key: []byte("k")}), logResult: true},
@@ -335,7 +337,7 @@ func TestDeterministicAcrossEngines(t *testing.T) {
 	for name, code := range contracts {
 		a, errA := run(t, compiler, newMemHost(compiler), code, func(c *Call) { c.Fuel = 5_000_000 })
 		b, errB := run(t, interp, newMemHost(interp), code, func(c *Call) { c.Fuel = 5_000_000 })
-		if codeOf(errA) != codeOf(errB) || a.Compute != b.Compute || !bytes.Equal(a.Value, b.Value) || len(a.Logs) != len(b.Logs) {
+		if codeOf(errA) != codeOf(errB) || fmt.Sprint(errA) != fmt.Sprint(errB) || a.Compute != b.Compute || !bytes.Equal(a.Value, b.Value) || len(a.Logs) != len(b.Logs) {
 			t.Errorf("%s: compiler %v compute %d; interpreter %v compute %d", name, errA, a.Compute, errB, b.Compute)
 		}
 	}
