@@ -7,6 +7,7 @@ DESTDIR  ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 KOILIB   := node/testdata/koilib
+SDKAS    := engine/vm/testdata/sdk-as
 
 # Packages with concurrency on the hot path: run under the race detector.
 RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/... ./netio/... ./events/... ./internal/...
@@ -76,14 +77,17 @@ test-race:
 test-diskfull:
 	$(GO) test -count=1 -tags diskfull_e2e -run TestDiskFullTmpfs -v ./cmd/ember
 
-# koilib (npm) for the wallet compatibility test. In CI a missing npm is an error.
+# koilib (npm) for the wallet compatibility test, and Koinos's AssemblyScript SDK and compiler
+# for the contracts engine/vm's tests build. In CI a missing npm is an error.
 js-deps:
 	@if command -v npm >/dev/null 2>&1; then \
-		if [ ! -f $(KOILIB)/node_modules/.package-lock.json ] || [ $(KOILIB)/package-lock.json -nt $(KOILIB)/node_modules/.package-lock.json ]; then \
-			npm ci --prefix $(KOILIB) --no-audit --no-fund; \
-		fi; \
-	elif [ "$$CI" = "true" ]; then echo "npm is required in CI (koilib compatibility test)"; exit 1; \
-	else echo "npm not found: the koilib test will be skipped"; fi
+		for d in $(KOILIB) $(SDKAS); do \
+			if [ ! -f $$d/node_modules/.package-lock.json ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; then \
+				npm ci --prefix $$d --no-audit --no-fund; \
+			fi; \
+		done; \
+	elif [ "$$CI" = "true" ]; then echo "npm is required in CI (koilib compatibility test, SDK contracts)"; exit 1; \
+	else echo "npm not found: the koilib and SDK contract tests will be skipped"; fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -130,6 +134,8 @@ fuzz:
 			else exit 1; fi; \
 		fi; \
 	done
+# The contract VM's decoders: bytecode and system-call arguments (engine/vm).
+FUZZ_TARGETS += ./engine/vm:FuzzInstrument ./engine/vm:FuzzSystemCall
 
 ## proto: regenerate the Go code from proto/ (needs protoc; plugins are installed into bin/tools).
 tools:

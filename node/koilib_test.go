@@ -91,6 +91,7 @@ func TestKoilibWallet(t *testing.T) {
 		FromAfter      string `json:"fromAfter"`
 		NonceAfter     int    `json:"nonceAfter"`
 		ViaServedAbi   string `json:"viaServedAbi"`
+		SymbolServed   string `json:"symbolViaServedAbi"`
 		BadError       string `json:"badError"`
 		Info           struct {
 			Symbol   string `json:"symbol"`
@@ -116,8 +117,8 @@ func TestKoilibWallet(t *testing.T) {
 	if got.FromBefore != strconv.Itoa(testFunds) || got.FromAfter != strconv.Itoa(testFunds-12345) {
 		t.Fatalf("sender balance %s -> %s", got.FromBefore, got.FromAfter)
 	}
-	if got.Info.Symbol != "EMB" || got.Info.Decimals != 8 {
-		t.Fatalf("token info %+v", got.Info)
+	if got.Info.Symbol != "EMB" || got.Info.Decimals != 8 || got.SymbolServed != "EMB" {
+		t.Fatalf("token info %+v, symbol via the served ABI %q", got.Info, got.SymbolServed)
 	}
 	if !strings.Contains(got.BadError, "-201") || !strings.Contains(got.BadError, "nonce") {
 		t.Fatalf("bad nonce error as koilib shows it: %q", got.BadError)

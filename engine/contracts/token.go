@@ -402,36 +402,84 @@ func (t *Token) emit(c *Call, name string, data []byte, impacted ...[]byte) {
 	c.Events = append(c.Events, e)
 }
 
-// abiMethod is one method of a Koinos ABI (koilib's Abi type).
+// abiMethod is one method of a Koinos ABI. It carries each field under
+// both spellings in use: koilib reads entry_point (a number) and
+// read_only; Koinos's own tools (koinos-cli) read "entry-point" (a hex
+// string, "0x5c721497") and "read-only". Each ignores the other's keys.
 type abiMethod struct {
-	Argument    string `json:"argument"`
-	Return      string `json:"return"`
-	Description string `json:"description"`
-	ReadOnly    bool   `json:"read_only"`
-	EntryPoint  uint32 `json:"entry_point"`
+	Argument       string `json:"argument"`
+	Return         string `json:"return"`
+	Description    string `json:"description"`
+	ReadOnly       bool   `json:"read_only"`
+	EntryPoint     uint32 `json:"entry_point"`
+	ReadOnlyKoinos bool   `json:"read-only"`
+	EntryPointHex  string `json:"entry-point"`
 }
 
-// buildABI writes the ABI koilib expects: methods by name with entry
-// points and message types, and "types", the base64 FileDescriptorSet of
-// the messages they name (koilib turns it back into .proto text).
+// Names of the empty messages Koinos's ABIs use where a method takes no
+// arguments or returns nothing. koinos-cli looks every argument and result
+// type up by name (v2.0.0 refuses an empty one), and koilib serializes
+// arguments with the named type, so both need the messages in "types".
+const (
+	NopArguments = "koinos.chain.nop_arguments"
+	NopResult    = "koinos.chain.nop_result"
+)
+
+// nopFile describes the empty messages under the file name and package
+// Koinos declares them in (koinos/chain/system_calls.proto): koinos-cli
+// keys the files it knows by name, so a file of the same name replaces its
+// own copy instead of defining the messages twice. Nothing imports that
+// file, so this reduced copy resolves everywhere.
+func nopFile() *descriptorpb.FileDescriptorProto {
+	return &descriptorpb.FileDescriptorProto{
+		Name:    proto.String("koinos/chain/system_calls.proto"),
+		Package: proto.String("koinos.chain"),
+		Syntax:  proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{
+			{Name: proto.String("nop_arguments")},
+			{Name: proto.String("nop_result")},
+		},
+	}
+}
+
+func newABIMethod(argument, result, description string, readOnly bool, ep uint32) abiMethod {
+	if argument == "" {
+		argument = NopArguments
+	}
+	if result == "" {
+		result = NopResult
+	}
+	return abiMethod{
+		Argument: argument, Return: result, Description: description,
+		ReadOnly: readOnly, ReadOnlyKoinos: readOnly,
+		EntryPoint: ep, EntryPointHex: fmt.Sprintf("0x%08x", ep),
+	}
+}
+
+// buildABI writes the ABI koilib and koinos-cli expect: methods by name
+// with entry points and message types, and "types", the base64
+// FileDescriptorSet of the messages they name (koilib turns it back into
+// .proto text; koinos-cli builds a registry from it).
 func buildABI() (string, error) {
 	methods := map[string]abiMethod{
-		"name":        {"", "token.str", "Get name of the token", true, EntryName},
-		"symbol":      {"", "token.str", "Get the symbol of the token", true, EntrySymbol},
-		"decimals":    {"", "token.uint32", "Get the decimals of the token", true, EntryDecimals},
-		"getInfo":     {"", "token.info", "Get name, symbol and decimals", true, EntryGetInfo},
-		"totalSupply": {"", "token.uint64", "Get total supply", true, EntryTotalSupply},
-		"balanceOf":   {"token.balance_of_args", "token.uint64", "Get balance of an account", true, EntryBalanceOf},
-		"transfer":    {"token.transfer_args", "", "Transfer tokens", false, EntryTransfer},
-		"mint":        {"token.mint_args", "", "Mint new tokens (token authority only)", false, EntryMint},
-		"burn":        {"token.burn_args", "", "Burn tokens", false, EntryBurn},
+		"name":        newABIMethod("", "token.str", "Get name of the token", true, EntryName),
+		"symbol":      newABIMethod("", "token.str", "Get the symbol of the token", true, EntrySymbol),
+		"decimals":    newABIMethod("", "token.uint32", "Get the decimals of the token", true, EntryDecimals),
+		"getInfo":     newABIMethod("", "token.info", "Get name, symbol and decimals", true, EntryGetInfo),
+		"totalSupply": newABIMethod("", "token.uint64", "Get total supply", true, EntryTotalSupply),
+		"balanceOf":   newABIMethod("token.balance_of_args", "token.uint64", "Get balance of an account", true, EntryBalanceOf),
+		"transfer":    newABIMethod("token.transfer_args", "", "Transfer tokens", false, EntryTransfer),
+		"mint":        newABIMethod("token.mint_args", "", "Mint new tokens (token authority only)", false, EntryMint),
+		"burn":        newABIMethod("token.burn_args", "", "Burn tokens", false, EntryBurn),
 	}
-	// Only the token file: koilib turns the set back into .proto text for
-	// protobufjs, which cannot resolve koinos/options.proto's extension of
-	// google.protobuf.FieldOptions; koilib's own tokenAbi leaves it out too
-	// and reads the (koinos.btype) options by name.
+	// Only the token file and the empty messages: koilib turns the set back
+	// into .proto text for protobufjs, which cannot resolve
+	// koinos/options.proto's extension of google.protobuf.FieldOptions;
+	// koilib's own tokenAbi leaves it out too and reads the (koinos.btype)
+	// options by name.
 	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{
 		protodesc.ToFileDescriptorProto(tokenabi.File_tokenabi_token_proto),
+		nopFile(),
 	}}
 	b, err := proto.Marshal(set)
 	if err != nil {

@@ -38,6 +38,8 @@ async function main() {
   const remote = new Contract({ id: tokenId, provider });
   await remote.fetchAbi();
   const viaServedAbi = (await remote.functions.balanceOf({ owner: to })).result.value;
+  // A method without arguments: its argument type is koinos.chain.nop_arguments.
+  const symbolViaServedAbi = (await remote.functions.symbol()).result.value;
 
   // A bad transaction must come back as an error koilib can show.
   let badError = "";
@@ -51,7 +53,7 @@ async function main() {
     head: head.head_topology.height, chainId, nonce, rc,
     txId: transaction.id, receiptRcUsed: receipt.rc_used, receiptReverted: receipt.reverted || false,
     blockNumber, blockId, blockHasTx: block.block.transactions.some((t) => t.id === transaction.id),
-    toBefore, toAfter, fromBefore, fromAfter, info, nonceAfter, viaServedAbi, badError,
+    toBefore, toAfter, fromBefore, fromAfter, info, nonceAfter, viaServedAbi, symbolViaServedAbi, badError,
   }));
 }
 

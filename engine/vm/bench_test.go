@@ -1,0 +1,64 @@
+package vm
+
+import (
+	"encoding/binary"
+	"testing"
+
+	chainpb "github.com/emberchain/ember/proto/koinos/chain"
+)
+
+// BenchmarkWarmCall: one contract call from a warm cache (compiled once),
+// instantiation, system calls and exit included. Compare with the native
+// transfer's apply (engine/chain BenchmarkApplyBlock, per transaction) in
+// the same session.
+func BenchmarkWarmCall(b *testing.B) {
+	minimal := scripted(syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, []byte("x"), "")})
+	sdk := sdkContract(b, "storage")
+	for _, bc := range []struct {
+		name string
+		code []byte
+		ep   uint32
+		cfg  Config
+	}{
+		{"exit-only", minimal, 0, Config{}},
+		{"sdk-storage-put", sdk, 1, Config{}},
+		{"sdk-storage-get", sdk, 2, Config{}},
+		{"sdk-storage-get-interpreter", sdk, 2, Config{Interpreter: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			v := newVM(b, bc.cfg)
+			h := newMemHost(v)
+			if err := v.Prepare(contractA, bc.code); err != nil {
+				b.Fatal(err)
+			}
+			c := &Call{ContractID: contractA, Bytecode: bc.code, EntryPoint: bc.ep, Args: []byte("hello"), Fuel: testFuel, Host: h}
+			var compute uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				res, err := v.Run(bgCtx, c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				compute = res.Compute
+			}
+			b.ReportMetric(float64(compute), "compute/op")
+		})
+	}
+}
+
+// BenchmarkCompile: instrumenting, validating and compiling the SDK's
+// storage contract from cold (a new contract id each time).
+func BenchmarkCompile(b *testing.B) {
+	code := sdkContract(b, "storage")
+	v := newVM(b, Config{CacheEntries: 1})
+	id := make([]byte, 25)
+	b.ReportMetric(float64(len(code)), "bytes")
+	b.ResetTimer()
+	for i := range b.N {
+		binary.BigEndian.PutUint64(id[1:], uint64(i))
+		if err := v.Prepare(id, code); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

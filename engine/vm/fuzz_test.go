@@ -1,0 +1,70 @@
+package vm
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/emberchain/ember/engine/koinos"
+	chainpb "github.com/emberchain/ember/proto/koinos/chain"
+)
+
+// FuzzInstrument: bytecode is outside data. instrument refuses what it
+// cannot read with ErrInvalidModule and never panics, and what it writes
+// is a well-formed module.
+func FuzzInstrument(f *testing.F) {
+	start := uint32(0)
+	for _, seed := range [][]byte{
+		loopForever(), recurse(), growMemory(2, 1), fillMemory(2),
+		scripted(syscall{sid: chainpb.SystemCallId_log, args: []byte{0x0a, 1, 'x'}}),
+		wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, exports: map[string]uint32{"_start": 0}, start: &start}.bytes(),
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, code []byte) {
+		out, err := instrument(code, DefaultMaxCallDepth)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidModule) {
+				t.Fatalf("error %v is not an ErrInvalidModule", err)
+			}
+			return
+		}
+		if _, err := parseModule(out); err != nil {
+			t.Fatalf("instrumented module does not parse: %v", err)
+		}
+	})
+}
+
+// FuzzSystemCall: a contract passes arbitrary bytes to each system call.
+// Every outcome is a result or a *koinos.Error, never a panic, and the
+// call is always charged.
+func FuzzSystemCall(f *testing.F) {
+	v, err := New(Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = v.Close() })
+	for _, sid := range []chainpb.SystemCallId{
+		chainpb.SystemCallId_put_object, chainpb.SystemCallId_get_object, chainpb.SystemCallId_get_next_object,
+		chainpb.SystemCallId_event, chainpb.SystemCallId_hash, chainpb.SystemCallId_exit, chainpb.SystemCallId_call,
+		chainpb.SystemCallId_check_authority, chainpb.SystemCallId_log,
+		chainpb.SystemCallId_recover_public_key, chainpb.SystemCallId_verify_signature, chainpb.SystemCallId_get_contract_metadata,
+	} {
+		f.Add(uint32(sid), []byte{0x0a, 0x1b, 0x12, 0x19, 0x00})
+		f.Add(uint32(sid), mustMarshal(&chainpb.PutObjectArguments{Space: space(contractA, 1), Key: []byte("k"), Obj: []byte("v")}))
+	}
+	f.Fuzz(func(t *testing.T, sid uint32, args []byte) {
+		if len(args) > 0x1000 {
+			return
+		}
+		h := newMemHost(v)
+		h.contracts[string(contractA)] = scripted(syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, nil, "")})
+		res, err := v.Run(bgCtx, &Call{ContractID: contractA, Bytecode: scripted(syscall{sid: chainpb.SystemCallId(sid), args: args}), Fuel: testFuel, Host: h})
+		var ke *koinos.Error
+		if err != nil && !errors.As(err, &ke) {
+			t.Fatalf("error %v is not a *koinos.Error", err)
+		}
+		if res == nil || res.Compute == 0 {
+			t.Fatalf("call not charged: %+v", res)
+		}
+	})
+}

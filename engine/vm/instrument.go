@@ -1,0 +1,893 @@
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+)
+
+// Names the instrumented module exports for the host.
+const (
+	exportFuel  = "__ember_fuel"
+	exportDepth = "__ember_depth"
+	exportStart = "__ember_start" // the module's start function, run by the host once fuel is set
+)
+
+// Koinos's only import: the system-call dispatcher.
+const (
+	importModule = "env"
+	importName   = "invoke_system_call"
+)
+
+// ErrInvalidModule wraps every reason a bytecode is refused.
+var ErrInvalidModule = errors.New("vm: invalid contract bytecode")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidModule, fmt.Sprintf(format, args...))
+}
+
+// Section ids, in the order a module must carry them (the binary format,
+// §5.5.2; data count sits between element and code).
+const (
+	secCustom    = 0
+	secType      = 1
+	secImport    = 2
+	secFunction  = 3
+	secTable     = 4
+	secMemory    = 5
+	secGlobal    = 6
+	secExport    = 7
+	secStart     = 8
+	secElement   = 9
+	secCode      = 10
+	secData      = 11
+	secDataCount = 12
+)
+
+var sectionOrder = []byte{secType, secImport, secFunction, secTable, secMemory, secGlobal, secExport, secStart, secElement, secDataCount, secCode, secData}
+
+// Value types.
+const (
+	valI32 = 0x7f
+	valI64 = 0x7e
+	valF32 = 0x7d
+	valF64 = 0x7c
+)
+
+// instrument rewrites a contract's bytecode so that running it is
+// deterministic and bounded whatever engine runs it:
+//
+//   - fuel: a mutable i64 global, exported, is decremented on entry to each
+//     function by the number of instructions in its body outside loops,
+//     and at the head of each loop iteration by the number in the loop's
+//     body outside nested loops. Every instruction executed belongs to one
+//     such charged segment, so fuel bounds the work; when it goes negative
+//     the module traps. The count depends only on the bytecode, never on
+//     the machine or the engine's speed.
+//   - call depth: a mutable i32 global counts active wasm frames; a
+//     function entered past maxDepth traps. The engine's own stack limit
+//     depends on native frame sizes (so on the machine); this one does not.
+//   - the start function, if any, is exported instead of run on
+//     instantiation, so it runs metered like the rest.
+//
+// It also refuses what would make execution differ between machines or
+// escape the sandbox: imports other than env.invoke_system_call,
+// floating-point instructions (NaN bit patterns differ between CPUs),
+// SIMD, threads, tail calls and exceptions, and functions returning more
+// than one value. Every refusal is an ErrInvalidModule.
+func instrument(code []byte, maxDepth uint32) ([]byte, error) {
+	m, err := parseModule(code)
+	if err != nil {
+		return nil, err
+	}
+	fuelIdx := m.numGlobals
+	depthIdx := m.numGlobals + 1
+	body, err := m.instrumentCode(fuelIdx, depthIdx, maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	m.sections[secCode] = body
+
+	// Two globals appended to the module's own: indices past theirs.
+	globals := appendU32(nil, m.numGlobals+2)
+	globals = append(globals, m.globalEntries...)
+	globals = append(globals, valI64, 1, 0x42, 0, 0x0b) // fuel: mut i64 = 0
+	globals = append(globals, valI32, 1, 0x41, 0, 0x0b) // depth: mut i32 = 0
+	m.sections[secGlobal] = globals
+
+	nExports := m.numExports + 2
+	if m.hasStart {
+		nExports++
+	}
+	exports := appendU32(nil, nExports)
+	exports = append(exports, m.exportEntries...)
+	exports = appendExport(exports, exportFuel, 0x03, fuelIdx)
+	exports = appendExport(exports, exportDepth, 0x03, depthIdx)
+	if m.hasStart {
+		exports = appendExport(exports, exportStart, 0x00, m.startFunc)
+	}
+	m.sections[secExport] = exports
+	delete(m.sections, secStart)
+
+	out := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	for _, id := range sectionOrder {
+		s, ok := m.sections[id]
+		if !ok {
+			continue
+		}
+		out = append(out, id)
+		out = appendU32(out, uint32(len(s)))
+		out = append(out, s...)
+	}
+	return out, nil
+}
+
+func appendExport(b []byte, name string, kind byte, idx uint32) []byte {
+	b = appendU32(b, uint32(len(name)))
+	b = append(b, name...)
+	b = append(b, kind)
+	return appendU32(b, idx)
+}
+
+// module is what instrument needs of a parsed module.
+type module struct {
+	sections      map[byte][]byte
+	types         []funcType
+	funcTypes     []uint32 // type index of each defined function
+	numImported   uint32   // imported functions (0 or 1)
+	numGlobals    uint32
+	globalEntries []byte // the global section after its count
+	numExports    uint32
+	exportEntries []byte
+	hasStart      bool
+	startFunc     uint32
+}
+
+type funcType struct{ params, results []byte }
+
+func parseModule(code []byte) (*module, error) {
+	if len(code) < 8 || string(code[:4]) != "\x00asm" {
+		return nil, invalid("not a WebAssembly module (bad magic)")
+	}
+	if code[4] != 1 || code[5] != 0 || code[6] != 0 || code[7] != 0 {
+		return nil, invalid("unsupported WebAssembly version")
+	}
+	m := &module{sections: map[byte][]byte{}}
+	r := reader{b: code, off: 8}
+	last := -1
+	for !r.done() {
+		id, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		size, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		content, err := r.bytes(int(size))
+		if err != nil {
+			return nil, err
+		}
+		if id == secCustom {
+			continue // names and debug info: dropped
+		}
+		pos := -1
+		for i, s := range sectionOrder {
+			if s == id {
+				pos = i
+			}
+		}
+		if pos < 0 {
+			return nil, invalid("unknown section id %d", id)
+		}
+		if pos <= last {
+			return nil, invalid("section %d out of order or repeated", id)
+		}
+		last = pos
+		m.sections[id] = content
+	}
+	if err := m.parseTypes(); err != nil {
+		return nil, err
+	}
+	if err := m.parseImports(); err != nil {
+		return nil, err
+	}
+	if err := m.parseFunctions(); err != nil {
+		return nil, err
+	}
+	if err := m.checkTables(); err != nil {
+		return nil, err
+	}
+	if err := m.parseGlobals(); err != nil {
+		return nil, err
+	}
+	if err := m.parseExports(); err != nil {
+		return nil, err
+	}
+	if s, ok := m.sections[secStart]; ok {
+		r := reader{b: s}
+		idx, err := r.u32()
+		if err != nil || !r.done() {
+			return nil, invalid("malformed start section")
+		}
+		m.hasStart, m.startFunc = true, idx
+	}
+	return m, nil
+}
+
+func (m *module) parseTypes() error {
+	r, n, err := m.vector(secType)
+	if err != nil {
+		return err
+	}
+	for i := uint32(0); i < n; i++ {
+		form, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if form != 0x60 {
+			return invalid("type %d is not a function type", i)
+		}
+		var ft funcType
+		for _, dst := range []*[]byte{&ft.params, &ft.results} {
+			k, err := r.u32()
+			if err != nil {
+				return err
+			}
+			vals, err := r.bytes(int(k))
+			if err != nil {
+				return err
+			}
+			for _, v := range vals {
+				if err := checkValType(v); err != nil {
+					return err
+				}
+			}
+			*dst = vals
+		}
+		m.types = append(m.types, ft)
+	}
+	if !r.done() {
+		return invalid("trailing bytes in type section")
+	}
+	return nil
+}
+
+func checkValType(v byte) error {
+	switch v {
+	case valI32, valI64:
+		return nil
+	case valF32, valF64:
+		return invalid("floating-point value type: floating point is not deterministic across machines")
+	}
+	return invalid("unsupported value type 0x%02x", v)
+}
+
+// parseImports accepts only env.invoke_system_call, with Koinos's
+// signature (i32 x 6) -> i32.
+func (m *module) parseImports() error {
+	r, n, err := m.vector(secImport)
+	if err != nil {
+		return err
+	}
+	for i := uint32(0); i < n; i++ {
+		mod, err := r.name()
+		if err != nil {
+			return err
+		}
+		name, err := r.name()
+		if err != nil {
+			return err
+		}
+		kind, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if mod != importModule || name != importName || kind != 0x00 {
+			return invalid("import %s.%s: a contract may import only %s.%s", mod, name, importModule, importName)
+		}
+		ti, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if ti >= uint32(len(m.types)) {
+			return invalid("import %s.%s: type index %d out of range", mod, name, ti)
+		}
+		ft := m.types[ti]
+		if string(ft.params) != "\x7f\x7f\x7f\x7f\x7f\x7f" || string(ft.results) != "\x7f" {
+			return invalid("import %s.%s must have type (i32 i32 i32 i32 i32 i32) -> i32", mod, name)
+		}
+		m.numImported++
+	}
+	if m.numImported > 1 || !r.done() {
+		return invalid("malformed import section")
+	}
+	return nil
+}
+
+func (m *module) parseFunctions() error {
+	r, n, err := m.vector(secFunction)
+	if err != nil {
+		return err
+	}
+	if n > maxFunctions {
+		return invalid("%d functions, more than %d", n, maxFunctions)
+	}
+	for i := uint32(0); i < n; i++ {
+		ti, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if ti >= uint32(len(m.types)) {
+			return invalid("function %d: type index %d out of range", i, ti)
+		}
+		m.funcTypes = append(m.funcTypes, ti)
+	}
+	if !r.done() {
+		return invalid("trailing bytes in function section")
+	}
+	return nil
+}
+
+// maxFunctions bounds the function count before anything is allocated
+// for it.
+const maxFunctions = 1 << 16
+
+// maxTableEntries bounds a table's initial size: every call allocates it
+// (tables cannot grow: table.grow is refused).
+const maxTableEntries = 1 << 14
+
+func (m *module) checkTables() error {
+	r, n, err := m.vector(secTable)
+	if err != nil {
+		return err
+	}
+	for i := uint32(0); i < n; i++ {
+		if _, err := r.byte(); err != nil { // reference type
+			return err
+		}
+		flags, err := r.byte()
+		if err != nil {
+			return err
+		}
+		lo, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if flags&1 != 0 {
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+		}
+		if lo > maxTableEntries {
+			return invalid("table %d of %d entries, more than %d", i, lo, maxTableEntries)
+		}
+	}
+	return nil
+}
+
+// vector reads the count of a section that is a vector: the reader is
+// left at the first entry; an absent section has none.
+func (m *module) vector(id byte) (reader, uint32, error) {
+	r := reader{b: m.sections[id]}
+	if r.done() {
+		return r, 0, nil
+	}
+	n, err := r.u32()
+	return r, n, err
+}
+
+// vectorHead reads the count of a section that is a vector and returns
+// it with the entries' bytes, which instrument appends to unparsed. room
+// is how many entries instrument adds.
+func (m *module) vectorHead(id byte, room uint32, what string) (uint32, []byte, error) {
+	r, n, err := m.vector(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n > math.MaxUint32-room {
+		return 0, nil, invalid("too many %s", what)
+	}
+	return n, r.b[r.off:], nil
+}
+
+func (m *module) parseGlobals() (err error) {
+	m.numGlobals, m.globalEntries, err = m.vectorHead(secGlobal, 2, "globals")
+	return err
+}
+
+func (m *module) parseExports() (err error) {
+	m.numExports, m.exportEntries, err = m.vectorHead(secExport, 3, "exports")
+	return err
+}
+
+// instrumentCode rewrites every function body (see instrument).
+func (m *module) instrumentCode(fuelIdx, depthIdx, maxDepth uint32) ([]byte, error) {
+	r, n, err := m.vector(secCode)
+	if err != nil {
+		return nil, err
+	}
+	if n != uint32(len(m.funcTypes)) {
+		return nil, invalid("%d function bodies for %d functions", n, len(m.funcTypes))
+	}
+	out := appendU32(nil, n)
+	for i := uint32(0); i < n; i++ {
+		size, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		body, err := r.bytes(int(size))
+		if err != nil {
+			return nil, err
+		}
+		ft := m.types[m.funcTypes[i]]
+		if len(ft.results) > 1 {
+			return nil, invalid("function %d returns %d values; at most one is supported", m.numImported+i, len(ft.results))
+		}
+		nb, err := instrumentBody(body, ft, fuelIdx, depthIdx, maxDepth)
+		if err != nil {
+			return nil, fmt.Errorf("%w (function %d)", err, m.numImported+i)
+		}
+		out = appendU32(out, uint32(len(nb)))
+		out = append(out, nb...)
+	}
+	if !r.done() {
+		return nil, invalid("trailing bytes in code section")
+	}
+	return out, nil
+}
+
+// segment is a run of code charged at once: a function's body outside
+// loops, or one loop's body outside nested loops.
+type segment struct {
+	at    int    // offset in the body where its charge is inserted
+	count uint64 // instructions in it
+}
+
+type control struct {
+	loop    bool
+	segment int // index of the segment open when this construct started
+}
+
+// instrumentBody decodes one function body, counts instructions per
+// segment and writes it out with the charges, the depth check and the
+// return rewriting (see instrument).
+func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32) ([]byte, error) {
+	r := reader{b: body}
+	nLocals, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	localsStart := r.off
+	total := uint64(len(ft.params))
+	for i := uint32(0); i < nLocals; i++ {
+		c, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		t, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		if err := checkValType(t); err != nil {
+			return nil, err
+		}
+		if total += uint64(c); total > 50000 {
+			return nil, invalid("more than 50000 locals")
+		}
+	}
+	codeStart := r.off
+	// One i32 local more, for the size operand of bulk memory instructions.
+	scratch := uint32(total)
+
+	segs := []segment{{at: codeStart}}
+	cur := 0
+	var stack []control
+	var returns []int // offsets of return opcodes, with their control depth
+	var returnDepth []int
+	var bulk []bulkOp // memory.init, memory.copy, memory.fill and memory.grow
+	end := -1
+	for !r.done() {
+		at := r.off
+		op, _ := r.byte()
+		segs[cur].count++
+		switch op {
+		case 0x02, 0x04: // block, if
+			if err := r.blockType(); err != nil {
+				return nil, err
+			}
+			stack = append(stack, control{segment: cur})
+		case 0x03: // loop
+			if err := r.blockType(); err != nil {
+				return nil, err
+			}
+			stack = append(stack, control{loop: true, segment: cur})
+			segs = append(segs, segment{at: r.off})
+			cur = len(segs) - 1
+		case 0x0b: // end
+			if len(stack) == 0 {
+				end = at
+				if !r.done() {
+					return nil, invalid("code after the end of a function body")
+				}
+				break
+			}
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if c.loop {
+				cur = c.segment
+			}
+		case 0x0f: // return: becomes a branch to the wrapper block
+			returns = append(returns, at)
+			returnDepth = append(returnDepth, len(stack))
+		case 0xfc:
+			if b, err := r.peek(); err == nil && (b == 8 || b == 10 || b == 11) {
+				bulk = append(bulk, bulkOp{at: at})
+			}
+			if err := r.skipImmediates(op); err != nil {
+				return nil, err
+			}
+		case 0x40: // memory.grow
+			bulk = append(bulk, bulkOp{at: at, grow: true})
+			if err := r.skipImmediates(op); err != nil {
+				return nil, err
+			}
+		default:
+			if err := r.skipImmediates(op); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if end < 0 {
+		return nil, invalid("function body has no end")
+	}
+
+	bt := byte(0x40)
+	if len(ft.results) == 1 {
+		bt = ft.results[0]
+	}
+	out := make([]byte, 0, len(body)+len(segs)*24+len(bulk)*24+48)
+	out = appendU32(out, nLocals+1)
+	out = append(out, body[localsStart:codeStart]...)
+	out = append(out, 1, valI32)
+	// Prologue: charge the function segment, count the frame, then open the
+	// wrapper block the body's branches to the function label now leave.
+	out = appendCharge(out, fuelIdx, segs[0].count+1)
+	out = append(out, 0x23)
+	out = appendU32(out, depthIdx)
+	out = append(out, 0x41, 1, 0x6a, 0x24) // i32.const 1; i32.add; global.set
+	out = appendU32(out, depthIdx)
+	out = append(out, 0x23)
+	out = appendU32(out, depthIdx)
+	out = append(out, 0x41)
+	out = appendS64(out, int64(maxDepth))
+	out = append(out, 0x4b, 0x04, 0x40, 0x00, 0x0b) // i32.gt_u; if; unreachable; end
+	out = append(out, 0x02, bt)
+
+	prev := codeStart
+	si, ri, bi := 1, 0, 0
+	for prev < end {
+		next := end
+		if si < len(segs) && segs[si].at < next {
+			next = segs[si].at
+		}
+		if ri < len(returns) && returns[ri] < next {
+			next = returns[ri]
+		}
+		if bi < len(bulk) && bulk[bi].at < next {
+			next = bulk[bi].at
+		}
+		out = append(out, body[prev:next]...)
+		prev = next
+		if si < len(segs) && segs[si].at == next {
+			out = appendCharge(out, fuelIdx, segs[si].count)
+			si++
+		} else if bi < len(bulk) && bulk[bi].at == next {
+			out = appendBulkCharge(out, fuelIdx, scratch, bulk[bi].grow)
+			bi++
+		} else if ri < len(returns) && returns[ri] == next {
+			out = append(out, 0x0c) // br to the wrapper
+			out = appendU32(out, uint32(returnDepth[ri]))
+			prev++ // past the return opcode
+			ri++
+		}
+	}
+	// Close the wrapper, uncount the frame, end the function.
+	out = append(out, 0x0b, 0x23)
+	out = appendU32(out, depthIdx)
+	out = append(out, 0x41, 1, 0x6b, 0x24) // i32.const 1; i32.sub; global.set
+	out = appendU32(out, depthIdx)
+	out = append(out, 0x0b)
+	return out, nil
+}
+
+// appendCharge writes: fuel -= n; if fuel < 0 { unreachable }.
+func appendCharge(b []byte, fuelIdx uint32, n uint64) []byte {
+	b = append(b, 0x23)
+	b = appendU32(b, fuelIdx)
+	b = append(b, 0x42)
+	b = appendS64(b, int64(n))
+	b = append(b, 0x7d, 0x24) // i64.sub; global.set
+	b = appendU32(b, fuelIdx)
+	b = append(b, 0x23)
+	b = appendU32(b, fuelIdx)
+	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b) // i64.const 0; i64.lt_s; if; unreachable; end
+	return b
+}
+
+// bulkBytesPerFuel is how many bytes a memory.copy, memory.fill or
+// memory.init moves, or memory.grow (and an instance's initial memory)
+// allocates and clears, per unit of fuel: their cost grows with their
+// size, not their instruction count.
+const bulkBytesPerFuel = 16
+
+// pageBytes is a wasm memory page.
+const pageBytes = 1 << 16
+
+// bulkOp is a bulk memory instruction in a function body.
+type bulkOp struct {
+	at   int
+	grow bool // memory.grow: its operand counts pages, not bytes
+}
+
+// appendBulkCharge writes, before a bulk memory instruction whose size
+// operand (bytes, or pages for memory.grow) is on top of the stack:
+// fuel -= bytes/16; if fuel < 0 { unreachable }. The operand stays on the
+// stack. memory.grow is charged for the pages it asks for, granted or not.
+func appendBulkCharge(b []byte, fuelIdx, scratch uint32, grow bool) []byte {
+	b = append(b, 0x22) // local.tee
+	b = appendU32(b, scratch)
+	b = append(b, 0x23)
+	b = appendU32(b, fuelIdx)
+	b = append(b, 0x20) // local.get
+	b = appendU32(b, scratch)
+	b = append(b, 0xad, 0x42) // i64.extend_i32_u; i64.const
+	if grow {
+		b = appendS64(b, int64(bits.TrailingZeros(pageBytes/bulkBytesPerFuel)))
+		b = append(b, 0x86) // i64.shl: pages * 4096
+	} else {
+		b = appendS64(b, int64(bits.TrailingZeros(bulkBytesPerFuel)))
+		b = append(b, 0x88) // i64.shr_u: bytes / 16
+	}
+	b = append(b, 0x7d, 0x24) // i64.sub; global.set
+	b = appendU32(b, fuelIdx)
+	b = append(b, 0x23)
+	b = appendU32(b, fuelIdx)
+	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b)
+	return b
+}
+
+// blockType skips a block type: empty, one value type, or a type index.
+func (r *reader) blockType() error {
+	b, err := r.peek()
+	if err != nil {
+		return err
+	}
+	switch b {
+	case 0x40, valI32, valI64:
+		r.off++
+		return nil
+	case valF32, valF64:
+		return checkValType(b)
+	}
+	return invalid("block with a type index (multi-value) is not supported")
+}
+
+// skipImmediates skips the immediates of op, and refuses the opcodes
+// Ember does not run (see instrument).
+func (r *reader) skipImmediates(op byte) error {
+	switch {
+	case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x1a || op == 0x1b:
+		return nil // unreachable, nop, else, drop, select
+	case op == 0x0c || op == 0x0d: // br, br_if
+		_, err := r.u32()
+		return err
+	case op == 0x0e: // br_table
+		n, err := r.u32()
+		if err != nil {
+			return err
+		}
+		for i := uint64(0); i <= uint64(n); i++ {
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+		}
+		return nil
+	case op == 0x10: // call
+		_, err := r.u32()
+		return err
+	case op == 0x11: // call_indirect
+		if _, err := r.u32(); err != nil {
+			return err
+		}
+		_, err := r.u32()
+		return err
+	case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
+		_, err := r.u32()
+		return err
+	case op == 0x2a || op == 0x2b || op == 0x38 || op == 0x39:
+		return invalid("floating-point load or store: floating point is not deterministic across machines")
+	case op >= 0x28 && op <= 0x3e: // integer loads and stores: memarg
+		if _, err := r.u32(); err != nil {
+			return err
+		}
+		_, err := r.u32()
+		return err
+	case op == 0x3f || op == 0x40: // memory.size, memory.grow
+		_, err := r.u32()
+		return err
+	case op == 0x41:
+		_, err := r.s64()
+		return err
+	case op == 0x42:
+		_, err := r.s64()
+		return err
+	case op == 0x43 || op == 0x44:
+		return invalid("floating-point constant: floating point is not deterministic across machines")
+	case isIntegerNumeric(op):
+		return nil
+	case op >= 0x45 && op <= 0xbf:
+		return invalid("floating-point instruction 0x%02x: floating point is not deterministic across machines", op)
+	case op == 0xc0 || op == 0xc1 || op == 0xc2 || op == 0xc3 || op == 0xc4:
+		return nil // sign extension
+	case op == 0xfc:
+		sub, err := r.u32()
+		if err != nil {
+			return err
+		}
+		switch sub {
+		case 8: // memory.init
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+			_, err := r.byte()
+			return err
+		case 9: // data.drop
+			_, err := r.u32()
+			return err
+		case 10: // memory.copy
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+			_, err := r.u32()
+			return err
+		case 11: // memory.fill
+			_, err := r.u32()
+			return err
+		}
+		if sub >= 12 && sub <= 17 {
+			return invalid("table instruction 0xfc %d is not supported", sub)
+		}
+		if sub <= 7 {
+			return invalid("saturating float truncation: floating point is not deterministic across machines")
+		}
+		return invalid("unknown instruction 0xfc %d", sub)
+	case op == 0xfd:
+		return invalid("SIMD instructions are not supported")
+	case op == 0xfe:
+		return invalid("thread instructions are not supported")
+	}
+	return invalid("unsupported instruction 0x%02x", op)
+}
+
+// isIntegerNumeric reports the numeric opcodes with no immediates that
+// touch only integers: i32 and i64 tests, comparisons, arithmetic and
+// conversions between them.
+func isIntegerNumeric(op byte) bool {
+	switch {
+	case op >= 0x45 && op <= 0x5a: // i32.eqz .. i64.ge_u
+		return true
+	case op >= 0x67 && op <= 0x8a: // i32.clz .. i64.rotr
+		return true
+	case op == 0xa7 || op == 0xac || op == 0xad: // i32.wrap_i64, i64.extend_i32_s/u
+		return true
+	}
+	return false
+}
+
+// reader decodes the binary format; every read is bounds-checked.
+type reader struct {
+	b   []byte
+	off int
+}
+
+var errTruncated = invalid("truncated")
+
+func (r *reader) done() bool { return r.off >= len(r.b) }
+
+func (r *reader) peek() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, errTruncated
+	}
+	return r.b[r.off], nil
+}
+
+func (r *reader) byte() (byte, error) {
+	b, err := r.peek()
+	if err == nil {
+		r.off++
+	}
+	return b, err
+}
+
+func (r *reader) bytes(n int) ([]byte, error) {
+	if n < 0 || n > len(r.b)-r.off {
+		return nil, errTruncated
+	}
+	out := r.b[r.off : r.off+n]
+	r.off += n
+	return out, nil
+}
+
+func (r *reader) name() (string, error) {
+	n, err := r.u32()
+	if err != nil {
+		return "", err
+	}
+	b, err := r.bytes(int(n))
+	return string(b), err
+}
+
+// u32 reads an unsigned LEB128 of at most 5 bytes.
+func (r *reader) u32() (uint32, error) {
+	var v uint64
+	for i := 0; i < 5; i++ {
+		b, err := r.byte()
+		if err != nil {
+			return 0, err
+		}
+		v |= uint64(b&0x7f) << (7 * i)
+		if b&0x80 == 0 {
+			if v > math.MaxUint32 {
+				return 0, invalid("integer too large")
+			}
+			return uint32(v), nil
+		}
+	}
+	return 0, invalid("integer too long")
+}
+
+// s64 reads a signed LEB128 of at most 10 bytes (i32 and i64 constants).
+func (r *reader) s64() (int64, error) {
+	var v int64
+	var shift uint
+	for i := 0; i < 10; i++ {
+		b, err := r.byte()
+		if err != nil {
+			return 0, err
+		}
+		v |= int64(b&0x7f) << shift
+		shift += 7
+		if b&0x80 == 0 {
+			if shift < 64 && b&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return v, nil
+		}
+	}
+	return 0, invalid("integer too long")
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			b = append(b, c|0x80)
+			continue
+		}
+		return append(b, c)
+	}
+}
+
+func appendS64(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
