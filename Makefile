@@ -117,7 +117,8 @@ FUZZ_TARGETS := ./rpcgw:FuzzServe ./proto/kjson:FuzzUnmarshal ./engine/genesis:F
 	./store:FuzzDecodeBlockRecord ./store:FuzzDecodeLogRecord ./netio/p2p:FuzzFrames ./netio/p2p:FuzzMessages \
 	./netio/amqp:FuzzRPCDelivery \
 	./store:FuzzDecodeStoreValues ./node/config:FuzzDecodeFile ./node/config:FuzzSetKey \
-	./engine/keys:FuzzParse ./node/pendingfile:FuzzReadPending
+	./engine/keys:FuzzParse ./node/pendingfile:FuzzReadPending \
+	./engine/vm:FuzzInstrument ./engine/vm:FuzzSystemCall
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" when
 # -fuzztime ends while a worker is busy (golang/go#75804, fixed in Go 1.27); it writes no
 # failing input. Such a run counts only once the target's corpus replays cleanly.
@@ -134,8 +135,6 @@ fuzz:
 			else exit 1; fi; \
 		fi; \
 	done
-# The contract VM's decoders: bytecode and system-call arguments (engine/vm).
-FUZZ_TARGETS += ./engine/vm:FuzzInstrument ./engine/vm:FuzzSystemCall
 
 ## proto: regenerate the Go code from proto/ (needs protoc; plugins are installed into bin/tools).
 tools:
