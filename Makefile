@@ -111,7 +111,7 @@ FUZZTIME ?= 15s
 FUZZ_TARGETS := ./rpcgw:FuzzServe ./proto/kjson:FuzzUnmarshal ./engine/genesis:FuzzParse \
 	./engine/state:FuzzDecodeAccount ./engine/koinos:FuzzParsers ./engine/sigverify:FuzzVerifyTx \
 	./store:FuzzDecodeBlockRecord ./store:FuzzDecodeLogRecord ./netio/p2p:FuzzFrames ./netio/p2p:FuzzMessages \
-	./netio/amqp:FuzzRPCDelivery
+	./netio/amqp:FuzzRPCDelivery ./rpcgw/grpcgw:FuzzDecode
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" when
 # -fuzztime ends while a worker is busy (golang/go#75804, fixed in Go 1.27); it writes no
 # failing input. Such a run counts only once the target's corpus replays cleanly.
@@ -133,6 +133,7 @@ fuzz:
 tools:
 	GOBIN=$(CURDIR)/bin/tools $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@v0.6.0
+	GOBIN=$(CURDIR)/bin/tools $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
 proto: tools
 	@command -v protoc >/dev/null || { echo "protoc is missing: apt-get install protobuf-compiler"; exit 1; }
