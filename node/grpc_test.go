@@ -31,7 +31,7 @@ import (
 )
 
 // grpcConn dials the node's gRPC listener.
-func grpcConn(t *testing.T, n *Node) *grpc.ClientConn {
+func grpcConn(t testing.TB, n *Node) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
