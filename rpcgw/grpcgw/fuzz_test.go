@@ -7,8 +7,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
 	"github.com/emberchain/ember/proto/koinos/protocol"
+	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
 	"github.com/emberchain/ember/rpcgw"
 )
 
