@@ -48,11 +48,12 @@ type Server struct {
 	stats counters
 	warns logsample.Sampler
 
-	stop     chan struct{} // closed by Shutdown: ends the health loop
-	stopOnce sync.Once
-	closing  atomic.Bool
-	mu       sync.Mutex
-	lns      []net.Listener
+	stop       chan struct{} // closed by Shutdown: ends the health loop
+	stopOnce   sync.Once
+	healthOnce sync.Once // one health loop, however many listeners
+	closing    atomic.Bool
+	mu         sync.Mutex
+	lns        []net.Listener
 }
 
 // New builds a Server from cfg serving calls through backend.
@@ -120,7 +121,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
 	s.log.Info("grpcgw: serving gRPC", "addr", ln.Addr().String(), "workers", s.cfg.Workers, "queue", s.cfg.QueueSize)
-	go s.watchHealth()
+	s.healthOnce.Do(func() { go s.watchHealth() })
 	err := s.gs.Serve(netutil.LimitListener(ln, s.cfg.MaxConns))
 	if err == nil || s.closing.Load() || errors.Is(err, grpc.ErrServerStopped) {
 		return rpcgw.ErrServerClosed

@@ -58,6 +58,11 @@ func startServer(t *testing.T, cfg Config, b rpcgw.Backend) (*Server, *grpc.Clie
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
+	for deadline := time.Now().Add(5 * time.Second); s.Addr() == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Serve did not register its listener")
+		}
+	}
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
