@@ -26,7 +26,7 @@ methods Koinos's service leaves out, with Koinos's messages: ` + "`check_account
 | Internal | the backend failed or answered another method (` + "`unexpected response type`" + `) |
 | ResourceExhausted | a message over ` + "`rpc.max_body_bytes`" + ` or ` + "`rpc.max_response_bytes`" + `; overloaded: every worker busy and the queue full, or a wait past ` + "`rpc.queue_timeout`" + `; retry later |
 | DeadlineExceeded | the call took longer than the client's deadline or ` + "`rpc.backend_timeout`" + ` |
-| Unavailable | the node is shutting down |
+| Unavailable | the node is shutting down, or a backend it forwards to cannot be reached |
 | Unimplemented | a method the node does not serve |
 
 **Limits** are JSON-RPC's (` + "`rpc.*`" + `): refused methods, message sizes, ` + "`rpc.workers`" + ` calls at once with
