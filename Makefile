@@ -12,7 +12,7 @@ SDKAS    := engine/vm/testdata/sdk-as
 # Packages with concurrency on the hot path: run under the race detector.
 RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/... ./netio/... ./events/... ./internal/...
 
-.PHONY: all build run devnet test test-go test-race test-diskfull js-deps lint fuzz proto tools clean install bench bench-net bench-sync soak crashtest e2e
+.PHONY: all build run devnet test test-go test-race test-tools test-diskfull js-deps lint fuzz proto tools clean install bench bench-net bench-sync soak crashtest e2e
 
 all: build
 
@@ -63,7 +63,7 @@ devnet: build
 	./$(BIN) devnet --nodes 4 --datadir ./data/devnet
 
 ## test: vet, every test (koilib against a live node included), the race detector.
-test: js-deps lint test-go test-race
+test: js-deps test-tools lint test-go test-race
 
 test-go:
 	$(GO) test -count=1 ./...
@@ -88,6 +88,13 @@ js-deps:
 		done; \
 	elif [ "$$CI" = "true" ]; then echo "npm is required in CI (koilib compatibility test, SDK contracts)"; exit 1; \
 	else echo "npm not found: the koilib and SDK contract tests will be skipped"; fi
+
+# grpcurl for the gRPC reflection test, built once per version into the user cache directory,
+# where node/grpcurl_test.go looks for it (and builds it itself if missing; same version there).
+GRPCURL_VERSION := v1.9.4
+test-tools:
+	@d=$${XDG_CACHE_HOME:-$$HOME/.cache}/ember-test-tools/grpcurl-$(GRPCURL_VERSION); \
+	test -x $$d/grpcurl || GOBIN=$$d $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -136,10 +143,14 @@ fuzz:
 		fi; \
 	done
 
+# The gRPC gateway's request decoding (added apart from the list above to keep merges simple).
+FUZZ_TARGETS += ./rpcgw/grpcgw:FuzzDecode
+
 ## proto: regenerate the Go code from proto/ (needs protoc; plugins are installed into bin/tools).
 tools:
 	GOBIN=$(CURDIR)/bin/tools $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@v0.6.0
+	GOBIN=$(CURDIR)/bin/tools $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
 proto: tools
 	@command -v protoc >/dev/null || { echo "protoc is missing: apt-get install protobuf-compiler"; exit 1; }

@@ -119,6 +119,7 @@ func TestAPIDoc(t *testing.T) {
 		}
 		fmt.Fprintf(&doc, "%s\n\n```json\n%s\n```\n\n```json\n%s\n```\n\n", ex.about, pretty(body, 0), pretty(string(out), 1200))
 	}
+	doc.WriteString(apiDocGRPC)
 	path := filepath.Join("..", "docs", "api.md")
 	if *updateAPIDoc {
 		if err := os.WriteFile(path, []byte(doc.String()), 0o644); err != nil {
@@ -128,6 +129,9 @@ func TestAPIDoc(t *testing.T) {
 	have, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(string(have), apiDocGRPC) {
+		t.Error("docs/api.md lacks the gRPC section of apidoc_grpc_test.go, or it differs (go test ./node -run TestAPIDoc -update-api)")
 	}
 	for m := range documented {
 		if !strings.Contains(string(have), "## `"+m+"`") {

@@ -23,6 +23,7 @@ import (
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 	"github.com/emberchain/ember/rpcgw"
+	"github.com/emberchain/ember/rpcgw/grpcgw"
 	"github.com/emberchain/ember/store"
 )
 
@@ -50,8 +51,14 @@ type Config struct {
 	// RPCListen is the JSON-RPC address; "" disables the gateway.
 	RPCListen string
 	RPC       rpcgw.Config
-	Mempool   mempool.Config
-	Store     store.Options
+
+	// GRPCListen is the gRPC gateway's address (node/grpc.go); "" disables
+	// it.
+	GRPCListen string
+	GRPC       grpcgw.Config
+
+	Mempool mempool.Config
+	Store   store.Options
 	// Chain engine bounds (see chain.Config).
 	CheckpointInterval uint64
 	MaxForkBlocks      int
@@ -99,6 +106,8 @@ type Node struct {
 	producer *producer.Producer
 	rpc      *rpcgw.Server
 	rpcLn    net.Listener
+	grpc     *grpcgw.Server
+	grpcLn   net.Listener
 	net      *p2p.Service
 	amqp     *amqp.Server
 	pub      *amqp.Publisher // the AMQP event publisher (bus.go); nil when off
@@ -226,6 +235,10 @@ func New(cfg Config) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
+	if err := n.newGRPC(); err != nil {
+		n.closeStore()
+		return nil, err
+	}
 	if cfg.P2P != nil {
 		pc := *cfg.P2P
 		if pc.Logger == nil {
@@ -318,6 +331,9 @@ func (n *Node) Run(ctx context.Context, extra ...supervisor.Service) error {
 	}
 	if n.rpc != nil {
 		services = append(services, supervisor.Service{Name: "json-rpc", Start: n.listenRPC, Run: n.serveRPC})
+	}
+	if n.grpc != nil {
+		services = append(services, n.grpcService())
 	}
 	services = append(services, extra...)
 	err := supervisor.Run(ctx, supervisor.Config{

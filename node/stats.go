@@ -12,6 +12,7 @@ import (
 	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/producer"
 	"github.com/emberchain/ember/rpcgw"
+	"github.com/emberchain/ember/rpcgw/grpcgw"
 	"github.com/emberchain/ember/store"
 )
 
@@ -56,6 +57,8 @@ type Stats struct {
 	// Publisher is the AMQP event publisher's snapshot, when PublisherOn.
 	Publisher   amqp.PublisherStats
 	PublisherOn bool
+	// GRPC is the gRPC gateway's snapshot (zero when it is off).
+	GRPC grpcgw.Stats
 	// Disk is the free space and the disk faults that stop production.
 	Disk DiskStats
 	// Engine is the Pebble engine's memory and LSM shape (EngineOK is
@@ -87,6 +90,7 @@ func (n *Node) Stats() Stats {
 	s.Log = n.store.LogStatus()
 	s.IndexBehind, _ = n.store.IndexLag()
 	s.AMQP = n.AMQPStats()
+	s.GRPC = n.GRPCStats()
 	s.Publisher, s.PublisherOn = n.PublisherStats(), n.pub != nil
 	if n.net != nil {
 		s.P2P = n.net.Stats()

@@ -110,7 +110,7 @@ func cmdNode(args []string, stdout, stderr io.Writer) error {
 	var metrics *admin.Metrics
 	if cfg.Admin.Listen != "" {
 		metrics = admin.NewMetrics()
-		nc.Observer, nc.RPC.Observer = metrics, metrics
+		nc.Observer, nc.RPC.Observer, nc.GRPC.Observer = metrics, metrics, metrics
 	}
 	// systemd: READY=1 once serving, WATCHDOG=1 from the chain loop,
 	// STOPPING=1 at shutdown. Without NOTIFY_SOCKET these do nothing.
@@ -176,6 +176,7 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 		MaxCachedAccounts:  cfg.Chain.AccountCache,
 		Logger:             log,
 	}
+	nc.GRPCListen, nc.GRPC = cfg.GRPC.Listen, grpcConfig(cfg)
 	if off := cfg.Node.ClockOffset; off != 0 {
 		log.Warn("node.clock_offset is set: this node's clock is skewed on purpose (tests only)", "offset", off.String())
 		nc.Now = func() time.Time { return time.Now().Add(off) }

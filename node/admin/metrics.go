@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
 
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/netio/p2p"
@@ -21,6 +22,9 @@ type Metrics struct {
 	rpcRequests *prometheus.CounterVec
 	rpcLatency  *prometheus.HistogramVec
 	indexLag    prometheus.Histogram
+
+	grpcRequests *prometheus.CounterVec
+	grpcLatency  *prometheus.HistogramVec
 }
 
 // Block-stage buckets: from 100 µs to 10 s.
@@ -36,11 +40,14 @@ func NewMetrics() *Metrics {
 		rpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_rpc_requests_total", Help: "JSON-RPC calls by method and JSON-RPC code (0: success).", ConstLabels: nil}, []string{"method", "code"}),
 		rpcLatency:  prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ember_rpc_request_seconds", Help: "JSON-RPC call latency by method.", Buckets: prometheus.ExponentialBuckets(0.00005, 3, 12)}, []string{"method"}),
 		indexLag:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ember_index_lag_seconds", Help: "Per index step: the longest a block's event waited between its commit and its indexing (transaction index, account history).", Buckets: stageBuckets}),
+
+		grpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_grpc_requests_total", Help: "gRPC calls by method (as JSON-RPC names it, chain.get_head_info) and gRPC status code (OK, InvalidArgument, ...)."}, []string{"method", "code"}),
+		grpcLatency:  prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ember_grpc_request_seconds", Help: "gRPC call latency by method.", Buckets: prometheus.ExponentialBuckets(0.00005, 3, 12)}, []string{"method"}),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.blockVerify, m.blockApply, m.blockStore, m.blockTxs, m.rpcRequests, m.rpcLatency, m.indexLag}
+	return []prometheus.Collector{m.blockVerify, m.blockApply, m.blockStore, m.blockTxs, m.rpcRequests, m.rpcLatency, m.indexLag, m.grpcRequests, m.grpcLatency}
 }
 
 // ObserveIndexLag implements node.IndexObserver.
@@ -67,6 +74,12 @@ func (m *Metrics) ObserveRequest(method string, code int, d time.Duration) {
 	}
 	m.rpcRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	m.rpcLatency.WithLabelValues(method).Observe(d.Seconds())
+}
+
+// ObserveGRPC implements grpcgw.Observer.
+func (m *Metrics) ObserveGRPC(method string, code codes.Code, d time.Duration) {
+	m.grpcRequests.WithLabelValues(method, code.String()).Inc()
+	m.grpcLatency.WithLabelValues(method).Observe(d.Seconds())
 }
 
 // statsCollector turns the node's snapshot into gauges and counters at
@@ -117,6 +130,13 @@ var (
 	descIndexBehind = prometheus.NewDesc("ember_index_behind_records", "Event log records the indexer has not reached (blocks whose transactions or history reads take from the blocks).", nil, nil)
 )
 
+// The gRPC gateway's (grpcgw.Stats; zero when it is off).
+var (
+	descGRPCRunning  = prometheus.NewDesc("ember_grpc_in_flight", "gRPC calls being served.", nil, nil)
+	descGRPCQueued   = prometheus.NewDesc("ember_grpc_queued", "gRPC calls waiting for a worker.", nil, nil)
+	descGRPCRejected = prometheus.NewDesc("ember_grpc_overload_total", "gRPC calls refused with ResourceExhausted: workers and queue full (full) or waited past the queue timeout (timeout).", []string{"reason"}, nil)
+)
+
 // The network's metrics (p2p.Stats; docs/network.md and docs/operations.md).
 var (
 	descP2PPeers        = prometheus.NewDesc("ember_p2p_peers", "Peers past the handshake (same chain, same protocol version).", nil, nil)
@@ -152,7 +172,7 @@ var p2pDescs = []*prometheus.Desc{
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHead, descLIB, descHeadAge, descPeers, descPoolTxs, descPoolBytes, descPoolReject, descPoolExpired,
-		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCRejected, descHealth,
+		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCRejected, descGRPCRunning, descGRPCQueued, descGRPCRejected, descHealth,
 		descVerifyQueue, descVerifySigs, descVerifyTxs, descVerifyCache, descVerifyRej, descVerifyBatch,
 		descLogFirst, descLogNext, descLogRecords, descLogCap, descLogDropped, descLogLag, descIndexBehind,
 		descDiskFull, descDiskFailing, descDiskFails, descDiskSkipped, descDiskFree, descDiskMinFree} {
@@ -210,6 +230,10 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRPCQueued, float64(s.RPC.Queued))
 	counter(descRPCRejected, float64(s.RPC.Rejected), "503")
 	counter(descRPCRejected, float64(s.RPC.QueueExpiry), "504")
+	gauge(descGRPCRunning, float64(s.GRPC.Running))
+	gauge(descGRPCQueued, float64(s.GRPC.Queued))
+	counter(descGRPCRejected, float64(s.GRPC.Rejected), "full")
+	counter(descGRPCRejected, float64(s.GRPC.QueueExpiry), "timeout")
 	code, _ := c.src.Health(time.Now())
 	gauge(descHealth, float64(code))
 	v := s.Verify

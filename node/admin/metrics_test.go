@@ -30,7 +30,13 @@ func (f fakeSource) Health(time.Time) (int, []string) {
 // (name and labels as the text format writes them).
 func scrape(t *testing.T, src Source) map[string]float64 {
 	t.Helper()
-	s := New(Config{Listen: "127.0.0.1:0"}, src, NewMetrics())
+	return scrapeWith(t, src, NewMetrics())
+}
+
+// scrapeWith is scrape with the event metrics m.
+func scrapeWith(t *testing.T, src Source, m *Metrics) map[string]float64 {
+	t.Helper()
+	s := New(Config{Listen: "127.0.0.1:0"}, src, m)
 	rec := httptest.NewRecorder()
 	s.srv.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK {

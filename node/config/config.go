@@ -31,6 +31,7 @@ type Config struct {
 	Store    Store    `toml:"store"`
 	P2P      P2P      `toml:"p2p"`
 	AMQP     AMQP     `toml:"amqp"`
+	GRPC     GRPC     `toml:"grpc"`
 }
 
 // Node locates the node's files.
@@ -155,6 +156,17 @@ type AMQP struct {
 	RPC            bool          `toml:"rpc" doc:"Serve the Koinos service queues (koinos.rpc.<service>). Off with amqp.events on: a node that only publishes."`
 }
 
+// GRPC configures the gRPC gateway (docs/api.md, gRPC). Its refused
+// methods, message sizes, workers, queue, deadlines and connection bound are
+// the rpc.* ones.
+type GRPC struct {
+	Listen               string        `toml:"listen" check:"listen-or-empty" doc:"gRPC listen address (host:port) for Koinos's koinos.services.koinos service and Ember's ember.services.mempool, with reflection and grpc.health.v1 (Koinos's gateway uses port 50051). Empty by default: off; use a loopback address unless clients elsewhere need it. It applies the rpc.* limits: refused_methods, max_body_bytes and max_response_bytes (per message), workers, queue_size, queue_timeout, backend_timeout, read_timeout (handshake), idle_timeout and max_conns."`
+	MaxConcurrentStreams int           `toml:"max_concurrent_streams" check:"positive" doc:"Most calls in flight on one gRPC connection; more wait in the client."`
+	KeepaliveMinTime     time.Duration `toml:"keepalive_min_time" check:"positive" doc:"Shortest interval between a client's keepalive pings; a client pinging more often, or with no call open, is sent GOAWAY (too_many_pings) and disconnected."`
+	KeepaliveTime        time.Duration `toml:"keepalive_time" check:"positive" doc:"The server pings a connection idle for this long."`
+	KeepaliveTimeout     time.Duration `toml:"keepalive_timeout" check:"positive" doc:"A connection whose answer to the server's ping takes longer than this is closed."`
+}
+
 // AMQPServices are the services the node can serve over AMQP.
 var AMQPServices = []string{"chain", "mempool", "block_store", "transaction_store", "account_history", "contract_meta_store", "p2p", "ember"}
 
@@ -183,6 +195,7 @@ func Default() Config {
 			Consumers: 2, Prefetch: 8, ReconnectMin: 250 * time.Millisecond, ReconnectMax: 30 * time.Second, Events: true, RPC: true,
 			RefusedMethods: []string{"chain.submit_block", "chain.propose_block", "chain.invoke_system_call", "block_store.add_block"},
 		},
+		GRPC: GRPC{MaxConcurrentStreams: 128, KeepaliveMinTime: 10 * time.Second, KeepaliveTime: 60 * time.Second, KeepaliveTimeout: 20 * time.Second},
 	}
 }
 
