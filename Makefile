@@ -125,7 +125,7 @@ FUZZ_TARGETS := ./rpcgw:FuzzServe ./proto/kjson:FuzzUnmarshal ./engine/genesis:F
 	./netio/amqp:FuzzRPCDelivery \
 	./store:FuzzDecodeStoreValues ./node/config:FuzzDecodeFile ./node/config:FuzzSetKey \
 	./engine/keys:FuzzParse ./node/pendingfile:FuzzReadPending \
-	./engine/vm:FuzzInstrument ./engine/vm:FuzzSystemCall
+	./engine/vm:FuzzInstrument ./engine/vm:FuzzSystemCall ./rpcgw/grpcgw:FuzzDecode
 # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" when
 # -fuzztime ends while a worker is busy (golang/go#75804, fixed in Go 1.27); it writes no
 # failing input. Such a run counts only once the target's corpus replays cleanly.
@@ -142,9 +142,6 @@ fuzz:
 			else exit 1; fi; \
 		fi; \
 	done
-
-# The gRPC gateway's request decoding (added apart from the list above to keep merges simple).
-FUZZ_TARGETS += ./rpcgw/grpcgw:FuzzDecode
 
 ## proto: regenerate the Go code from proto/ (needs protoc; plugins are installed into bin/tools).
 tools:
