@@ -31,7 +31,8 @@ methods Koinos's service leaves out, with Koinos's messages: ` + "`check_account
 
 **Limits** are JSON-RPC's (` + "`rpc.*`" + `): refused methods, message sizes, ` + "`rpc.workers`" + ` calls at once with
 ` + "`rpc.queue_size`" + ` waiting (a pool of its own, the same size), ` + "`rpc.backend_timeout`" + ` per call,
-` + "`rpc.max_conns`" + ` connections; plus ` + "`grpc.max_concurrent_streams`" + ` calls per connection and keepalive
+` + "`rpc.max_conns`" + ` connections, ` + "`rpc.max_conns_per_ip`" + ` from one client IP (one more is closed on accept and counted in
+` + "`ember_grpc_refused_connections_total`" + `); plus ` + "`grpc.max_concurrent_streams`" + ` calls per connection and keepalive
 enforcement: a client that pings more often than ` + "`grpc.keepalive_min_time`" + ` (10 s), or with no call
 open, is sent GOAWAY ` + "`too_many_pings`" + ` and disconnected. Metrics: ` + "`ember_grpc_requests_total{method,code}`" + `,
 ` + "`ember_grpc_request_seconds`" + `, ` + "`ember_grpc_in_flight`" + `, ` + "`ember_grpc_queued`" + `, ` + "`ember_grpc_overload_total`" + `.

@@ -13,6 +13,7 @@ func grpcConfig(cfg config.Config) grpcgw.Config {
 		MaxRecvBytes:   cfg.RPC.MaxBodyBytes, MaxSendBytes: cfg.RPC.MaxResponseBytes,
 		Workers: cfg.RPC.Workers, QueueSize: cfg.RPC.QueueSize, QueueTimeout: cfg.RPC.QueueTimeout, BackendTimeout: cfg.RPC.BackendTimeout,
 		ConnectionTimeout: cfg.RPC.ReadTimeout, IdleTimeout: cfg.RPC.IdleTimeout, MaxConns: cfg.RPC.MaxConns,
+		MaxConnsPerIP:        cfg.RPC.MaxConnsPerIP,
 		MaxConcurrentStreams: cfg.GRPC.MaxConcurrentStreams,
 		KeepaliveMinTime:     cfg.GRPC.KeepaliveMinTime, KeepaliveTime: cfg.GRPC.KeepaliveTime, KeepaliveTimeout: cfg.GRPC.KeepaliveTimeout,
 	}

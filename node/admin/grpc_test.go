@@ -17,7 +17,7 @@ func TestGRPCMetrics(t *testing.T) {
 	m.ObserveGRPC("chain.get_head_info", codes.OK, time.Millisecond)
 	m.ObserveGRPC("chain.get_head_info", codes.OK, time.Millisecond)
 	m.ObserveGRPC("chain.submit_block", codes.PermissionDenied, time.Microsecond)
-	got := scrapeWith(t, fakeSource{node.Stats{HeadTime: time.Now(), GRPC: grpcgw.Stats{Running: 3, Queued: 2, Rejected: 5, QueueExpiry: 7}}}, m)
+	got := scrapeWith(t, fakeSource{node.Stats{HeadTime: time.Now(), GRPC: grpcgw.Stats{Running: 3, Queued: 2, Rejected: 5, QueueExpiry: 7, RefusedConns: 4}}}, m)
 	for series, want := range map[string]float64{
 		`ember_grpc_requests_total{code="OK",method="chain.get_head_info"}`:              2,
 		`ember_grpc_requests_total{code="PermissionDenied",method="chain.submit_block"}`: 1,
@@ -26,6 +26,7 @@ func TestGRPCMetrics(t *testing.T) {
 		"ember_grpc_queued":                           2,
 		`ember_grpc_overload_total{reason="full"}`:    5,
 		`ember_grpc_overload_total{reason="timeout"}`: 7,
+		`ember_grpc_refused_connections_total`:        4,
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (scraped: %v), want %v", series, v, ok, want)

@@ -135,6 +135,7 @@ var (
 	descGRPCRunning  = prometheus.NewDesc("ember_grpc_in_flight", "gRPC calls being served.", nil, nil)
 	descGRPCQueued   = prometheus.NewDesc("ember_grpc_queued", "gRPC calls waiting for a worker.", nil, nil)
 	descGRPCRejected = prometheus.NewDesc("ember_grpc_overload_total", "gRPC calls refused with ResourceExhausted: workers and queue full (full) or waited past the queue timeout (timeout).", []string{"reason"}, nil)
+	descGRPCConnsOut = prometheus.NewDesc("ember_grpc_refused_connections_total", "gRPC connections closed on accept because their client IP already held rpc.max_conns_per_ip.", nil, nil)
 )
 
 // The network's metrics (p2p.Stats; docs/network.md and docs/operations.md).
@@ -172,7 +173,7 @@ var p2pDescs = []*prometheus.Desc{
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHead, descLIB, descHeadAge, descPeers, descPoolTxs, descPoolBytes, descPoolReject, descPoolExpired,
-		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCRejected, descGRPCRunning, descGRPCQueued, descGRPCRejected, descHealth,
+		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCRejected, descGRPCRunning, descGRPCQueued, descGRPCRejected, descGRPCConnsOut, descHealth,
 		descVerifyQueue, descVerifySigs, descVerifyTxs, descVerifyCache, descVerifyRej, descVerifyBatch,
 		descLogFirst, descLogNext, descLogRecords, descLogCap, descLogDropped, descLogLag, descIndexBehind,
 		descDiskFull, descDiskFailing, descDiskFails, descDiskSkipped, descDiskFree, descDiskMinFree} {
@@ -234,6 +235,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descGRPCQueued, float64(s.GRPC.Queued))
 	counter(descGRPCRejected, float64(s.GRPC.Rejected), "full")
 	counter(descGRPCRejected, float64(s.GRPC.QueueExpiry), "timeout")
+	counter(descGRPCConnsOut, float64(s.GRPC.RefusedConns))
 	code, _ := c.src.Health(time.Now())
 	gauge(descHealth, float64(code))
 	v := s.Verify

@@ -58,6 +58,9 @@ type Config struct {
 	ConnectionTimeout time.Duration
 	// MaxConns bounds open connections; more wait to be accepted.
 	MaxConns int
+	// MaxConnsPerIP bounds open connections from one client IP; one past
+	// it is closed on accept (rpc.max_conns_per_ip). 0: no bound.
+	MaxConnsPerIP int
 	// MaxConcurrentStreams bounds the calls in flight on one connection.
 	MaxConcurrentStreams int
 
@@ -90,7 +93,7 @@ func (c Config) jsonRPC() rpcgw.Config {
 		Services: c.Services, RefusedMethods: c.RefusedMethods,
 		MaxBodyBytes: c.MaxRecvBytes, MaxResponseBytes: c.MaxSendBytes,
 		Workers: c.Workers, QueueSize: c.QueueSize, QueueTimeout: c.QueueTimeout, BackendTimeout: c.BackendTimeout,
-		ReadTimeout: c.ConnectionTimeout, IdleTimeout: c.IdleTimeout, MaxConns: c.MaxConns, Logger: c.Logger,
+		ReadTimeout: c.ConnectionTimeout, IdleTimeout: c.IdleTimeout, MaxConns: c.MaxConns, MaxConnsPerIP: c.MaxConnsPerIP, Logger: c.Logger,
 	}
 }
 

@@ -122,7 +122,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	s.log.Info("grpcgw: serving gRPC", "addr", ln.Addr().String(), "workers", s.cfg.Workers, "queue", s.cfg.QueueSize)
 	s.healthOnce.Do(func() { go s.watchHealth() })
-	err := s.gs.Serve(netutil.LimitListener(ln, s.cfg.MaxConns))
+	err := s.gs.Serve(netutil.LimitListener(limitPerIP(ln, s.cfg.MaxConnsPerIP, &s.stats.refusedConns), s.cfg.MaxConns))
 	if err == nil || s.closing.Load() || errors.Is(err, grpc.ErrServerStopped) {
 		return rpcgw.ErrServerClosed
 	}
@@ -194,12 +194,15 @@ type Stats struct {
 	Rejected    uint64 // ResourceExhausted: workers and queue full
 	QueueExpiry uint64 // ResourceExhausted: waited past QueueTimeout
 	Panics      uint64 // panics recovered in the backend: each is a bug
-	Running     int    // calls holding a worker now
-	Queued      int64  // calls waiting for a worker now
+	// RefusedConns: connections closed on accept, their client IP already
+	// holding MaxConnsPerIP.
+	RefusedConns uint64
+	Running      int   // calls holding a worker now
+	Queued       int64 // calls waiting for a worker now
 }
 
 type counters struct {
-	calls, callErrors, rejected, queueExpiry, panics atomic.Uint64
+	calls, callErrors, rejected, queueExpiry, panics, refusedConns atomic.Uint64
 }
 
 // Stats returns the current counters.
@@ -207,7 +210,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Calls: s.stats.calls.Load(), CallErrors: s.stats.callErrors.Load(),
 		Rejected: s.stats.rejected.Load(), QueueExpiry: s.stats.queueExpiry.Load(),
-		Panics: s.stats.panics.Load(), Running: s.adm.Running(), Queued: s.adm.Queued(),
+		Panics: s.stats.panics.Load(), RefusedConns: s.stats.refusedConns.Load(), Running: s.adm.Running(), Queued: s.adm.Queued(),
 	}
 }
 
