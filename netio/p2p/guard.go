@@ -3,6 +3,8 @@ package p2p
 import (
 	"math"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +49,7 @@ type guard struct {
 		peerBans map[peer.ID]time.Time
 		ipBans   map[netip.Addr]time.Time
 		banIP    map[peer.ID]netip.Addr // the address each peer was banned with
+		banWhy   map[peer.ID]string     // why each peer was banned, for operators
 		bans     uint64                 // bans ever imposed
 	}
 }
@@ -62,6 +65,7 @@ func newGuard(banFor time.Duration, now func() time.Time) *guard {
 	g.mu.peerBans = map[peer.ID]time.Time{}
 	g.mu.ipBans = map[netip.Addr]time.Time{}
 	g.mu.banIP = map[peer.ID]netip.Addr{}
+	g.mu.banWhy = map[peer.ID]string{}
 	return g
 }
 
@@ -113,6 +117,7 @@ func (g *guard) unban(p peer.ID) {
 	defer g.mu.Unlock()
 	delete(g.mu.peerBans, p)
 	delete(g.mu.scores, p)
+	delete(g.mu.banWhy, p)
 	if ip, ok := g.mu.banIP[p]; ok {
 		delete(g.mu.ipBans, ip)
 		delete(g.mu.banIP, p)
@@ -168,6 +173,37 @@ func (g *guard) ipBanned(a ma.Multiaddr) bool {
 		return false
 	}
 	return banned
+}
+
+// noteWhy records why a banned peer was banned.
+func (g *guard) noteWhy(p peer.ID, why string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.mu.peerBans[p]; ok {
+		g.mu.banWhy[p] = why
+	}
+}
+
+// Ban is a ban in force.
+type Ban struct {
+	Peer  string    `json:"peer"`
+	Until time.Time `json:"until"`
+	Why   string    `json:"why"`
+}
+
+// bansInForce lists the peer bans in force, by peer id.
+func (g *guard) bansInForce() []Ban {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	var out []Ban
+	for p, until := range g.mu.peerBans {
+		if now.Before(until) {
+			out = append(out, Ban{Peer: p.String(), Until: until, Why: g.mu.banWhy[p]})
+		}
+	}
+	slices.SortFunc(out, func(a, b Ban) int { return strings.Compare(a.Peer, b.Peer) })
+	return out
 }
 
 // banCounts returns the bans in force and the bans ever imposed.
