@@ -87,6 +87,8 @@ type Service struct {
 	// conflicts counts fork point answers whose chain lacks this node's
 	// last irreversible block.
 	conflicts atomic.Uint64
+	// serveBusy counts requests answered "busy" (serving slots full).
+	serveBusy atomic.Uint64
 	wg        sync.WaitGroup
 }
 
@@ -384,6 +386,7 @@ func (s *Service) acquireServe(ctx context.Context) bool {
 	case s.serve <- struct{}{}:
 		return true
 	case <-t.C:
+		s.serveBusy.Add(1)
 		return false
 	case <-ctx.Done():
 		return false
