@@ -137,6 +137,50 @@ func (g *guard) banUntilLocked(p peer.ID, ip netip.Addr, until time.Time) {
 	g.mu.bans++
 }
 
+// forgetBelow is the decayed score under which a peer's record is
+// dropped: a thousandth of a malformed message, about 2 h after one.
+const forgetBelow = penaltyMalformed / 1000
+
+// prune drops the scores that decayed below forgetBelow and the bans and
+// address bans that expired. A peer id costs nothing to make, so a
+// byzantine peer that comes back under new ids would otherwise grow these
+// maps for as long as the node runs; pruned, they hold the peers of the
+// last few hours' misbehaviour (and the bans in force) only. The poll loop
+// calls it every status round.
+func (g *guard) prune() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	for p, d := range g.mu.scores {
+		if d.valueAt(now) < forgetBelow {
+			delete(g.mu.scores, p)
+		}
+	}
+	for p, until := range g.mu.peerBans {
+		if !now.Before(until) {
+			delete(g.mu.peerBans, p)
+			delete(g.mu.banWhy, p)
+		}
+	}
+	for ip, until := range g.mu.ipBans {
+		if !now.Before(until) {
+			delete(g.mu.ipBans, ip)
+		}
+	}
+	for p, ip := range g.mu.banIP {
+		if _, ok := g.mu.ipBans[ip]; !ok {
+			delete(g.mu.banIP, p)
+		}
+	}
+}
+
+// tracked is how many peers the guard holds records of (scores, bans).
+func (g *guard) tracked() (scores, bans int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.mu.scores), len(g.mu.peerBans)
+}
+
 // score is a peer's decayed score now.
 func (g *guard) score(p peer.ID) float64 {
 	g.mu.Lock()

@@ -148,6 +148,7 @@ func (s *Service) pollLoop(ctx context.Context) {
 				s.settled.Store(true)
 			}
 		case <-t.C:
+			s.guard.prune()
 			var wg sync.WaitGroup
 			for _, p := range s.host.Network().Peers() {
 				wg.Add(1)
