@@ -204,7 +204,7 @@ func (s *Service) syncLoop(ctx context.Context) {
 			applied, err := s.syncTo(ctx, target, st)
 			if err != nil && ctx.Err() == nil {
 				s.log.Info("sync round ended", "peer", target.String(), "applied", applied, "err", err)
-				if applied == 0 {
+				if applied == 0 && !errors.Is(err, errNotServed) {
 					s.unserved(target)
 				}
 			}
@@ -346,6 +346,9 @@ func (s *Service) syncTo(ctx context.Context, target peer.ID, st peerStatus) (in
 	}
 	fp := resp.GetForkPoint()
 	if fp == nil {
+		if resp.GetError() == errNotServed.Error() {
+			return 0, errNotServed // busy serving others: no fault of its claim
+		}
 		return 0, fmt.Errorf("p2p: fork point not served: %s", resp.GetError())
 	}
 	common, err1 := parseRef(fp.Common)
