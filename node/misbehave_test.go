@@ -286,6 +286,23 @@ func TestMisbehavingPeersAreBanned(t *testing.T) {
 		waitFor(t, 20*time.Second, "the ban", func() bool { return e.banned(follower) })
 	})
 
+	// CometBFT's blocksync stalled on a peer that claimed a height it
+	// never served. This one claims a head far above and speaks no sync
+	// protocol at all: the producer must not wait on it (it would count
+	// itself behind and skip its slots for as long as the peer stayed),
+	// and the peer is banned for the claim.
+	t.Run("a head it never serves", func(t *testing.T) {
+		e := newEvilPeer(t, func() *p2ppb.Status {
+			st := honestStatus(prod)()
+			st.Head = &p2ppb.BlockRef{Id: koinos.Sum256([]byte("unserved")).Multihash(), Height: st.Head.Height + 100}
+			return st
+		})
+		from := prod.head()
+		e.connect(prod)
+		waitFor(t, 30*time.Second, "the ban", func() bool { return e.banned(prod) })
+		waitFor(t, 10*time.Second, "production past the lie", func() bool { return prod.head() > from+3 })
+	})
+
 	t.Run("another chain", func(t *testing.T) {
 		other := newCluster(t, 1, 0, 100*time.Millisecond)
 		stranger := other.add(0)

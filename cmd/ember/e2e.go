@@ -19,6 +19,9 @@ import (
 // cmdE2E runs perturbed-network scenarios (internal/e2e) against this
 // binary, one after another.
 func cmdE2E(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "byzantine" {
+		return cmdE2EByzantine(args[1:], stdout, stderr)
+	}
 	fs := newFlags("e2e", "e2e --scenario FILE | --all DIR [--seed N] [--dir DIR] [--json FILE]", stderr)
 	scenario := fs.String("scenario", "", "a scenario file (TOML; internal/e2e/scenarios)")
 	all := fs.String("all", "", "run every *.toml scenario of this directory, in name order")

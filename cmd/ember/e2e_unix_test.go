@@ -15,7 +15,7 @@ import (
 	"github.com/emberchain/ember/internal/e2e"
 )
 
-// The short perturbed network of make test: two scenarios of
+// The short perturbed network of make test: three scenarios of
 // internal/e2e, shortened, on a 4-producer devnet of processes under
 // load, judged by every check. make e2e runs the full ones.
 func TestPerturbedNetworkShort(t *testing.T) {
@@ -44,6 +44,16 @@ groups = [[0, 3], [1, 2]]
 at = "5s"
 action = "heal"
 `},
+		{"byzantine", `
+description = "the byzantine peer: an invalid block, a head it never serves, a transaction flood"
+warmup = "3s"
+[[step]]
+action = "byzantine"
+acts = ["block-bad-signature", "unserved-head", "tx-flood"]
+[[step]]
+at = "1s"
+action = "byzantine-done"
+`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res, err := runScenario(t, c.name, c.text, e2e.Config{
@@ -57,6 +67,16 @@ action = "heal"
 			}
 			if res.Irreversible < 20 || res.Tx.AckedIncluded < 50 || len(res.Timeline) != 3 {
 				t.Fatalf("the run checked too little: %+v", res)
+			}
+			if c.name == "byzantine" {
+				if len(res.Byzantine) != 1 || len(res.Byzantine[0].Acts) != 3 {
+					t.Fatalf("the byzantine peer's acts were not judged: %+v", res.Byzantine)
+				}
+				for _, a := range res.Byzantine[0].Acts {
+					if a.Sent == 0 || a.Judged != e2e.Nodes || a.BannedBy != e2e.Nodes {
+						t.Fatalf("act %s: %+v", a.Act, a)
+					}
+				}
 			}
 		})
 	}
@@ -96,14 +116,14 @@ node = 2
 }
 
 // runScenario parses a scenario and runs it with this test binary as
-// ember, within 90 s.
+// ember, within 150 s.
 func runScenario(t *testing.T, name, text string, cfg e2e.Config) (*e2e.Result, error) {
 	t.Helper()
 	sc, err := e2e.ParseScenario(name, text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	cfg.Binary, cfg.Env = os.Args[0], []string{"EMBER_TEST_MAIN=1"}
 	return e2e.Run(ctx, cfg, sc)

@@ -163,6 +163,7 @@ func (n *network) start(i int, sets ...string) error {
 	p := &proc{cmd: cmd, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); f.Close(); close(p.exited) }()
 	n.procs[i] = p
+	n.starts[i]++
 	return nil
 }
 
@@ -217,8 +218,13 @@ func (n *network) stopAll() {
 	}
 }
 
-// killAll ends every node still running (a run that failed midway).
+// killAll ends every node still running (a run that failed midway), and
+// the byzantine peer.
 func (n *network) killAll() {
+	if n.byz != nil && n.byz.p.running() {
+		_ = n.byz.p.cmd.Process.Kill()
+		<-n.byz.p.exited
+	}
 	for _, p := range n.procs {
 		if p.running() {
 			_ = p.cmd.Process.Kill()

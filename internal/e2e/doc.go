@@ -24,7 +24,7 @@
 // The perturbations: kill -9 and restart; pause (SIGSTOP) and resume;
 // disconnect one node and reconnect it; partition into groups and heal;
 // a producer's clock skewed (a restart with node.clock_offset) and set
-// right. Links are cut with the admin listener's bans (POST /p2p/ban), as
+// right; a byzantine peer. Links are cut with the admin listener's bans (POST /p2p/ban), as
 // an operator would. Timelines are written out step by step, or drawn
 // from a seed ([mixed]).
 //
@@ -32,7 +32,10 @@
 // observed, so tests feed them fabricated histories and see each
 // violation reported.
 //
-// Not yet here: a byzantine peer (invalid blocks, transaction floods,
-// lying heads) as a process; node's own tests cover it in process
-// (node/misbehave_test.go).
+// The byzantine peer (internal/e2e/byzantine, run as ember e2e
+// byzantine at the step "byzantine") sends invalid blocks, floods
+// transactions, lies about its head and lowers it, and lies in sync; each
+// of its identities must end up in every node's bans (admin GET
+// /p2p/bans), and the network must keep producing and finalizing while it
+// acts (checkbyz.go).
 package e2e

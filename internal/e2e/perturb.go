@@ -2,13 +2,21 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/emberchain/ember/internal/childproc"
+	"github.com/emberchain/ember/internal/e2e/byzantine"
 )
 
 // The perturbations, applied from outside as an operator (or a fault)
@@ -114,6 +122,10 @@ func (n *network) apply(ctx context.Context, s Step) error {
 				}
 			}
 		}
+	case ActByzantine:
+		return n.startByzantine(ctx, s.Acts)
+	case ActByzantineDone:
+		return n.byzantineDone(ctx)
 	case ActHeal:
 		for link := range n.cut {
 			if err := n.restoreLink(ctx, link[0], link[1]); err != nil {
@@ -185,6 +197,11 @@ func (n *network) healAll(ctx context.Context) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("e2e: final heal: %s: %w", s, err)
 		}
 	}
+	if n.byz != nil {
+		if err := n.apply(ctx, Step{Action: ActByzantineDone}); err != nil {
+			return time.Time{}, fmt.Errorf("e2e: final heal: %w", err)
+		}
+	}
 	if len(n.cut) > 0 {
 		if err := n.apply(ctx, Step{Action: ActHeal}); err != nil {
 			return time.Time{}, fmt.Errorf("e2e: final heal: %w", err)
@@ -246,4 +263,141 @@ func (n *network) admin(ctx context.Context, i int, path, peerID string, d time.
 		return fmt.Errorf("node%d admin %s: %s: %s", i, path, resp.Status, b)
 	}
 	return nil
+}
+
+// byzRun is the byzantine peer's process while it plays its acts.
+type byzRun struct {
+	p      *proc
+	report string
+	acts   int
+	w      ByzantineWindow
+	starts [Nodes]int // each node's starts when it began
+}
+
+// byzantineActTimeout bounds each act of the byzantine peer (ember e2e
+// byzantine --act-timeout): how long it misbehaves waiting to be dropped.
+const byzantineActTimeout = 30 * time.Second
+
+// startByzantine starts the byzantine peer's process against the devnet.
+func (n *network) startByzantine(ctx context.Context, acts []string) error {
+	if len(acts) == 0 {
+		acts = byzantine.Acts
+	}
+	n.byzRuns++
+	report := filepath.Join(n.dir, fmt.Sprintf("byzantine-%d.json", n.byzRuns))
+	f, err := os.OpenFile(filepath.Join(n.dir, "byzantine.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f, "--- ember e2e: byzantine peer %v at %s\n", acts, time.Now().UTC().Format(time.RFC3339Nano))
+	cmd := exec.Command(n.cfg.Binary, "e2e", "byzantine", "--devnet", n.devnet, "--acts", strings.Join(acts, ","),
+		"--report", report, "--act-timeout", byzantineActTimeout.String())
+	cmd.Env, cmd.Stdout, cmd.Stderr = n.env(), f, f
+	childproc.SetDeathSignal(cmd)
+	b := &byzRun{report: report, acts: len(acts)}
+	b.w.FromMs = uint64(time.Now().UnixMilli())
+	b.w.LIBsFrom = n.eachLIB(ctx)
+	b.starts = n.starts
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start the byzantine peer: %w", err)
+	}
+	b.p = &proc{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(b.p.exited) }()
+	n.byz = b
+	return nil
+}
+
+// byzantineDone waits for the byzantine peer to finish its acts, then
+// reads every node's bans and LIB: the window CheckBanned and
+// CheckNoStall judge.
+func (n *network) byzantineDone(ctx context.Context) error {
+	b := n.byz
+	if b == nil {
+		return errors.New("the byzantine peer is not running")
+	}
+	n.byz = nil
+	limit := time.Duration(b.acts)*(byzantineActTimeout+20*time.Second) + 30*time.Second
+	select {
+	case <-b.p.exited:
+	case <-ctx.Done():
+		_ = b.p.cmd.Process.Kill()
+		<-b.p.exited
+		return ctx.Err()
+	case <-time.After(limit):
+		_ = b.p.cmd.Process.Kill()
+		<-b.p.exited
+		return fmt.Errorf("the byzantine peer still ran after %s", limit)
+	}
+	b.w.ToMs = uint64(time.Now().UnixMilli())
+	b.w.LIBsTo = n.eachLIB(ctx)
+	rb, err := os.ReadFile(b.report)
+	if err != nil {
+		return fmt.Errorf("the byzantine peer's report (it exited with %v): %w", b.p.cmd.ProcessState, err)
+	}
+	var rep byzantine.Report
+	if err := json.Unmarshal(rb, &rep); err != nil {
+		return fmt.Errorf("the byzantine peer's report: %w", err)
+	}
+	b.w.Acts = rep.Acts
+	b.w.Judged = make([]bool, Nodes)
+	b.w.Bans = make([][]string, Nodes)
+	for i := range Nodes {
+		p := n.procs[i]
+		if !p.running() || p.paused || n.starts[i] != b.starts[i] {
+			continue // down or restarted through the window: its bans are gone or it never met the peer
+		}
+		bans, err := n.bans(ctx, i)
+		if err != nil {
+			return err
+		}
+		b.w.Judged[i], b.w.Bans[i] = true, bans
+	}
+	n.mu.Lock()
+	n.byzWindows = append(n.byzWindows, b.w)
+	n.mu.Unlock()
+	return nil
+}
+
+// eachLIB is every node's last irreversible block now (0 for a node that
+// does not answer).
+func (n *network) eachLIB(ctx context.Context) []uint64 {
+	out := make([]uint64, Nodes)
+	for i := range Nodes {
+		if p := n.procs[i]; p.running() && !p.paused {
+			if hi, err := n.headInfo(ctx, i); err == nil {
+				out[i] = hi.LastIrreversibleBlock
+			}
+		}
+	}
+	return out
+}
+
+// bans lists the peer ids node i has banned (admin GET /p2p/bans).
+func (n *network) bans(ctx context.Context, i int) ([]string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, n.adminURLs[i]+"/p2p/bans", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("node%d admin /p2p/bans: %w", i, err)
+	}
+	defer resp.Body.Close()
+	var bans []struct {
+		Peer string `json:"peer"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("node%d admin /p2p/bans: %s", i, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&bans); err != nil {
+		return nil, fmt.Errorf("node%d admin /p2p/bans: %w", i, err)
+	}
+	var out []string
+	for _, b := range bans {
+		out = append(out, b.Peer)
+	}
+	return out, nil
 }

@@ -52,11 +52,12 @@ type Result struct {
 	Resume       ResumeFigures `json:"resume"`
 	// FinalityAfterHeal is how long after the final heal every node's
 	// LIB passed the highest head at the heal.
-	FinalityAfterHeal  time.Duration `json:"finality_after_heal_ns"`
-	Violations         []string      `json:"violations,omitempty"`
-	ViolatedInvariants []string      `json:"violated_invariants,omitempty"`
-	KnownFailure       string        `json:"known_failure,omitempty"`
-	Dir                string        `json:"dir,omitempty"` // kept after a failure
+	FinalityAfterHeal  time.Duration      `json:"finality_after_heal_ns"`
+	Byzantine          []ByzantineFigures `json:"byzantine,omitempty"`
+	Violations         []string           `json:"violations,omitempty"`
+	ViolatedInvariants []string           `json:"violated_invariants,omitempty"`
+	KnownFailure       string             `json:"known_failure,omitempty"`
+	Dir                string             `json:"dir,omitempty"` // kept after a failure
 }
 
 // Passed reports whether no invariant broke.
@@ -85,6 +86,9 @@ func (r *Result) String() string {
 		r.Tx.Sent, r.Tx.Acked, r.Tx.Included, r.Tx.AckedIncluded, r.Resubmitted, r.LostAfterAck)
 	fmt.Fprintf(&b, "  after the final heal: first block %d slots later, every producer within %d ms, every node's LIB past the heal's heads within %s\n",
 		r.Resume.FirstSlots, r.Resume.AllProducersMs, r.FinalityAfterHeal.Round(100*time.Millisecond))
+	for _, f := range r.Byzantine {
+		b.WriteString(f.String())
+	}
 	b.WriteString(verdict.Describe(r.Violations, r.ViolatedInvariants))
 	if r.Dir != "" {
 		fmt.Fprintf(&b, "  work directory kept: %s\n", r.Dir)
@@ -164,7 +168,14 @@ type network struct {
 	senders   []*sender
 
 	cut map[[2]int]bool // links cut by bans, lower node first
-	t0  time.Time       // the timeline's start
+	// starts counts each node's process starts; byz is the byzantine
+	// peer while it runs, byzRuns how many were started, byzWindows
+	// what each saw (under mu).
+	starts     [Nodes]int
+	byz        *byzRun
+	byzRuns    int
+	byzWindows []ByzantineWindow
+	t0         time.Time // the timeline's start
 
 	mu  sync.Mutex
 	res Result
@@ -464,4 +475,13 @@ func (n *network) judge(ctx context.Context, headAtHeal, healMs uint64) {
 	})
 	n.fail(errs...)
 	n.fail(CheckFinality(headAtHeal, libs)...)
+	n.mu.Lock()
+	windows := n.byzWindows
+	n.mu.Unlock()
+	for _, w := range windows {
+		n.fail(CheckBanned(w)...)
+		gap, errs := CheckNoStall(bodies, w, n.genesisMs, n.slotMs, n.sc.StallSlots)
+		n.fail(errs...)
+		n.res.Byzantine = append(n.res.Byzantine, byzantineFigures(w, gap))
+	}
 }

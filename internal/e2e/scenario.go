@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/emberchain/ember/internal/e2e/byzantine"
 )
 
 // Nodes is the size of every scenario's network: four producers, so that
@@ -30,10 +32,15 @@ const (
 	ActHeal       = "heal"       // every ban lifted
 	ActSkew       = "skew"       // restart the node with its clock Offset ahead (node.clock_offset)
 	ActUnskew     = "unskew"     // restart it with the true clock
+	// ActByzantine starts the byzantine peer (ember e2e byzantine, a
+	// process) with the step's Acts; ActByzantineDone waits until it has
+	// played them all, then reads every node's bans.
+	ActByzantine     = "byzantine"
+	ActByzantineDone = "byzantine-done"
 )
 
 // undoOf maps a perturbation to the action that ends it.
-var undoOf = map[string]string{ActKill: ActRestart, ActPause: ActResume, ActDisconnect: ActReconnect, ActPartition: ActHeal, ActSkew: ActUnskew}
+var undoOf = map[string]string{ActKill: ActRestart, ActPause: ActResume, ActDisconnect: ActReconnect, ActPartition: ActHeal, ActSkew: ActUnskew, ActByzantine: ActByzantineDone}
 
 // Scenario is one scenario file (TOML), in the spirit of CometBFT's e2e
 // manifests: the network's settings and a timeline of perturbations,
@@ -56,6 +63,9 @@ type Scenario struct {
 	// peers' heads before it produces].
 	ResumeSlots     int           `toml:"resume_slots"`
 	ProducersWithin time.Duration `toml:"producers_within"`
+	// StallSlots: while the byzantine peer acts, the final chain may
+	// have at most this many slots in a row without a block [3 rounds].
+	StallSlots int `toml:"stall_slots"`
 	// Seed draws a mixed timeline (0: from the clock, printed).
 	Seed  uint64 `toml:"seed"`
 	Steps []Step `toml:"step"`
@@ -73,6 +83,7 @@ type Step struct {
 	Node   int           `toml:"node"`   // for kill, restart, pause, resume, disconnect, reconnect
 	Groups [][]int       `toml:"groups"` // for partition: two or more disjoint groups of nodes
 	Offset time.Duration `toml:"offset"` // for skew: how far ahead (or, negative, behind) the node's clock runs
+	Acts   []string      `toml:"acts"`   // for byzantine: its acts (internal/e2e/byzantine); empty: all
 }
 
 func (s Step) String() string {
@@ -83,6 +94,13 @@ func (s Step) String() string {
 		return s.Action
 	case ActSkew:
 		return fmt.Sprintf("%s node%d by %v", s.Action, s.Node, s.Offset)
+	case ActByzantine:
+		if len(s.Acts) == 0 {
+			return s.Action + " (every act)"
+		}
+		return fmt.Sprintf("%s %v", s.Action, s.Acts)
+	case ActByzantineDone:
+		return s.Action
 	}
 	return fmt.Sprintf("%s node%d", s.Action, s.Node)
 }
@@ -174,6 +192,9 @@ func (s *Scenario) ensureDefaults() error {
 	if s.ProducersWithin == 0 {
 		s.ProducersWithin = 3*Nodes*s.BlockInterval + 10*time.Second
 	}
+	if s.StallSlots == 0 {
+		s.StallSlots = 3 * Nodes
+	}
 	if (len(s.Steps) > 0) == (s.Mixed != nil) {
 		return errors.New("e2e: a scenario has either [[step]] tables or a [mixed] table")
 	}
@@ -198,7 +219,7 @@ func (m *Mixed) check() error {
 	}
 	for _, p := range m.Perturbations {
 		if _, ok := undoOf[p]; !ok {
-			return fmt.Errorf("e2e: mixed.perturbations: %q is not one of kill, pause, disconnect, partition, skew", p)
+			return fmt.Errorf("e2e: mixed.perturbations: %q is not one of kill, pause, disconnect, partition, skew, byzantine", p)
 		}
 	}
 	if m.MinHold <= 0 || m.MaxHold < m.MinHold || m.MinGap <= 0 || m.MaxGap < m.MinGap {
@@ -230,6 +251,12 @@ func (m *Mixed) draw(seed uint64) []Step {
 		if kind == ActSkew {
 			p.Offset = mixedSkew
 		}
+		if kind == ActByzantine {
+			// One act at a time, so that each is held against the
+			// others' quiet; the done step waits for it.
+			p.Node, undo.Node = 0, 0
+			p.Acts = []string{byzantine.Acts[rng.IntN(len(byzantine.Acts))]}
+		}
 		if kind == ActPartition {
 			// A 2–2 split: node 0 with one other at random.
 			other := 1 + rng.IntN(Nodes-1)
@@ -257,7 +284,7 @@ func CheckTimeline(steps []Step) error {
 		return errors.New("e2e: the timeline is empty")
 	}
 	killed, paused, cut, skewed := map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]bool{}
-	partitioned := false
+	partitioned, byz := false, false
 	for i, s := range steps {
 		where := fmt.Sprintf("e2e: step %d (%s at %v)", i+1, s.Action, s.At)
 		if s.At < 0 || i > 0 && s.At < steps[i-1].At {
@@ -316,13 +343,28 @@ func CheckTimeline(steps []Step) error {
 				err = fmt.Errorf("node%d was not skewed", s.Node)
 			}
 			delete(skewed, s.Node)
+		case ActByzantine:
+			if byz {
+				err = errors.New("the byzantine peer is already running")
+			}
+			for _, a := range s.Acts {
+				if !slices.Contains(byzantine.Acts, a) {
+					err = fmt.Errorf("unknown byzantine act %q (one of %v)", a, byzantine.Acts)
+				}
+			}
+			byz = true
+		case ActByzantineDone:
+			if !byz {
+				err = errors.New("the byzantine peer was not started")
+			}
+			byz = false
 		case ActHeal:
 			if !partitioned {
 				err = errors.New("the network was not partitioned")
 			}
 			partitioned = false
 		default:
-			err = fmt.Errorf("unknown action %q (kill, restart, pause, resume, disconnect, reconnect, partition, heal, skew, unskew)", s.Action)
+			err = fmt.Errorf("unknown action %q (kill, restart, pause, resume, disconnect, reconnect, partition, heal, skew, unskew, byzantine, byzantine-done)", s.Action)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)

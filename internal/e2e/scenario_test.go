@@ -21,7 +21,7 @@ func TestShippedScenarios(t *testing.T) {
 			t.Errorf("%s: no description", s.Name)
 		}
 	}
-	for _, want := range []string{"kill", "pause", "disconnect", "partition", "skew", "mixed"} {
+	for _, want := range []string{"kill", "pause", "disconnect", "partition", "skew", "byzantine", "mixed"} {
 		if !names[want] {
 			t.Errorf("no scenarios/%s.toml", want)
 		}
@@ -37,7 +37,7 @@ func TestShippedScenarios(t *testing.T) {
 	for _, s := range mixed.Steps {
 		kinds[s.Action] = true
 	}
-	for _, k := range []string{ActKill, ActRestart, ActPause, ActResume, ActDisconnect, ActReconnect, ActPartition, ActHeal, ActSkew, ActUnskew} {
+	for _, k := range []string{ActKill, ActRestart, ActPause, ActResume, ActDisconnect, ActReconnect, ActPartition, ActHeal, ActSkew, ActUnskew, ActByzantine, ActByzantineDone} {
 		if !kinds[k] {
 			t.Errorf("the mixed timeline (seed %d) has no %s", mixed.Seed, k)
 		}
@@ -51,7 +51,7 @@ func TestMixedTimelineIsSeeded(t *testing.T) {
 description = "x"
 [mixed]
 duration = "3m"
-perturbations = ["kill", "pause", "disconnect", "partition", "skew"]
+perturbations = ["kill", "pause", "disconnect", "partition", "skew", "byzantine"]
 min_hold = "1s"
 max_hold = "5s"
 min_gap = "1s"
@@ -96,6 +96,9 @@ func TestScenarioErrors(t *testing.T) {
 		{"[[step]]\naction = \"skew\"\nnode = 1", "skew needs an offset"},
 		{"[[step]]\naction = \"unskew\"\nnode = 1", "node1 was not skewed"},
 		{"[[step]]\naction = \"kill\"\nnode = 1\n[[step]]\naction = \"pause\"\nnode = 1", "node1 is already killed, paused or skewed"},
+		{"[[step]]\naction = \"byzantine-done\"", "the byzantine peer was not started"},
+		{"[[step]]\naction = \"byzantine\"\n[[step]]\naction = \"byzantine\"", "the byzantine peer is already running"},
+		{"[[step]]\naction = \"byzantine\"\nacts = [\"be-rude\"]", `unknown byzantine act "be-rude"`},
 		{"[[step]]\nat = \"5s\"\naction = \"kill\"\n[[step]]\nat = \"1s\"\naction = \"restart\"", "time order"},
 		{"[[step]]\naction = \"partition\"\ngroups = [[0, 1], [1, 2]]", "node 1 is in two groups"},
 		{"[[step]]\naction = \"partition\"\ngroups = [[0, 1]]", "two or more"},

@@ -37,6 +37,10 @@ const (
 	// conflictBackoff is how long sync leaves out a peer whose chain lacks
 	// this node's last irreversible block.
 	conflictBackoff = time.Minute
+	// unservedBackoff is how long sync first leaves out a peer whose
+	// claimed head could not be had (no fork point, no blocks): doubled
+	// with each such round in a row, up to conflictBackoff.
+	unservedBackoff = 5 * time.Second
 	// maxBacklog is how many locally submitted transactions wait for gossip
 	// while the node syncs; older ones are dropped (they stay in the
 	// mempool) and counted.

@@ -54,7 +54,9 @@
 // workers) and applied in groups, one store sync per group. A peer that
 // times out, serves blocks that do not link or verify, or cannot serve the
 // head it claimed is scored down and dropped from the round; the others go
-// on.
+// on. A target that gave nothing toward its claimed head is left out of
+// sync, and of the "syncing" decision below, for a while that doubles with
+// each such round, so a peer lying about its head cannot stop production.
 //
 // While a peer's head is more than syncLag blocks above this node's (two,
 // or two seconds of blocks when that is more) the node is "syncing":

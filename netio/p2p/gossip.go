@@ -33,15 +33,12 @@ type gossipStats struct {
 	eventsLagged                               atomic.Uint64
 }
 
-func (s *Service) topicName(kind string) string {
-	d := s.node.View().ChainID()
-	return fmt.Sprintf("/ember/%x/%s/1", d[:8], kind)
-}
+func (s *Service) topicName(kind string) string { return TopicName(s.node.View().ChainID(), kind) }
 
 // startGossip starts the gossipsub router, with its peer scoring fed by
 // the application's error score, and joins the two topics.
 func (s *Service) startGossip() error {
-	txTopic, blockTopic := s.topicName("tx"), s.topicName("block")
+	txTopic, blockTopic := s.topicName(TopicTx), s.topicName(TopicBlock)
 	topicScore := func(w float64) *pubsub.TopicScoreParams {
 		return &pubsub.TopicScoreParams{
 			TopicWeight: w, TimeInMeshWeight: 0.01, TimeInMeshQuantum: time.Second, TimeInMeshCap: 300,
@@ -273,14 +270,45 @@ func (s *Service) validateTxs(ctx context.Context, from peer.ID, m *pubsub.Messa
 			return pubsub.ValidationReject
 		}
 	}
-	_, faults := s.node.AdmitTransactions(ctx, batch.Transactions, events.Gossip, from.String())
-	if faults > 0 {
+	errs, faults := s.node.AdmitTransactions(ctx, batch.Transactions, events.Gossip, from.String())
+	switch r := batchVerdict(errs, faults); r {
+	case pubsub.ValidationReject:
 		s.gossip.txRejected.Add(1)
 		s.penalize(from, penaltyInvalidTxs, "invalid transactions", "invalid", faults, "of", len(batch.Transactions))
-		return pubsub.ValidationReject
+		return r
+	case pubsub.ValidationIgnore:
+		s.gossip.txIgnored.Add(1)
+		return r
 	}
 	s.gossip.txAccepted.Add(1)
 	return pubsub.ValidationAccept
+}
+
+// batchVerdict decides a transaction batch's relay from what admitting it
+// said of each transaction: rejected (and its sender blamed) when any
+// failed verification, relayed only when every one was verified. A batch
+// the verifier had no room for (overloaded, the source over its share,
+// shutting down) is neither: it is dropped unrelayed and unblamed. Relaying
+// it would pass on signatures this node never checked, and a flood of
+// invalid ones would then get this node banned by its peers as their
+// source (seen in the e2e byzantine scenario's transaction flood).
+func batchVerdict(errs []error, faults int) pubsub.ValidationResult {
+	if faults > 0 {
+		return pubsub.ValidationReject
+	}
+	for _, err := range errs {
+		if err != nil && notVerified(err) {
+			return pubsub.ValidationIgnore
+		}
+	}
+	return pubsub.ValidationAccept
+}
+
+// notVerified reports whether a verifier error means the transaction was
+// never checked: this node's capacity or shutdown, not its content.
+func notVerified(err error) bool {
+	return errors.Is(err, sigverify.ErrOverloaded) || errors.Is(err, sigverify.ErrSourceLimit) || errors.Is(err, sigverify.ErrClosed) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // validateBlock rebuilds an announced block from the transaction index,

@@ -3,6 +3,8 @@ package p2p
 import (
 	"math"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +49,7 @@ type guard struct {
 		peerBans map[peer.ID]time.Time
 		ipBans   map[netip.Addr]time.Time
 		banIP    map[peer.ID]netip.Addr // the address each peer was banned with
+		banWhy   map[peer.ID]string     // why each peer was banned, for operators
 		bans     uint64                 // bans ever imposed
 	}
 }
@@ -62,6 +65,7 @@ func newGuard(banFor time.Duration, now func() time.Time) *guard {
 	g.mu.peerBans = map[peer.ID]time.Time{}
 	g.mu.ipBans = map[netip.Addr]time.Time{}
 	g.mu.banIP = map[peer.ID]netip.Addr{}
+	g.mu.banWhy = map[peer.ID]string{}
 	return g
 }
 
@@ -113,6 +117,7 @@ func (g *guard) unban(p peer.ID) {
 	defer g.mu.Unlock()
 	delete(g.mu.peerBans, p)
 	delete(g.mu.scores, p)
+	delete(g.mu.banWhy, p)
 	if ip, ok := g.mu.banIP[p]; ok {
 		delete(g.mu.ipBans, ip)
 		delete(g.mu.banIP, p)
@@ -130,6 +135,50 @@ func (g *guard) banUntilLocked(p peer.ID, ip netip.Addr, until time.Time) {
 		g.mu.banIP[p] = ip
 	}
 	g.mu.bans++
+}
+
+// forgetBelow is the decayed score under which a peer's record is
+// dropped: a thousandth of a malformed message, about 2 h after one.
+const forgetBelow = penaltyMalformed / 1000
+
+// prune drops the scores that decayed below forgetBelow and the bans and
+// address bans that expired. A peer id costs nothing to make, so a
+// byzantine peer that comes back under new ids would otherwise grow these
+// maps for as long as the node runs; pruned, they hold the peers of the
+// last few hours' misbehaviour (and the bans in force) only. The poll loop
+// calls it every status round.
+func (g *guard) prune() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	for p, d := range g.mu.scores {
+		if d.valueAt(now) < forgetBelow {
+			delete(g.mu.scores, p)
+		}
+	}
+	for p, until := range g.mu.peerBans {
+		if !now.Before(until) {
+			delete(g.mu.peerBans, p)
+			delete(g.mu.banWhy, p)
+		}
+	}
+	for ip, until := range g.mu.ipBans {
+		if !now.Before(until) {
+			delete(g.mu.ipBans, ip)
+		}
+	}
+	for p, ip := range g.mu.banIP {
+		if _, ok := g.mu.ipBans[ip]; !ok {
+			delete(g.mu.banIP, p)
+		}
+	}
+}
+
+// tracked is how many peers the guard holds records of (scores, bans).
+func (g *guard) tracked() (scores, bans int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.mu.scores), len(g.mu.peerBans)
 }
 
 // score is a peer's decayed score now.
@@ -168,6 +217,37 @@ func (g *guard) ipBanned(a ma.Multiaddr) bool {
 		return false
 	}
 	return banned
+}
+
+// noteWhy records why a banned peer was banned.
+func (g *guard) noteWhy(p peer.ID, why string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.mu.peerBans[p]; ok {
+		g.mu.banWhy[p] = why
+	}
+}
+
+// Ban is a ban in force.
+type Ban struct {
+	Peer  string    `json:"peer"`
+	Until time.Time `json:"until"`
+	Why   string    `json:"why"`
+}
+
+// bansInForce lists the peer bans in force, by peer id.
+func (g *guard) bansInForce() []Ban {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	var out []Ban
+	for p, until := range g.mu.peerBans {
+		if now.Before(until) {
+			out = append(out, Ban{Peer: p.String(), Until: until, Why: g.mu.banWhy[p]})
+		}
+	}
+	slices.SortFunc(out, func(a, b Ban) int { return strings.Compare(a.Peer, b.Peer) })
+	return out
 }
 
 // banCounts returns the bans in force and the bans ever imposed.

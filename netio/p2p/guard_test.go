@@ -285,3 +285,42 @@ func TestGuardGater(t *testing.T) {
 		t.Error("InterceptUpgraded refused")
 	}
 }
+
+// Peers that misbehave once under ever new ids (an id costs nothing) do
+// not grow the guard without bound: decayed scores and expired bans are
+// pruned, the bans in force and the recent scores kept.
+func TestGuardPrunesForgottenPeers(t *testing.T) {
+	clk := newTestClock()
+	g := newGuard(time.Hour, clk.now)
+	for i := 0; i < 200; i++ {
+		p := testPeer(t)
+		if i%2 == 0 {
+			g.penalize(p, netip.Addr{}, penaltyMalformed) // scored, not banned
+		} else {
+			g.ban(p, netip.MustParseAddr("203.0.113.9"))
+		}
+	}
+	if scores, bans := g.tracked(); scores != 100 || bans != 100 {
+		t.Fatalf("tracked %d scores, %d bans; want 100 and 100", scores, bans)
+	}
+	g.prune()
+	if scores, bans := g.tracked(); scores != 100 || bans != 100 {
+		t.Fatalf("pruned what is recent: %d scores, %d bans", scores, bans)
+	}
+	kept := testPeer(t)
+	clk.advance(59 * time.Minute)
+	g.penalize(kept, netip.Addr{}, penaltyMalformed)
+	clk.advance(2 * time.Minute) // the bans expired; the old scores decayed 61 min (6 half-lives)
+	g.prune()
+	if scores, bans := g.tracked(); scores != 101 || bans != 0 {
+		t.Fatalf("after an hour: %d scores, %d bans; want 101 (decayed to 1/64, still above %d) and 0", scores, bans, forgetBelow)
+	}
+	clk.advance(3 * time.Hour)
+	g.prune()
+	if scores, _ := g.tracked(); scores != 0 {
+		t.Fatalf("after four hours: %d scores, want 0", scores)
+	}
+	if len(g.mu.ipBans) != 0 || len(g.mu.banIP) != 0 || len(g.mu.banWhy) != 0 {
+		t.Fatalf("expired address bans kept: %d, %d, %d", len(g.mu.ipBans), len(g.mu.banIP), len(g.mu.banWhy))
+	}
+}

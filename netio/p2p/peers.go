@@ -15,12 +15,21 @@ import (
 )
 
 // peerStatus is what a peer last told of its chain, and until when sync
-// leaves it out (its chain conflicts with this node's finality).
+// leaves it out (its chain conflicts with this node's finality, or it did
+// not serve the head it claimed: unserved rounds in a row).
 type peerStatus struct {
 	head       blockRef
 	lib        blockRef
 	at         time.Time
 	avoidUntil time.Time
+	unserved   int
+}
+
+// polledRefs is the head and last irreversible block a peer gave in its
+// last answer to this node's poll (ok false before the first).
+type polledRefs struct {
+	head, lib blockRef
+	ok        bool
 }
 
 type blockRef struct {
@@ -32,6 +41,7 @@ type blockRef struct {
 type peerInfo struct {
 	ip        netip.Addr
 	status    peerStatus
+	polled    polledRefs
 	handshake bool // its status was received and matched this chain
 }
 
@@ -78,27 +88,53 @@ func (t *peerTable) ready(p peer.ID) bool {
 	return ok && pi.handshake
 }
 
-// setStatus records a peer's status and returns the previous one (ok
-// false on the first).
-func (t *peerTable) setStatus(p peer.ID, st peerStatus) (prev peerStatus, had bool, known bool) {
+// setStatus records a peer's status (polled: its answer to this node's
+// poll) and returns the last polled one before it, and whether the peer
+// had shaken hands before (known false if it is gone).
+func (t *peerTable) setStatus(p peer.ID, st peerStatus, polled bool) (prevPolled polledRefs, had bool, known bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pi, ok := t.peers[p]
 	if !ok {
-		return peerStatus{}, false, false
+		return polledRefs{}, false, false
 	}
-	prev, had = pi.status, pi.handshake
-	st.avoidUntil = prev.avoidUntil
+	prevPolled, had = pi.polled, pi.handshake
+	st.avoidUntil, st.unserved = pi.status.avoidUntil, pi.status.unserved
 	pi.status, pi.handshake = st, true
-	return prev, had, true
+	if polled {
+		pi.polled = polledRefs{head: st.head, lib: st.lib, ok: true}
+	}
+	return prevPolled, had, true
 }
 
-// avoid leaves a peer out of sync targets until t.
+// avoid leaves a peer out of sync targets until t (or later, if it is
+// already left out longer).
 func (t *peerTable) avoid(p peer.ID, until time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if pi, ok := t.peers[p]; ok {
+	if pi, ok := t.peers[p]; ok && until.After(pi.status.avoidUntil) {
 		pi.status.avoidUntil = until
+	}
+}
+
+// unservedRound counts a sync round toward p that got nothing and returns
+// how many there were in a row; served resets the count.
+func (t *peerTable) unservedRound(p peer.ID) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pi, ok := t.peers[p]
+	if !ok {
+		return 0
+	}
+	pi.status.unserved++
+	return pi.status.unserved
+}
+
+func (t *peerTable) served(p peer.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pi, ok := t.peers[p]; ok {
+		pi.status.unserved = 0
 	}
 }
 

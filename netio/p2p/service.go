@@ -87,6 +87,8 @@ type Service struct {
 	// conflicts counts fork point answers whose chain lacks this node's
 	// last irreversible block.
 	conflicts atomic.Uint64
+	// serveBusy counts requests answered "busy" (serving slots full).
+	serveBusy atomic.Uint64
 	wg        sync.WaitGroup
 }
 
@@ -259,6 +261,7 @@ func (s *Service) penalize(p peer.ID, points float64, why string, args ...any) {
 	banned, score := s.guard.penalize(p, ip, points)
 	s.log.Warn("peer misbehaved", append([]any{"peer", p.String(), "why", why, "points", points, "score", int(score), "banned", banned}, args...)...)
 	if banned {
+		s.guard.noteWhy(p, why)
 		s.disconnect(p)
 	}
 }
@@ -270,6 +273,7 @@ func (s *Service) penalize(p peer.ID, points float64, why string, args ...any) {
 func (s *Service) banNow(p peer.ID, why string) {
 	ip, _ := s.peers.ip(p)
 	s.guard.ban(p, ip)
+	s.guard.noteWhy(p, why)
 	s.peers.remove(p)
 	s.log.Warn("peer banned", "peer", p.String(), "why", why, "for", s.cfg.BanDuration)
 	time.AfterFunc(banLinger, func() { s.disconnect(p) })
@@ -339,9 +343,13 @@ func (s *Service) Ban(p peer.ID, d time.Duration) {
 		d = s.cfg.BanDuration
 	}
 	s.guard.banFor(p, ip, d)
+	s.guard.noteWhy(p, "by request")
 	s.log.Warn("peer banned", "peer", p.String(), "why", "by request", "for", d)
 	s.disconnect(p)
 }
+
+// Bans lists the peer bans in force (the admin listener's GET /p2p/bans).
+func (s *Service) Bans() []Ban { return s.guard.bansInForce() }
 
 // Unban lifts a ban on a peer (and on its address) and re-dials the static
 // peers at once.
@@ -378,6 +386,7 @@ func (s *Service) acquireServe(ctx context.Context) bool {
 	case s.serve <- struct{}{}:
 		return true
 	case <-t.C:
+		s.serveBusy.Add(1)
 		return false
 	case <-ctx.Done():
 		return false

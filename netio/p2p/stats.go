@@ -40,6 +40,7 @@ type Stats struct {
 	SyncTxsRate       uint64
 	FinalityConflicts uint64 // peers whose chain lacked this node's last irreversible block (docs/network.md)
 	SyncBadPeers      uint64 // invalid blocks served to sync (each scored against its peer)
+	ServeBusy         uint64 // sync and fetch requests answered "busy": every serving slot taken for 1 s
 }
 
 // GossipCounts are validation outcomes of one topic.
@@ -74,6 +75,7 @@ func (s *Service) Stats() Stats {
 		SyncTxsRate:       s.syncStat.rateTxs.Load(),
 		SyncBadPeers:      s.syncStat.invalidPeers.Load(),
 		FinalityConflicts: s.conflicts.Load(),
+		ServeBusy:         s.serveBusy.Load(),
 		Bandwidth:         map[string]Bandwidth{},
 	}
 	for p, b := range s.bw.GetBandwidthByProtocol() {

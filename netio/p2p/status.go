@@ -64,7 +64,7 @@ func (s *Service) handleStatus(st network.Stream) {
 		return
 	}
 	st.Close()
-	s.checkStatus(st.Conn().RemotePeer(), &theirs)
+	s.checkStatus(st.Conn().RemotePeer(), &theirs, false)
 }
 
 // exchangeStatus sends our status to a peer and records its answer: the
@@ -83,14 +83,18 @@ func (s *Service) exchangeStatus(ctx context.Context, p peer.ID) error {
 		s.penalize(p, penaltyMalformed, "undecodable status", "err", err)
 		return err
 	}
-	s.checkStatus(p, &theirs)
+	s.checkStatus(p, &theirs, true)
 	return nil
 }
 
 // checkStatus admits or refuses a peer by its status and notes its head:
 // another chain or protocol version is banned at once, a last irreversible
-// block that went back (or a head that fell far) is a lie.
-func (s *Service) checkStatus(p peer.ID, st *p2ppb.Status) {
+// block that went back (or a head that fell far) is a lie. Only a status
+// this node polled is compared, with the one it polled before: one the
+// peer sent with its own poll may have been built before the answer to
+// ours and arrive after it (both directions run at once, and a loaded
+// node is slow to read), so an honest peer's LIB would seem to go back.
+func (s *Service) checkStatus(p peer.ID, st *p2ppb.Status, polled bool) {
 	if st.Version != Version {
 		s.banNow(p, fmt.Sprintf("speaks protocol version %d, this node %d", st.Version, Version))
 		return
@@ -105,7 +109,7 @@ func (s *Service) checkStatus(p peer.ID, st *p2ppb.Status) {
 		s.penalize(p, penaltyMalformed, "malformed status", "err", err)
 		return
 	}
-	prev, had, known := s.peers.setStatus(p, peerStatus{head: head, lib: lib, at: s.cfg.Now()})
+	prev, had, known := s.peers.setStatus(p, peerStatus{head: head, lib: lib, at: s.cfg.Now()}, polled)
 	if !known {
 		return // disconnected meanwhile
 	}
@@ -114,7 +118,7 @@ func (s *Service) checkStatus(p peer.ID, st *p2ppb.Status) {
 		if !s.settled.Load() && s.staticAnswered() {
 			s.settled.Store(true)
 		}
-	} else {
+	} else if polled && prev.ok {
 		if lib.height < prev.lib.height {
 			s.penalize(p, penaltyLie, "its last irreversible block went back", "was", prev.lib.height, "now", lib.height)
 		} else if head.height+headRegression < prev.head.height {
@@ -144,6 +148,7 @@ func (s *Service) pollLoop(ctx context.Context) {
 				s.settled.Store(true)
 			}
 		case <-t.C:
+			s.guard.prune()
 			var wg sync.WaitGroup
 			for _, p := range s.host.Network().Peers() {
 				wg.Add(1)

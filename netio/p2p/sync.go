@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -203,6 +204,12 @@ func (s *Service) syncLoop(ctx context.Context) {
 			applied, err := s.syncTo(ctx, target, st)
 			if err != nil && ctx.Err() == nil {
 				s.log.Info("sync round ended", "peer", target.String(), "applied", applied, "err", err)
+				if applied == 0 && !errors.Is(err, errNotServed) {
+					s.unserved(target)
+				}
+			}
+			if applied > 0 {
+				s.peers.served(target)
 			}
 			if applied == 0 {
 				break
@@ -233,6 +240,33 @@ func (s *Service) pickTarget() (peer.ID, peerStatus, bool) {
 	return best, bst, best != ""
 }
 
+// unserved leaves a sync target that gave nothing toward the head it
+// claimed out of sync, and out of the "behind" decision, for
+// unservedBackoff, doubled with each such round in a row. A peer that
+// claims a head far above the network's and never serves it would
+// otherwise keep every node "syncing", and so not producing, for as long
+// as it stays connected: CometBFT's blocksync stalled on a peer that
+// claimed a height and then lowered it (OPERATIONS.md §2).
+func (s *Service) unserved(p peer.ID) {
+	n := s.peers.unservedRound(p)
+	if n == 0 {
+		return // gone
+	}
+	d := min(unservedBackoff<<min(n-1, 8), conflictBackoff)
+	s.peers.avoid(p, s.cfg.Now().Add(d))
+	s.log.Info("a peer did not serve the head it claimed; sync leaves it out for a while", "peer", p.String(), "rounds", n, "for", d)
+}
+
+// servesSync reports whether a peer offers the sync protocol, as far as
+// its identify exchange told (true when it has not told yet).
+func (s *Service) servesSync(p peer.ID) bool {
+	protos, err := s.host.Peerstore().GetProtocols(p)
+	if err != nil || len(protos) == 0 {
+		return true
+	}
+	return slices.Contains(protos, protoSync)
+}
+
 // syncLag is how many blocks behind the best peer the node may be before
 // it counts as syncing.
 func (s *Service) syncLag() uint64 {
@@ -248,7 +282,11 @@ func (s *Service) updateSyncing() {
 	head := s.node.View().Head.Height
 	lag := s.syncLag()
 	behind := false
+	now := s.cfg.Now()
 	for _, st := range s.peers.snapshot() {
+		if st.avoidUntil.After(now) {
+			continue // its head could not be had lately
+		}
 		if st.head.height > head+lag {
 			behind = true
 			break
@@ -299,11 +337,18 @@ func (s *Service) syncTo(ctx context.Context, target peer.ID, st peerStatus) (in
 	}
 	resp, _, err := s.syncRequest(ctx, target, &p2ppb.SyncRequest{Request: &p2ppb.SyncRequest_ForkPoint{ForkPoint: &p2ppb.ForkPointRequest{Locator: loc}}}, maxSyncRequest)
 	if err != nil {
+		if !s.servesSync(target) {
+			s.penalize(target, penaltyLie, "claims a head above this node's but does not serve sync", "height", st.head.height)
+			return 0, err
+		}
 		s.requestFailed(target, err)
 		return 0, err
 	}
 	fp := resp.GetForkPoint()
 	if fp == nil {
+		if resp.GetError() == errNotServed.Error() {
+			return 0, errNotServed // busy serving others: no fault of its claim
+		}
 		return 0, fmt.Errorf("p2p: fork point not served: %s", resp.GetError())
 	}
 	common, err1 := parseRef(fp.Common)

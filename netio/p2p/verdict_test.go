@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+
 	"github.com/emberchain/ember/engine/chain"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
@@ -44,6 +46,31 @@ func TestVerdictOf(t *testing.T) {
 	for _, tt := range tests {
 		if got := verdictOf(tt.err); got != tt.want {
 			t.Errorf("%s: verdictOf(%v) = %d, want %d", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+// A gossip batch is relayed only when every transaction in it was
+// verified: one the verifier had no room for is dropped unrelayed (its
+// signatures were never checked) and its sender is not blamed.
+func TestBatchVerdict(t *testing.T) {
+	admission := errors.New("mempool: nonce already used") // verified, not admitted
+	for _, c := range []struct {
+		name   string
+		errs   []error
+		faults int
+		want   pubsub.ValidationResult
+	}{
+		{"all admitted", []error{nil, nil}, 0, pubsub.ValidationAccept},
+		{"verified, some not admitted", []error{nil, admission}, 0, pubsub.ValidationAccept},
+		{"an invalid signature", []error{nil, errors.New("invalid signature")}, 1, pubsub.ValidationReject},
+		{"verifier overloaded", []error{sigverify.ErrOverloaded, sigverify.ErrOverloaded}, 0, pubsub.ValidationIgnore},
+		{"one over its source's share", []error{nil, fmt.Errorf("verify: %w", sigverify.ErrSourceLimit)}, 0, pubsub.ValidationIgnore},
+		{"timed out", []error{context.DeadlineExceeded}, 0, pubsub.ValidationIgnore},
+		{"invalid beats unverified", []error{sigverify.ErrOverloaded, errors.New("invalid signature")}, 1, pubsub.ValidationReject},
+	} {
+		if got := batchVerdict(c.errs, c.faults); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }

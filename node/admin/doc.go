@@ -6,6 +6,7 @@
 //	GET  /loglevel         the current log level
 //	PUT  /loglevel         set it: body "debug", "info", "warn" or "error"
 //	GET  /p2p/peers        the connected peers: address, head, last irreversible block, error score
+//	GET  /p2p/bans         the peer bans in force: peer id, until, why
 //	POST /p2p/ban          ban a peer: ?peer=ID[&for=DURATION] (p2p.ban_duration by default)
 //	POST /p2p/unban        lift a ban: ?peer=ID (static peers are dialled again at once)
 //	POST /p2p/connect      dial a peer: ?addr=/ip4/HOST/tcp/PORT/p2p/ID

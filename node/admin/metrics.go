@@ -162,13 +162,14 @@ var (
 	descP2PSyncBPS      = prometheus.NewDesc("ember_p2p_sync_blocks_per_second", "Blocks applied per second by sync over its last progress period (5 s or more); 0 when no round runs.", nil, nil)
 	descP2PSyncTPS      = prometheus.NewDesc("ember_p2p_sync_txs_per_second", "Transactions applied per second by sync over its last progress period (5 s or more); 0 when no round runs.", nil, nil)
 	descP2PSyncBad      = prometheus.NewDesc("ember_p2p_sync_bad_peers_total", "Times sync scored a peer down for serving a block that does not verify or apply.", nil, nil)
+	descP2PServeBusy    = prometheus.NewDesc("ember_p2p_serve_busy_total", "Sync and block-fetch requests from peers answered \"busy\": every serving slot (p2p.serve_requests) stayed taken for 1 s.", nil, nil)
 	descP2PConflicts    = prometheus.NewDesc("ember_p2p_finality_conflicts_total", "Fork point answers whose chain lacks this node's last irreversible block: this node and a peer finalized different branches (docs/network.md).", nil, nil)
 )
 
 var p2pDescs = []*prometheus.Desc{
 	descP2PPeers, descP2PSyncing, descP2PGossip, descP2PBansActive, descP2PBansTotal, descP2PBytes, descP2PGossipMsgs,
 	descP2PPublished, descP2PBacklogDrops, descP2PResent, descP2PUnconfirmed, descP2PEventsLagged, descP2PCompact, descP2PFetchedTxs, descP2PSyncTarget,
-	descP2PSyncBlocks, descP2PSyncTxs, descP2PSyncBytes, descP2PSyncRounds, descP2PSyncBPS, descP2PSyncTPS, descP2PSyncBad, descP2PConflicts,
+	descP2PSyncBlocks, descP2PSyncTxs, descP2PSyncBytes, descP2PSyncRounds, descP2PSyncBPS, descP2PSyncTPS, descP2PSyncBad, descP2PConflicts, descP2PServeBusy,
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -305,6 +306,7 @@ func collectP2P(p p2p.Stats, gauge, counter func(*prometheus.Desc, float64, ...s
 	counter(descP2PPublished, float64(p.BatchesPub), "tx_batch")
 	counter(descP2PPublished, float64(p.BlocksPub), "block")
 	counter(descP2PBacklogDrops, float64(p.BacklogDrops))
+	counter(descP2PServeBusy, float64(p.ServeBusy))
 	counter(descP2PResent, float64(p.Resent))
 	gauge(descP2PUnconfirmed, float64(p.Unconfirmed))
 	counter(descP2PEventsLagged, float64(p.EventsLagged))

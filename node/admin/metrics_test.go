@@ -76,6 +76,7 @@ func TestP2PMetrics(t *testing.T) {
 			BatchesPub:        9,
 			BlocksPub:         30,
 			BacklogDrops:      6,
+			ServeBusy:         21,
 			Resent:            13,
 			Unconfirmed:       14,
 			EventsLagged:      8,
@@ -121,6 +122,7 @@ func TestP2PMetrics(t *testing.T) {
 		`ember_p2p_published_total{kind="block"}`:    30,
 
 		`ember_p2p_tx_backlog_dropped_total`:                  6,
+		`ember_p2p_serve_busy_total`:                          21,
 		`ember_p2p_tx_resent_total`:                           13,
 		`ember_p2p_tx_unconfirmed`:                            14,
 		`ember_p2p_events_lagged_total`:                       8,

@@ -52,6 +52,18 @@ func networkRoutes(mux *http.ServeMux, src Source, log *slog.Logger) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(peers)
 	})
+	mux.HandleFunc("GET /p2p/bans", func(w http.ResponseWriter, r *http.Request) {
+		s := service(w)
+		if s == nil {
+			return
+		}
+		bans := s.Bans()
+		if bans == nil {
+			bans = []p2p.Ban{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(bans)
+	})
 	mux.HandleFunc("POST /p2p/ban", func(w http.ResponseWriter, r *http.Request) {
 		s := service(w)
 		if s == nil {

@@ -96,8 +96,22 @@ func TestNetworkRoutes(t *testing.T) {
 	if st := a.Network().Stats(); st.Banned != 1 || len(peers()) != 0 {
 		t.Fatalf("after the ban: %d bans, peers %+v", st.Banned, peers())
 	}
+	bans := func() []p2p.Ban {
+		rec := call(t, s, http.MethodGet, "/p2p/bans", nil)
+		var out []p2p.Ban
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
+			t.Fatalf("GET /p2p/bans: %d %s", rec.Code, rec.Body)
+		}
+		return out
+	}
+	if got := bans(); len(got) != 1 || got[0].Peer != bid || got[0].Why != "by request" || time.Until(got[0].Until) > time.Minute {
+		t.Fatalf("bans after the ban: %+v", got)
+	}
 	if rec := call(t, s, http.MethodPost, "/p2p/unban", url.Values{"peer": {bid}}); rec.Code != http.StatusNoContent || a.Network().Stats().Banned != 0 {
 		t.Fatalf("unban: %d %s", rec.Code, rec.Body)
+	}
+	if got := bans(); len(got) != 0 {
+		t.Fatalf("bans after the unban: %+v", got)
 	}
 	for _, tc := range []struct {
 		path string
