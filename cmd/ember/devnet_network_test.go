@@ -221,7 +221,18 @@ func TestDevnetNetwork(t *testing.T) {
 		}
 		d.submit(0, funding)
 	}
-	d.waitFor(30*time.Second, "the funding on node3", func() bool { return d.onChain(3, funding.Id) == 1 })
+	// Each user sends through its own node next, so every node must hold the
+	// funding first (waiting on node3 alone let node1 refuse a transfer for
+	// "payer has 0 mana" under load). The last funding transfer has the
+	// highest nonce: holding it, a node holds them all.
+	d.waitFor(30*time.Second, "the funding on every node", func() bool {
+		for i := range 4 {
+			if d.onChain(i, funding.Id) != 1 {
+				return false
+			}
+		}
+		return true
+	})
 	to := keys.Ed25519FromSeed(koinos.Sum256([]byte("devnet-recipient")).Multihash()[2:]).Address()
 	var txs []*protocol.Transaction
 	for i, u := range users {
