@@ -1,10 +1,3 @@
-// Package pendingfile reads and writes pending.bin, the mempool's
-// transactions saved at a graceful shutdown for the next start (node/pending.go).
-//
-// Format: "EMBERPENDING1\n", then per transaction a uvarint length, the
-// serialized transaction and its CRC-32C (big-endian). Reading stops at the
-// first damaged record and returns the transactions before it with an
-// error that says what is wrong.
 package pendingfile
 
 import (
