@@ -69,6 +69,15 @@ type Stats struct {
 
 // Stats returns a snapshot.
 func (n *Node) Stats() Stats {
+	s := n.stats()
+	s.Engine, s.EngineOK = n.store.EngineStats()
+	return s
+}
+
+// stats is Stats without the Pebble engine's figures, which Health does
+// not read: it runs every second for the gRPC health service and at every
+// /healthz, and db.Metrics walks the LSM's levels under Pebble's lock.
+func (n *Node) stats() Stats {
 	v := n.chain.View()
 	s := Stats{
 		Head: v.Head, LIB: v.LIB, HeadTime: time.UnixMilli(int64(v.HeadTime)),
@@ -100,7 +109,6 @@ func (n *Node) Stats() Stats {
 		s.Fatal = *p
 	}
 	s.Disk = n.diskSnapshot()
-	s.Engine, s.EngineOK = n.store.EngineStats()
 	return s
 }
 
@@ -113,7 +121,7 @@ const (
 
 // Health says whether the node is fit to serve, and why not.
 func (n *Node) Health(now time.Time) (int, []string) {
-	s := n.Stats()
+	s := n.stats()
 	var why []string
 	select {
 	case <-n.started:
