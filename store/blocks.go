@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,6 +29,34 @@ func (s *Store) GetState(key []byte) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	return v, true, nil
+}
+
+// SeekState implements chain.Storage: the checkpointed state key nearest
+// after from (before it, when reverse) among those starting with prefix,
+// for next_object and previous_object.
+func (s *Store) SeekState(prefix, from []byte, reverse bool) (key, value []byte, found bool, err error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, nil, false, err
+	}
+	lo := stateKey(make([]byte, 0, 1+len(prefix)), prefix)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("store: seek state: %w", err)
+	}
+	at := stateKey(make([]byte, 0, 1+len(from)), from)
+	var ok bool
+	if reverse {
+		ok = it.SeekLT(at)
+	} else if ok = it.SeekGE(at); ok && bytes.Equal(it.Key(), at) {
+		ok = it.Next()
+	}
+	if ok {
+		key, value = bytes.Clone(it.Key()[1:]), bytes.Clone(it.Value())
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, nil, false, fmt.Errorf("store: seek state: %w", err)
+	}
+	return key, value, ok, nil
 }
 
 // LoadMeta implements chain.Storage.

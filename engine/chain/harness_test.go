@@ -10,6 +10,7 @@ import (
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/engine/state"
 	"github.com/emberchain/ember/engine/txbuilder"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
@@ -28,8 +29,11 @@ func newMemStorage() *memStorage {
 }
 
 func (m *memStorage) GetState(key []byte) ([]byte, bool, error) {
-	v, ok := m.state[string(key)]
-	return v, ok, nil
+	return state.MapStorage(m.state).GetState(key)
+}
+
+func (m *memStorage) SeekState(prefix, from []byte, reverse bool) ([]byte, []byte, bool, error) {
+	return state.MapStorage(m.state).SeekState(prefix, from, reverse)
 }
 
 func (m *memStorage) LoadMeta() (Meta, bool, error) { return m.meta, m.hasMeta, nil }

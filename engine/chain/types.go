@@ -111,6 +111,9 @@ type Storage interface {
 	// GetState returns the checkpointed value of a state key (a serialized
 	// koinos.chain.database_key), or found=false.
 	GetState(key []byte) (value []byte, found bool, err error)
+	// SeekState returns the checkpointed state key nearest after from
+	// (before it, when reverse) among those that start with prefix.
+	SeekState(prefix, from []byte, reverse bool) (key, value []byte, found bool, err error)
 	// LoadMeta returns the chain metadata, or found=false on a new store.
 	LoadMeta() (meta Meta, found bool, err error)
 	// CanonicalBlocks calls fn for each irreversible block with a height in

@@ -17,6 +17,9 @@ import (
 // database_key. The store implements it; tests use a map.
 type Storage interface {
 	GetState(key []byte) (value []byte, found bool, err error)
+	// SeekState returns the checkpointed key nearest after from (before
+	// it, when reverse) among the keys that start with prefix.
+	SeekState(prefix, from []byte, reverse bool) (key, value []byte, found bool, err error)
 }
 
 // Reader reads state at one point of the chain.
@@ -40,6 +43,7 @@ type Base struct {
 	supply    atomic.Uint64
 	supplyDty atomic.Bool
 	shards    [numShards]shard
+	objects   objectStore
 }
 
 type shard struct {
@@ -60,7 +64,7 @@ func NewBase(store Storage, supply uint64, maxCached int) *Base {
 	if maxCached <= 0 {
 		maxCached = DefaultMaxCached
 	}
-	b := &Base{store: store, maxPerSh: max(1, maxCached/numShards)}
+	b := &Base{store: store, maxPerSh: max(1, maxCached/numShards), objects: newObjectStore()}
 	for i := range b.shards {
 		b.shards[i].m = make(map[koinos.Address]baseEntry)
 	}
@@ -136,6 +140,7 @@ func (b *Base) Merge(d *Delta) {
 		b.supply.Store(d.supply)
 		b.supplyDty.Store(true)
 	}
+	b.mergeObjects(d)
 }
 
 // Set writes records straight into the base, for genesis.
@@ -172,7 +177,7 @@ func (b *Base) TakeDirty() []koinos.DeltaEntry {
 	if b.supplyDty.Swap(false) {
 		out = append(out, koinos.DeltaEntry{DatabaseKey: SupplyKey(), Value: EncodeSupply(b.supply.Load())})
 	}
-	return out
+	return b.takeDirtyObjects(out)
 }
 
 // Cached reports how many records the base holds in memory.
@@ -194,8 +199,11 @@ type Delta struct {
 	accounts  map[koinos.Address]Account
 	supply    uint64
 	supplySet bool
-	journal   []undo
-	frozen    bool
+	// objects are the block's object writes by serialized database key;
+	// nil until the first (a block of native transfers has none).
+	objects map[string]objectValue
+	journal []undo
+	frozen  bool
 }
 
 type undo struct {
@@ -205,6 +213,9 @@ type undo struct {
 	isSupply  bool
 	prevSSet  bool
 	prevSuppl uint64
+	isObject  bool
+	object    string
+	prevObj   objectValue
 }
 
 // NewDelta starts a delta over parent (nil: over base).
@@ -238,6 +249,7 @@ func Scratch(base *Base, parent *Delta) *Delta {
 // Release returns a Scratch delta to the pool.
 func (d *Delta) Release() {
 	clear(d.accounts)
+	d.objects = nil
 	d.journal = d.journal[:0]
 	d.supplySet, d.supply, d.frozen = false, 0, false
 	d.parent.Store(nil)
@@ -307,6 +319,10 @@ func (d *Delta) Revert(mark int) {
 		switch {
 		case u.isSupply:
 			d.supply, d.supplySet = u.prevSuppl, u.prevSSet
+		case u.isObject && u.had:
+			d.objects[u.object] = u.prevObj
+		case u.isObject:
+			delete(d.objects, u.object)
 		case u.had:
 			d.accounts[u.addr] = u.prev
 		default:
@@ -324,7 +340,7 @@ func (d *Delta) Freeze() {
 
 // Len is the number of records the delta changes.
 func (d *Delta) Len() int {
-	n := len(d.accounts)
+	n := len(d.accounts) + len(d.objects)
 	if d.supplySet {
 		n++
 	}
@@ -340,6 +356,9 @@ func (d *Delta) Entries() []koinos.DeltaEntry {
 	if d.supplySet {
 		out = append(out, koinos.DeltaEntry{DatabaseKey: SupplyKey(), Value: EncodeSupply(d.supply)})
 	}
+	for k, v := range d.objects {
+		out = append(out, koinos.DeltaEntry{DatabaseKey: []byte(k), Value: v.value, Removed: v.removed})
+	}
 	return out
 }
 
@@ -352,6 +371,10 @@ func (d *Delta) Entries() []koinos.DeltaEntry {
 // addresses do, and the supply key, the only other one, is placed among
 // them by comparison.
 func (d *Delta) MerkleRoot() koinos.Digest {
+	if len(d.objects) > 0 {
+		// Contract storage: keys of every shape, so the general sort.
+		return koinos.StateMerkleRoot(d.Entries())
+	}
 	ents := make([]deltaAccount, 0, len(d.accounts))
 	order := make([]uint64, 0, len(d.accounts))
 	for a, acct := range d.accounts {

@@ -52,12 +52,7 @@ func TestEncodeIsCanonical(t *testing.T) {
 	}
 }
 
-type mapStore map[string][]byte
-
-func (m mapStore) GetState(k []byte) ([]byte, bool, error) {
-	v, ok := m[string(k)]
-	return v, ok, nil
-}
+type mapStore = MapStorage
 
 func TestDeltaLayersAndRevert(t *testing.T) {
 	a, b := koinos.AddressFromKey([]byte("a")), koinos.AddressFromKey([]byte("b"))
