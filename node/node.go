@@ -62,6 +62,7 @@ type Config struct {
 	// Chain engine bounds (see chain.Config).
 	CheckpointInterval uint64
 	MaxForkBlocks      int
+	MaxReadCompute     uint64 // chain.Config.MaxReadCompute
 	MaxCachedAccounts  int
 	// Verifier checks signatures; nil: a sigverify.Pool with Verify.
 	Verifier Verifier
@@ -178,7 +179,7 @@ func New(cfg Config) (*Node, error) {
 	c, r, err := chain.Open(chain.Config{
 		Genesis: cfg.Genesis, Storage: st, Log: n.log,
 		CheckpointInterval: cfg.CheckpointInterval, MaxForkBlocks: cfg.MaxForkBlocks, MaxCachedAccounts: cfg.MaxCachedAccounts,
-		Now: n.now,
+		MaxReadCompute: cfg.MaxReadCompute, Now: n.now,
 	})
 	if err != nil {
 		st.Close()
@@ -186,6 +187,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	if err := st.Commit(r); err != nil {
 		st.Close()
+		c.Close()
 		return nil, fmt.Errorf("node: write genesis: %w", err)
 	}
 	c.Advance(r)
@@ -205,7 +207,7 @@ func New(cfg Config) (*Node, error) {
 		vc.Limits = c.Limits()
 		pool, err := sigverify.NewPool(vc)
 		if err != nil {
-			st.Close()
+			n.closeStore()
 			return nil, err
 		}
 		n.verifier, n.ownPool = pool, pool
@@ -227,7 +229,7 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.rpc, err = rpcgw.New(cfg.RPC, &backend{n: n})
 		if err != nil {
-			st.Close()
+			n.closeStore()
 			return nil, err
 		}
 	}
@@ -422,7 +424,7 @@ func (n *Node) closeStore() error {
 		if n.ownPool != nil {
 			n.ownPool.Close()
 		}
-		err = n.store.Close()
+		err = errors.Join(n.store.Close(), n.chain.Close())
 	})
 	return err
 }

@@ -244,11 +244,11 @@ func (b *backend) chainInner(ctx context.Context, req *chainrpc.ChainRequest) (*
 		if len(rc.GetContractId()) == 0 {
 			return nil, invalid("contract_id is required")
 		}
-		res, err := v.ReadContract(rc.ContractId, rc.EntryPoint, rc.Args)
+		res, logs, err := v.ReadContract(rc.ContractId, rc.EntryPoint, rc.Args)
 		if err != nil {
 			return nil, err
 		}
-		return &chainrpc.ChainResponse{Response: &chainrpc.ChainResponse_ReadContract{ReadContract: &chainrpc.ReadContractResponse{Result: res}}}, nil
+		return &chainrpc.ChainResponse{Response: &chainrpc.ChainResponse_ReadContract{ReadContract: &chainrpc.ReadContractResponse{Result: res, Logs: logs}}}, nil
 	case *chainrpc.ChainRequest_SubmitTransaction:
 		st := r.SubmitTransaction
 		receipt, err := n.SubmitTransaction(ctx, st.GetTransaction(), st.GetBroadcast(), sourceOf(ctx))
@@ -551,12 +551,19 @@ func (b *backend) contractMeta(req *contractmetarpc.ContractMetaStoreRequest) *c
 		if err != nil {
 			return fail(err)
 		}
-		tok := b.n.chain.Token()
-		if id != tok.ID() {
-			return fail(koinos.Errorf(chainpb.ErrorCode_invalid_contract, "contract %s has no metadata: the only contract is the native token %s", id, tok.ID()))
+		abi := b.n.chain.Token().ABI()
+		if id != b.n.chain.Token().ID() {
+			_, _, uploaded, found, err := b.n.chain.View().Contract(id.Bytes())
+			if err != nil {
+				return fail(err)
+			}
+			if !found {
+				return fail(koinos.Errorf(chainpb.ErrorCode_invalid_contract, "contract %s does not exist at the head", id))
+			}
+			abi = uploaded
 		}
 		return &contractmetarpc.ContractMetaStoreResponse{Response: &contractmetarpc.ContractMetaStoreResponse_GetContractMeta{GetContractMeta: &contractmetarpc.GetContractMetaResponse{
-			Meta: &contractmetapb.ContractMetaItem{Abi: tok.ABI()},
+			Meta: &contractmetapb.ContractMetaItem{Abi: abi},
 		}}}
 	}
 	return fail(invalid("no contract_meta_store method in the request"))

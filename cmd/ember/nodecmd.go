@@ -173,6 +173,7 @@ func nodeConfig(datadir string, cfg config.Config, log *slog.Logger) (node.Confi
 		},
 		CheckpointInterval: cfg.Chain.CheckpointInterval,
 		MaxForkBlocks:      cfg.Chain.MaxForkBlocks,
+		MaxReadCompute:     cfg.Chain.MaxReadCompute,
 		MaxCachedAccounts:  cfg.Chain.AccountCache,
 		Logger:             log,
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/engine/state"
+	"github.com/emberchain/ember/engine/vm"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
@@ -55,14 +56,17 @@ func (c *Chain) fits(total, next usage) bool {
 
 // txEnv is what one transaction application needs besides the transaction.
 type txEnv struct {
-	delta   *state.Delta
-	nowMs   uint64  // block time: mana regenerates up to it
-	seq     *uint32 // next event sequence number in the block
-	nonce   uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
-	usage   usage
-	reason  error                        // why the transaction reverted, if it did
-	arena   *contracts.Arena             // event structs for the block (nil: allocate)
-	receipt *protocol.TransactionReceipt // where to write the receipt (nil: allocate)
+	delta *state.Delta
+	block blockInfo // the block the transaction is applied in
+	// ranContract: the transaction ran an uploaded contract or an upload.
+	ranContract bool
+	nowMs       uint64  // block time: mana regenerates up to it
+	seq         *uint32 // next event sequence number in the block
+	nonce       uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
+	usage       usage
+	reason      error                        // why the transaction reverted, if it did
+	arena       *contracts.Arena             // event structs for the block (nil: allocate)
+	receipt     *protocol.TransactionReceipt // where to write the receipt (nil: allocate)
 }
 
 func failure(code chainpb.ErrorCode, format string, args ...any) error {
@@ -111,18 +115,57 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 	u.compute = satAdd(costs.TransactionBase, satMul(costs.Signature, uint64(len(v.Tx().Signatures))))
 	mark := d.Mark()
 	call := contracts.Call{State: d, Authorized: v, NowMs: env.nowMs, Arena: env.arena}
-	var reverted error
+	// x runs contract operations; a transaction of native transfers on a
+	// chain without contracts never needs one.
+	var x *exec
+	if c.contracts.n.Load() > 0 {
+		x = c.newExec(env, v)
+		call.Authorized = &tokenAuthority{x: x, fuel: c.maxContractCompute()}
+	}
+	var (
+		reverted        error
+		logs            []string
+		contractCompute uint64
+	)
 	for i, op := range v.Tx().Operations {
 		u.compute = satAdd(u.compute, costs.OperationBase)
-		cc := op.GetCallContract()
-		if cc == nil {
-			return nil, failure(chainpb.ErrorCode_failure, "operation %d: only call_contract operations are supported; Ember runs native contracts and does not accept upload_contract, set_system_call or set_system_contract", i)
+		var err error
+		switch {
+		case op.GetCallContract() != nil && string(op.GetCallContract().ContractId) == string(c.tokenID):
+			cc := op.GetCallContract()
+			_, err = c.token.Call(&call, cc.EntryPoint, cc.Args)
+			if err == nil && x != nil && x.err != nil {
+				err = x.err
+			}
+		case op.GetCallContract() != nil || op.GetUploadContract() != nil:
+			if x == nil {
+				x = c.newExec(env, v)
+			}
+			env.ranContract = true
+			spent := u
+			spent.compute = satAdd(spent.compute, call.Compute)
+			spent.disk = satAdd(call.Disk, x.disk)
+			fuel := c.fuelFor(v, spent, contractCompute)
+			var used uint64
+			if cc := op.GetCallContract(); cc != nil {
+				var res *vm.Result
+				res, err = x.call(nil, cc.ContractId, cc.EntryPoint, cc.Args, fuel, false)
+				if res != nil {
+					used = res.Compute
+					logs = append(logs, res.Logs...)
+					if err == nil {
+						call.Events = append(call.Events, res.Events...)
+					}
+				}
+			} else {
+				used, err = x.upload(op.GetUploadContract(), fuel)
+			}
+			call.Compute = satAdd(call.Compute, used)
+			contractCompute = satAdd(contractCompute, used)
+		default:
+			return nil, failure(chainpb.ErrorCode_failure, "operation %d: set_system_call and set_system_contract are not supported: Ember has no system contracts to replace", i)
 		}
-		if string(cc.ContractId) != string(c.tokenID) {
-			reverted = failure(chainpb.ErrorCode_invalid_contract, "operation %d: contract %s does not exist", i, addrOrZero(cc.ContractId))
-			break
-		}
-		if _, err := c.token.Call(&call, cc.EntryPoint, cc.Args); err != nil {
+		if err != nil {
 			var ke *koinos.Error
 			if !errors.As(err, &ke) || !ke.IsReversion() {
 				return nil, err
@@ -133,6 +176,9 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 	}
 	u.compute = satAdd(u.compute, call.Compute)
 	u.disk = call.Disk
+	if x != nil {
+		u.disk = satAdd(u.disk, x.disk)
+	}
 	rcUsed := c.rcCost(u)
 	if reverted == nil && rcUsed > v.RcLimit() {
 		reverted = failure(chainpb.ErrorCode_insufficient_rc, "transaction uses %d rc, more than its rc_limit of %d", rcUsed, v.RcLimit())
@@ -179,8 +225,9 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 	r.ComputeBandwidthUsed = u.compute
 	r.Reverted = reverted != nil
 	r.Events = call.Events
+	r.Logs = logs
 	if reverted != nil {
-		r.Logs = []string{reverted.Error()}
+		r.Logs = append(r.Logs, reverted.Error())
 	}
 	env.usage = u
 	env.reason = reverted
@@ -206,11 +253,11 @@ type execution struct {
 	usage    usage
 }
 
-// execute applies txs to d at block time nowMs. With build false every
+// execute applies txs to d in the block blk. With build false every
 // transaction must apply and fit (a block being validated); with build true
 // failing transactions are left out and reported, and filling stops at the
 // block limits or when stop says so (a block being produced).
-func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, nowMs uint64, build bool, stop func(included int) bool) (*execution, error) {
+func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, blk blockInfo, build bool, stop func(included int) bool) (*execution, error) {
 	ex := &execution{receipts: make([]*protocol.TransactionReceipt, 0, len(txs))}
 	if build {
 		ex.included = make([]*sigverify.VerifiedTx, 0, len(txs))
@@ -220,17 +267,21 @@ func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, nowMs uint6
 	// Receipts and events are allocated for the whole block at once.
 	slab := make([]protocol.TransactionReceipt, len(txs))
 	arena := &contracts.Arena{}
+	// A transaction that ran a contract may have taken far longer than a
+	// transfer: the stop function is asked after each such one.
+	ranContract := false
 	for i, v := range txs {
 		if build && uint64(len(ex.included)) >= maxTxs {
 			break
 		}
-		if stop != nil && i > 0 && i%StopCheckEvery == 0 && stop(len(ex.included)) {
+		if stop != nil && i > 0 && (ranContract || i%StopCheckEvery == 0) && stop(len(ex.included)) {
 			break
 		}
 		d.Settle() // the previous transaction is final
 		mark := d.Mark()
-		env := txEnv{delta: d, nowMs: nowMs, seq: &seq, arena: arena, receipt: &slab[i]}
+		env := txEnv{delta: d, block: blk, nowMs: blk.timeMs, seq: &seq, arena: arena, receipt: &slab[i]}
 		r, err := c.applyTx(&env, v)
+		ranContract = env.ranContract
 		if err == nil && !c.fits(ex.usage, env.usage) {
 			if build {
 				d.Revert(mark)

@@ -13,6 +13,7 @@ import (
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/engine/state"
+	"github.com/emberchain/ember/engine/vm"
 	emberpb "github.com/emberchain/ember/proto/ember"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 	"github.com/emberchain/ember/proto/koinos/protocol"
@@ -22,6 +23,7 @@ import (
 const (
 	DefaultCheckpointInterval = 64
 	DefaultMaxForkBlocks      = 4096
+	DefaultMaxReadCompute     = 100_000_000
 )
 
 // Config configures a Chain.
@@ -39,6 +41,11 @@ type Config struct {
 	// MaxCachedAccounts bounds the clean account records kept in memory
 	// (default state.DefaultMaxCached).
 	MaxCachedAccounts int
+	// VM bounds the contracts' memory, call depth and compiled-module cache.
+	VM vm.Config
+	// MaxReadCompute bounds one read_contract call of an uploaded contract
+	// (default DefaultMaxReadCompute). Reads are not part of consensus.
+	MaxReadCompute uint64
 	// Now, when set, times the replay after a restart so its progress log
 	// shows a rate and an ETA; the engine reads no clock otherwise.
 	Now func() time.Time
@@ -73,6 +80,12 @@ type Chain struct {
 	unadvanced int
 
 	view viewPointer
+
+	// vm runs uploaded contracts; contracts is every contract id uploaded
+	// on any branch (contractSet).
+	vm             *vm.VM
+	contracts      contractSet
+	maxReadCompute uint64
 }
 
 // Open loads the chain from storage, replaying the blocks since the last
@@ -101,6 +114,13 @@ func Open(cfg Config) (*Chain, *Ready, error) {
 	}
 	if c.maxFork <= 0 {
 		c.maxFork = DefaultMaxForkBlocks
+	}
+	c.maxReadCompute = cfg.MaxReadCompute
+	if c.maxReadCompute == 0 {
+		c.maxReadCompute = DefaultMaxReadCompute
+	}
+	if c.vm, err = vm.New(cfg.VM); err != nil {
+		return nil, nil, fmt.Errorf("chain: %w", err)
 	}
 	c.limits = sigverify.Limits{
 		ChainID:             c.chainID.Multihash(),
@@ -163,6 +183,9 @@ func (c *Chain) restore(meta Meta, maxCached int) error {
 	}
 	c.base = state.NewBase(c.store, supply, maxCached)
 	c.checkpoint = meta.Checkpoint
+	if err := c.loadContractIDs(); err != nil {
+		return err
+	}
 	root := c.genesisRoot()
 	if meta.Checkpoint.Height > 0 {
 		root = nil
@@ -349,7 +372,7 @@ func (c *Chain) applyBlock(vb *sigverify.VerifiedBlock, nowMs uint64) (*node, er
 		return nil, failure(chainpb.ErrorCode_malformed_block, "block has %d transactions, above the limit of %d", len(vb.Txs), c.params.Limits.MaxBlockTransactions)
 	}
 	d := state.NewDelta(c.base, parent.delta, 2*len(vb.Txs))
-	ex, err := c.execute(d, vb.Txs, h.Timestamp, false, nil)
+	ex, err := c.execute(d, vb.Txs, blockInfo{height: h.Height, previous: prevID, timeMs: h.Timestamp, lib: parent.final}, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +522,7 @@ func (c *Chain) BuildUntil(ts uint64, signer koinos.Address, candidates []*sigve
 		return nil, err
 	}
 	d := state.NewDelta(c.base, parent.delta, 2*len(candidates))
-	ex, err := c.execute(d, candidates, ts, true, stop)
+	ex, err := c.execute(d, candidates, blockInfo{height: h.Height, previous: parent.topo.ID, timeMs: ts, lib: parent.final}, true, stop)
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func mh(d koinos.Digest) []byte { return d.Multihash() }
 func TestFailuresAreLeftOut(t *testing.T) {
 	h := newHarness(t, 1, 3)
 	unsupported, _ := txbuilder.Build(txbuilder.Header{ChainID: h.c.Limits().ChainID, Nonce: 1, RcLimit: 1000, Payer: h.users[2].Address()},
-		&protocol.Operation{Op: &protocol.Operation_UploadContract{UploadContract: &protocol.UploadContractOperation{ContractId: h.users[2].Address().Bytes()}}})
+		&protocol.Operation{Op: &protocol.Operation_SetSystemCall{SetSystemCall: &protocol.SetSystemCallOperation{CallId: 1}}})
 	txbuilder.Sign(unsupported, h.users[2])
 	tests := []struct {
 		name string
@@ -108,7 +108,7 @@ func TestFailuresAreLeftOut(t *testing.T) {
 		{"nonce gap", h.transfer(0, 1, 1, 2), chainpb.ErrorCode_invalid_nonce},
 		{"nonce reuse", h.transfer(1, 0, 1, 0), chainpb.ErrorCode_invalid_nonce},
 		{"rc_limit above mana", h.transferRC(1, 0, 1, 1, initialBalance+1), chainpb.ErrorCode_insufficient_rc},
-		{"upload_contract", unsupported, chainpb.ErrorCode_failure},
+		{"set_system_call", unsupported, chainpb.ErrorCode_failure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,7 +200,7 @@ func TestMintAndReadContract(t *testing.T) {
 		t.Fatalf("supply %d", v.Supply())
 	}
 	q, _ := (&tokenabi.BalanceOfArgs{Owner: h.users[1].Address().Bytes()}).MarshalVT()
-	res, err := v.ReadContract(h.c.Token().ID().Bytes(), contracts.EntryBalanceOf, q)
+	res, _, err := v.ReadContract(h.c.Token().ID().Bytes(), contracts.EntryBalanceOf, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,13 +208,13 @@ func TestMintAndReadContract(t *testing.T) {
 	if err := out.UnmarshalVT(res); err != nil || out.Value != initialBalance+77 {
 		t.Fatalf("balance_of = %d, %v", out.Value, err)
 	}
-	if _, err := v.ReadContract(h.c.Token().ID().Bytes(), contracts.EntryTransfer, nil); codeOf(err) != chainpb.ErrorCode_read_only_context {
+	if _, _, err := v.ReadContract(h.c.Token().ID().Bytes(), contracts.EntryTransfer, nil); codeOf(err) != chainpb.ErrorCode_read_only_context {
 		t.Fatalf("transfer read-only: %v", err)
 	}
-	if _, err := v.ReadContract(h.users[0].Address().Bytes(), contracts.EntryName, nil); codeOf(err) != chainpb.ErrorCode_invalid_contract {
+	if _, _, err := v.ReadContract(h.users[0].Address().Bytes(), contracts.EntryName, nil); codeOf(err) != chainpb.ErrorCode_invalid_contract {
 		t.Fatalf("unknown contract: %v", err)
 	}
-	res, _ = v.ReadContract(h.c.Token().ID().Bytes(), contracts.EntryGetInfo, nil)
+	res, _, _ = v.ReadContract(h.c.Token().ID().Bytes(), contracts.EntryGetInfo, nil)
 	var info tokenabi.Info
 	if err := info.UnmarshalVT(res); err != nil || info.Symbol != "EMB" || info.Decimals != 8 {
 		t.Fatalf("info %+v %v", &info, err)

@@ -146,6 +146,7 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	h.c = c
+	h.t.Cleanup(func() { _ = c.Close() })
 	h.store.commit(r)
 	c.Advance(r)
 }

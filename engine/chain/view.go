@@ -24,12 +24,13 @@ type View struct {
 	LIB           Topology
 	ForkHeads     []Topology // best first
 	headDelta     *state.Delta
+	headFinal     uint64 // the last irreversible height the head's branch sets
 	reader        state.Reader
 }
 
 func (c *Chain) newView() *View {
 	h := c.fork.head
-	v := &View{c: c, Head: h.topo, HeadTime: h.timestamp, HeadStateRoot: h.stateRoot, LIB: c.fork.root.topo, headDelta: h.delta}
+	v := &View{c: c, Head: h.topo, HeadTime: h.timestamp, HeadStateRoot: h.stateRoot, LIB: c.fork.root.topo, headDelta: h.delta, headFinal: h.final}
 	v.reader = c.base
 	if h.delta != nil {
 		v.reader = h.delta
@@ -73,17 +74,43 @@ func (v *View) ResourceLimits() *chainpb.ResourceLimitData {
 	return v.c.params.Resources.CloneVT()
 }
 
-// ReadContract calls a read-only entry point at the head.
-func (v *View) ReadContract(contract []byte, entryPoint uint32, args []byte) ([]byte, error) {
-	if string(contract) != string(v.c.tokenID) {
-		a, err := koinos.ParseAddress(contract)
-		if err != nil {
-			return nil, koinos.Errorf(chainpb.ErrorCode_invalid_contract, "contract_id: %v", err)
-		}
-		return nil, koinos.Errorf(chainpb.ErrorCode_invalid_contract, "contract %s does not exist (the native token is %s)", a, v.c.token.ID())
+// ReadContract calls an entry point read-only at the head: the native
+// token, or an uploaded contract on the VM with at most the chain's
+// read compute. It returns the result and the contract's log lines.
+func (v *View) ReadContract(contract []byte, entryPoint uint32, args []byte) ([]byte, []string, error) {
+	if string(contract) == string(v.c.tokenID) {
+		call := contracts.Call{ReadOnly: true, Reader: v.reader, NowMs: v.HeadTime}
+		res, err := v.c.token.Call(&call, entryPoint, args)
+		return res, nil, err
 	}
-	call := contracts.Call{ReadOnly: true, Reader: v.reader, NowMs: v.HeadTime}
-	return v.c.token.Call(&call, entryPoint, args)
+	if _, err := koinos.ParseAddress(contract); err != nil {
+		return nil, nil, koinos.Errorf(chainpb.ErrorCode_invalid_contract, "contract_id: %v", err)
+	}
+	d := state.Scratch(v.c.base, v.headDelta)
+	defer d.Release()
+	x := &exec{c: v.c, d: d, nowMs: v.HeadTime, block: blockInfo{height: v.Head.Height, previous: v.Head.Previous, timeMs: v.HeadTime, lib: v.headFinal}}
+	res, err := x.call(nil, contract, entryPoint, args, v.c.maxReadCompute, true)
+	if res == nil {
+		return nil, nil, err
+	}
+	return res.Value, res.Logs, err
+}
+
+// Contract returns an uploaded contract's bytecode, metadata and ABI at
+// the head; found is false when no contract has the id (the native token
+// included: its ABI is Token().ABI()).
+func (v *View) Contract(id []byte) (bytecode []byte, meta *chainpb.ContractMetadataObject, abi string, found bool, err error) {
+	d := state.Scratch(v.c.base, v.headDelta)
+	defer d.Release()
+	x := &exec{c: v.c, d: d}
+	if meta, err = x.ContractMetadata(id); err != nil || meta == nil || meta.System {
+		return nil, nil, "", false, err
+	}
+	if bytecode, _, err = d.Object(contractKey(spaceContractBytecode, id)); err != nil {
+		return nil, nil, "", false, err
+	}
+	a, _, err := d.Object(contractKey(spaceContractABI, id))
+	return bytecode, meta, string(a), err == nil, err
 }
 
 // CheckTransaction applies a verified transaction to a scratch copy of the
@@ -95,7 +122,9 @@ func (v *View) CheckTransaction(tx *sigverify.VerifiedTx, nonce, nowMs uint64) (
 	d := state.Scratch(v.c.base, v.headDelta)
 	defer d.Release()
 	var seq uint32
-	env := txEnv{delta: d, nowMs: max(nowMs, v.HeadTime), seq: &seq, nonce: nonce}
+	now := max(nowMs, v.HeadTime)
+	blk := blockInfo{height: v.Head.Height + 1, previous: v.Head.ID, timeMs: now, lib: v.headFinal}
+	env := txEnv{delta: d, block: blk, nowMs: now, seq: &seq, nonce: nonce}
 	r, err := v.c.applyTx(&env, tx)
 	if err != nil {
 		return nil, err

@@ -277,8 +277,8 @@ func (h *memHost) HeadInfo() *chainpb.HeadInfo {
 
 func (h *memHost) ChainID() []byte { return h.chainID }
 
-func (h *memHost) CheckAuthority(_ chainpb.AuthorizationType, account, _ []byte) (bool, error) {
-	return h.signers[string(account)], nil
+func (h *memHost) CheckAuthority(_ *Call, _ chainpb.AuthorizationType, account, _ []byte, _ uint64) (bool, uint64, error) {
+	return h.signers[string(account)], 0, nil
 }
 
 func (h *memHost) ContractMetadata(id []byte) (*chainpb.ContractMetadataObject, error) {

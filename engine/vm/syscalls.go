@@ -35,9 +35,11 @@ type Host interface {
 	HeadInfo() *chainpb.HeadInfo
 	ChainID() []byte
 	// CheckAuthority reports whether account authorized an action of the
-	// given type: it signed the transaction, or, for a contract account,
-	// its authorize entry point agreed.
-	CheckAuthority(typ chainpb.AuthorizationType, account, data []byte) (bool, error)
+	// given type, asked by the running call caller: it signed the
+	// transaction, or, for a contract account that overrides authority,
+	// its authorize entry point agreed (a contract call with at most fuel
+	// compute; used is what it took).
+	CheckAuthority(caller *Call, typ chainpb.AuthorizationType, account, data []byte, fuel uint64) (ok bool, used uint64, err error)
 	// ContractMetadata is a contract's metadata (bytecode hash, authorize
 	// overrides), nil when no contract has the id. The SDK's
 	// require_authority reads it when a contract calls.
@@ -210,7 +212,17 @@ func (f *frame) dispatch(sid chainpb.SystemCallId, args []byte) (out []byte, exi
 		if _, ok := koinos.AddressShape(a.Account); !ok {
 			return nil, false, reversion("check_authority: account of %d bytes is not an address", len(a.Account))
 		}
-		ok, aerr := c.Host.CheckAuthority(a.Type, a.Account, a.Data)
+		if c.ReadOnly {
+			return nil, false, koinos.Errorf(chainpb.ErrorCode_read_only_context, "check_authority: not allowed in a read-only call")
+		}
+		left := int64(f.fuel.Get())
+		if left < 0 {
+			return nil, false, f.outOfCompute()
+		}
+		ok, used, aerr := c.Host.CheckAuthority(c, a.Type, a.Account, a.Data, uint64(left))
+		if !f.charge(used) {
+			return nil, false, f.outOfCompute()
+		}
 		if aerr != nil {
 			return nil, false, aerr
 		}

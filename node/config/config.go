@@ -108,6 +108,7 @@ type Chain struct {
 	CheckpointInterval uint64 `toml:"checkpoint_interval" check:"positive" doc:"Irreversible blocks between state checkpoints. Larger: fewer writes, longer replay after a crash."`
 	MaxForkBlocks      int    `toml:"max_fork_blocks" check:"positive" doc:"Most blocks held above the last irreversible one."`
 	AccountCache       int    `toml:"account_cache" check:"positive" doc:"Account records kept in memory."`
+	MaxReadCompute     uint64 `toml:"max_read_compute" check:"positive" doc:"Most compute one chain.read_contract call of an uploaded contract may use (fuel: about one unit per WebAssembly instruction). Reads are not consensus: this bounds how long one read holds an RPC worker."`
 }
 
 // Store configures Pebble.
@@ -185,7 +186,7 @@ func Default() Config {
 		Admin:   Admin{Listen: "127.0.0.1:9090"},
 		Mempool: Mempool{MaxTransactions: 200_000, MaxBytes: 256 << 20, MaxPerAccount: 1024, Expiry: 120 * time.Second},
 		Verify:  Verify{QueueDepth: 1024, MaxBatch: 256, CacheSize: 131072, GatherWindow: 200 * time.Microsecond}, // MaxBatch: keys.MaxEd25519Batch; GatherWindow: sigverify.DefaultGatherWindow
-		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20},
+		Chain:   Chain{CheckpointInterval: 64, MaxForkBlocks: 4096, AccountCache: 4 << 20, MaxReadCompute: 100_000_000},
 		Store:   Store{CacheBytes: 64 << 20, DecodedTransactions: 1 << 16, MaxReadTransactions: 1 << 16, TransactionIndex: true, AccountHistory: true, EventLogRecords: 1 << 20, MinFreeBytes: 64 << 20},
 		P2P: P2P{
 			Listen: []string{"/ip4/127.0.0.1/tcp/8888"}, Key: "p2p.key", MaxPeers: 32, BanDuration: 30 * time.Minute,

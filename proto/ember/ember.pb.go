@@ -267,8 +267,15 @@ type ComputeCosts struct {
 	TokenTransfer   uint64                 `protobuf:"varint,3,opt,name=token_transfer,json=tokenTransfer,proto3" json:"token_transfer,omitempty"`
 	TokenRead       uint64                 `protobuf:"varint,4,opt,name=token_read,json=tokenRead,proto3" json:"token_read,omitempty"`
 	Signature       uint64                 `protobuf:"varint,5,opt,name=signature,proto3" json:"signature,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Compute charged per byte of bytecode at upload_contract, for the
+	// checks and the compile it pays for (0: the default, 10).
+	UploadByte uint64 `protobuf:"varint,6,opt,name=upload_byte,json=uploadByte,proto3" json:"upload_byte,omitempty"`
+	// The most compute one transaction's contract calls may use, whatever
+	// its rc_limit (0: the default, 100,000,000): bounds how long one
+	// transaction may hold the block producer.
+	MaxContractCompute uint64 `protobuf:"varint,7,opt,name=max_contract_compute,json=maxContractCompute,proto3" json:"max_contract_compute,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ComputeCosts) Reset() {
@@ -332,6 +339,20 @@ func (x *ComputeCosts) GetTokenRead() uint64 {
 func (x *ComputeCosts) GetSignature() uint64 {
 	if x != nil {
 		return x.Signature
+	}
+	return 0
+}
+
+func (x *ComputeCosts) GetUploadByte() uint64 {
+	if x != nil {
+		return x.UploadByte
+	}
+	return 0
+}
+
+func (x *ComputeCosts) GetMaxContractCompute() uint64 {
+	if x != nil {
+		return x.MaxContractCompute
 	}
 	return 0
 }
@@ -579,14 +600,17 @@ const file_ember_ember_proto_rawDesc = "" +
 	"\x15max_transaction_bytes\x18\x02 \x01(\x04R\x13maxTransactionBytes\x12C\n" +
 	"\x1emax_operations_per_transaction\x18\x03 \x01(\rR\x1bmaxOperationsPerTransaction\x12C\n" +
 	"\x1emax_signatures_per_transaction\x18\x04 \x01(\rR\x1bmaxSignaturesPerTransaction\x12+\n" +
-	"\x12max_clock_drift_ms\x18\x05 \x01(\x04R\x0fmaxClockDriftMs\"\xc5\x01\n" +
+	"\x12max_clock_drift_ms\x18\x05 \x01(\x04R\x0fmaxClockDriftMs\"\x98\x02\n" +
 	"\rcompute_costs\x12)\n" +
 	"\x10transaction_base\x18\x01 \x01(\x04R\x0ftransactionBase\x12%\n" +
 	"\x0eoperation_base\x18\x02 \x01(\x04R\roperationBase\x12%\n" +
 	"\x0etoken_transfer\x18\x03 \x01(\x04R\rtokenTransfer\x12\x1d\n" +
 	"\n" +
 	"token_read\x18\x04 \x01(\x04R\ttokenRead\x12\x1c\n" +
-	"\tsignature\x18\x05 \x01(\x04R\tsignature\"\xa0\x03\n" +
+	"\tsignature\x18\x05 \x01(\x04R\tsignature\x12\x1f\n" +
+	"\vupload_byte\x18\x06 \x01(\x04R\n" +
+	"uploadByte\x120\n" +
+	"\x14max_contract_compute\x18\a \x01(\x04R\x12maxContractCompute\"\xa0\x03\n" +
 	"\x10chain_parameters\x12\x1d\n" +
 	"\n" +
 	"chain_name\x18\x01 \x01(\tR\tchainName\x12*\n" +

@@ -102,6 +102,8 @@ func (m *ComputeCosts) CloneVT() *ComputeCosts {
 	r.TokenTransfer = m.TokenTransfer
 	r.TokenRead = m.TokenRead
 	r.Signature = m.Signature
+	r.UploadByte = m.UploadByte
+	r.MaxContractCompute = m.MaxContractCompute
 	if len(m.unknownFields) > 0 {
 		r.unknownFields = make([]byte, len(m.unknownFields))
 		copy(r.unknownFields, m.unknownFields)
@@ -304,6 +306,12 @@ func (this *ComputeCosts) EqualVT(that *ComputeCosts) bool {
 		return false
 	}
 	if this.Signature != that.Signature {
+		return false
+	}
+	if this.UploadByte != that.UploadByte {
+		return false
+	}
+	if this.MaxContractCompute != that.MaxContractCompute {
 		return false
 	}
 	return string(this.unknownFields) == string(that.unknownFields)
@@ -637,6 +645,16 @@ func (m *ComputeCosts) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.MaxContractCompute != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.MaxContractCompute))
+		i--
+		dAtA[i] = 0x38
+	}
+	if m.UploadByte != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.UploadByte))
+		i--
+		dAtA[i] = 0x30
+	}
 	if m.Signature != 0 {
 		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.Signature))
 		i--
@@ -969,6 +987,12 @@ func (m *ComputeCosts) SizeVT() (n int) {
 	}
 	if m.Signature != 0 {
 		n += 1 + protohelpers.SizeOfVarint(uint64(m.Signature))
+	}
+	if m.UploadByte != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.UploadByte))
+	}
+	if m.MaxContractCompute != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.MaxContractCompute))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -1683,6 +1707,44 @@ func (m *ComputeCosts) UnmarshalVT(dAtA []byte) error {
 				b := dAtA[iNdEx]
 				iNdEx++
 				m.Signature |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 6:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field UploadByte", wireType)
+			}
+			m.UploadByte = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.UploadByte |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 7:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field MaxContractCompute", wireType)
+			}
+			m.MaxContractCompute = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.MaxContractCompute |= uint64(b&0x7F) << shift
 				if b < 0x80 {
 					break
 				}
@@ -2883,6 +2945,44 @@ func (m *ComputeCosts) UnmarshalVTUnsafe(dAtA []byte) error {
 				b := dAtA[iNdEx]
 				iNdEx++
 				m.Signature |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 6:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field UploadByte", wireType)
+			}
+			m.UploadByte = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.UploadByte |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 7:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field MaxContractCompute", wireType)
+			}
+			m.MaxContractCompute = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.MaxContractCompute |= uint64(b&0x7F) << shift
 				if b < 0x80 {
 					break
 				}
