@@ -10,12 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
-
-	koinospb "github.com/emberchain/ember/proto/koinos"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/abi from GenerateABI")
@@ -93,26 +88,26 @@ func TestABIKoinosCLIAndKoilibKeys(t *testing.T) {
 		if err := json.Unmarshal(raw, &abi); err != nil {
 			t.Fatalf("%s: koinos-cli would refuse it: %v", name, err)
 		}
-		var set descriptorpb.FileDescriptorSet
-		if err := proto.Unmarshal(abi.Types, &set); err != nil {
-			t.Fatalf("%s: types: %v", name, err)
-		}
-		set.File = append([]*descriptorpb.FileDescriptorProto{
-			protodesc.ToFileDescriptorProto((&descriptorpb.FieldOptions{}).ProtoReflect().Descriptor().ParentFile()),
-			protodesc.ToFileDescriptorProto(koinospb.File_koinos_options_proto),
-		}, set.File...)
-		files, err := protodesc.NewFiles(&set)
+		files, err := ABITypes(raw)
 		if err != nil {
 			t.Fatalf("%s: types do not resolve: %v", name, err)
 		}
 		var koilib struct {
 			Methods map[string]map[string]any `json:"methods"`
+			Events  map[string]struct{ Type string }
 		}
 		if err := json.Unmarshal(raw, &koilib); err != nil {
 			t.Fatal(err)
 		}
-		if len(abi.Methods) == 0 {
-			t.Fatalf("%s: no methods", name)
+		if len(abi.Methods) == 0 || len(koilib.Events) == 0 {
+			t.Fatalf("%s: no methods or no events", name)
+		}
+		for ename, e := range koilib.Events {
+			if d, err := files.FindDescriptorByName(protoreflect.FullName(e.Type)); err != nil {
+				t.Fatalf("%s: event %s: type %q: %v", name, ename, e.Type, err)
+			} else if _, ok := d.(protoreflect.MessageDescriptor); !ok {
+				t.Fatalf("%s: event %s: %q is not a message", name, ename, e.Type)
+			}
 		}
 		for mname, m := range abi.Methods {
 			for _, typ := range []string{m.Argument, m.Return} {

@@ -2,6 +2,7 @@ package sdkas
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -11,15 +12,24 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/emberchain/ember/engine/koinos"
 	tokenpb "github.com/emberchain/ember/proto/koinos/contracts/token"
 )
 
-// TestTokenABIKoilib hands the committed token ABI to koilib 9.1.1 (the
-// copy node's tests install) and checks what a wallet would send: each
-// method becomes a function, and the arguments koilib serializes with the
-// ABI's types are the bytes Go's koinos.contracts.token messages give, at
-// the contract's entry points; a result decodes too.
-func TestTokenABIKoilib(t *testing.T) {
+// koilibOperation is a contract call as koilib puts it in a transaction.
+type koilibOperation struct {
+	EntryPoint uint32 `json:"entry_point"`
+	Args       string `json:"args"`
+}
+
+// TestABIKoilib hands the committed ABIs to koilib 9.1.1 (the copy node's
+// tests install) and checks what a wallet would send and read: each
+// method becomes a function; the arguments koilib serializes with the
+// ABI's types are the bytes the contracts decode, at their entry points;
+// results and events (through the ABI's "events") decode.
+func TestABIKoilib(t *testing.T) {
 	dir, err := Dir()
 	if err != nil {
 		t.Fatal(err)
@@ -35,31 +45,38 @@ func TestTokenABIKoilib(t *testing.T) {
 		}
 		t.Skipf("Node.js or koilib missing (make js-deps installs koilib): %v", err)
 	}
-	balance, err := (&tokenpb.BalanceOfResult{Value: 9007199254740993}).MarshalVT()
+	eventFrom := koinos.AddressFromKey([]byte("event from"))
+	eventTo := koinos.AddressFromKey([]byte("event to"))
+	input, err := json.Marshal(map[string]string{
+		"balance":       hex.EncodeToString(mustMarshalVT(t, &tokenpb.BalanceOfResult{Value: 9007199254740993})),
+		"transferEvent": hex.EncodeToString(mustMarshalVT(t, &tokenpb.TransferEvent{From: eventFrom.Bytes(), To: eventTo.Bytes(), Value: 5})),
+		"putEvent":      hex.EncodeToString(kvPair("greeting", "hello")),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "koilib_abi.js"), filepath.Join(dir, "abi", "token.abi"), hex.EncodeToString(balance))
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "koilib_abi.js"), filepath.Join(dir, "abi"), string(input))
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("koilib: %v", err)
 	}
-	type operation struct {
-		EntryPoint uint32 `json:"entry_point"`
-		Args       string `json:"args"`
-	}
 	var got struct {
-		From, To  string
-		Functions []string
-		Transfer  operation
-		Mint      operation
-		Burn      operation
-		BalanceOf operation `json:"balance_of"`
-		Balance   struct{ Value string }
+		From             string
+		To               string
+		TokenFunctions   []string `json:"token_functions"`
+		KVStoreFunctions []string `json:"kvstore_functions"`
+		Transfer         koilibOperation
+		Mint             koilibOperation
+		Burn             koilibOperation
+		BalanceOf        koilibOperation `json:"balance_of"`
+		Put              koilibOperation
+		Balance          struct{ Value string }
+		TransferEvent    struct{ From, To, Value string } `json:"transfer_event"`
+		PutEvent         struct{ Key, Value string }      `json:"put_event"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("koilib's output %q: %v", out, err)
@@ -69,30 +86,55 @@ func TestTokenABIKoilib(t *testing.T) {
 	if err1 != nil || err2 != nil || len(from) != 25 || len(to) != 25 {
 		t.Fatalf("accounts %q %q", got.From, got.To)
 	}
-	want := []string{"balance_of", "burn", "decimals", "mint", "name", "symbol", "total_supply", "transfer"}
-	if !slices.Equal(got.Functions, want) {
-		t.Errorf("koilib's functions %v, want %v", got.Functions, want)
+	if want := []string{"balance_of", "burn", "decimals", "mint", "name", "symbol", "total_supply", "transfer"}; !slices.Equal(got.TokenFunctions, want) {
+		t.Errorf("koilib's token functions %v, want %v", got.TokenFunctions, want)
+	}
+	if want := []string{"get", "put", "remove"}; !slices.Equal(got.KVStoreFunctions, want) {
+		t.Errorf("koilib's kvstore functions %v, want %v", got.KVStoreFunctions, want)
 	}
 	for _, c := range []struct {
 		name string
-		got  operation
+		got  koilibOperation
 		ep   uint32
-		msg  interface{ MarshalVT() ([]byte, error) }
+		args []byte
 	}{
-		{"transfer", got.Transfer, TokenTransfer, &tokenpb.TransferArguments{From: from, To: to, Value: 1234567890123}},
-		{"mint", got.Mint, TokenMint, &tokenpb.MintArguments{To: to, Value: 42}},
-		{"burn", got.Burn, TokenBurn, &tokenpb.BurnArguments{From: from, Value: 7}},
-		{"balance_of", got.BalanceOf, TokenBalanceOf, &tokenpb.BalanceOfArguments{Owner: from}},
+		{"transfer", got.Transfer, TokenTransfer, mustMarshalVT(t, &tokenpb.TransferArguments{From: from, To: to, Value: 1234567890123})},
+		{"mint", got.Mint, TokenMint, mustMarshalVT(t, &tokenpb.MintArguments{To: to, Value: 42})},
+		{"burn", got.Burn, TokenBurn, mustMarshalVT(t, &tokenpb.BurnArguments{From: from, Value: 7})},
+		{"balance_of", got.BalanceOf, TokenBalanceOf, mustMarshalVT(t, &tokenpb.BalanceOfArguments{Owner: from})},
+		{"kvstore put", got.Put, EntryPoint("put"), kvPair("greeting", "hello")},
 	} {
-		b, err := c.msg.MarshalVT()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.got.EntryPoint != c.ep || c.got.Args != hex.EncodeToString(b) {
-			t.Errorf("%s: koilib sends entry point 0x%08x args %s; the contract reads 0x%08x %x", c.name, c.got.EntryPoint, c.got.Args, c.ep, b)
+		if c.got.EntryPoint != c.ep || c.got.Args != hex.EncodeToString(c.args) {
+			t.Errorf("%s: koilib sends entry point 0x%08x args %s; the contract reads 0x%08x %x", c.name, c.got.EntryPoint, c.got.Args, c.ep, c.args)
 		}
 	}
 	if got.Balance.Value != "9007199254740993" {
 		t.Errorf("balance_of's result decoded by koilib: %q, want 9007199254740993 (a string, past 2^53)", got.Balance.Value)
 	}
+	if e := got.TransferEvent; e.From != eventFrom.String() || e.To != eventTo.String() || e.Value != "5" {
+		t.Errorf("token.transfer_event decoded by koilib: %+v", e)
+	}
+	// Bytes without a btype come out in base64 (koilib leaves them to
+	// protobufjs, which pads; its own encoder writes base64url).
+	if e := got.PutEvent; e.Key != "greeting" || e.Value != base64.StdEncoding.EncodeToString([]byte("hello")) {
+		t.Errorf("kvstore.put_event decoded by koilib: %+v", e)
+	}
+}
+
+func mustMarshalVT(t *testing.T, m interface{ MarshalVT() ([]byte, error) }) []byte {
+	t.Helper()
+	b, err := m.MarshalVT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// kvPair is kvstore's put_arguments and put_event on the wire: string key
+// = 1, bytes value = 2.
+func kvPair(key, value string) []byte {
+	b := protowire.AppendTag(nil, 1, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	return protowire.AppendString(b, value)
 }
