@@ -1,6 +1,6 @@
 // The kvstore contract's messages, in the form @koinos/as-proto-gen
 // generates from this .proto (kvstoreFile in internal/sdkas/abi.go builds
-// the same descriptor for the ABI; TestKVStore in engine/vm checks the
+// the same descriptor for the ABI; TestSDKKVStore in engine/vm checks the
 // two agree on the wire):
 //
 //   syntax = "proto3";
