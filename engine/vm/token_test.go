@@ -176,6 +176,15 @@ func runTokenScenario(t *testing.T, cfg Config) []uint64 {
 
 	res, err = c.call(0x01020304, &tokenpb.NameArguments{}, false)
 	expectRefused(t, "an unknown entry point", res, err, chainpb.ErrorCode_reversion, "unknown entry point")
+
+	// Outside data that does not decode, or is no address, ends the call
+	// as a reversion: nothing panics, nothing changes.
+	res, err = run(t, c.v, c.h, c.code, func(call *Call) { call.EntryPoint, call.Args = sdkas.TokenTransfer, []byte{0x0a, 0xff, 0xff, 0xff} })
+	c.computes = append(c.computes, res.Compute)
+	expectRefused(t, "transfer arguments that do not decode", res, err, chainpb.ErrorCode_reversion, "")
+	res, err = c.call(sdkas.TokenTransfer, &tokenpb.TransferArguments{From: []byte{1, 2, 3}, To: accountY, Value: 1}, false)
+	expectRefused(t, "transfer from a 3-byte account", res, err, chainpb.ErrorCode_reversion, "not an address")
+	c.expectTotals("malformed calls", 500, 300, 800)
 	return c.computes
 }
 
