@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -245,5 +246,75 @@ func TestSDKTokenCalledByContract(t *testing.T) {
 	callToken(accountX, chainpb.ErrorCode_authorization_failure)
 	if x, y, b := c.balance(accountX), c.balance(accountY), c.balance(contractB); x != 50 || y != 20 || b != 30 {
 		t.Fatalf("balances X %d Y %d B %d, want 50 20 30", x, y, b)
+	}
+}
+
+// TestSDKTokenAgainstModel runs a seeded random sequence of mints,
+// transfers and burns, each with or without the authority it needs, and
+// checks every outcome, every balance and the supply against a model of
+// KCS-1 in Go: the balances always add up to the supply.
+func TestSDKTokenAgainstModel(t *testing.T) {
+	c := newTokenClient(t, Config{})
+	accounts := [][]byte{accountX, accountY, contractB}
+	balances := map[string]uint64{}
+	var supply uint64
+	rng := rand.New(rand.NewPCG(15, 5))
+	for i := range 300 {
+		a, b := accounts[rng.IntN(3)], accounts[rng.IntN(3)]
+		value := rng.Uint64N(400)
+		authorized := rng.IntN(4) != 0
+		clear(c.h.signers)
+		var err error
+		var want chainpb.ErrorCode
+		switch op := rng.IntN(3); op {
+		case 0:
+			c.h.signers[string(contractA)] = authorized
+			_, err = c.call(sdkas.TokenMint, &tokenpb.MintArguments{To: a, Value: value}, false)
+			if !authorized {
+				want = chainpb.ErrorCode_authorization_failure
+			} else {
+				balances[string(a)] += value
+				supply += value
+			}
+		case 1:
+			c.h.signers[string(a)] = authorized
+			_, err = c.call(sdkas.TokenTransfer, &tokenpb.TransferArguments{From: a, To: b, Value: value}, false)
+			switch {
+			case bytes.Equal(a, b):
+				want = chainpb.ErrorCode_reversion
+			case !authorized:
+				want = chainpb.ErrorCode_authorization_failure
+			case balances[string(a)] < value:
+				want = chainpb.ErrorCode_failure
+			default:
+				balances[string(a)] -= value
+				balances[string(b)] += value
+			}
+		default:
+			c.h.signers[string(a)] = authorized
+			_, err = c.call(sdkas.TokenBurn, &tokenpb.BurnArguments{From: a, Value: value}, false)
+			switch {
+			case !authorized:
+				want = chainpb.ErrorCode_authorization_failure
+			case balances[string(a)] < value:
+				want = chainpb.ErrorCode_failure
+			default:
+				balances[string(a)] -= value
+				supply -= value
+			}
+		}
+		if codeOf(err) != want {
+			t.Fatalf("step %d: %v (code %d), the model says code %d", i, err, codeOf(err), want)
+		}
+	}
+	var sum uint64
+	for _, acct := range accounts {
+		if got := c.balance(acct); got != balances[string(acct)] {
+			t.Fatalf("balance of %x: %d, the model says %d", acct, got, balances[string(acct)])
+		}
+		sum += balances[string(acct)]
+	}
+	if got := c.supply(); got != supply || sum != supply || supply == 0 {
+		t.Fatalf("supply %d, the model says %d, balances add up to %d", got, supply, sum)
 	}
 }
