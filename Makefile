@@ -7,7 +7,7 @@ DESTDIR  ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 KOILIB   := node/testdata/koilib
-SDKAS    := engine/vm/testdata/sdk-as
+SDKAS    := internal/sdkas/testdata
 
 # Packages with concurrency on the hot path: run under the race detector.
 RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/... ./netio/... ./events/... ./internal/...
@@ -78,7 +78,7 @@ test-diskfull:
 	$(GO) test -count=1 -tags diskfull_e2e -run TestDiskFullTmpfs -v ./cmd/ember
 
 # koilib (npm) for the wallet compatibility test, and Koinos's AssemblyScript SDK and compiler
-# for the contracts engine/vm's tests build. In CI a missing npm is an error.
+# for the contracts internal/sdkas builds (engine/vm's and node's tests). In CI a missing npm is an error.
 js-deps:
 	@if command -v npm >/dev/null 2>&1; then \
 		for d in $(KOILIB) $(SDKAS); do \

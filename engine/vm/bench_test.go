@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/emberchain/ember/internal/sdkas"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
+	tokenpb "github.com/emberchain/ember/proto/koinos/contracts/token"
 )
 
 // BenchmarkWarmCall: one contract call from a warm cache (compiled once),
@@ -60,5 +62,46 @@ func BenchmarkCompile(b *testing.B) {
 		if err := v.Prepare(id, code); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkTokenTransfer: one transfer of the SDK token contract
+// (internal/sdkas's token.ts) from a warm cache, as BenchmarkWarmCall
+// measures a call: decoding the arguments, require_authority, two balance
+// reads and writes, the event, exit. Compare with the native token's
+// transfer (engine/chain BenchmarkApplyBlock, per transaction).
+func BenchmarkTokenTransfer(b *testing.B) {
+	code := sdkContract(b, "token")
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+	}{{"compiler", Config{}}, {"interpreter", Config{Interpreter: true}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			v := newVM(b, bc.cfg)
+			h := newMemHost(v)
+			h.signers[string(contractA)] = true
+			h.signers[string(accountX)] = true
+			if err := v.Prepare(contractA, code); err != nil {
+				b.Fatal(err)
+			}
+			mint := &Call{ContractID: contractA, Bytecode: code, EntryPoint: sdkas.TokenMint, Fuel: testFuel, Host: h,
+				Args: mustMarshal(&tokenpb.MintArguments{To: accountX, Value: 1 << 62})}
+			if _, err := v.Run(bgCtx, mint); err != nil {
+				b.Fatal(err)
+			}
+			c := &Call{ContractID: contractA, Bytecode: code, EntryPoint: sdkas.TokenTransfer, Fuel: testFuel, Host: h,
+				Args: mustMarshal(&tokenpb.TransferArguments{From: accountX, To: accountY, Value: 1})}
+			var compute uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				res, err := v.Run(bgCtx, c)
+				if err != nil {
+					b.Fatal(err)
+				}
+				compute = res.Compute
+			}
+			b.ReportMetric(float64(compute), "compute/op")
+		})
 	}
 }

@@ -2,128 +2,20 @@ package vm
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/emberchain/ember/internal/sdkas"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 )
 
-// sdkDir holds Koinos's AssemblyScript SDK and compiler (npm ci, as `make
-// js-deps` runs it) and the contracts built from them.
-var sdkDir = filepath.Join("testdata", "sdk-as")
-
-var sdkBuild struct {
-	once sync.Once
-	code map[string][]byte
-	err  error
-}
-
-// sdkContract compiles testdata/sdk-as/assembly/<name>.ts with asc as
-// @koinos/sdk-as builds contracts (--exportStart _start, no sign extension
-// or bulk memory, abort disabled), once per test binary. Without Node.js
-// or the npm packages it skips, and fails in CI.
+// sdkContract is the contract testdata/assembly/<name>.ts of
+// internal/sdkas, built with Koinos's AssemblyScript SDK (skipped without
+// Node.js and the npm packages, failed in CI).
 func sdkContract(tb testing.TB, name string) []byte {
 	tb.Helper()
-	missing := func(format string, args ...any) {
-		tb.Helper()
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf(format, args...)
-		}
-		tb.Skipf(format, args...)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node is required to build the SDK contracts: %v", err)
-	}
-	asc := filepath.Join(sdkDir, "node_modules", "assemblyscript", "bin", "asc.js")
-	if _, err := os.Stat(asc); err != nil {
-		missing("the AssemblyScript SDK is not installed: run `npm ci --prefix %s` (make js-deps does)", sdkDir)
-	}
-	sdkBuild.once.Do(func() {
-		sdkBuild.code = map[string][]byte{}
-		for _, c := range []string{"storage"} {
-			if sdkBuild.code[c], sdkBuild.err = buildSDKContract(node, c); sdkBuild.err != nil {
-				return
-			}
-		}
-	})
-	if sdkBuild.err != nil {
-		tb.Fatalf("building the SDK contracts: %v", sdkBuild.err)
-	}
-	return sdkBuild.code[name]
+	return sdkas.Contract(tb, name)
 }
-
-// ascFlags are the SDK's own build flags (@koinos/sdk-as's package.json
-// scripts), with -O3 as its release target.
-var ascFlags = []string{"-O3", "--use", "abort=", "--disable", "sign-extension", "--disable", "bulk-memory", "--exportStart", "_start"}
-
-// buildSDKContract compiles assembly/<name>.ts, or takes the result of an
-// earlier build of the same source, lock file and flags from the user's
-// cache directory: asc takes about 10 s, and make test runs the package
-// twice (plain and -race).
-func buildSDKContract(node, name string) ([]byte, error) {
-	h := sha256.New()
-	for _, f := range []string{filepath.Join("assembly", name+".ts"), "package-lock.json"} {
-		b, err := os.ReadFile(filepath.Join(sdkDir, f))
-		if err != nil {
-			return nil, err
-		}
-		h.Write(b)
-	}
-	h.Write([]byte(strings.Join(ascFlags, " ")))
-	cached := ""
-	if dir, err := os.UserCacheDir(); err == nil {
-		cached = filepath.Join(dir, "ember-sdk-as", fmt.Sprintf("%s-%x.wasm", name, h.Sum(nil)[:12]))
-		if code, err := os.ReadFile(cached); err == nil {
-			return code, nil
-		}
-	}
-	out, err := os.MkdirTemp("", "ember-sdk-as-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(out)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	wasm := filepath.Join(out, name+".wasm")
-	args := append([]string{"node_modules/assemblyscript/bin/asc.js", "assembly/" + name + ".ts"}, ascFlags...)
-	cmd := exec.CommandContext(ctx, node, append(args, "-o", wasm)...)
-	cmd.Dir = sdkDir
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return nil, &buildError{name, err, string(msg)}
-	}
-	code, err := os.ReadFile(wasm)
-	if err != nil {
-		return nil, err
-	}
-	// A cache that cannot be written costs only time.
-	if cached != "" && os.MkdirAll(filepath.Dir(cached), 0o755) == nil {
-		if tmp, err := os.CreateTemp(filepath.Dir(cached), name+"-*.tmp"); err == nil {
-			_, werr := tmp.Write(code)
-			if cerr := tmp.Close(); werr == nil && cerr == nil {
-				_ = os.Rename(tmp.Name(), cached)
-			}
-			_ = os.Remove(tmp.Name())
-		}
-	}
-	return code, nil
-}
-
-type buildError struct {
-	contract string
-	err      error
-	out      string
-}
-
-func (e *buildError) Error() string { return "asc " + e.contract + ": " + e.err.Error() + "\n" + e.out }
 
 // TestSDKStorageContract runs a contract written and compiled with
 // Koinos's own AssemblyScript SDK, unmodified: arguments, objects, events,

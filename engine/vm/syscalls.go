@@ -337,7 +337,6 @@ func (f *frame) object(sid chainpb.SystemCallId, args []byte) ([]byte, bool, err
 	switch sid {
 	case chainpb.SystemCallId_get_object:
 		value, found, err = c.Host.GetObject(c.ContractID, space.Id, key)
-		obj.Key = key
 	case chainpb.SystemCallId_get_next_object:
 		obj.Key, value, found, err = c.Host.NextObject(c.ContractID, space.Id, key)
 	default:
@@ -346,10 +345,13 @@ func (f *frame) object(sid chainpb.SystemCallId, args []byte) ([]byte, bool, err
 	if err != nil {
 		return nil, false, err
 	}
+	// As koinos-chain answers: a miss is an empty result, no value at
+	// all (the SDK's getBytes and getObject return null only then), and
+	// get_object does not repeat the key.
 	if found {
 		obj.Exists, obj.Value = true, value
 	} else {
-		obj.Key = nil
+		obj = nil
 	}
 	var out []byte
 	switch sid {

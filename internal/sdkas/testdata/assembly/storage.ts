@@ -1,6 +1,6 @@
 // A storage and event contract written as a Koinos developer writes one,
-// with @koinos/sdk-as. engine/vm/sdk_test.go compiles it with asc as the
-// SDK's own build does and runs it on Ember's VM.
+// with @koinos/sdk-as. internal/sdkas compiles it with asc as the SDK's
+// own build does; engine/vm/sdk_test.go runs it on Ember's VM.
 import { System, Crypto, chain, authority, StringBytes } from "@koinos/sdk-as";
 
 const STORE: u32 = 1;
