@@ -129,6 +129,9 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 	)
 	for i, op := range v.Tx().Operations {
 		u.compute = satAdd(u.compute, costs.OperationBase)
+		if x != nil {
+			x.op = op
+		}
 		var err error
 		switch {
 		case op.GetCallContract() != nil && string(op.GetCallContract().ContractId) == string(c.tokenID):
@@ -141,6 +144,7 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 			if x == nil {
 				x = c.newExec(env, v)
 			}
+			x.op = op
 			env.ranContract = true
 			spent := u
 			spent.compute = satAdd(spent.compute, call.Compute)

@@ -372,7 +372,7 @@ func (c *Chain) applyBlock(vb *sigverify.VerifiedBlock, nowMs uint64) (*node, er
 		return nil, failure(chainpb.ErrorCode_malformed_block, "block has %d transactions, above the limit of %d", len(vb.Txs), c.params.Limits.MaxBlockTransactions)
 	}
 	d := state.NewDelta(c.base, parent.delta, 2*len(vb.Txs))
-	ex, err := c.execute(d, vb.Txs, blockInfo{height: h.Height, previous: prevID, timeMs: h.Timestamp, lib: parent.final}, false, nil)
+	ex, err := c.execute(d, vb.Txs, blockInfo{height: h.Height, previous: prevID, timeMs: h.Timestamp, lib: parent.final, prevStateRoot: parent.stateRoot, signer: h.Signer}, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -522,7 +522,7 @@ func (c *Chain) BuildUntil(ts uint64, signer koinos.Address, candidates []*sigve
 		return nil, err
 	}
 	d := state.NewDelta(c.base, parent.delta, 2*len(candidates))
-	ex, err := c.execute(d, candidates, blockInfo{height: h.Height, previous: parent.topo.ID, timeMs: ts, lib: parent.final}, true, stop)
+	ex, err := c.execute(d, candidates, blockInfo{height: h.Height, previous: parent.topo.ID, timeMs: ts, lib: parent.final, prevStateRoot: parent.stateRoot, signer: h.Signer}, true, stop)
 	if err != nil {
 		return nil, err
 	}

@@ -53,10 +53,12 @@ func contractKey(space uint32, id []byte) []byte {
 // not all known while the producer applies them, so a contract would see
 // a different head on the producer than on the validators.
 type blockInfo struct {
-	height   uint64
-	previous koinos.Digest
-	timeMs   uint64
-	lib      uint64
+	height        uint64
+	previous      koinos.Digest
+	timeMs        uint64
+	lib           uint64
+	prevStateRoot koinos.Digest
+	signer        []byte // empty in a mempool check
 }
 
 // exec runs one transaction's contract operations, or one read: it is the
@@ -70,6 +72,10 @@ type exec struct {
 	nowMs uint64
 	// disk is the storage the contracts' object writes used.
 	disk uint64
+	// op is the transaction's operation being applied.
+	op *protocol.Operation
+	// blk is the block as contracts see it, built on first use.
+	blk *protocol.Block
 	// err is a node failure (a storage read) met where only a bool could
 	// be returned, as in the native token's authority check: the
 	// transaction cannot be applied.
@@ -388,6 +394,57 @@ func (x *exec) HeadInfo() *chainpb.HeadInfo {
 }
 
 func (x *exec) ChainID() []byte { return x.c.chainID.Multihash() }
+
+func (x *exec) Transaction() *protocol.Transaction {
+	if x.tx == nil {
+		return nil
+	}
+	return x.tx.Tx()
+}
+
+func (x *exec) Operation() *protocol.Operation { return x.op }
+
+// Block is the block being applied as far as it is known before its
+// transactions are: the header's height, previous id, timestamp, previous
+// state root and signer; no id, transaction root, transactions or
+// signature (a producer has none of them yet, and validators must see what
+// the producer saw).
+func (x *exec) Block() *protocol.Block {
+	if x.tx == nil {
+		return nil
+	}
+	if x.blk == nil {
+		x.blk = &protocol.Block{Header: &protocol.BlockHeader{
+			Previous:                x.block.previous.Multihash(),
+			Height:                  x.block.height,
+			Timestamp:               x.block.timeMs,
+			PreviousStateMerkleRoot: x.block.prevStateRoot.Multihash(),
+			Signer:                  x.block.signer,
+		}}
+	}
+	return x.blk
+}
+
+func (x *exec) AccountNonce(account []byte) (uint64, error) {
+	a, err := x.account(account)
+	return a.Nonce, err
+}
+
+func (x *exec) AccountRC(account []byte) (uint64, error) {
+	a, err := x.account(account)
+	return a.CurrentMana(x.nowMs, x.c.params.ManaRegenMs), err
+}
+
+func (x *exec) account(account []byte) (state.Account, error) {
+	a, ok := koinos.AddressShape(account)
+	if !ok {
+		return state.Account{}, failure(chainpb.ErrorCode_reversion, "account of %d bytes is not an address", len(account))
+	}
+	acct, _, err := x.d.Account(a)
+	return acct, err
+}
+
+func (x *exec) ResourceLimits() *chainpb.ResourceLimitData { return x.c.params.Resources.CloneVT() }
 
 // ContractMetadata reads an uploaded contract's metadata; the native
 // token has a system contract's.

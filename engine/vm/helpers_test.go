@@ -7,6 +7,7 @@ import (
 
 	"github.com/emberchain/ember/engine/koinos"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
+	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
 // Hand-made modules for the tests: the bytes a compiler would emit, built
@@ -213,10 +214,28 @@ type memHost struct {
 	contracts map[string][]byte // id -> bytecode
 	metadata  map[string]*chainpb.ContractMetadataObject
 	chainID   []byte
+	// tx, op and block are what Transaction, Operation and Block return;
+	// nonces and rcs the accounts' nonces and mana.
+	tx     *protocol.Transaction
+	op     *protocol.Operation
+	block  *protocol.Block
+	nonces map[string]uint64
+	rcs    map[string]uint64
 }
 
 func newMemHost(v *VM) *memHost {
 	return &memHost{vm: v, objects: map[string][]byte{}, signers: map[string]bool{}, contracts: map[string][]byte{}, metadata: map[string]*chainpb.ContractMetadataObject{}, chainID: []byte("chain")}
+}
+
+func (h *memHost) Transaction() *protocol.Transaction { return h.tx }
+func (h *memHost) Operation() *protocol.Operation     { return h.op }
+func (h *memHost) Block() *protocol.Block             { return h.block }
+func (h *memHost) AccountNonce(a []byte) (uint64, error) {
+	return h.nonces[string(a)], nil
+}
+func (h *memHost) AccountRC(a []byte) (uint64, error) { return h.rcs[string(a)], nil }
+func (h *memHost) ResourceLimits() *chainpb.ResourceLimitData {
+	return &chainpb.ResourceLimitData{ComputeBandwidthLimit: 1 << 30, ComputeBandwidthCost: 10}
 }
 
 func objKey(contract []byte, space uint32, key []byte) string {

@@ -44,6 +44,17 @@ type Host interface {
 	// overrides), nil when no contract has the id. The SDK's
 	// require_authority reads it when a contract calls.
 	ContractMetadata(id []byte) (*chainpb.ContractMetadataObject, error)
+	// Transaction, Operation and Block are what is being applied: the
+	// transaction, its operation now running, and the block as far as it
+	// is known before its transactions are applied. All nil in a read.
+	Transaction() *protocol.Transaction
+	Operation() *protocol.Operation
+	Block() *protocol.Block
+	// AccountNonce is an account's last nonce; AccountRC its mana now.
+	AccountNonce(account []byte) (uint64, error)
+	AccountRC(account []byte) (uint64, error)
+	// ResourceLimits are the chain's resource limits and prices.
+	ResourceLimits() *chainpb.ResourceLimitData
 	// CallContract runs another contract for the caller with at most fuel
 	// compute; the chain dispatches to the native token or back to the VM.
 	CallContract(caller *Call, contractID []byte, entryPoint uint32, args []byte, fuel uint64) (*Result, error)
@@ -241,6 +252,12 @@ func (f *frame) dispatch(sid chainpb.SystemCallId, args []byte) (out []byte, exi
 		out, err = encode(&chainpb.GetContractMetadataResult{Value: meta})
 	case chainpb.SystemCallId_call:
 		return f.callContract(args)
+	case chainpb.SystemCallId_get_transaction, chainpb.SystemCallId_get_transaction_field,
+		chainpb.SystemCallId_get_block, chainpb.SystemCallId_get_block_field,
+		chainpb.SystemCallId_get_operation, chainpb.SystemCallId_get_last_irreversible_block,
+		chainpb.SystemCallId_get_account_nonce, chainpb.SystemCallId_get_account_rc,
+		chainpb.SystemCallId_get_resource_limits, chainpb.SystemCallId_verify_merkle_root:
+		out, err = f.context(sid, args)
 	case chainpb.SystemCallId_put_object, chainpb.SystemCallId_remove_object, chainpb.SystemCallId_get_object,
 		chainpb.SystemCallId_get_next_object, chainpb.SystemCallId_get_prev_object:
 		return f.object(sid, args)
