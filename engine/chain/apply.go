@@ -60,6 +60,9 @@ type txEnv struct {
 	block blockInfo // the block the transaction is applied in
 	// ranContract: the transaction ran an uploaded contract or an upload.
 	ranContract bool
+	// blockCompute is the compute of the block's transactions before this
+	// one: contracts may use only what the block has left.
+	blockCompute uint64
 	nowMs       uint64  // block time: mana regenerates up to it
 	seq         *uint32 // next event sequence number in the block
 	nonce       uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
@@ -149,7 +152,7 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 			spent := u
 			spent.compute = satAdd(spent.compute, call.Compute)
 			spent.disk = satAdd(call.Disk, x.disk)
-			fuel := c.fuelFor(v, spent, contractCompute)
+			fuel, blockBound := c.fuelFor(v, spent, contractCompute, env.blockCompute)
 			var used uint64
 			if cc := op.GetCallContract(); cc != nil {
 				var res *vm.Result
@@ -166,6 +169,11 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 			}
 			call.Compute = satAdd(call.Compute, used)
 			contractCompute = satAdd(contractCompute, used)
+			if blockBound && used >= fuel && koinos.CodeOf(err) == chainpb.ErrorCode_insufficient_rc {
+				// The block's compute ran out, not the transaction's rc: the
+				// transaction does not fit this block (it may fit the next).
+				return nil, failure(chainpb.ErrorCode_compute_bandwidth_limit_exceeded, "operation %d: the block has %d compute left, less than the contract needs", i, fuel)
+			}
 		default:
 			return nil, failure(chainpb.ErrorCode_failure, "operation %d: set_system_call and set_system_contract are not supported: Ember has no system contracts to replace", i)
 		}
@@ -283,9 +291,15 @@ func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, blk blockIn
 		}
 		d.Settle() // the previous transaction is final
 		mark := d.Mark()
-		env := txEnv{delta: d, block: blk, nowMs: blk.timeMs, seq: &seq, arena: arena, receipt: &slab[i]}
+		env := txEnv{delta: d, block: blk, nowMs: blk.timeMs, seq: &seq, arena: arena, receipt: &slab[i], blockCompute: ex.usage.compute}
 		r, err := c.applyTx(&env, v)
 		ranContract = env.ranContract
+		if build && koinos.CodeOf(err) == chainpb.ErrorCode_compute_bandwidth_limit_exceeded {
+			// The block is full of compute: the transaction stays pending
+			// for the next one, as one that does not fit below.
+			d.Revert(mark)
+			break
+		}
 		if err == nil && !c.fits(ex.usage, env.usage) {
 			if build {
 				d.Revert(mark)

@@ -114,17 +114,28 @@ func (c *Chain) loadContractIDs() error {
 func (c *Chain) Close() error { return c.vm.Close() }
 
 // fuelFor is the compute a contract operation may use: what the
-// transaction's rc_limit still pays for, within the per-transaction cap.
-func (c *Chain) fuelFor(v *sigverify.VerifiedTx, u usage, contractCompute uint64) uint64 {
-	limit := c.maxContractCompute() - min(contractCompute, c.maxContractCompute())
+// transaction's rc_limit still pays for, within the per-transaction cap
+// and what the block has left (blockCompute is the block's compute before
+// this transaction, u this transaction's so far). blockBound says the
+// limit of a block that already holds other transactions is the tightest:
+// running out then is the block's fault, not the transaction's.
+func (c *Chain) fuelFor(v *sigverify.VerifiedTx, u usage, contractCompute, blockCompute uint64) (fuel uint64, blockBound bool) {
+	fuel = c.maxContractCompute() - min(contractCompute, c.maxContractCompute())
 	spent := c.rcCost(u)
 	if spent >= v.RcLimit() {
-		return 0
+		return 0, false
 	}
 	if cost := c.params.Resources.ComputeBandwidthCost; cost > 0 {
-		limit = min(limit, (v.RcLimit()-spent)/cost)
+		fuel = min(fuel, (v.RcLimit()-spent)/cost)
 	}
-	return limit
+	used := satAdd(blockCompute, u.compute)
+	left := c.params.Resources.ComputeBandwidthLimit - min(used, c.params.Resources.ComputeBandwidthLimit)
+	if left < fuel {
+		// First in its block, the transaction alone exceeds the block's
+		// limit and never fits one: its own fault, charged as such.
+		return left, blockCompute > 0
+	}
+	return fuel, false
 }
 
 func (c *Chain) maxContractCompute() uint64 {

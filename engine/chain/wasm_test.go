@@ -233,3 +233,33 @@ func TestStopAskedAfterContracts(t *testing.T) {
 		t.Fatalf("%d transactions included, stop asked %d times; want 2 and 2", len(prop.Block.Transactions), asked)
 	}
 }
+
+// TestBlockComputeLimit: contracts share the block's compute limit. A
+// contract transaction that finds the block's compute used up by others
+// stays pending for the next block (neither included nor dropped); alone
+// in a block it is bounded by the limit, reverted and charged.
+func TestBlockComputeLimit(t *testing.T) {
+	h := newHarness(t, 1, 2)
+	const limit = 3_000_000
+	params := h.c.params.CloneVT()
+	params.Resources.ComputeBandwidthLimit = limit
+	h.c.params = params // the chain reads its limits from here
+	k := keys.Ed25519FromSeed(seed("contract-endless"))
+	h.produce(0, h.contractTx(1, 1, 500_000_000, []keys.Signer{k}, uploadOp(k.Address(), wasmEndless, "{}")))
+	loop := func(nonce uint64) *protocol.Transaction {
+		return h.contractTx(1, nonce, 500_000_000, nil, callOp(k.Address().Bytes(), 1, nil))
+	}
+	// Alone: bounded by the block, reverted, charged, included.
+	_, prop := h.produce(0, loop(2))
+	if len(prop.Block.Transactions) != 1 || !h.receiptOf(prop, 0).Reverted || len(prop.Failed) != 0 {
+		t.Fatalf("alone: %d included, failed %v", len(prop.Block.Transactions), prop.Failed)
+	}
+	if used := prop.node.entry.Receipt.ComputeBandwidthUsed; used > limit {
+		t.Fatalf("block used %d compute, over its limit of %d", used, limit)
+	}
+	// Behind a transaction that used some of the block: left for later.
+	_, prop = h.produce(0, h.transfer(0, 1, 5, 1), loop(3))
+	if len(prop.Block.Transactions) != 1 || len(prop.Failed) != 0 {
+		t.Fatalf("behind a transfer: %d included, failed %v; want the transfer only, nothing failed", len(prop.Block.Transactions), prop.Failed)
+	}
+}

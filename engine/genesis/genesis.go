@@ -32,7 +32,7 @@ const (
 	DefaultMaxClockDriftMs     = 5000 // Koinos: 5 s
 	DefaultNetworkLimit        = 64 << 20
 	DefaultDiskLimit           = 16 << 20
-	DefaultComputeLimit        = 1 << 40
+	DefaultComputeLimit        = 1_000_000_000 // 100,000 transfers use 450,000,000; contracts share the rest
 	DefaultNetworkCost         = 1000
 	DefaultDiskCost            = 2000
 	DefaultComputeCost         = 10
