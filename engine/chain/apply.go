@@ -294,7 +294,7 @@ func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, blk blockIn
 		env := txEnv{delta: d, block: blk, nowMs: blk.timeMs, seq: &seq, arena: arena, receipt: &slab[i], blockCompute: ex.usage.compute}
 		r, err := c.applyTx(&env, v)
 		ranContract = env.ranContract
-		if build && koinos.CodeOf(err) == chainpb.ErrorCode_compute_bandwidth_limit_exceeded {
+		if build && err != nil && koinos.CodeOf(err) == chainpb.ErrorCode_compute_bandwidth_limit_exceeded {
 			// The block is full of compute: the transaction stays pending
 			// for the next one, as one that does not fit below.
 			d.Revert(mark)
