@@ -7,7 +7,9 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/emberchain/ember/engine/contracts"
 	"github.com/emberchain/ember/engine/keys"
+	"github.com/emberchain/ember/engine/txbuilder"
 	"github.com/emberchain/ember/internal/sdkas"
 	tokenpb "github.com/emberchain/ember/proto/koinos/contracts/token"
 	"github.com/emberchain/ember/proto/koinos/protocol"
@@ -145,5 +147,70 @@ func TestSDKContractsAcrossNodes(t *testing.T) {
 	}
 	if sa, sb := a.c.View().HeadStateRoot, b.c.View().HeadStateRoot; sa != sb {
 		t.Fatalf("state roots after the reorg: %x and %x", sa, sb)
+	}
+}
+
+// TestAuthorizeOverride: a contract account uploaded with
+// authorizes_call_contract and authorizes_upload_contract decides its own
+// authority through its authorize entry point, as koinos-chain asks it:
+// the native token moves the contract's tokens when it agrees, without
+// the account's signature, and not when it refuses, even with it; a
+// re-upload needs its agreement, not its signature.
+func TestAuthorizeOverride(t *testing.T) {
+	code := sdkas.Contract(t, "authorizer")
+	h := newHarness(t, 1, 2)
+	k := keys.Ed25519FromSeed(seed("sdk-authorizer"))
+	id := k.Address().Bytes()
+	up := uploadOp(k.Address(), code, "{}")
+	up.GetUploadContract().AuthorizesCallContract = true
+	up.GetUploadContract().AuthorizesUploadContract = true
+	const rc = 900_000_000
+	fund, err := txbuilder.Transfer(h.users[0], h.c.Token().ID(), k.Address(), 5000, txbuilder.Header{ChainID: h.c.Limits().ChainID, Nonce: 1, RcLimit: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, prop := h.produce(0, h.contractTx(1, 1, rc, []keys.Signer{k}, up), fund)
+	if len(prop.Block.Transactions) != 2 || h.receiptOf(prop, 0).Reverted || h.receiptOf(prop, 1).Reverted {
+		t.Fatalf("upload and funding: %d included, failed %v", len(prop.Block.Transactions), prop.Failed)
+	}
+	// take moves 100 of the contract's native tokens to user 1, signed by
+	// user 1 only (and by the contract's key when withKey).
+	take := func(nonce uint64, withKey bool) (included, reverted bool) {
+		t.Helper()
+		args, _ := (&tokenpb.TransferArguments{From: id, To: h.users[1].Address().Bytes(), Value: 100}).MarshalVT()
+		var extra []keys.Signer
+		if withKey {
+			extra = []keys.Signer{k}
+		}
+		_, prop := h.produce(0, h.contractTx(1, nonce, rc, extra, callOp(h.c.Token().ID().Bytes(), contracts.EntryTransfer, args)))
+		if len(prop.Block.Transactions) == 0 {
+			return false, false
+		}
+		return true, h.receiptOf(prop, 0).Reverted
+	}
+	balance := func() uint64 {
+		a, err := h.c.View().Account(k.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Balance
+	}
+	if inc, rev := take(2, true); inc && !rev || balance() != 5000 {
+		t.Fatalf("refusing authorizer, signed by its key: included %v reverted %v, balance %d; want the transfer refused", inc, rev, balance())
+	}
+	_, prop = h.produce(0, h.contractTx(1, h.nextNonce(1), rc, nil, callOp(id, 1, nil))) // allow
+	if len(prop.Block.Transactions) != 1 || h.receiptOf(prop, 0).Reverted {
+		t.Fatalf("allow: failed %v", prop.Failed)
+	}
+	if inc, rev := take(h.nextNonce(1), false); !inc || rev || balance() != 4900 {
+		t.Fatalf("agreeing authorizer, no signature: included %v reverted %v, balance %d; want the transfer done", inc, rev, balance())
+	}
+	// Re-upload without the key's signature: the authorizer agrees.
+	_, prop = h.produce(0, h.contractTx(1, h.nextNonce(1), rc, nil, uploadOp(k.Address(), code, `{"v":2}`)))
+	if len(prop.Block.Transactions) != 1 || h.receiptOf(prop, 0).Reverted {
+		t.Fatalf("re-upload agreed by authorize: included %d, failed %v", len(prop.Block.Transactions), prop.Failed)
+	}
+	if _, _, abi, _, _ := h.c.View().Contract(id); abi != `{"v":2}` {
+		t.Fatalf("ABI after the re-upload: %q", abi)
 	}
 }
