@@ -14,6 +14,8 @@
 //	gossip.go   gossipsub topics /ember/<chain>/tx/1 and /block/1: the
 //	            node's events in, batches and compact blocks out; the
 //	            validators that decide relay
+//	droptrace.go what gossipsub drops under load (full queues), counted
+//	            by topic and reason
 //	resend.go   local transactions gossiped again until a block has them
 //	fetch.go    /ember/fetch/1: the transactions a compact block lacks, or
 //	            the whole block

@@ -60,6 +60,7 @@ func (s *Service) startGossip() error {
 		BehaviourPenaltyWeight: -1, BehaviourPenaltyThreshold: 6, BehaviourPenaltyDecay: pubsub.ScoreParameterDecay(10 * time.Minute),
 		DecayInterval: time.Second, DecayToZero: 0.01, RetainScore: 10 * time.Minute,
 	}
+	s.drops = newDropTracer(txTopic, blockTopic, s.log)
 	thresholds := &pubsub.PeerScoreThresholds{GossipThreshold: -500, PublishThreshold: -1000, GraylistThreshold: -2500, AcceptPXThreshold: 10, OpportunisticGraftThreshold: 1}
 	ps, err := pubsub.NewGossipSub(s.life, s.host,
 		pubsub.WithPeerScore(params, thresholds),
@@ -76,6 +77,9 @@ func (s *Service) startGossip() error {
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithValidateQueueSize(1024),
 		pubsub.WithPeerOutboundQueueSize(256),
+		// What the two queues above (and the per-topic validation limit)
+		// shed is counted and logged, not dropped silently.
+		pubsub.WithRawTracer(s.drops),
 	)
 	if err != nil {
 		return fmt.Errorf("p2p: gossip: %w", err)

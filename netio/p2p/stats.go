@@ -31,6 +31,13 @@ type Stats struct {
 	FetchedTxs    uint64       // transactions fetched to complete compact blocks
 	FetchedWhole  uint64       // blocks fetched whole
 
+	// Messages gossipsub dropped under load, per topic and reason
+	// (DropReasons): full validation queue, too many validations at once,
+	// a peer's full outbound queue, a subscription read too slowly.
+	TxDrops, BlockDrops GossipDrops
+	ControlDrops        uint64 // outgoing RPCs without messages (control, subscriptions) dropped: full outbound queue
+	ThrottledRPCs       uint64 // RPCs whose messages were ignored: the router throttled their sender
+
 	SyncTarget        uint64 // height a running sync heads for (0: none)
 	SyncBlocks        uint64 // blocks applied by sync
 	SyncTxs           uint64
@@ -78,6 +85,7 @@ func (s *Service) Stats() Stats {
 		ServeBusy:         s.serveBusy.Load(),
 		Bandwidth:         map[string]Bandwidth{},
 	}
+	st.TxDrops, st.BlockDrops, st.ControlDrops, st.ThrottledRPCs = s.drops.snapshot()
 	for p, b := range s.bw.GetBandwidthByProtocol() {
 		name := string(p)
 		if name == "" {
