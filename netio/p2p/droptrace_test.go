@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -18,30 +17,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/emberchain/ember/internal/syncbuf"
 )
 
 const (
 	testTxTopic    = "/ember/test/tx/1"
 	testBlockTopic = "/ember/test/block/1"
 )
-
-// syncBuffer is a log sink tests read while the code under test writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func pubsubMessage(topic string) *pubsub.Message {
 	return &pubsub.Message{Message: &pb.Message{Topic: &topic}}
@@ -50,8 +33,8 @@ func pubsubMessage(topic string) *pubsub.Message {
 // The tracer counts each kind of drop under its topic and reason, leaves
 // validators' own rejections to gossipStats, and warns.
 func TestDropTracerCounts(t *testing.T) {
-	var logs syncBuffer
-	tr := newDropTracer(testTxTopic, testBlockTopic, slog.New(slog.NewTextHandler(&logs, nil)))
+	logs := &syncbuf.Buffer{}
+	tr := newDropTracer(testTxTopic, testBlockTopic, slog.New(slog.NewTextHandler(logs, nil)))
 	from := peer.ID("peer-a")
 
 	tr.RejectMessage(pubsubMessage(testTxTopic), pubsub.RejectValidationQueueFull)
@@ -239,9 +222,9 @@ func TestGossipSendQueueFullIsCounted(t *testing.T) {
 	// 16 KiB messages: the stream's window (256 KiB unless the reader
 	// reads) and the queue of 4 are full after some 20; the bound is far
 	// above that, so the loop ends at the first drop.
-	data := make([]byte, 16<<10)
 	published := 0
 	for ; published < 2000 && sendQueueFull() == 0; published++ {
+		data := make([]byte, 16<<10) // pubsub keeps it until sent
 		binary.BigEndian.PutUint32(data, uint32(published))
 		if err := sendTopic.Publish(ctx, data); err != nil {
 			t.Fatal(err)
