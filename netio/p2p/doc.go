@@ -20,6 +20,7 @@
 //	fetch.go    /ember/fetch/1: the transactions a compact block lacks, or
 //	            the whole block
 //	sync.go     /ember/sync/1: fork point and block batches; the syncer
+//	syncbuffer.go how far fetching runs ahead of verification (the cap)
 //	guard.go    decaying error scores, bans, the connection gater
 //	txindex.go  recent transactions by short id, for compact blocks
 //	wire.go     length-prefixed frames, zstd for large responses

@@ -47,6 +47,8 @@ type Stats struct {
 	SyncTxsRate       uint64
 	FinalityConflicts uint64 // peers whose chain lacked this node's last irreversible block (docs/network.md)
 	SyncBadPeers      uint64 // invalid blocks served to sync (each scored against its peer)
+	SyncBuffered      int64  // bytes in the sync buffer now: fetched (or being fetched) ahead of verification
+	SyncBufferFull    uint64 // times a sync fetcher waited for room in the buffer (its cap: 2 × SyncPeers × SyncBatchBytes)
 	ServeBusy         uint64 // sync and fetch requests answered "busy": every serving slot taken for 1 s
 }
 
@@ -81,6 +83,8 @@ func (s *Service) Stats() Stats {
 		SyncBlocksRate:    s.syncStat.rateBlocks.Load(),
 		SyncTxsRate:       s.syncStat.rateTxs.Load(),
 		SyncBadPeers:      s.syncStat.invalidPeers.Load(),
+		SyncBuffered:      s.syncStat.buffered.Load(),
+		SyncBufferFull:    s.syncStat.bufferFull.Load(),
 		FinalityConflicts: s.conflicts.Load(),
 		ServeBusy:         s.serveBusy.Load(),
 		Bandwidth:         map[string]Bandwidth{},

@@ -96,6 +96,8 @@ func TestP2PMetrics(t *testing.T) {
 			BlockDrops:        p2p.GossipDrops{p2p.DropValidationThrottled: 33, p2p.DropUndeliverable: 34},
 			ControlDrops:      35,
 			ThrottledRPCs:     36,
+			SyncBuffered:      37,
+			SyncBufferFull:    38,
 		},
 	}
 	got := scrape(t, fakeSource{st})
