@@ -83,6 +83,14 @@ func newLoopbackHost(t *testing.T) host.Host {
 	return h
 }
 
+// gossipService is a Service with what gossipOptions needs: a router
+// made with its options counts its drops in s.drops, as a node's does.
+func gossipService() *Service {
+	cfg := Config{}
+	cfg.EnsureDefaults()
+	return &Service{cfg: cfg, guard: newGuard(cfg.BanDuration, cfg.Now), log: slog.New(slog.DiscardHandler)}
+}
+
 // waitUntil polls cond until it holds, failing the test after d (a bound
 // for a slow machine, not a performance limit).
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -96,24 +104,27 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// A receiver whose validation cannot keep up (one worker, a queue of one,
-// a validator held back) drops what arrives meanwhile: the tracer counts
+// A receiver with the node's gossip options whose validation cannot keep
+// up (one worker, a queue of one, a validator held back) drops what
+// arrives meanwhile: the tracer counts
 // each of those under the transaction topic, and every published message
 // is either delivered or counted.
 func TestGossipValidationQueueFullIsCounted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sendHost, recvHost := newLoopbackHost(t), newLoopbackHost(t)
-	tr := newDropTracer(testTxTopic, testBlockTopic, slog.New(slog.DiscardHandler))
 	sender, err := pubsub.NewGossipSub(ctx, sendHost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	receiver, err := pubsub.NewGossipSub(ctx, recvHost, pubsub.WithRawTracer(tr),
-		pubsub.WithValidateQueueSize(1), pubsub.WithValidateWorkers(1))
+	// The node's own options, with the queue and workers shrunk.
+	recv := gossipService()
+	receiver, err := pubsub.NewGossipSub(ctx, recvHost, append(recv.gossipOptions(testTxTopic, testBlockTopic),
+		pubsub.WithValidateQueueSize(1), pubsub.WithValidateWorkers(1))...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr := recv.drops
 	release := make(chan struct{})
 	// Inline: the validator runs on the one worker, so while it waits
 	// nothing else leaves the queue.
@@ -172,18 +183,22 @@ func TestGossipValidationQueueFullIsCounted(t *testing.T) {
 	}
 }
 
-// A peer that subscribes and then never reads fills its outbound queue:
+// A peer that subscribes and then never reads fills its outbound queue at
+// a sender with the node's gossip options:
 // what the sender cannot queue for it is counted as send_queue_full under
 // the message's topic.
 func TestGossipSendQueueFullIsCounted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sendHost, stalled := newLoopbackHost(t), newLoopbackHost(t)
-	tr := newDropTracer(testTxTopic, testBlockTopic, slog.New(slog.DiscardHandler))
-	sender, err := pubsub.NewGossipSub(ctx, sendHost, pubsub.WithRawTracer(tr), pubsub.WithPeerOutboundQueueSize(4))
+	// The node's own options, with the outbound queue shrunk.
+	send := gossipService()
+	sender, err := pubsub.NewGossipSub(ctx, sendHost, append(send.gossipOptions(testTxTopic, testBlockTopic),
+		pubsub.WithPeerOutboundQueueSize(4))...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr := send.drops
 	sendTopic, err := sender.Join(testTxTopic)
 	if err != nil {
 		t.Fatal(err)
