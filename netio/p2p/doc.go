@@ -52,7 +52,8 @@
 // this node's head chain at doubling steps down to its last irreversible
 // block), then fetches the blocks above it in windows sized to a byte
 // budget, from up to SyncPeers peers at once, each request with a deadline
-// sized to its bytes. Batches are checked for form (heights, links),
+// sized to its bytes, never further ahead of verification than the sync
+// buffer's cap (syncbuffer.go). Batches are checked for form (heights, links),
 // verified ahead (up to 8 blocks at once, each across the verifier's
 // workers) and applied in groups, one store sync per group. A peer that
 // times out, serves blocks that do not link or verify, or cannot serve the
