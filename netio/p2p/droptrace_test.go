@@ -113,7 +113,9 @@ func TestGossipValidationQueueFullIsCounted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sendHost, recvHost := newLoopbackHost(t), newLoopbackHost(t)
-	sender, err := pubsub.NewGossipSub(ctx, sendHost)
+	// The sender's outbound queue holds every message, so under load the
+	// sender drops none of them itself.
+	sender, err := pubsub.NewGossipSub(ctx, sendHost, pubsub.WithPeerOutboundQueueSize(1024))
 	if err != nil {
 		t.Fatal(err)
 	}
