@@ -25,7 +25,7 @@ import (
 const (
 	DropValidationQueueFull = iota // received, not validated: the validation queue (1,024) was full
 	DropValidationThrottled        // received, not validated: too many validations of its topic at once
-	DropSendQueueFull              // not sent to a peer: its outbound queue (256 RPCs) was full
+	DropSendQueueFull              // not sent to a peer: its outbound queue (256 RPCs) was full (pubsub's DropRPC also covers, rarely, an oversized RPC or a peer just gone)
 	DropUndeliverable              // validated, not handed to this node's subscription (read too slowly)
 	numDropReasons
 )
