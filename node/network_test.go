@@ -282,6 +282,29 @@ func (c *cluster) logState(t *testing.T) {
 	}
 }
 
+// builtAbove reports whether each of the producers (by node index; node
+// i holds producer key i) signed a block above height h on m's head chain.
+func (m *member) builtAbove(h uint64, producers []int) bool {
+	seen := map[koinos.Address]bool{}
+	v := m.n.Chain().View()
+	for id, height := v.Head.ID, v.Head.Height; height > h; height-- {
+		e, err := m.n.Store().BlockByID(id)
+		if err != nil || e == nil {
+			return false
+		}
+		if a, err := koinos.ParseAddress(e.Block.Header.GetSigner()); err == nil {
+			seen[a] = true
+		}
+		id = e.Previous
+	}
+	for _, p := range producers {
+		if !seen[m.c.producers[p].Address()] {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *cluster) minLIB() uint64 {
 	low := uint64(1 << 62)
 	for _, m := range c.nodes {
@@ -417,9 +440,30 @@ func TestPartitionAndHeal(t *testing.T) {
 	if err := c.nodes[2].submit(split[1]); err != nil {
 		t.Fatal(err)
 	}
-	// Blocks already in flight may still finalize one or two more; then
-	// irreversibility must stop on both sides while both keep producing.
-	time.Sleep(4 * c.interval)
+	// The last blocks before the split may still finalize one or two more
+	// on each side: a block is irreversible once three of the four
+	// producers built on it, and those blocks were signed by producers of
+	// both sides. That ends once both producers of a side have built on
+	// their side's branch: every block above has only their two signatures.
+	// (A fixed wait of four slots was too short when a producer missed its
+	// slot under load: the LIB moved from 5 to 7 after it.)
+	splitTop := uint64(0) // every block above was built after the split
+	for _, m := range c.nodes {
+		splitTop = max(splitTop, m.head())
+	}
+	sides := [][]int{{0, 1}, {2, 3}}
+	waitFor(t, 30*time.Second, "both producers of each side to build on its branch", func() bool {
+		for _, side := range sides {
+			for _, i := range side {
+				if !c.nodes[i].builtAbove(splitTop, side) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	// Then irreversibility must stop on both sides while both keep
+	// producing.
 	libs := make([]uint64, 4)
 	libIDs := make([]koinos.Digest, 4)
 	heads := make([]uint64, 4)
@@ -427,14 +471,17 @@ func TestPartitionAndHeal(t *testing.T) {
 		v := m.n.Chain().View()
 		libs[i], libIDs[i], heads[i] = v.LIB.Height, v.LIB.ID, v.Head.Height
 	}
-	time.Sleep(10 * c.interval)
-	for i, m := range c.nodes {
-		v := m.n.Chain().View()
-		if v.LIB.Height != libs[i] {
-			t.Fatalf("node %d: irreversibility moved from %d to %d during the split", i, libs[i], v.LIB.Height)
+	waitFor(t, 30*time.Second, "each side to build three more blocks", func() bool {
+		for i, m := range c.nodes {
+			if m.head() < heads[i]+3 {
+				return false
+			}
 		}
-		if v.Head.Height <= heads[i] {
-			t.Fatalf("node %d stopped producing during the split (head %d)", i, v.Head.Height)
+		return true
+	})
+	for i, m := range c.nodes {
+		if v := m.n.Chain().View(); v.LIB.Height != libs[i] {
+			t.Fatalf("node %d: irreversibility moved from %d to %d during the split", i, libs[i], v.LIB.Height)
 		}
 	}
 	healed := time.Now()

@@ -400,6 +400,15 @@ var ErrFutureBlock = errors.New("chain: block from the future")
 // irreversible.
 var ErrKnownBlock = errors.New("chain: block already known")
 
+// ErrSignedAtHeight is returned by BuildUntil when the signer already has a
+// block at the height it would build, on another branch above the last
+// irreversible block. A second one would be double production, which
+// taints both branches on every node that holds the two (forkDB.insert):
+// a producer whose head moved to a lower branch (fork choice prefers the
+// branch that finalizes more, so after a partition heals it may be lower)
+// waits until that branch passes the heights it signed.
+var ErrSignedAtHeight = errors.New("chain: this producer already signed a block at this height on another branch")
+
 // AcceptBlock applies a verified block from a peer (or this node's store)
 // at local time nowMs. The Ready must be committed and advanced before the
 // next step.
@@ -511,6 +520,10 @@ func (c *Chain) BuildUntil(ts uint64, signer koinos.Address, candidates []*sigve
 		return nil, errors.New("chain: Build before the previous Ready was advanced")
 	}
 	parent := c.fork.head
+	if signed := c.fork.produced[heightSigner{parent.topo.Height + 1, signer}]; len(signed) > 0 {
+		return nil, fmt.Errorf("%w: height %d (block 0x%x); building on 0x%x", ErrSignedAtHeight,
+			parent.topo.Height+1, signed[0].topo.ID.Multihash(), parent.topo.ID.Multihash())
+	}
 	h := &protocol.BlockHeader{
 		Previous:                parent.topo.ID.Multihash(),
 		Height:                  parent.topo.Height + 1,

@@ -632,3 +632,53 @@ func TestBuildUntilStops(t *testing.T) {
 		})
 	}
 }
+
+// After a partition heals, fork choice may move a producer to a lower
+// branch (one that finalizes more). Building on it at a height where the
+// producer already signed a block of its old branch would be double
+// production, which taints both branches on every node holding the two
+// and leaves them stuck below (TestPartitionAndHeal in node saw it): the
+// producer must refuse until the branch has passed that height.
+func TestNoSecondBlockAtASignedHeight(t *testing.T) {
+	c := newHarness(t, 4, 2) // producer 3's node, on side B
+	mk := func() *harness {
+		h := &harness{t: t, g: c.g, store: newMemStorage(), producers: c.producers, users: c.users, ckEvery: 1}
+		h.open()
+		return h
+	}
+	a := mk() // side A: producers 0 and 1
+	build := func(h *harness, p int, slot uint64) *sigverify.VerifiedBlock {
+		vb := h.blockOn(p, slot, nil)
+		h.step(h.c.AcceptBlock(vb, math.MaxUint64))
+		return vb
+	}
+	// Slots belong to producer slot mod 4. Shared: S1 (1), S2 (2). Then
+	// side B builds B3 (3), B4 (2), B5 (3): taller, but it finalizes only
+	// S1; side A builds A3 (0), A4 (1), which finalizes S2.
+	s1, s2 := build(c, 1, 1), build(c, 2, 2)
+	for _, vb := range []*sigverify.VerifiedBlock{s1, s2} {
+		a.step(a.c.AcceptBlock(vb, math.MaxUint64))
+	}
+	c.produce(3) // B3, slot 3
+	build(c, 2, 6)
+	_, b5 := c.produce(3) // B5, slot 7, height 5
+	a3, a4 := build(a, 0, 4), build(a, 1, 5)
+	// The heal: producer 3's node gets side A's blocks and moves to A4.
+	for _, vb := range []*sigverify.VerifiedBlock{a3, a4} {
+		c.step(c.c.AcceptBlock(vb, math.MaxUint64))
+	}
+	if v := c.c.View(); v.Head.ID != a4.ID || v.LIB.ID != s2.ID {
+		t.Fatalf("after the heal: head %d, lib %d; want A4 and S2 irreversible", v.Head.Height, v.LIB.Height)
+	}
+	// Its next slot would put a second block of producer 3 at height 5.
+	_, err := c.c.Build(c.c.SlotTime(11), c.producers[3].Address(), nil)
+	if !errors.Is(err, ErrSignedAtHeight) {
+		t.Fatalf("built at height 5 beside B5 (%x): err %v, want ErrSignedAtHeight", b5.ID[:4], err)
+	}
+	// Once side A has passed height 5, producer 3 builds on it again.
+	c.step(c.c.AcceptBlock(build(a, 0, 8), math.MaxUint64))
+	_, p := c.produce(3)
+	if v := c.c.View(); v.Head.ID != p.ID || v.Head.Height != 6 {
+		t.Fatalf("producer 3's block at height 6 is not head (head %d)", v.Head.Height)
+	}
+}

@@ -14,10 +14,13 @@
 //	gossip.go   gossipsub topics /ember/<chain>/tx/1 and /block/1: the
 //	            node's events in, batches and compact blocks out; the
 //	            validators that decide relay
+//	droptrace.go what gossipsub drops under load (full queues), counted
+//	            by topic and reason
 //	resend.go   local transactions gossiped again until a block has them
 //	fetch.go    /ember/fetch/1: the transactions a compact block lacks, or
 //	            the whole block
 //	sync.go     /ember/sync/1: fork point and block batches; the syncer
+//	syncbuffer.go how far fetching runs ahead of verification (the cap)
 //	guard.go    decaying error scores, bans, the connection gater
 //	txindex.go  recent transactions by short id, for compact blocks
 //	wire.go     length-prefixed frames, zstd for large responses
@@ -49,7 +52,8 @@
 // this node's head chain at doubling steps down to its last irreversible
 // block), then fetches the blocks above it in windows sized to a byte
 // budget, from up to SyncPeers peers at once, each request with a deadline
-// sized to its bytes. Batches are checked for form (heights, links),
+// sized to its bytes, never further ahead of verification than the sync
+// buffer's cap (syncbuffer.go). Batches are checked for form (heights, links),
 // verified ahead (up to 8 blocks at once, each across the verifier's
 // workers) and applied in groups, one store sync per group. A peer that
 // times out, serves blocks that do not link or verify, or cannot serve the

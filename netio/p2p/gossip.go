@@ -39,44 +39,7 @@ func (s *Service) topicName(kind string) string { return TopicName(s.node.View()
 // the application's error score, and joins the two topics.
 func (s *Service) startGossip() error {
 	txTopic, blockTopic := s.topicName(TopicTx), s.topicName(TopicBlock)
-	topicScore := func(w float64) *pubsub.TopicScoreParams {
-		return &pubsub.TopicScoreParams{
-			TopicWeight: w, TimeInMeshWeight: 0.01, TimeInMeshQuantum: time.Second, TimeInMeshCap: 300,
-			FirstMessageDeliveriesWeight: 1, FirstMessageDeliveriesDecay: pubsub.ScoreParameterDecay(10 * time.Minute), FirstMessageDeliveriesCap: 50,
-			InvalidMessageDeliveriesWeight: -100, InvalidMessageDeliveriesDecay: pubsub.ScoreParameterDecay(time.Hour),
-		}
-	}
-	params := &pubsub.PeerScoreParams{
-		Topics:        map[string]*pubsub.TopicScoreParams{blockTopic: topicScore(1), txTopic: topicScore(0.5)},
-		TopicScoreCap: 100,
-		// Gossipsub scores on its own (invalid deliveries, behaviour); the
-		// application's error score counts too, a hundredth of it, so a
-		// peer near the ban threshold stops getting gossip from this node.
-		AppSpecificScore:  func(p peer.ID) float64 { return -s.guard.score(p) / 100 },
-		AppSpecificWeight: 1,
-		// Many honest devnet nodes share 127.0.0.1; gossipsub does not
-		// count loopback for colocation anyway.
-		IPColocationFactorWeight: -10, IPColocationFactorThreshold: 4,
-		BehaviourPenaltyWeight: -1, BehaviourPenaltyThreshold: 6, BehaviourPenaltyDecay: pubsub.ScoreParameterDecay(10 * time.Minute),
-		DecayInterval: time.Second, DecayToZero: 0.01, RetainScore: 10 * time.Minute,
-	}
-	thresholds := &pubsub.PeerScoreThresholds{GossipThreshold: -500, PublishThreshold: -1000, GraylistThreshold: -2500, AcceptPXThreshold: 10, OpportunisticGraftThreshold: 1}
-	ps, err := pubsub.NewGossipSub(s.life, s.host,
-		pubsub.WithPeerScore(params, thresholds),
-		pubsub.WithPeerExchange(false),
-		// A node's own messages go to every subscribed peer at once, not
-		// only its mesh: the producer's block reaches each peer in one hop.
-		pubsub.WithFloodPublish(true),
-		// Static peers are direct peers: always sent every message.
-		pubsub.WithDirectPeers(s.static),
-		pubsub.WithMaxMessageSize(s.cfg.MaxMessageSize),
-		// Message ids are gossipsub's own (author and sequence number), not
-		// the content's hash: a batch gossiped again (resend.go) must not
-		// be taken for the one before, which its publisher has seen.
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithValidateQueueSize(1024),
-		pubsub.WithPeerOutboundQueueSize(256),
-	)
+	ps, err := pubsub.NewGossipSub(s.life, s.host, s.gossipOptions(txTopic, blockTopic)...)
 	if err != nil {
 		return fmt.Errorf("p2p: gossip: %w", err)
 	}
@@ -113,6 +76,54 @@ func (s *Service) startGossip() error {
 		}()
 	}
 	return nil
+}
+
+// gossipOptions are the router's options for the two topics: peer scoring
+// fed by the application's error score, signed messages, the queues, and
+// the tracer that counts what they drop (it becomes s.drops).
+func (s *Service) gossipOptions(txTopic, blockTopic string) []pubsub.Option {
+	topicScore := func(w float64) *pubsub.TopicScoreParams {
+		return &pubsub.TopicScoreParams{
+			TopicWeight: w, TimeInMeshWeight: 0.01, TimeInMeshQuantum: time.Second, TimeInMeshCap: 300,
+			FirstMessageDeliveriesWeight: 1, FirstMessageDeliveriesDecay: pubsub.ScoreParameterDecay(10 * time.Minute), FirstMessageDeliveriesCap: 50,
+			InvalidMessageDeliveriesWeight: -100, InvalidMessageDeliveriesDecay: pubsub.ScoreParameterDecay(time.Hour),
+		}
+	}
+	params := &pubsub.PeerScoreParams{
+		Topics:        map[string]*pubsub.TopicScoreParams{blockTopic: topicScore(1), txTopic: topicScore(0.5)},
+		TopicScoreCap: 100,
+		// Gossipsub scores on its own (invalid deliveries, behaviour); the
+		// application's error score counts too, a hundredth of it, so a
+		// peer near the ban threshold stops getting gossip from this node.
+		AppSpecificScore:  func(p peer.ID) float64 { return -s.guard.score(p) / 100 },
+		AppSpecificWeight: 1,
+		// Many honest devnet nodes share 127.0.0.1; gossipsub does not
+		// count loopback for colocation anyway.
+		IPColocationFactorWeight: -10, IPColocationFactorThreshold: 4,
+		BehaviourPenaltyWeight: -1, BehaviourPenaltyThreshold: 6, BehaviourPenaltyDecay: pubsub.ScoreParameterDecay(10 * time.Minute),
+		DecayInterval: time.Second, DecayToZero: 0.01, RetainScore: 10 * time.Minute,
+	}
+	s.drops = newDropTracer(txTopic, blockTopic, s.log)
+	thresholds := &pubsub.PeerScoreThresholds{GossipThreshold: -500, PublishThreshold: -1000, GraylistThreshold: -2500, AcceptPXThreshold: 10, OpportunisticGraftThreshold: 1}
+	return []pubsub.Option{
+		pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithPeerExchange(false),
+		// A node's own messages go to every subscribed peer at once, not
+		// only its mesh: the producer's block reaches each peer in one hop.
+		pubsub.WithFloodPublish(true),
+		// Static peers are direct peers: always sent every message.
+		pubsub.WithDirectPeers(s.static),
+		pubsub.WithMaxMessageSize(s.cfg.MaxMessageSize),
+		// Message ids are gossipsub's own (author and sequence number), not
+		// the content's hash: a batch gossiped again (resend.go) must not
+		// be taken for the one before, which its publisher has seen.
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithValidateQueueSize(1024),
+		pubsub.WithPeerOutboundQueueSize(256),
+		// What the two queues above (and the per-topic validation limit)
+		// shed is counted and logged, not dropped silently.
+		pubsub.WithRawTracer(s.drops),
+	}
 }
 
 // consumeEvents turns the node's events into gossip: locally submitted

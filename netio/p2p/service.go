@@ -84,6 +84,8 @@ type Service struct {
 	syncStat syncStats
 
 	gossip gossipStats
+	// drops counts what gossipsub shed under load (set by startGossip).
+	drops *dropTracer
 	// conflicts counts fork point answers whose chain lacks this node's
 	// last irreversible block.
 	conflicts atomic.Uint64

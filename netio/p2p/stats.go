@@ -31,6 +31,13 @@ type Stats struct {
 	FetchedTxs    uint64       // transactions fetched to complete compact blocks
 	FetchedWhole  uint64       // blocks fetched whole
 
+	// Messages gossipsub dropped under load, per topic and reason
+	// (DropReasons): full validation queue, too many validations at once,
+	// a peer's full outbound queue, a subscription read too slowly.
+	TxDrops, BlockDrops GossipDrops
+	ControlDrops        uint64 // outgoing RPCs without messages (control, subscriptions) dropped: full outbound queue
+	ThrottledRPCs       uint64 // RPCs whose messages were ignored: the router throttled their sender
+
 	SyncTarget        uint64 // height a running sync heads for (0: none)
 	SyncBlocks        uint64 // blocks applied by sync
 	SyncTxs           uint64
@@ -40,6 +47,8 @@ type Stats struct {
 	SyncTxsRate       uint64
 	FinalityConflicts uint64 // peers whose chain lacked this node's last irreversible block (docs/network.md)
 	SyncBadPeers      uint64 // invalid blocks served to sync (each scored against its peer)
+	SyncBuffered      int64  // bytes in the sync buffer now: fetched (or being fetched) ahead of verification
+	SyncBufferFull    uint64 // times a sync fetcher waited for room in the buffer (its cap: 2 × SyncPeers × SyncBatchBytes)
 	ServeBusy         uint64 // sync and fetch requests answered "busy": every serving slot taken for 1 s
 }
 
@@ -74,10 +83,13 @@ func (s *Service) Stats() Stats {
 		SyncBlocksRate:    s.syncStat.rateBlocks.Load(),
 		SyncTxsRate:       s.syncStat.rateTxs.Load(),
 		SyncBadPeers:      s.syncStat.invalidPeers.Load(),
+		SyncBuffered:      s.syncStat.buffered.Load(),
+		SyncBufferFull:    s.syncStat.bufferFull.Load(),
 		FinalityConflicts: s.conflicts.Load(),
 		ServeBusy:         s.serveBusy.Load(),
 		Bandwidth:         map[string]Bandwidth{},
 	}
+	st.TxDrops, st.BlockDrops, st.ControlDrops, st.ThrottledRPCs = s.drops.snapshot()
 	for p, b := range s.bw.GetBandwidthByProtocol() {
 		name := string(p)
 		if name == "" {

@@ -50,6 +50,8 @@ type syncStats struct {
 	rateBlocks   atomic.Uint64 // blocks/s over the last progress period
 	rateTxs      atomic.Uint64 // transactions/s over the last progress period
 	invalidPeers atomic.Uint64 // invalid blocks served (each costs its peer penaltyInvalidBlock)
+	buffered     atomic.Int64  // bytes in the sync buffer (syncbuffer.go) now
+	bufferFull   atomic.Uint64 // times a fetcher waited for room in the sync buffer
 }
 
 func (s *Service) wakeSync() {
@@ -304,12 +306,20 @@ type syncRound struct {
 	next   uint64 // next height to hand out
 	end    uint64
 
-	mu       sync.Mutex
-	retry    []window          // windows handed back, handed out first
-	arrived  map[uint64]*batch // fetched batches by first height
-	buffered int               // bytes of arrived batches not yet taken in order
-	// room is poked when arrived batches are taken, so fetchers waiting
-	// for the buffer to drain look again.
+	mu      sync.Mutex
+	retry   []window          // windows handed back, handed out first
+	arrived map[uint64]*batch // fetched batches by first height
+	// buffered is what the sync buffer holds (syncbuffer.go): responses
+	// in flight at their full budget, arrived batches, and the batch being
+	// handed to verification; peak is its highest in the round.
+	buffered, peak int
+	// wanted is the next height the round takes in order: its window may
+	// be fetched whatever the buffer holds.
+	wanted uint64
+	// loggedFull: the buffer's first wait in the round was logged.
+	loggedFull bool
+	// room is poked when the buffer shrinks or a window is handed back,
+	// so fetchers waiting for room look again.
 	room chan struct{}
 	wake chan struct{} // something arrived or a worker ended
 }
@@ -323,65 +333,6 @@ type batch struct {
 	blocks []*protocol.Block
 	peer   peer.ID
 	bytes  int
-}
-
-// maxBuffered bounds the fetched blocks waiting for their turn to be
-// verified: fetching runs ahead of verification only this far, so a
-// fresh node does not hold the chain in memory. Retries of windows handed
-// back are always allowed (the next block in order may be one of them).
-func (r *syncRound) maxBuffered() int { return 2 * r.s.cfg.SyncPeers * r.s.cfg.SyncBatchBytes }
-
-// waitRoom waits until the buffer has room for another window, or a
-// retry is waiting, or ctx ends (false).
-func (r *syncRound) waitRoom(ctx context.Context) bool {
-	for {
-		r.mu.Lock()
-		ok := r.buffered < r.maxBuffered() || len(r.retry) > 0
-		r.mu.Unlock()
-		if ok {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-r.room:
-		}
-	}
-}
-
-// take hands out the next window to fetch; ok is false when none is left.
-func (r *syncRound) take(count int) (window, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if n := len(r.retry); n > 0 {
-		w := r.retry[n-1]
-		r.retry = r.retry[:n-1]
-		return w, true
-	}
-	if r.next > r.end {
-		return window{}, false
-	}
-	w := window{from: r.next, count: int(min(uint64(count), r.end-r.next+1))}
-	r.next += uint64(w.count)
-	return w, true
-}
-
-func (r *syncRound) giveBack(w window) {
-	r.mu.Lock()
-	r.retry = append(r.retry, w)
-	r.mu.Unlock()
-	r.poke()
-	select {
-	case r.room <- struct{}{}: // a fetcher waiting for room may take it
-	default:
-	}
-}
-
-func (r *syncRound) poke() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
 }
 
 // sources are the peers that may hold the round's head: the target and
@@ -401,6 +352,8 @@ func (r *syncRound) run(ctx context.Context) (int, error) {
 	// The first height to apply, read before the fetchers start: they
 	// advance r.next as they take windows.
 	nextHeight := r.next
+	r.wanted = nextHeight
+	defer r.s.syncStat.buffered.Store(0)
 	r.arrived = map[uint64]*batch{}
 	r.wake = make(chan struct{}, 1)
 	r.room = make(chan struct{}, 1)
@@ -501,12 +454,9 @@ loop:
 		r.mu.Lock()
 		b := r.arrived[nextHeight]
 		if b != nil {
+			// Its bytes stay in the buffer until its blocks are all in
+			// verification's queue.
 			delete(r.arrived, nextHeight)
-			r.buffered -= b.bytes
-			select {
-			case r.room <- struct{}{}:
-			default:
-			}
 		}
 		r.mu.Unlock()
 		if b == nil {
@@ -530,6 +480,7 @@ loop:
 		prev, _ := digestOf(b.blocks[0].Header.Previous)
 		if lastIDSet && prev != lastID {
 			s.penalize(b.peer, penaltyBadResponse, "served blocks that do not link to the chain", "height", nextHeight)
+			r.release(b.bytes)
 			r.giveBack(window{from: nextHeight, count: len(b.blocks)})
 			continue
 		}
@@ -553,6 +504,10 @@ loop:
 		last := b.blocks[len(b.blocks)-1]
 		lastID, lastIDSet = koinos.BlockID(last.Header), true
 		nextHeight += uint64(len(b.blocks))
+		r.mu.Lock()
+		r.wanted = nextHeight
+		r.mu.Unlock()
+		r.release(b.bytes)
 		progress.tick(nextHeight - 1)
 	}
 	close(queue)
@@ -571,18 +526,26 @@ func (r *syncRound) fetchFrom(ctx context.Context, p peer.ID) {
 	s := r.s
 	count := 64 // blocks per request, adapted to the blocks' size
 	for ctx.Err() == nil {
-		if !r.waitRoom(ctx) {
-			return
-		}
-		w, ok := r.take(count)
+		w, ok := r.takeWindow(ctx, count)
 		if !ok {
 			return
+		}
+		// The window's reservation becomes the response's size, or is
+		// released if none comes.
+		arrived := 0
+		reserved := true
+		settle := func() {
+			if reserved {
+				r.settle(arrived)
+				reserved = false
+			}
 		}
 		req := &p2ppb.SyncRequest{Request: &p2ppb.SyncRequest_Blocks{Blocks: &p2ppb.BlocksRequest{
 			HeadId: r.head.id.Multihash(), FromHeight: w.from, Count: uint32(w.count), MaxBytes: uint32(s.cfg.SyncBatchBytes),
 		}}}
 		resp, wire, err := s.syncRequest(ctx, p, req, s.cfg.SyncBatchBytes)
 		if err != nil {
+			settle()
 			r.giveBack(w)
 			if ctx.Err() == nil {
 				s.requestFailed(p, err)
@@ -592,6 +555,7 @@ func (r *syncRound) fetchFrom(ctx context.Context, p peer.ID) {
 		s.syncStat.bytes.Add(uint64(wire))
 		blocks := resp.GetBlocks().GetBlocks()
 		if msg := resp.GetError(); msg != "" || resp.GetBlocks() == nil {
+			settle()
 			r.giveBack(w)
 			if p == r.target && msg == errUnknownHead {
 				s.penalize(p, penaltyLie, "cannot serve the head it announced", "height", r.head.height)
@@ -599,12 +563,10 @@ func (r *syncRound) fetchFrom(ctx context.Context, p peer.ID) {
 			return
 		}
 		if err := checkBatch(blocks, w); err != nil {
+			settle()
 			r.giveBack(w)
 			s.penalize(p, penaltyBadResponse, "bad blocks response", "err", err)
 			return
-		}
-		if len(blocks) < w.count {
-			r.giveBack(window{from: w.from + uint64(len(blocks)), count: w.count - len(blocks)})
 		}
 		// Aim the next request at about the byte budget.
 		size := 0
@@ -615,8 +577,12 @@ func (r *syncRound) fetchFrom(ctx context.Context, p peer.ID) {
 		count = max(1, min(maxBlocksPerRequest, s.cfg.SyncBatchBytes/per))
 		r.mu.Lock()
 		r.arrived[w.from] = &batch{blocks: blocks, peer: p, bytes: size}
-		r.buffered += size
 		r.mu.Unlock()
+		arrived = size
+		settle()
+		if len(blocks) < w.count {
+			r.giveBack(window{from: w.from + uint64(len(blocks)), count: w.count - len(blocks)})
+		}
 		r.poke()
 	}
 }

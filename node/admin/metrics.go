@@ -164,12 +164,17 @@ var (
 	descP2PSyncBad      = prometheus.NewDesc("ember_p2p_sync_bad_peers_total", "Times sync scored a peer down for serving a block that does not verify or apply.", nil, nil)
 	descP2PServeBusy    = prometheus.NewDesc("ember_p2p_serve_busy_total", "Sync and block-fetch requests from peers answered \"busy\": every serving slot (p2p.serve_requests) stayed taken for 1 s.", nil, nil)
 	descP2PConflicts    = prometheus.NewDesc("ember_p2p_finality_conflicts_total", "Fork point answers whose chain lacks this node's last irreversible block: this node and a peer finalized different branches (docs/network.md).", nil, nil)
+	descP2PSyncBuffered = prometheus.NewDesc("ember_p2p_sync_buffered_bytes", "Bytes in the sync buffer: blocks fetched (or being fetched, at a response's full budget) ahead of verification; capped at 2 × p2p.sync_peers × p2p.sync_batch_bytes.", nil, nil)
+	descP2PSyncBufFull  = prometheus.NewDesc("ember_p2p_sync_buffer_full_total", "Times a sync fetcher waited because the sync buffer was full (fetching ahead of verification as far as it may).", nil, nil)
+	descP2PGossipDrops  = prometheus.NewDesc("ember_p2p_gossip_dropped_total", "Gossip messages gossipsub dropped under load, by topic (tx, block; control: outgoing RPCs without messages) and reason: validation_queue_full and validation_throttled (received, never validated), send_queue_full (not sent: the peer's outbound queue was full), undeliverable (this node's subscription read too slowly).", []string{"topic", "reason"}, nil)
+	descP2PThrottled    = prometheus.NewDesc("ember_p2p_gossip_throttled_rpcs_total", "Gossip RPCs whose messages were ignored because the router throttled their sender.", nil, nil)
 )
 
 var p2pDescs = []*prometheus.Desc{
 	descP2PPeers, descP2PSyncing, descP2PGossip, descP2PBansActive, descP2PBansTotal, descP2PBytes, descP2PGossipMsgs,
 	descP2PPublished, descP2PBacklogDrops, descP2PResent, descP2PUnconfirmed, descP2PEventsLagged, descP2PCompact, descP2PFetchedTxs, descP2PSyncTarget,
 	descP2PSyncBlocks, descP2PSyncTxs, descP2PSyncBytes, descP2PSyncRounds, descP2PSyncBPS, descP2PSyncTPS, descP2PSyncBad, descP2PConflicts, descP2PServeBusy,
+	descP2PGossipDrops, descP2PThrottled, descP2PSyncBuffered, descP2PSyncBufFull,
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -302,6 +307,16 @@ func collectP2P(p p2p.Stats, gauge, counter func(*prometheus.Desc, float64, ...s
 		counter(descP2PGossipMsgs, float64(t.c.Rejected), t.topic, "rejected")
 		counter(descP2PGossipMsgs, float64(t.c.Ignored), t.topic, "ignored")
 	}
+	for _, t := range []struct {
+		topic string
+		d     p2p.GossipDrops
+	}{{"tx", p.TxDrops}, {"block", p.BlockDrops}} {
+		for reason, n := range t.d {
+			counter(descP2PGossipDrops, float64(n), t.topic, p2p.DropReasons[reason])
+		}
+	}
+	counter(descP2PGossipDrops, float64(p.ControlDrops), "control", p2p.DropReasons[p2p.DropSendQueueFull])
+	counter(descP2PThrottled, float64(p.ThrottledRPCs))
 	counter(descP2PPublished, float64(p.TxsPublished), "tx")
 	counter(descP2PPublished, float64(p.BatchesPub), "tx_batch")
 	counter(descP2PPublished, float64(p.BlocksPub), "block")
@@ -321,5 +336,7 @@ func collectP2P(p p2p.Stats, gauge, counter func(*prometheus.Desc, float64, ...s
 	gauge(descP2PSyncBPS, float64(p.SyncBlocksRate))
 	gauge(descP2PSyncTPS, float64(p.SyncTxsRate))
 	counter(descP2PSyncBad, float64(p.SyncBadPeers))
+	gauge(descP2PSyncBuffered, float64(p.SyncBuffered))
+	counter(descP2PSyncBufFull, float64(p.SyncBufferFull))
 	counter(descP2PConflicts, float64(p.FinalityConflicts))
 }

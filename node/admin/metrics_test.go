@@ -92,6 +92,12 @@ func TestP2PMetrics(t *testing.T) {
 			SyncTxsRate:       6000,
 			SyncBadPeers:      1,
 			FinalityConflicts: 2,
+			TxDrops:           p2p.GossipDrops{p2p.DropValidationQueueFull: 31, p2p.DropSendQueueFull: 32},
+			BlockDrops:        p2p.GossipDrops{p2p.DropValidationThrottled: 33, p2p.DropUndeliverable: 34},
+			ControlDrops:      35,
+			ThrottledRPCs:     36,
+			SyncBuffered:      37,
+			SyncBufferFull:    38,
 		},
 	}
 	got := scrape(t, fakeSource{st})
@@ -138,7 +144,18 @@ func TestP2PMetrics(t *testing.T) {
 		`ember_p2p_sync_txs_per_second`:                       6000,
 		`ember_p2p_sync_bad_peers_total`:                      1,
 		`ember_p2p_finality_conflicts_total`:                  2,
-		`ember_health`:                                        node.HealthDegraded,
+
+		`ember_p2p_gossip_dropped_total{reason="validation_queue_full",topic="tx"}`:    31,
+		`ember_p2p_gossip_dropped_total{reason="validation_throttled",topic="tx"}`:     0,
+		`ember_p2p_gossip_dropped_total{reason="send_queue_full",topic="tx"}`:          32,
+		`ember_p2p_gossip_dropped_total{reason="undeliverable",topic="tx"}`:            0,
+		`ember_p2p_gossip_dropped_total{reason="validation_queue_full",topic="block"}`: 0,
+		`ember_p2p_gossip_dropped_total{reason="validation_throttled",topic="block"}`:  33,
+		`ember_p2p_gossip_dropped_total{reason="send_queue_full",topic="block"}`:       0,
+		`ember_p2p_gossip_dropped_total{reason="undeliverable",topic="block"}`:         34,
+		`ember_p2p_gossip_dropped_total{reason="send_queue_full",topic="control"}`:     35,
+		`ember_p2p_gossip_throttled_rpcs_total`:                                        36,
+		`ember_health`:                                                                 node.HealthDegraded,
 	}
 	for series, v := range want {
 		g, ok := got[series]
