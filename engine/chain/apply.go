@@ -63,13 +63,13 @@ type txEnv struct {
 	// blockCompute is the compute of the block's transactions before this
 	// one: contracts may use only what the block has left.
 	blockCompute uint64
-	nowMs       uint64  // block time: mana regenerates up to it
-	seq         *uint32 // next event sequence number in the block
-	nonce       uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
-	usage       usage
-	reason      error                        // why the transaction reverted, if it did
-	arena       *contracts.Arena             // event structs for the block (nil: allocate)
-	receipt     *protocol.TransactionReceipt // where to write the receipt (nil: allocate)
+	nowMs        uint64  // block time: mana regenerates up to it
+	seq          *uint32 // next event sequence number in the block
+	nonce        uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
+	usage        usage
+	reason       error                        // why the transaction reverted, if it did
+	arena        *contracts.Arena             // event structs for the block (nil: allocate)
+	receipt      *protocol.TransactionReceipt // where to write the receipt (nil: allocate)
 }
 
 func failure(code chainpb.ErrorCode, format string, args ...any) error {
