@@ -6,6 +6,7 @@ import (
 
 	"github.com/emberchain/ember/engine/koinos"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
+	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
 // FuzzInstrument: bytecode is outside data. instrument refuses what it
@@ -48,6 +49,8 @@ func FuzzSystemCall(f *testing.F) {
 		chainpb.SystemCallId_event, chainpb.SystemCallId_hash, chainpb.SystemCallId_exit, chainpb.SystemCallId_call,
 		chainpb.SystemCallId_check_authority, chainpb.SystemCallId_log,
 		chainpb.SystemCallId_recover_public_key, chainpb.SystemCallId_verify_signature, chainpb.SystemCallId_get_contract_metadata,
+		chainpb.SystemCallId_get_transaction_field, chainpb.SystemCallId_get_block_field, chainpb.SystemCallId_get_account_nonce,
+		chainpb.SystemCallId_get_account_rc, chainpb.SystemCallId_verify_merkle_root,
 	} {
 		f.Add(uint32(sid), []byte{0x0a, 0x1b, 0x12, 0x19, 0x00})
 		f.Add(uint32(sid), mustMarshal(&chainpb.PutObjectArguments{Space: space(contractA, 1), Key: []byte("k"), Obj: []byte("v")}))
@@ -58,6 +61,9 @@ func FuzzSystemCall(f *testing.F) {
 		}
 		h := newMemHost(v)
 		h.contracts[string(contractA)] = scripted(syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, nil, "")})
+		// A transaction and block to read fields of, by any path.
+		h.tx = &protocol.Transaction{Id: []byte("id"), Header: &protocol.TransactionHeader{Payer: accountX, RcLimit: 5}, Signatures: [][]byte{{1}}}
+		h.block = &protocol.Block{Header: &protocol.BlockHeader{Height: 3}}
 		res, err := v.Run(bgCtx, &Call{ContractID: contractA, Bytecode: scripted(syscall{sid: chainpb.SystemCallId(sid), args: args}), Fuel: testFuel, Host: h})
 		var ke *koinos.Error
 		if err != nil && !errors.As(err, &ke) {
