@@ -409,6 +409,37 @@ var ErrKnownBlock = errors.New("chain: block already known")
 // waits until that branch passes the heights it signed.
 var ErrSignedAtHeight = errors.New("chain: this producer already signed a block at this height on another branch")
 
+// ErrNoFinality is returned by BuildUntil when the head's branch holds
+// too many blocks above the last irreversible one and this producer's
+// signature is already among them: another block of its own would not
+// bring irreversibility closer, only grow the fork database. A partition
+// that keeps every side below two thirds of the producers thus stops
+// after productionDepth blocks instead of growing branches that, past
+// chain.max_fork_blocks, the other side could never take back; once the
+// sides meet, a producer whose signature is not yet on the winning
+// branch builds on it, and its block moves irreversibility.
+var ErrNoFinality = errors.New("chain: too many blocks above the last irreversible one")
+
+// productionDepth is how far above the last irreversible block a producer
+// builds on a branch it already signed: half the fork database, less one
+// block per producer (each may add one past it, ErrNoFinality), so that
+// two sides of a partition fit in it together when they meet.
+func (c *Chain) productionDepth() uint64 {
+	d := c.maxFork/2 - len(c.producers)
+	return uint64(max(d, 1))
+}
+
+// signedAbove reports whether signer produced a block on n's branch above
+// the last irreversible block.
+func (c *Chain) signedAbove(n *node, signer koinos.Address) bool {
+	for ; n != nil && n != c.fork.root; n = n.parent {
+		if n.signer == signer {
+			return true
+		}
+	}
+	return false
+}
+
 // AcceptBlock applies a verified block from a peer (or this node's store)
 // at local time nowMs. The Ready must be committed and advanced before the
 // next step.
@@ -523,6 +554,10 @@ func (c *Chain) BuildUntil(ts uint64, signer koinos.Address, candidates []*sigve
 	if signed := c.fork.produced[heightSigner{parent.topo.Height + 1, signer}]; len(signed) > 0 {
 		return nil, fmt.Errorf("%w: height %d (block 0x%x); building on 0x%x", ErrSignedAtHeight,
 			parent.topo.Height+1, signed[0].topo.ID.Multihash(), parent.topo.ID.Multihash())
+	}
+	if depth := parent.topo.Height - c.fork.root.topo.Height; depth >= c.productionDepth() && c.signedAbove(parent, signer) {
+		return nil, fmt.Errorf("%w: the head is %d blocks above the last irreversible block %d and holds this producer's signature (the limit is %d: half of chain.max_fork_blocks %d, less one per producer); waiting for other producers' blocks",
+			ErrNoFinality, depth, c.fork.root.topo.Height, c.productionDepth(), c.maxFork)
 	}
 	h := &protocol.BlockHeader{
 		Previous:                parent.topo.ID.Multihash(),

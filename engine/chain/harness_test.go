@@ -97,6 +97,7 @@ type harness struct {
 	producers []keys.Signer
 	users     []keys.Signer
 	ckEvery   uint64
+	maxFork   int // Config.MaxForkBlocks (0: the default)
 }
 
 const initialBalance = 1_000_000_000_000 // 10,000 tokens of 8 decimals
@@ -141,7 +142,7 @@ func seed(s string) []byte {
 
 func (h *harness) open() {
 	h.t.Helper()
-	c, r, err := Open(Config{Genesis: h.g, Storage: h.store, CheckpointInterval: h.ckEvery})
+	c, r, err := Open(Config{Genesis: h.g, Storage: h.store, CheckpointInterval: h.ckEvery, MaxForkBlocks: h.maxFork})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ type Verify struct {
 // Chain configures the engine.
 type Chain struct {
 	CheckpointInterval uint64 `toml:"checkpoint_interval" check:"positive" doc:"Irreversible blocks between state checkpoints. Larger: fewer writes, longer replay after a crash."`
-	MaxForkBlocks      int    `toml:"max_fork_blocks" check:"positive" doc:"Most blocks held above the last irreversible one."`
+	MaxForkBlocks      int    `toml:"max_fork_blocks" check:"positive" doc:"Most blocks held above the last irreversible one. A producer stops extending a branch it already signed once it is half this deep (less one block per producer) above the last irreversible block, until other producers' blocks move irreversibility: a partition then stops instead of growing branches the other side could not take back (docs/network.md, Consensus)."`
 	AccountCache       int    `toml:"account_cache" check:"positive" doc:"Account records kept in memory."`
 	MaxReadCompute     uint64 `toml:"max_read_compute" check:"positive" doc:"Most compute one chain.read_contract call of an uploaded contract may use (fuel: about one unit per WebAssembly instruction). Reads are not consensus: this bounds how long one read holds an RPC worker."`
 }
