@@ -31,6 +31,8 @@ type cluster struct {
 	nodes     []*member
 	// amqp, when set, puts every node on the bus (AMQP RPC).
 	amqp *AMQPConfig
+	// maxFork, when set, is every node's chain.max_fork_blocks.
+	maxFork int
 }
 
 // member is one node of a cluster.
@@ -116,7 +118,7 @@ func (m *member) start() {
 	cfg := Config{
 		DataDir: m.dir, Genesis: m.c.g, ProducerKey: m.key, RPCListen: "127.0.0.1:0", Logger: testLogger(m.i),
 		P2P:  &p2p.Config{Identity: m.identity, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Peers: m.peers},
-		AMQP: m.c.amqp,
+		AMQP: m.c.amqp, MaxForkBlocks: m.c.maxFork,
 	}
 	n, err := New(cfg)
 	if err != nil {
@@ -530,6 +532,49 @@ func TestPartitionAndHeal(t *testing.T) {
 	joined := c.nodes[0].head()
 	waitFor(t, 3*c.interval+2*time.Second, "a new block on every node", func() bool {
 		_, same := c.sameChain(joined + 1)
+		return same
+	})
+}
+
+// TestLongPartitionHeals: a 2–2 split that lasts longer than the fork
+// database could hold (chain.max_fork_blocks 16 here): each side stops
+// producing at its bound instead of growing a branch the other could not
+// take back, and after the heal the network is one chain again with
+// irreversibility moving. Before the bound on production, the four nodes
+// ended on four heads for good.
+func TestLongPartitionHeals(t *testing.T) {
+	c := newCluster(t, 4, 0, 200*time.Millisecond)
+	c.maxFork = 16
+	for i := 0; i < 4; i++ {
+		c.add(i)
+	}
+	waitFor(t, 30*time.Second, "irreversibility", func() bool { return c.minLIB() >= 3 })
+	c.partition([]int{0, 1}, []int{2, 3})
+	// Each side stops: its head stays put for four slots.
+	waitFor(t, 60*time.Second, "both sides to stop producing", func() bool {
+		before := make([]uint64, 4)
+		for i, m := range c.nodes {
+			before[i] = m.head()
+		}
+		time.Sleep(4 * c.interval)
+		for i, m := range c.nodes {
+			if m.head() != before[i] {
+				return false
+			}
+		}
+		return true
+	})
+	for i, m := range c.nodes {
+		if v := m.n.Chain().View(); v.Head.Height-v.LIB.Height > uint64(c.maxFork/2) {
+			t.Fatalf("node %d: %d blocks above the last irreversible one, more than half of max_fork_blocks", i, v.Head.Height-v.LIB.Height)
+		}
+	}
+	lib := c.minLIB()
+	c.heal()
+	waitFor(t, 60*time.Second, "irreversibility after the heal", func() bool { return c.minLIB() > lib+2 })
+	top := c.nodes[0].head()
+	waitFor(t, 30*time.Second, "one chain after the heal", func() bool {
+		_, same := c.sameChain(top)
 		return same
 	})
 }
