@@ -33,5 +33,13 @@
 //     producer that signs two blocks at one height loses both branches;
 //   - a block is irreversible once more than two thirds of the producers
 //     signed it or a block above it; its state delta then merges into the
-//     base and other forks below it are dropped.
+//     base and other forks below it are dropped; a producer does not extend
+//     a branch it signed past productionDepth without irreversibility.
+//
+// Contracts (wasm.go): operations reach the native token (engine/contracts)
+// or, for uploaded Koinos WebAssembly contracts, engine/vm; exec is the
+// vm.Host through which a contract reads and writes its object spaces in
+// the block's state.Delta, calls other contracts and checks authority.
+// Compute is fuel, bounded by the transaction's rc_limit, the genesis's
+// per-transaction cap and what the block has left.
 package chain

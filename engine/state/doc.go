@@ -12,6 +12,11 @@
 // the merged Delta sees the same values in it as in Base, so no reader
 // sees a torn state.
 //
+// Besides the account records it holds objects (objects.go): contract
+// storage and uploaded contracts, by serialized Koinos database key, in
+// the same layers, ordered within a space for next/previous lookups that
+// merge the layers with the store (Storage.SeekState).
+//
 // Durability: Base tracks which records changed since the last checkpoint
 // (TakeDirty). The store writes them at checkpoints only; after a crash the
 // node replays the irreversible blocks since the checkpoint, so state is
