@@ -270,10 +270,14 @@ func (x *exec) callToken(caller *vm.Call, ep uint32, args []byte, fuel uint64, r
 	return res, err
 }
 
-// tokenAuthority answers the native token's authority checks with
-// Koinos's rule: a contract account that overrides contract-call
-// authority decides by its authorize entry point, any other account by
-// its signature on the transaction.
+// tokenAuthority answers the native token's authority checks as a token
+// built with Koinos's SDK answers them (System.requireAuthority, its
+// "enhanced security" default): called by a contract, the token accepts
+// that contract for its own account, refuses every other account unless
+// it is a contract that overrides its call authority (then asked through
+// its authorize entry point), so that a contract cannot spend what the
+// transaction's signers own; called by the transaction itself, it asks
+// Koinos's check_authority (a signature, or an override's authorize).
 type tokenAuthority struct {
 	x      *exec
 	caller *vm.Call // nil: the transaction's own operation
@@ -282,23 +286,44 @@ type tokenAuthority struct {
 }
 
 func (a *tokenAuthority) SignedBy(acct koinos.Address) bool {
-	if !a.x.c.contracts.has(acct.Bytes()) {
-		// Not a contract: no override to ask, the fast path of every
-		// transfer between plain accounts.
-		return a.x.tx != nil && a.x.tx.SignedBy(acct)
+	x := a.x
+	byContract := a.caller != nil && len(a.caller.ContractID) > 0
+	if byContract && string(a.caller.ContractID) == string(acct[:]) {
+		return true
+	}
+	if !x.c.contracts.has(acct.Bytes()) {
+		// Not a contract, so no override: the fast path of every transfer
+		// between plain accounts.
+		return !byContract && x.tx != nil && x.tx.SignedBy(acct)
 	}
 	caller := a.caller
 	if caller == nil {
 		caller = &vm.Call{}
 	}
+	if byContract {
+		meta, err := x.ContractMetadata(acct.Bytes())
+		if err != nil {
+			a.fail(err)
+			return false
+		}
+		if !meta.GetAuthorizesCallContract() {
+			return false
+		}
+	}
 	// The check runs inside the token, called by caller.
-	asked := &vm.Call{ContractID: a.x.c.tokenID, Caller: caller.ContractID, Depth: caller.Depth + 1}
-	ok, used, err := a.x.CheckAuthority(asked, chainpb.AuthorizationType_contract_call, acct.Bytes(), nil, a.fuel-min(a.used, a.fuel))
+	asked := &vm.Call{ContractID: x.c.tokenID, Caller: caller.ContractID, Depth: caller.Depth + 1}
+	ok, used, err := x.CheckAuthority(asked, chainpb.AuthorizationType_contract_call, acct.Bytes(), nil, a.fuel-min(a.used, a.fuel))
 	a.used = satAdd(a.used, used)
-	if err != nil && a.x.err == nil {
-		a.x.err = err
+	if err != nil {
+		a.fail(err)
 	}
 	return ok && err == nil
+}
+
+func (a *tokenAuthority) fail(err error) {
+	if a.x.err == nil {
+		a.x.err = err
+	}
 }
 
 // contractSet is every contract id ever uploaded on any branch the node

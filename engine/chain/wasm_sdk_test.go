@@ -9,6 +9,7 @@ import (
 
 	"github.com/emberchain/ember/engine/contracts"
 	"github.com/emberchain/ember/engine/keys"
+	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/txbuilder"
 	"github.com/emberchain/ember/internal/sdkas"
 	tokenpb "github.com/emberchain/ember/proto/koinos/contracts/token"
@@ -212,5 +213,49 @@ func TestAuthorizeOverride(t *testing.T) {
 	}
 	if _, _, abi, _, _ := h.c.View().Contract(id); abi != `{"v":2}` {
 		t.Fatalf("ABI after the re-upload: %q", abi)
+	}
+}
+
+// TestContractCallsNativeToken: a contract calling the native token may
+// move its own tokens without its key's signature, but not the tokens of
+// the transaction's signer (the SDK's enhanced-security rule, which a
+// token built with Koinos's SDK applies too), even though the signer
+// signed the transaction that called the contract.
+func TestContractCallsNativeToken(t *testing.T) {
+	code := sdkas.Contract(t, "forwarder")
+	h := newHarness(t, 1, 2)
+	k := keys.Ed25519FromSeed(seed("sdk-forwarder"))
+	const rc = 900_000_000
+	fund, err := txbuilder.Transfer(h.users[0], h.c.Token().ID(), k.Address(), 5000, txbuilder.Header{ChainID: h.c.Limits().ChainID, Nonce: 1, RcLimit: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, prop := h.produce(0, h.contractTx(1, 1, rc, []keys.Signer{k}, uploadOp(k.Address(), code, "{}")), fund)
+	if len(prop.Block.Transactions) != 2 {
+		t.Fatalf("upload and funding: failed %v", prop.Failed)
+	}
+	forward := func(from koinos.Address) *protocol.TransactionReceipt {
+		t.Helper()
+		args := append(h.c.Token().ID().Bytes(), marshalVT(t, &tokenpb.TransferArguments{From: from.Bytes(), To: h.users[0].Address().Bytes(), Value: 10})...)
+		_, prop := h.produce(0, h.contractTx(1, h.nextNonce(1), rc, nil, callOp(k.Address().Bytes(), contracts.EntryTransfer, args)))
+		if len(prop.Block.Transactions) != 1 {
+			t.Fatalf("forwarded transfer left out: %v", prop.Failed)
+		}
+		return h.receiptOf(prop, 0)
+	}
+	before, _ := h.account(1)
+	if r := forward(h.users[1].Address()); !r.Reverted {
+		t.Fatal("a contract moved the tokens of the transaction's signer")
+	}
+	if after, _ := h.account(1); after != before {
+		// The payer's balance is its mana's source too, but rc is mana, not balance.
+		t.Fatalf("signer's balance %d -> %d", before, after)
+	}
+	if r := forward(k.Address()); r.Reverted {
+		t.Fatalf("the contract could not move its own tokens: %v", r.Logs)
+	}
+	acct, err := h.c.View().Account(k.Address())
+	if err != nil || acct.Balance != 4990 {
+		t.Fatalf("contract balance %d, %v; want 4990", acct.Balance, err)
 	}
 }
