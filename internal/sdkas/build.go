@@ -115,6 +115,13 @@ func Build(name string) ([]byte, error) {
 		if code, err := os.ReadFile(cached); err == nil {
 			return code, nil
 		}
+		// make test runs several test binaries at once, each wanting the
+		// same contracts: one builds, the others wait for its result.
+		unlock := lockFile(cached + ".lock")
+		defer unlock()
+		if code, err := os.ReadFile(cached); err == nil {
+			return code, nil
+		}
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
