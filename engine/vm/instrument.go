@@ -522,11 +522,26 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 			returns = append(returns, at)
 			returnDepth = append(returnDepth, len(stack))
 		case 0xfc:
-			if b, err := r.peek(); err == nil && (b == 8 || b == 10 || b == 11) {
+			// The sub-opcode is a LEB128 u32, which may be padded: decoded,
+			// not peeked, so no encoding of a bulk instruction escapes its
+			// charge.
+			ahead := r
+			if sub, err := ahead.u32(); err == nil && (sub == 8 || sub == 10 || sub == 11) {
 				bulk = append(bulk, bulkOp{at: at})
 			}
 			if err := r.skipImmediates(op); err != nil {
 				return nil, err
+			}
+		case 0x23, 0x24: // global.get, global.set
+			// The module's own globals only: the indices past them are the
+			// fuel and depth counters once instrumented, and a contract
+			// that could set them would run unmetered.
+			g, err := r.u32()
+			if err != nil {
+				return nil, err
+			}
+			if g >= fuelIdx {
+				return nil, invalid("global index %d out of range", g)
 			}
 		case 0x40: // memory.grow
 			bulk = append(bulk, bulkOp{at: at, grow: true})
