@@ -77,6 +77,29 @@ const (
 // SIMD, threads, tail calls and exceptions, and functions returning more
 // than one value. Every refusal is an ErrInvalidModule.
 func instrument(code []byte, maxDepth uint32) ([]byte, error) {
+	inst, err := instrumentModule(code, maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	return inst.code, nil
+}
+
+// instrumented is a module instrument rewrote, with what the VM needs to
+// know of it.
+type instrumented struct {
+	code      []byte
+	hasStart  bool
+	hasMemory bool
+	// numGlobals is the module's own globals, each exported as
+	// globalExport(i) so that a pooled instance's can be reset.
+	numGlobals uint32
+	// reusable: no instruction changes the instance's tables or segments
+	// (table.set, data.drop), so resetting memory and globals gives back a
+	// fresh instance (pool.go).
+	reusable bool
+}
+
+func instrumentModule(code []byte, maxDepth uint32) (*instrumented, error) {
 	m, err := parseModule(code)
 	if err != nil {
 		return nil, err
@@ -96,7 +119,10 @@ func instrument(code []byte, maxDepth uint32) ([]byte, error) {
 	globals = append(globals, valI32, 1, 0x41, 0, 0x0b) // depth: mut i32 = 0
 	m.sections[secGlobal] = globals
 
-	nExports := m.numExports + 2
+	if uint64(m.numExports)+uint64(m.numGlobals)+3 > math.MaxUint32 {
+		return nil, invalid("too many exports")
+	}
+	nExports := m.numExports + m.numGlobals + 2
 	if m.hasStart {
 		nExports++
 	}
@@ -104,6 +130,9 @@ func instrument(code []byte, maxDepth uint32) ([]byte, error) {
 	exports = append(exports, m.exportEntries...)
 	exports = appendExport(exports, exportFuel, 0x03, fuelIdx)
 	exports = appendExport(exports, exportDepth, 0x03, depthIdx)
+	for i := range m.numGlobals {
+		exports = appendExport(exports, globalExport(i), 0x03, i)
+	}
 	if m.hasStart {
 		exports = appendExport(exports, exportStart, 0x00, m.startFunc)
 	}
@@ -120,7 +149,14 @@ func instrument(code []byte, maxDepth uint32) ([]byte, error) {
 		out = appendU32(out, uint32(len(s)))
 		out = append(out, s...)
 	}
-	return out, nil
+	_, hasMemory := m.sections[secMemory]
+	return &instrumented{
+		code:       out,
+		hasStart:   m.hasStart,
+		hasMemory:  hasMemory,
+		numGlobals: m.numGlobals,
+		reusable:   !m.changesSegments,
+	}, nil
 }
 
 func appendExport(b []byte, name string, kind byte, idx uint32) []byte {
@@ -142,6 +178,10 @@ type module struct {
 	exportEntries []byte
 	hasStart      bool
 	startFunc     uint32
+	// changesSegments: a body uses table.set or data.drop, the only
+	// instructions accepted that change an instance's state outside its
+	// memory and globals.
+	changesSegments bool
 }
 
 type funcType struct{ params, results []byte }
@@ -425,10 +465,11 @@ func (m *module) instrumentCode(fuelIdx, depthIdx, maxDepth uint32) ([]byte, err
 		if len(ft.results) > 1 {
 			return nil, invalid("function %d returns %d values; at most one is supported", m.numImported+i, len(ft.results))
 		}
-		nb, err := instrumentBody(body, ft, fuelIdx, depthIdx, maxDepth)
+		nb, changes, err := instrumentBody(body, ft, fuelIdx, depthIdx, maxDepth)
 		if err != nil {
 			return nil, fmt.Errorf("%w (function %d)", err, m.numImported+i)
 		}
+		m.changesSegments = m.changesSegments || changes
 		out = appendU32(out, uint32(len(nb)))
 		out = append(out, nb...)
 	}
@@ -452,29 +493,30 @@ type control struct {
 
 // instrumentBody decodes one function body, counts instructions per
 // segment and writes it out with the charges, the depth check and the
-// return rewriting (see instrument).
-func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32) ([]byte, error) {
+// return rewriting (see instrument). changes reports a table.set or a
+// data.drop in it.
+func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32) (out []byte, changes bool, err error) {
 	r := reader{b: body}
 	nLocals, err := r.u32()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	localsStart := r.off
 	total := uint64(len(ft.params))
 	for i := uint32(0); i < nLocals; i++ {
 		c, err := r.u32()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		t, err := r.byte()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := checkValType(t); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if total += uint64(c); total > 50000 {
-			return nil, invalid("more than 50000 locals")
+			return nil, false, invalid("more than 50000 locals")
 		}
 	}
 	codeStart := r.off
@@ -495,12 +537,12 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 		switch op {
 		case 0x02, 0x04: // block, if
 			if err := r.blockType(); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			stack = append(stack, control{segment: cur})
 		case 0x03: // loop
 			if err := r.blockType(); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			stack = append(stack, control{loop: true, segment: cur})
 			segs = append(segs, segment{at: r.off})
@@ -509,7 +551,7 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 			if len(stack) == 0 {
 				end = at
 				if !r.done() {
-					return nil, invalid("code after the end of a function body")
+					return nil, false, invalid("code after the end of a function body")
 				}
 				break
 			}
@@ -526,11 +568,13 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 			// not peeked, so no encoding of a bulk instruction escapes its
 			// charge.
 			ahead := r
-			if sub, err := ahead.u32(); err == nil && (sub == 8 || sub == 10 || sub == 11) {
+			sub, err := ahead.u32()
+			if err == nil && (sub == 8 || sub == 10 || sub == 11) {
 				bulk = append(bulk, bulkOp{at: at})
 			}
+			changes = changes || (err == nil && sub == 9) // data.drop
 			if err := r.skipImmediates(op); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		case 0x23, 0x24: // global.get, global.set
 			// The module's own globals only: the indices past them are the
@@ -538,31 +582,36 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 			// that could set them would run unmetered.
 			g, err := r.u32()
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			if g >= fuelIdx {
-				return nil, invalid("global index %d out of range", g)
+				return nil, false, invalid("global index %d out of range", g)
+			}
+		case 0x26: // table.set
+			changes = true
+			if err := r.skipImmediates(op); err != nil {
+				return nil, false, err
 			}
 		case 0x40: // memory.grow
 			bulk = append(bulk, bulkOp{at: at, grow: true})
 			if err := r.skipImmediates(op); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		default:
 			if err := r.skipImmediates(op); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 	}
 	if end < 0 {
-		return nil, invalid("function body has no end")
+		return nil, false, invalid("function body has no end")
 	}
 
 	bt := byte(0x40)
 	if len(ft.results) == 1 {
 		bt = ft.results[0]
 	}
-	out := make([]byte, 0, len(body)+len(segs)*24+len(bulk)*24+48)
+	out = make([]byte, 0, len(body)+len(segs)*24+len(bulk)*24+48)
 	out = appendU32(out, nLocals+1)
 	out = append(out, body[localsStart:codeStart]...)
 	out = append(out, 1, valI32)
@@ -614,7 +663,7 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 	out = append(out, 0x41, 1, 0x6b, 0x24) // i32.const 1; i32.sub; global.set
 	out = appendU32(out, depthIdx)
 	out = append(out, 0x0b)
-	return out, nil
+	return out, changes, nil
 }
 
 // appendCharge writes: fuel -= n; if fuel < 0 { unreachable }.

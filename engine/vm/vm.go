@@ -88,11 +88,30 @@ type compiled struct {
 	// hasMemory: the module defines a memory (wazero's Module.Memory is a
 	// typed nil otherwise, not a nil interface).
 	hasMemory bool
+	// reusable: its instances can be reset and pooled (pool.go);
+	// numGlobals, the module's own globals, exported by instrument; image,
+	// a fresh instance's memory. Set before the module is shared, then
+	// read-only.
+	reusable   bool
+	numGlobals uint32
+	image      memoryImage
 	// users counts the calls holding the module, evicted says the cache
 	// dropped it: it is closed when both say nobody needs it, never while
-	// a call may still instantiate it. Guarded by VM.mu.
+	// a call may still instantiate it. idle are its pooled instances,
+	// closed with it. Guarded by VM.mu.
 	users   int
 	evicted bool
+	idle    []*instance
+}
+
+// close releases the module and its idle instances. Called with VM.mu
+// held, or before the module was shared.
+func (c *compiled) close() {
+	for _, in := range c.idle {
+		_ = in.mod.Close(context.Background())
+	}
+	c.idle = nil
+	_ = c.mod.Close(context.Background())
 }
 
 // New builds a VM. It uses wazero's compiler where wazero has one (amd64,
@@ -143,15 +162,11 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 	if len(code) > v.cfg.MaxBytecode {
 		return nil, invalid("%d bytes, more than the %d allowed", len(code), v.cfg.MaxBytecode)
 	}
-	m, err := parseModule(code)
+	inst, err := instrumentModule(code, v.cfg.MaxCallDepth)
 	if err != nil {
 		return nil, err
 	}
-	inst, err := instrument(code, v.cfg.MaxCallDepth)
-	if err != nil {
-		return nil, err
-	}
-	mod, err := v.rt.CompileModule(context.Background(), inst)
+	mod, err := v.rt.CompileModule(context.Background(), inst.code)
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
@@ -165,8 +180,15 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 		_ = mod.Close(context.Background())
 		return nil, invalid("no exported _start function")
 	}
-	_, hasMemory := m.sections[secMemory]
-	return &compiled{mod: mod, hasStart: m.hasStart, hasMemory: hasMemory}, nil
+	c := &compiled{
+		mod:        mod,
+		hasStart:   inst.hasStart,
+		hasMemory:  inst.hasMemory,
+		reusable:   inst.reusable,
+		numGlobals: inst.numGlobals,
+	}
+	v.preparePool(c)
+	return c, nil
 }
 
 // module returns the compiled module for a contract, compiling it on first
@@ -190,7 +212,7 @@ func (v *VM) module(id, code []byte) (*compiled, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if have, ok := v.cache[key]; ok {
-		_ = c.mod.Close(context.Background())
+		c.close()
 		have.users++
 		return have, nil
 	}
@@ -200,7 +222,7 @@ func (v *VM) module(id, code []byte) (*compiled, error) {
 		v.order = v.order[1:]
 		old.evicted = true
 		if old.users == 0 {
-			_ = old.mod.Close(context.Background())
+			old.close()
 		}
 	}
 	c.users = 1
@@ -215,7 +237,7 @@ func (v *VM) release(c *compiled) {
 	defer v.mu.Unlock()
 	c.users--
 	if c.evicted && c.users == 0 {
-		_ = c.mod.Close(context.Background())
+		c.close()
 	}
 }
 
@@ -273,27 +295,28 @@ func (v *VM) Run(ctx context.Context, c *Call) (*Result, error) {
 	defer v.release(comp)
 	fr := &frame{vm: v, call: c, res: res, hasMemory: comp.hasMemory}
 	ctx = context.WithValue(ctx, frameKey{}, fr)
-	mod, err := v.rt.InstantiateModule(ctx, comp.mod, instanceConfig)
+	in, err := v.acquire(ctx, comp)
 	if err != nil {
 		return res, koinos.Errorf(chainpb.ErrorCode_reversion, "contract cannot be instantiated: %v", err)
 	}
-	defer mod.Close(ctx)
-	fr.fuel = mod.ExportedGlobal(exportFuel).(api.MutableGlobal)
-	fr.depth = mod.ExportedGlobal(exportDepth)
+	// Runs before release: the instance goes back to the module's pool,
+	// or is closed, while the call still holds the module.
+	defer v.putBack(comp, in)
+	fr.fuel, fr.depth = in.fuel, in.depth
 	budget := min(c.Fuel, math.MaxInt64)
 	fr.fuel.Set(budget)
 
 	// The instance's initial memory was allocated and cleared for this
-	// call: charged like memory.grow.
+	// call (or reset to that state): charged like memory.grow.
 	err = nil
-	if comp.hasMemory && !fr.charge(uint64(mod.Memory().Size())/bulkBytesPerFuel) {
+	if comp.hasMemory && !fr.charge(uint64(in.mod.Memory().Size())/bulkBytesPerFuel) {
 		fr.err = fr.outOfCompute()
 	}
-	if fr.err == nil && comp.hasStart {
-		_, err = mod.ExportedFunction(exportStart).Call(ctx)
+	if fr.err == nil && in.start != nil {
+		_, err = in.start.Call(ctx)
 	}
 	if fr.err == nil && err == nil && !fr.exited {
-		_, err = mod.ExportedFunction("_start").Call(ctx)
+		_, err = in.main.Call(ctx)
 	}
 	left := int64(fr.fuel.Get())
 	res.Compute = budget
