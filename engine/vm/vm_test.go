@@ -574,3 +574,35 @@ func TestSignatureSystemCalls(t *testing.T) {
 		t.Errorf("compute %d does not include the recoveries", res.Compute)
 	}
 }
+
+// TestCacheFindsTheCodeRun: calls to one contract id with different
+// bytecode (an upgrade, or two forks) each run their own code, also when
+// the caller rewrites its bytecode buffer in place between calls.
+func TestCacheFindsTheCodeRun(t *testing.T) {
+	v := newVM(t, Config{})
+	x := scripted(syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, []byte("x"), "")})
+	y := scripted(syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, []byte("y"), "")})
+	buf := bytes.Clone(x)
+	for i, step := range []struct {
+		id   []byte
+		code func() []byte
+		want string
+	}{
+		{contractA, func() []byte { return x }, "x"},
+		{contractA, func() []byte { return y }, "y"},
+		{contractA, func() []byte { return x }, "x"},
+		{contractB, func() []byte { return y }, "y"},
+		{contractA, func() []byte { return x }, "x"},
+		{accountX, func() []byte { return buf }, "x"},
+		{accountX, func() []byte { copy(buf, y); return buf }, "y"},
+		{accountX, func() []byte { copy(buf, x); return buf }, "x"},
+	} {
+		res, err := v.Run(bgCtx, &Call{ContractID: step.id, Bytecode: step.code(), Fuel: testFuel, Host: newMemHost(v)})
+		if err != nil || string(res.Value) != step.want {
+			t.Fatalf("call %d: %v, %q, want %q", i, err, res.Value, step.want)
+		}
+	}
+	if v.Cached() != 5 {
+		t.Fatalf("%d cached modules, want 5 (two codes at A and at X, one at B)", v.Cached())
+	}
+}
