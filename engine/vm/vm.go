@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"math"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/emberchain/ember/engine/koinos"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
@@ -425,4 +425,10 @@ func (f *frame) charge(n uint64) bool {
 	return true
 }
 
-var errAbort = errors.New("vm: call aborted")
+// errAbort is what the host panics with to end a call (exit, an aborting
+// system call); the frame says why, so the error wazero returns for it is
+// not used. A *sys.ExitError because wazero hands that back as is, where
+// it formats any other panic value with a wasm stack trace: every
+// contract ends with exit, and the formatting was a twentieth of a short
+// call.
+var errAbort = sys.NewExitError(0)
