@@ -11,6 +11,7 @@ import (
 const (
 	exportFuel  = "__ember_fuel"
 	exportDepth = "__ember_depth"
+	exportHalt  = "__ember_halt"
 	exportStart = "__ember_start" // the module's start function, run by the host once fuel is set
 )
 
@@ -68,6 +69,12 @@ const (
 //   - call depth: a mutable i32 global counts active wasm frames; a
 //     function entered past maxDepth traps. The engine's own stack limit
 //     depends on native frame sizes (so on the machine); this one does not.
+//   - halt: a mutable i32 global, exported, tested after every call and
+//     call_indirect; once the host set it (the contract called exit) each
+//     frame branches to its end and returns a zero, so the call unwinds
+//     without running or charging another counted instruction.
+//   - every global of the module is exported too (globalExport), so that
+//     a pooled instance's can be reset (pool.go).
 //   - the start function, if any, is exported instead of run on
 //     instantiation, so it runs metered like the rest.
 //
@@ -112,17 +119,18 @@ func instrumentModule(code []byte, maxDepth uint32) (*instrumented, error) {
 	}
 	m.sections[secCode] = body
 
-	// Two globals appended to the module's own: indices past theirs.
-	globals := appendU32(nil, m.numGlobals+2)
+	// Three globals appended to the module's own: indices past theirs.
+	globals := appendU32(nil, m.numGlobals+3)
 	globals = append(globals, m.globalEntries...)
 	globals = append(globals, valI64, 1, 0x42, 0, 0x0b) // fuel: mut i64 = 0
 	globals = append(globals, valI32, 1, 0x41, 0, 0x0b) // depth: mut i32 = 0
+	globals = append(globals, valI32, 1, 0x41, 0, 0x0b) // halt: mut i32 = 0
 	m.sections[secGlobal] = globals
 
-	if uint64(m.numExports)+uint64(m.numGlobals)+3 > math.MaxUint32 {
+	if uint64(m.numExports)+uint64(m.numGlobals)+4 > math.MaxUint32 {
 		return nil, invalid("too many exports")
 	}
-	nExports := m.numExports + m.numGlobals + 2
+	nExports := m.numExports + m.numGlobals + 3
 	if m.hasStart {
 		nExports++
 	}
@@ -130,6 +138,7 @@ func instrumentModule(code []byte, maxDepth uint32) (*instrumented, error) {
 	exports = append(exports, m.exportEntries...)
 	exports = appendExport(exports, exportFuel, 0x03, fuelIdx)
 	exports = appendExport(exports, exportDepth, 0x03, depthIdx)
+	exports = appendExport(exports, exportHalt, 0x03, depthIdx+1)
 	for i := range m.numGlobals {
 		exports = appendExport(exports, globalExport(i), 0x03, i)
 	}
@@ -433,12 +442,12 @@ func (m *module) vectorHead(id byte, room uint32, what string) (uint32, []byte, 
 }
 
 func (m *module) parseGlobals() (err error) {
-	m.numGlobals, m.globalEntries, err = m.vectorHead(secGlobal, 2, "globals")
+	m.numGlobals, m.globalEntries, err = m.vectorHead(secGlobal, 3, "globals")
 	return err
 }
 
 func (m *module) parseExports() (err error) {
-	m.numExports, m.exportEntries, err = m.vectorHead(secExport, 3, "exports")
+	m.numExports, m.exportEntries, err = m.vectorHead(secExport, 4, "exports")
 	return err
 }
 
@@ -529,6 +538,8 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 	var returns []int // offsets of return opcodes, with their control depth
 	var returnDepth []int
 	var bulk []bulkOp // memory.init, memory.copy, memory.fill and memory.grow
+	var calls []int   // offsets just past call and call_indirect instructions
+	var callDepth []int
 	end := -1
 	for !r.done() {
 		at := r.off
@@ -560,6 +571,12 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 			if c.loop {
 				cur = c.segment
 			}
+		case 0x10, 0x11: // call, call_indirect: followed by the halt check
+			if err := r.skipImmediates(op); err != nil {
+				return nil, false, err
+			}
+			calls = append(calls, r.off)
+			callDepth = append(callDepth, len(stack))
 		case 0x0f: // return: becomes a branch to the wrapper block
 			returns = append(returns, at)
 			returnDepth = append(returnDepth, len(stack))
@@ -630,9 +647,12 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 	out = append(out, 0x02, bt)
 
 	prev := codeStart
-	si, ri, bi := 1, 0, 0
-	for prev < end {
+	si, ri, bi, ci := 1, 0, 0, 0
+	for prev < end || (ci < len(calls) && calls[ci] == end) {
 		next := end
+		if ci < len(calls) && calls[ci] < next {
+			next = calls[ci]
+		}
 		if si < len(segs) && segs[si].at < next {
 			next = segs[si].at
 		}
@@ -644,7 +664,12 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 		}
 		out = append(out, body[prev:next]...)
 		prev = next
-		if si < len(segs) && segs[si].at == next {
+		// The halt check comes first: after a call that halted, nothing
+		// at the same offset (a bulk instruction's charge) may run.
+		if ci < len(calls) && calls[ci] == next {
+			out = appendHaltCheck(out, depthIdx+1, bt, uint32(callDepth[ci]))
+			ci++
+		} else if si < len(segs) && segs[si].at == next {
 			out = appendCharge(out, fuelIdx, segs[si].count)
 			si++
 		} else if bi < len(bulk) && bulk[bi].at == next {
@@ -664,6 +689,27 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 	out = appendU32(out, depthIdx)
 	out = append(out, 0x0b)
 	return out, changes, nil
+}
+
+// appendHaltCheck writes, after a call: if halt { br to the wrapper block,
+// with a zero of the function's result type }. depth is the control depth
+// at the call. The host sets halt when the contract exits: every frame
+// then returns at once, running no counted instruction, instead of the
+// host unwinding them with a Go panic (which wazero turns into an error
+// with a stack trace, a tenth of a short call).
+func appendHaltCheck(b []byte, haltIdx uint32, bt byte, depth uint32) []byte {
+	b = append(b, 0x23)
+	b = appendU32(b, haltIdx)
+	b = append(b, 0x04, 0x40) // if
+	switch bt {
+	case valI32:
+		b = append(b, 0x41, 0)
+	case valI64:
+		b = append(b, 0x42, 0)
+	}
+	b = append(b, 0x0c) // br, past the if to the wrapper
+	b = appendU32(b, depth+1)
+	return append(b, 0x0b)
 }
 
 // appendCharge writes: fuel -= n; if fuel < 0 { unreachable }.

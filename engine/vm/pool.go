@@ -46,10 +46,12 @@ type instance struct {
 	mod   api.Module
 	fuel  api.MutableGlobal
 	depth api.Global
+	halt  api.MutableGlobal
 	start api.Function // the module's start function, nil without one
 	main  api.Function // _start
 	// globals are the instance's mutable globals (the instrumentation's
-	// fuel and depth included), initial their values at instantiation.
+	// fuel, depth and halt included), initial their values at
+	// instantiation.
 	globals []api.MutableGlobal
 	initial []uint64
 }
@@ -64,6 +66,7 @@ func (v *VM) instantiate(ctx context.Context, c *compiled) (*instance, error) {
 		mod:   mod,
 		fuel:  mod.ExportedGlobal(exportFuel).(api.MutableGlobal),
 		depth: mod.ExportedGlobal(exportDepth),
+		halt:  mod.ExportedGlobal(exportHalt).(api.MutableGlobal),
 		main:  mod.ExportedFunction("_start"),
 	}
 	if c.hasStart {
@@ -78,7 +81,7 @@ func (v *VM) instantiate(ctx context.Context, c *compiled) (*instance, error) {
 			in.initial = append(in.initial, g.Get())
 		}
 	}
-	for _, g := range []api.Global{in.fuel, in.depth} {
+	for _, g := range []api.Global{in.fuel, in.depth, in.halt} {
 		if g, ok := g.(api.MutableGlobal); ok {
 			in.globals = append(in.globals, g)
 			in.initial = append(in.initial, g.Get())

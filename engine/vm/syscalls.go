@@ -69,8 +69,10 @@ type message interface {
 // reversion ends the call (user mode, as every uploaded contract runs).
 func invokeSystemCall(ctx context.Context, mod api.Module, stack []uint64) {
 	fr, _ := ctx.Value(frameKey{}).(*frame)
-	if fr == nil {
-		panic(errAbort) // not reachable: Run always sets the frame
+	if fr == nil || fr.exited || fr.err != nil {
+		// Not reachable: Run always sets the frame, and after exit every
+		// call is followed by the halt check (instrument).
+		panic(errAbort)
 	}
 	sid, retPtr, retLen := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	argPtr, argLen, writtenPtr := uint32(stack[3]), uint32(stack[4]), uint32(stack[5])
@@ -91,7 +93,11 @@ func invokeSystemCall(ctx context.Context, mod api.Module, stack []uint64) {
 
 	out, exit, err := fr.dispatch(chainpb.SystemCallId(sid), args)
 	if exit {
-		panic(errAbort)
+		// The instrumented code sees halt after this call returns and
+		// returns from every frame (appendHaltCheck).
+		fr.halt.Set(1)
+		stack[0] = 0
+		return
 	}
 	code := int32(0)
 	if err != nil {

@@ -334,7 +334,7 @@ func (v *VM) Run(ctx context.Context, c *Call) (*Result, error) {
 	// Runs before release: the instance goes back to the module's pool,
 	// or is closed, while the call still holds the module.
 	defer v.putBack(comp, in)
-	fr.fuel, fr.depth = in.fuel, in.depth
+	fr.fuel, fr.depth, fr.halt = in.fuel, in.depth, in.halt
 	budget := min(c.Fuel, math.MaxInt64)
 	fr.fuel.Set(budget)
 
@@ -407,6 +407,7 @@ type frame struct {
 	res       *Result
 	fuel      api.MutableGlobal
 	depth     api.Global
+	halt      api.MutableGlobal
 	hasMemory bool
 	// exited: the contract called exit with success; err: the call ended
 	// with this error (exit with an error code, or an aborting system call).
