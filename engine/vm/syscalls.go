@@ -87,9 +87,10 @@ func invokeSystemCall(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		fr.abort(koinos.Errorf(chainpb.ErrorCode_reversion, "system call %d: arguments [%d, +%d) outside the contract's memory", sid, argPtr, argLen))
 	}
-	// Copied: the handlers keep some argument bytes (event data, objects)
-	// and a nested call may grow and move memory.
-	args = bytes.Clone(args)
+	// args is a view of the contract's memory, not copied: every handler
+	// reads it only through decode, whose UnmarshalVT copies each bytes
+	// and string field (never UnmarshalVTUnsafe: events and objects keep
+	// them after the call, and a nested call or the reset rewrites memory).
 
 	out, exit, err := fr.dispatch(chainpb.SystemCallId(sid), args)
 	if exit {
@@ -140,6 +141,8 @@ func reversion(format string, args ...any) error {
 	return koinos.Errorf(chainpb.ErrorCode_reversion, format, args...)
 }
 
+// decode parses a system call's arguments into m, copying what it keeps
+// (see invokeSystemCall).
 func decode(m message, args []byte, name string) error {
 	if err := m.UnmarshalVT(args); err != nil {
 		return reversion("%s: arguments do not decode: %v", name, err)
