@@ -33,9 +33,14 @@ import (
 // two calls, on one goroutine or two, never share one.
 
 // maxIdle bounds the idle instances kept per compiled module: enough for
-// a few concurrent callers and a contract re-entered by a nested call,
-// without keeping a large memory for every cached contract.
+// a few concurrent callers and a contract re-entered by a nested call.
 const maxIdle = 4
+
+// defaultIdleMemory bounds the memory of all idle instances of a VM: a
+// contract may declare up to MemoryPages (32 MiB) of initial memory, and
+// 256 cached contracts each keeping such instances would hold gigabytes.
+// Past it, instances are closed after their call as before pooling.
+const defaultIdleMemory = 64 << 20
 
 // globalExport is the name instrument exports a module's own global i as.
 func globalExport(i uint32) string { return "__ember_global_" + strconv.FormatUint(uint64(i), 10) }
@@ -54,6 +59,9 @@ type instance struct {
 	// instantiation.
 	globals []api.MutableGlobal
 	initial []uint64
+	// memBytes is its memory's size, counted against VM.idleBudget while
+	// it is idle (a pooled instance's memory never grew).
+	memBytes int64
 }
 
 // instantiate creates an instance of c.
@@ -71,6 +79,9 @@ func (v *VM) instantiate(ctx context.Context, c *compiled) (*instance, error) {
 	}
 	if c.hasStart {
 		in.start = mod.ExportedFunction(exportStart)
+	}
+	if c.hasMemory {
+		in.memBytes = int64(mod.Memory().Size())
 	}
 	if !c.reusable {
 		return in, nil
@@ -91,10 +102,9 @@ func (v *VM) instantiate(ctx context.Context, c *compiled) (*instance, error) {
 }
 
 // preparePool instantiates a module just compiled, before any code of it
-// ran, records the memory image every instance is reset to and keeps the
-// instance as the first idle one. A module that is not reusable, or that
-// cannot be instantiated (Run then reports why, on every call), gets no
-// pool.
+// ran, and records the memory image every instance is reset to. A module
+// that is not reusable, or that cannot be instantiated (Run then reports
+// why, on every call), gets no pool.
 func (v *VM) preparePool(c *compiled) {
 	if !c.reusable {
 		return
@@ -109,7 +119,7 @@ func (v *VM) preparePool(c *compiled) {
 		buf, _ := mem.Read(0, mem.Size())
 		c.image = memoryImage{size: mem.Size(), data: trimZeroes(buf)}
 	}
-	c.idle = append(c.idle, in)
+	_ = in.mod.Close(context.Background())
 }
 
 // memoryImage is a fresh instance's memory: size bytes, data then zeroes.
@@ -134,6 +144,7 @@ func (v *VM) acquire(ctx context.Context, c *compiled) (*instance, error) {
 		in := c.idle[n-1]
 		c.idle[n-1] = nil
 		c.idle = c.idle[:n-1]
+		v.idleBytes -= in.memBytes
 		v.mu.Unlock()
 		return in, nil
 	}
@@ -142,15 +153,17 @@ func (v *VM) acquire(ctx context.Context, c *compiled) (*instance, error) {
 }
 
 // putBack resets an instance its call is done with and keeps it idle, or
-// closes it when it cannot be reset or enough are idle.
+// closes it when it cannot be reset, or enough are idle, or keeping it
+// would take the VM's idle instances past their memory budget.
 func (v *VM) putBack(c *compiled, in *instance) {
 	if !c.reusable || !in.reset(c) {
 		_ = in.mod.Close(context.Background())
 		return
 	}
 	v.mu.Lock()
-	if !c.evicted && len(c.idle) < maxIdle {
+	if !c.evicted && len(c.idle) < maxIdle && v.idleBytes+in.memBytes <= v.idleBudget {
 		c.idle = append(c.idle, in)
+		v.idleBytes += in.memBytes
 		in = nil
 	}
 	v.mu.Unlock()

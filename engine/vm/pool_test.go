@@ -274,3 +274,46 @@ func TestSegmentChangesAreNotPooled(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleMemoryBudget: idle instances are kept only while their memory
+// fits the VM's budget; calls succeed from fresh state either way, and
+// evicting a module gives its instances' memory back.
+func TestIdleMemoryBudget(t *testing.T) {
+	code := dirtyContract() // one page
+	for _, tc := range []struct {
+		name   string
+		budget int64
+		idle   int // after a call that re-entered itself (two instances)
+	}{
+		{"none", 0, 0},
+		{"one instance", pageBytes, 1},
+		{"two instances", 2*pageBytes + 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVM(t, Config{CacheEntries: 1})
+			v.idleBudget = tc.budget
+			h := newMemHost(v)
+			h.contracts[string(contractA)] = code
+			for _, mode := range []uint32{modeCallItself, modeExit, modeCallItself} {
+				if _, err := v.Run(bgCtx, &Call{ContractID: contractA, Bytecode: code, EntryPoint: mode, Args: []byte{1}, Fuel: testFuel, Host: h}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v.mu.Lock()
+			held := v.idleBytes
+			v.mu.Unlock()
+			if n := len(idle(v, contractA, code)); n != tc.idle || held != int64(n)*pageBytes {
+				t.Fatalf("%d idle instances holding %d bytes, want %d", n, held, tc.idle)
+			}
+			if err := v.Prepare(contractB, loopForever()); err != nil { // evicts contractA
+				t.Fatal(err)
+			}
+			v.mu.Lock()
+			held = v.idleBytes
+			v.mu.Unlock()
+			if held != 0 {
+				t.Fatalf("%d idle bytes after the module's eviction", held)
+			}
+		})
+	}
+}

@@ -76,6 +76,9 @@ type VM struct {
 	// latest is the module each contract id last ran, found without
 	// hashing the bytecode (module).
 	latest map[string]*compiled
+	// idleBytes is the memory of all idle instances, idleBudget its bound
+	// (pool.go).
+	idleBytes, idleBudget int64
 }
 
 // cacheKey is a contract id and its bytecode's hash: a contract upgraded
@@ -111,10 +114,11 @@ type compiled struct {
 	idle    []*instance
 }
 
-// close releases the module and its idle instances. Called with VM.mu
-// held, or before the module was shared.
-func (c *compiled) close() {
+// closeModule releases a module and its idle instances. Called with
+// VM.mu held, or before the module was shared.
+func (v *VM) closeModule(c *compiled) {
 	for _, in := range c.idle {
+		v.idleBytes -= in.memBytes
 		_ = in.mod.Close(context.Background())
 	}
 	c.idle = nil
@@ -146,7 +150,7 @@ func New(cfg Config) (*VM, error) {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("vm: host module: %w", err)
 	}
-	return &VM{cfg: cfg, rt: rt, cache: map[cacheKey]*compiled{}, latest: map[string]*compiled{}}, nil
+	return &VM{cfg: cfg, rt: rt, cache: map[cacheKey]*compiled{}, latest: map[string]*compiled{}, idleBudget: defaultIdleMemory}, nil
 }
 
 // Close releases the runtime and every compiled module.
@@ -238,7 +242,7 @@ func (v *VM) module(id, code []byte) (*compiled, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if have, ok := v.cache[key]; ok {
-		c.close()
+		v.closeModule(c)
 		have.users++
 		v.latest[key.id] = have
 		return have, nil
@@ -253,7 +257,7 @@ func (v *VM) module(id, code []byte) (*compiled, error) {
 		v.order = v.order[1:]
 		old.evicted = true
 		if old.users == 0 {
-			old.close()
+			v.closeModule(old)
 		}
 	}
 	c.users = 1
@@ -269,7 +273,7 @@ func (v *VM) release(c *compiled) {
 	defer v.mu.Unlock()
 	c.users--
 	if c.evicted && c.users == 0 {
-		c.close()
+		v.closeModule(c)
 	}
 }
 
