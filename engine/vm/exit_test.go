@@ -80,3 +80,51 @@ func TestExitEndsTheCallAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// depthChain is _start calling f(n), which recurses to f(0), which calls
+// g: n+3 frames. g is a leaf, or, with nonLeaf, holds a call that never
+// runs (so it counts its frame as every other function does).
+func depthChain(n int32, nonLeaf bool) []byte {
+	f := cat([]byte{0x20, 0, 0x04, 0x40, 0x20, 0}, i32c(1), []byte{0x6b}, call(1), []byte{0x05}, call(2), []byte{0x0b})
+	var g []byte
+	if nonLeaf {
+		g = cat(i32c(0), []byte{0x04, 0x40}, call(2), []byte{0x0b})
+	}
+	return wasmModule{
+		types:   [][2][]byte{{nil, nil}, {[]byte{valI32}, nil}},
+		funcs:   []wasmFunc{{typ: 0, code: cat(i32c(n), call(1))}, {typ: 1, code: f}, {typ: 0, code: g}},
+		exports: map[string]uint32{"_start": 0},
+	}.bytes()
+}
+
+// TestLeafCallDepth: a function that calls nothing does not count its
+// frame, yet traps at exactly the depth a counted frame would, with the
+// same error, on both engines.
+func TestLeafCallDepth(t *testing.T) {
+	compiler := newVM(t, Config{})
+	interp := newVM(t, Config{Interpreter: true})
+	for _, tc := range []struct {
+		name string
+		n    int32 // frames: n + 3
+		want chainpb.ErrorCode
+	}{
+		{"at the limit", DefaultMaxCallDepth - 3, chainpb.ErrorCode_success},
+		{"one past it", DefaultMaxCallDepth - 2, chainpb.ErrorCode_reversion},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var computes []uint64
+			for _, nonLeaf := range []bool{false, true} {
+				for _, v := range []*VM{compiler, interp} {
+					res, err := run(t, v, newMemHost(v), depthChain(tc.n, nonLeaf))
+					if codeOf(err) != tc.want || (err != nil && !strings.Contains(err.Error(), "call depth")) {
+						t.Fatalf("non-leaf %v, interpreter %v: %v (code %d), want code %d", nonLeaf, v.cfg.Interpreter, err, codeOf(err), tc.want)
+					}
+					computes = append(computes, res.Compute)
+				}
+			}
+			if computes[0] != computes[1] || computes[2] != computes[3] {
+				t.Fatalf("compute differs between engines: %v", computes)
+			}
+		})
+	}
+}
