@@ -237,6 +237,19 @@ func parseModule(code []byte) (*module, error) {
 		last = pos
 		m.sections[id] = content
 	}
+	if s, ok := m.sections[secDataCount]; ok {
+		r := reader{b: s}
+		if _, err := r.u32(); err != nil || !r.done() {
+			return nil, invalid("malformed data count section")
+		}
+	}
+	// Sections instrument passes on without reading their entries: their
+	// counts are checked all the same (vector).
+	for _, id := range []byte{secMemory, secElement, secData} {
+		if _, _, err := m.vector(id); err != nil {
+			return nil, err
+		}
+	}
 	if err := m.parseTypes(); err != nil {
 		return nil, err
 	}
@@ -419,12 +432,20 @@ func (m *module) checkTables() error {
 
 // vector reads the count of a section that is a vector: the reader is
 // left at the first entry; an absent section has none.
+//
+// Every entry takes at least a byte, so a count past the bytes left is
+// refused: wazero allocates for the count it reads before decoding the
+// entries, and a few bytes claiming a billion exports would exhaust the
+// node's memory.
 func (m *module) vector(id byte) (reader, uint32, error) {
 	r := reader{b: m.sections[id]}
 	if r.done() {
 		return r, 0, nil
 	}
 	n, err := r.u32()
+	if err == nil && uint64(n) > uint64(len(r.b)-r.off) {
+		return r, 0, invalid("section %d claims %d entries in %d bytes", id, n, len(r.b)-r.off)
+	}
 	return r, n, err
 }
 

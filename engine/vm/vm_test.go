@@ -402,6 +402,11 @@ func TestInvalidModules(t *testing.T) {
 		{"SIMD", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: []byte{0xfd, 0x0c}}}, exports: map[string]uint32{"_start": 0}}.bytes(), "SIMD"},
 		{"no _start", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, exports: map[string]uint32{"main": 0}}.bytes(), "no exported _start"},
 		{"type mismatch", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: i32c(1)}}, exports: map[string]uint32{"_start": 0}}.bytes(), "invalid contract bytecode"},
+		// A count wazero would allocate for, in a few bytes.
+		{"export count past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secExport, appendU32(nil, 1<<28))), "claims 268435456 entries in 0 bytes"},
+		{"data count past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secData, appendU32(nil, 1<<28))), "claims 268435456 entries"},
+		{"global count past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secGlobal, cat(appendU32(nil, 3), []byte{valI32, 0}))), "claims 3 entries in 2 bytes"},
+		{"truncated data count", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secDataCount, []byte{0xb0})), "malformed data count section"},
 		// Past the module's own globals are the fuel and depth counters.
 		{"sets the fuel counter", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: cat([]byte{0x42, 0x7f, 0x24, 0})}}, exports: map[string]uint32{"_start": 0}}.bytes(), "global index 0 out of range"},
 		{"reads the depth counter", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: []byte{0x23, 2, 0x1a}}}, globals: [][]byte{{valI32, 1, 0x41, 0, 0x0b}}, exports: map[string]uint32{"_start": 0}}.bytes(), "global index 2 out of range"},
