@@ -243,10 +243,13 @@ func parseModule(code []byte) (*module, error) {
 			return nil, invalid("malformed data count section")
 		}
 	}
-	// Sections instrument passes on without reading their entries: their
-	// counts are checked all the same (vector).
-	for _, id := range []byte{secMemory, secElement, secData} {
-		if _, _, err := m.vector(id); err != nil {
+	// Sections instrument passes on without reading them: their lengths
+	// are checked all the same (vector, segments.go).
+	if _, _, err := m.vector(secMemory); err != nil {
+		return nil, err
+	}
+	for _, check := range []func() error{m.checkExports, m.checkData, m.checkElements} {
+		if err := check(); err != nil {
 			return nil, err
 		}
 	}

@@ -406,6 +406,10 @@ func TestInvalidModules(t *testing.T) {
 		{"export count past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secExport, appendU32(nil, 1<<28))), "claims 268435456 entries in 0 bytes"},
 		{"data count past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secData, appendU32(nil, 1<<28))), "claims 268435456 entries"},
 		{"global count past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secGlobal, cat(appendU32(nil, 3), []byte{valI32, 0}))), "claims 3 entries in 2 bytes"},
+		{"element entries past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secElement, []byte{1, 1, 0, 0xff, 0xff, 0xff, 0x30, 0xff, 0x80, 0})), "element segment 0 claims 102760447 entries in 3 bytes"},
+		{"data bytes past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secData, cat([]byte{1, 1}, appendU32(nil, 1<<30)))), "truncated"},
+		{"export name past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secExport, cat([]byte{1}, appendU32(nil, 1<<30)))), "truncated"},
+		{"bytes after the exports", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secExport, []byte{0, '0', '0'})), "trailing bytes in export section"},
 		{"truncated data count", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secDataCount, []byte{0xb0})), "malformed data count section"},
 		// Past the module's own globals are the fuel and depth counters.
 		{"sets the fuel counter", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: cat([]byte{0x42, 0x7f, 0x24, 0})}}, exports: map[string]uint32{"_start": 0}}.bytes(), "global index 0 out of range"},
