@@ -17,7 +17,8 @@ import (
 //   - memory: an instance whose memory grew is closed, never pooled (wasm
 //     memory cannot shrink); otherwise its whole memory is overwritten
 //     with the image a fresh instance has (zeroes and the active data
-//     segments), taken from the module's first instance;
+//     segments), taken at compile time from an instance none of whose
+//     code ran (preparePool);
 //   - globals: instrument exports every global of the module; each
 //     instance records its mutable ones' values right after instantiation
 //     (before any code ran) and sets them back. Per instance, because a

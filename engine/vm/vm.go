@@ -430,10 +430,9 @@ func (f *frame) charge(n uint64) bool {
 	return true
 }
 
-// errAbort is what the host panics with to end a call (exit, an aborting
-// system call); the frame says why, so the error wazero returns for it is
+// errAbort is what the host panics with to end a call from a system call
+// (an error at or above reversion; exit instead sets the halt flag,
+// instrument); the frame says why, so the error wazero returns for it is
 // not used. A *sys.ExitError because wazero hands that back as is, where
-// it formats any other panic value with a wasm stack trace: every
-// contract ends with exit, and the formatting was a twentieth of a short
-// call.
+// it formats any other panic value with a wasm stack trace.
 var errAbort = sys.NewExitError(0)
