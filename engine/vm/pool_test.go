@@ -108,7 +108,8 @@ func idle(v *VM, id, code []byte) []*instance {
 // TestPooledInstanceIsPristine: whatever a call did to its instance
 // (dirtied memory and globals, trapped, ran out of fuel, grew memory,
 // exceeded the call depth, reverted, re-entered itself), the next call
-// sees a fresh instance's state and is charged as on a fresh VM.
+// sees a fresh instance's state and is charged as on a fresh VM, on both
+// engines.
 func TestPooledInstanceIsPristine(t *testing.T) {
 	code := dirtyContract()
 	call := func(v *VM, h *memHost, mode uint32, fuel uint64) (*Result, error) {
@@ -135,39 +136,40 @@ func TestPooledInstanceIsPristine(t *testing.T) {
 		{"revert", modeRevert, testFuel, 1, "revert", true},
 		{"re-entered", modeCallItself, testFuel, chainpb.ErrorCode_success, "", true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			v := newVM(t, Config{})
-			h := newMemHost(v)
-			h.contracts[string(contractA)] = code
-			if _, err := call(v, h, modeExit, testFuel); err != nil {
-				t.Fatal(err)
-			}
-			before := idle(v, contractA, code)
-			if len(before) == 0 {
-				t.Fatal("no idle instance after a call")
-			}
-			_, err := call(v, h, tc.mode, tc.fuel)
-			if codeOf(err) != tc.want || (err != nil && !strings.Contains(err.Error(), tc.msg)) {
-				t.Fatalf("error %v (code %d), want code %d containing %q", err, codeOf(err), tc.want, tc.msg)
-			}
-			after := idle(v, contractA, code)
-			reused := false
-			for _, in := range after {
-				reused = reused || in == before[len(before)-1]
-			}
-			if reused != tc.pooled {
-				t.Fatalf("instance back in the pool: %v, want %v", reused, tc.pooled)
-			}
-			for range 3 {
-				got, err := call(v, h, modeExit, testFuel)
-				if err != nil {
-					t.Fatalf("next call did not see a fresh instance: %v", err)
+		for _, cfg := range []Config{{}, {Interpreter: true}} {
+			t.Run(fmt.Sprintf("%s/interpreter=%v", tc.name, cfg.Interpreter), func(t *testing.T) {
+				v := newVM(t, cfg)
+				h := newMemHost(v)
+				h.contracts[string(contractA)] = code
+				if _, err := call(v, h, modeExit, testFuel); err != nil {
+					t.Fatal(err)
 				}
-				if string(got.Value) != "ok" || got.Compute != want.Compute {
-					t.Fatalf("next call: %q, compute %d; on a fresh VM %q, %d", got.Value, got.Compute, want.Value, want.Compute)
+				before := idle(v, contractA, code)
+				if len(before) == 0 {
+					t.Fatal("no idle instance after a call")
 				}
-			}
-		})
+				_, err := call(v, h, tc.mode, tc.fuel)
+				if codeOf(err) != tc.want || (err != nil && !strings.Contains(err.Error(), tc.msg)) {
+					t.Fatalf("error %v (code %d), want code %d containing %q", err, codeOf(err), tc.want, tc.msg)
+				}
+				reused := false
+				for _, in := range idle(v, contractA, code) {
+					reused = reused || in == before[len(before)-1]
+				}
+				if reused != tc.pooled {
+					t.Fatalf("instance back in the pool: %v, want %v", reused, tc.pooled)
+				}
+				for range 3 {
+					got, err := call(v, h, modeExit, testFuel)
+					if err != nil {
+						t.Fatalf("next call did not see a fresh instance: %v", err)
+					}
+					if string(got.Value) != "ok" || got.Compute != want.Compute {
+						t.Fatalf("next call: %q, compute %d; on a fresh VM %q, %d", got.Value, got.Compute, want.Value, want.Compute)
+					}
+				}
+			})
+		}
 	}
 }
 
