@@ -105,3 +105,25 @@ func BenchmarkTokenTransfer(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWarmCallParallel: the SDK contract's put from GOMAXPROCS
+// goroutines at once, each with its own host: calls of one contract take
+// separate pooled instances (up to maxIdle stay idle between them).
+func BenchmarkWarmCallParallel(b *testing.B) {
+	code := sdkContract(b, "storage")
+	v := newVM(b, Config{})
+	if err := v.Prepare(contractA, code); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := &Call{ContractID: contractA, Bytecode: code, EntryPoint: 1, Args: []byte("hello"), Fuel: testFuel, Host: newMemHost(v)}
+		for pb.Next() {
+			if _, err := v.Run(bgCtx, c); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

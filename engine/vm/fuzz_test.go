@@ -1,8 +1,12 @@
 package vm
 
 import (
+	"context"
 	"errors"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 
 	"github.com/emberchain/ember/engine/koinos"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
@@ -11,13 +15,19 @@ import (
 
 // FuzzInstrument: bytecode is outside data. instrument refuses what it
 // cannot read with ErrInvalidModule and never panics, and what it writes
-// is a well-formed module.
+// is a well-formed module, valid wasm whenever the original was (the
+// inserted charges, depth checks and halt checks type-check wherever
+// they land).
 func FuzzInstrument(f *testing.F) {
+	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter().
+		WithCoreFeatures(api.CoreFeaturesV2.SetEnabled(api.CoreFeatureSIMD, false)))
+	f.Cleanup(func() { _ = rt.Close(context.Background()) })
 	start := uint32(0)
 	for _, seed := range [][]byte{
 		loopForever(), recurse(), growMemory(2, 1), fillMemory(2),
 		scripted(syscall{sid: chainpb.SystemCallId_log, args: []byte{0x0a, 1, 'x'}}),
 		wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, exports: map[string]uint32{"_start": 0}, start: &start}.bytes(),
+		deepExit(exitWith(0, nil, ""), []byte{0x00}), depthChain(3, false), dirtyContract(),
 	} {
 		f.Add(seed)
 	}
@@ -32,7 +42,33 @@ func FuzzInstrument(f *testing.F) {
 		if _, err := parseModule(out); err != nil {
 			t.Fatalf("instrumented module does not parse: %v", err)
 		}
+		if hasCustomSection(code) {
+			// instrument drops them; wazero would allocate whatever length
+			// their names claim.
+			return
+		}
+		if _, err := rt.CompileModule(context.Background(), code); err != nil {
+			return
+		}
+		if _, err := rt.CompileModule(context.Background(), out); err != nil {
+			t.Fatalf("valid module, invalid once instrumented: %v", err)
+		}
 	})
+}
+
+// hasCustomSection reports a custom section in a module instrument
+// accepted.
+func hasCustomSection(code []byte) bool {
+	r := reader{b: code, off: 8}
+	for !r.done() {
+		id, _ := r.byte()
+		n, err := r.u32()
+		if err != nil || id == secCustom {
+			return true
+		}
+		r.off += int(n)
+	}
+	return false
 }
 
 // FuzzSystemCall: a contract passes arbitrary bytes to each system call.

@@ -25,6 +25,7 @@ type wasmModule struct {
 	imports bool        // import env.invoke_system_call as function 0 (type 0)
 	funcs   []wasmFunc
 	memory  *[2]uint32 // min, max (max 0: none)
+	globals [][]byte   // encoded global entries: type, mutability, init expression
 	exports map[string]uint32
 	start   *uint32
 	data    map[uint32][]byte // offset -> bytes, in memory 0
@@ -79,6 +80,9 @@ func (m wasmModule) bytes() []byte {
 			lim = appendU32(lim, m.memory[1])
 		}
 		out = append(out, section(secMemory, vec(1, lim))...)
+	}
+	if len(m.globals) > 0 {
+		out = append(out, section(secGlobal, vec(len(m.globals), m.globals...))...)
 	}
 	var names []string
 	for n := range m.exports {

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 )
 
 // Names the instrumented module exports for the host.
 const (
 	exportFuel  = "__ember_fuel"
 	exportDepth = "__ember_depth"
+	exportHalt  = "__ember_halt"
 	exportStart = "__ember_start" // the module's start function, run by the host once fuel is set
 )
 
@@ -68,6 +68,14 @@ const (
 //   - call depth: a mutable i32 global counts active wasm frames; a
 //     function entered past maxDepth traps. The engine's own stack limit
 //     depends on native frame sizes (so on the machine); this one does not.
+//     A leaf (no call in its body) only checks, without counting
+//     (appendDepthCheck): it traps at the same depth.
+//   - halt: a mutable i32 global, exported, tested after every call and
+//     call_indirect; once the host set it (the contract called exit) each
+//     frame branches to its end and returns a zero, so the call unwinds
+//     without running or charging another counted instruction.
+//   - every global of the module is exported too (globalExport), so that
+//     a pooled instance's can be reset (pool.go).
 //   - the start function, if any, is exported instead of run on
 //     instantiation, so it runs metered like the rest.
 //
@@ -77,6 +85,29 @@ const (
 // SIMD, threads, tail calls and exceptions, and functions returning more
 // than one value. Every refusal is an ErrInvalidModule.
 func instrument(code []byte, maxDepth uint32) ([]byte, error) {
+	inst, err := instrumentModule(code, maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	return inst.code, nil
+}
+
+// instrumented is a module instrument rewrote, with what the VM needs to
+// know of it.
+type instrumented struct {
+	code      []byte
+	hasStart  bool
+	hasMemory bool
+	// numGlobals is the module's own globals, each exported as
+	// globalExport(i) so that a pooled instance's can be reset.
+	numGlobals uint32
+	// reusable: no instruction changes the instance's tables or segments
+	// (table.set, data.drop), so resetting memory and globals gives back a
+	// fresh instance (pool.go).
+	reusable bool
+}
+
+func instrumentModule(code []byte, maxDepth uint32) (*instrumented, error) {
 	m, err := parseModule(code)
 	if err != nil {
 		return nil, err
@@ -89,14 +120,18 @@ func instrument(code []byte, maxDepth uint32) ([]byte, error) {
 	}
 	m.sections[secCode] = body
 
-	// Two globals appended to the module's own: indices past theirs.
-	globals := appendU32(nil, m.numGlobals+2)
+	// Three globals appended to the module's own: indices past theirs.
+	globals := appendU32(nil, m.numGlobals+3)
 	globals = append(globals, m.globalEntries...)
 	globals = append(globals, valI64, 1, 0x42, 0, 0x0b) // fuel: mut i64 = 0
 	globals = append(globals, valI32, 1, 0x41, 0, 0x0b) // depth: mut i32 = 0
+	globals = append(globals, valI32, 1, 0x41, 0, 0x0b) // halt: mut i32 = 0
 	m.sections[secGlobal] = globals
 
-	nExports := m.numExports + 2
+	if uint64(m.numExports)+uint64(m.numGlobals)+4 > math.MaxUint32 {
+		return nil, invalid("too many exports")
+	}
+	nExports := m.numExports + m.numGlobals + 3
 	if m.hasStart {
 		nExports++
 	}
@@ -104,6 +139,10 @@ func instrument(code []byte, maxDepth uint32) ([]byte, error) {
 	exports = append(exports, m.exportEntries...)
 	exports = appendExport(exports, exportFuel, 0x03, fuelIdx)
 	exports = appendExport(exports, exportDepth, 0x03, depthIdx)
+	exports = appendExport(exports, exportHalt, 0x03, depthIdx+1)
+	for i := range m.numGlobals {
+		exports = appendExport(exports, globalExport(i), 0x03, i)
+	}
 	if m.hasStart {
 		exports = appendExport(exports, exportStart, 0x00, m.startFunc)
 	}
@@ -120,7 +159,14 @@ func instrument(code []byte, maxDepth uint32) ([]byte, error) {
 		out = appendU32(out, uint32(len(s)))
 		out = append(out, s...)
 	}
-	return out, nil
+	_, hasMemory := m.sections[secMemory]
+	return &instrumented{
+		code:       out,
+		hasStart:   m.hasStart,
+		hasMemory:  hasMemory,
+		numGlobals: m.numGlobals,
+		reusable:   !m.changesSegments,
+	}, nil
 }
 
 func appendExport(b []byte, name string, kind byte, idx uint32) []byte {
@@ -142,6 +188,10 @@ type module struct {
 	exportEntries []byte
 	hasStart      bool
 	startFunc     uint32
+	// changesSegments: a body uses table.set or data.drop, the only
+	// instructions accepted that change an instance's state outside its
+	// memory and globals.
+	changesSegments bool
 }
 
 type funcType struct{ params, results []byte }
@@ -186,6 +236,22 @@ func parseModule(code []byte) (*module, error) {
 		}
 		last = pos
 		m.sections[id] = content
+	}
+	if s, ok := m.sections[secDataCount]; ok {
+		r := reader{b: s}
+		if _, err := r.u32(); err != nil || !r.done() {
+			return nil, invalid("malformed data count section")
+		}
+	}
+	// Sections instrument passes on without reading them: their lengths
+	// are checked all the same (vector, segments.go).
+	if _, _, err := m.vector(secMemory); err != nil {
+		return nil, err
+	}
+	for _, check := range []func() error{m.checkExports, m.checkData, m.checkElements} {
+		if err := check(); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.parseTypes(); err != nil {
 		return nil, err
@@ -369,12 +435,20 @@ func (m *module) checkTables() error {
 
 // vector reads the count of a section that is a vector: the reader is
 // left at the first entry; an absent section has none.
+//
+// Every entry takes at least a byte, so a count past the bytes left is
+// refused: wazero allocates for the count it reads before decoding the
+// entries, and a few bytes claiming a billion exports would exhaust the
+// node's memory.
 func (m *module) vector(id byte) (reader, uint32, error) {
 	r := reader{b: m.sections[id]}
 	if r.done() {
 		return r, 0, nil
 	}
 	n, err := r.u32()
+	if err == nil && uint64(n) > uint64(len(r.b)-r.off) {
+		return r, 0, invalid("section %d claims %d entries in %d bytes", id, n, len(r.b)-r.off)
+	}
 	return r, n, err
 }
 
@@ -393,12 +467,12 @@ func (m *module) vectorHead(id byte, room uint32, what string) (uint32, []byte, 
 }
 
 func (m *module) parseGlobals() (err error) {
-	m.numGlobals, m.globalEntries, err = m.vectorHead(secGlobal, 2, "globals")
+	m.numGlobals, m.globalEntries, err = m.vectorHead(secGlobal, 3, "globals")
 	return err
 }
 
 func (m *module) parseExports() (err error) {
-	m.numExports, m.exportEntries, err = m.vectorHead(secExport, 3, "exports")
+	m.numExports, m.exportEntries, err = m.vectorHead(secExport, 4, "exports")
 	return err
 }
 
@@ -425,10 +499,11 @@ func (m *module) instrumentCode(fuelIdx, depthIdx, maxDepth uint32) ([]byte, err
 		if len(ft.results) > 1 {
 			return nil, invalid("function %d returns %d values; at most one is supported", m.numImported+i, len(ft.results))
 		}
-		nb, err := instrumentBody(body, ft, fuelIdx, depthIdx, maxDepth)
+		nb, changes, err := instrumentBody(body, ft, fuelIdx, depthIdx, maxDepth)
 		if err != nil {
 			return nil, fmt.Errorf("%w (function %d)", err, m.numImported+i)
 		}
+		m.changesSegments = m.changesSegments || changes
 		out = appendU32(out, uint32(len(nb)))
 		out = append(out, nb...)
 	}
@@ -452,29 +527,30 @@ type control struct {
 
 // instrumentBody decodes one function body, counts instructions per
 // segment and writes it out with the charges, the depth check and the
-// return rewriting (see instrument).
-func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32) ([]byte, error) {
+// return rewriting (see instrument). changes reports a table.set or a
+// data.drop in it.
+func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32) (out []byte, changes bool, err error) {
 	r := reader{b: body}
 	nLocals, err := r.u32()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	localsStart := r.off
 	total := uint64(len(ft.params))
 	for i := uint32(0); i < nLocals; i++ {
 		c, err := r.u32()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		t, err := r.byte()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := checkValType(t); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if total += uint64(c); total > 50000 {
-			return nil, invalid("more than 50000 locals")
+			return nil, false, invalid("more than 50000 locals")
 		}
 	}
 	codeStart := r.off
@@ -487,6 +563,8 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 	var returns []int // offsets of return opcodes, with their control depth
 	var returnDepth []int
 	var bulk []bulkOp // memory.init, memory.copy, memory.fill and memory.grow
+	var calls []int   // offsets just past call and call_indirect instructions
+	var callDepth []int
 	end := -1
 	for !r.done() {
 		at := r.off
@@ -495,12 +573,12 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 		switch op {
 		case 0x02, 0x04: // block, if
 			if err := r.blockType(); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			stack = append(stack, control{segment: cur})
 		case 0x03: // loop
 			if err := r.blockType(); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			stack = append(stack, control{loop: true, segment: cur})
 			segs = append(segs, segment{at: r.off})
@@ -509,7 +587,7 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 			if len(stack) == 0 {
 				end = at
 				if !r.done() {
-					return nil, invalid("code after the end of a function body")
+					return nil, false, invalid("code after the end of a function body")
 				}
 				break
 			}
@@ -518,57 +596,81 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 			if c.loop {
 				cur = c.segment
 			}
+		case 0x10, 0x11: // call, call_indirect: followed by the halt check
+			if err := r.skipImmediates(op); err != nil {
+				return nil, false, err
+			}
+			calls = append(calls, r.off)
+			callDepth = append(callDepth, len(stack))
 		case 0x0f: // return: becomes a branch to the wrapper block
 			returns = append(returns, at)
 			returnDepth = append(returnDepth, len(stack))
 		case 0xfc:
-			if b, err := r.peek(); err == nil && (b == 8 || b == 10 || b == 11) {
+			// The sub-opcode is a LEB128 u32, which may be padded: decoded,
+			// not peeked, so no encoding of a bulk instruction escapes its
+			// charge.
+			ahead := r
+			sub, err := ahead.u32()
+			if err == nil && (sub == 8 || sub == 10 || sub == 11) {
 				bulk = append(bulk, bulkOp{at: at})
 			}
+			changes = changes || (err == nil && sub == 9) // data.drop
 			if err := r.skipImmediates(op); err != nil {
-				return nil, err
+				return nil, false, err
+			}
+		case 0x23, 0x24: // global.get, global.set
+			// The module's own globals only: the indices past them are the
+			// fuel and depth counters once instrumented, and a contract
+			// that could set them would run unmetered.
+			g, err := r.u32()
+			if err != nil {
+				return nil, false, err
+			}
+			if g >= fuelIdx {
+				return nil, false, invalid("global index %d out of range", g)
+			}
+		case 0x26: // table.set
+			changes = true
+			if err := r.skipImmediates(op); err != nil {
+				return nil, false, err
 			}
 		case 0x40: // memory.grow
 			bulk = append(bulk, bulkOp{at: at, grow: true})
 			if err := r.skipImmediates(op); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		default:
 			if err := r.skipImmediates(op); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 	}
 	if end < 0 {
-		return nil, invalid("function body has no end")
+		return nil, false, invalid("function body has no end")
 	}
 
 	bt := byte(0x40)
 	if len(ft.results) == 1 {
 		bt = ft.results[0]
 	}
-	out := make([]byte, 0, len(body)+len(segs)*24+len(bulk)*24+48)
+	out = make([]byte, 0, len(body)+len(segs)*24+len(bulk)*24+48)
 	out = appendU32(out, nLocals+1)
 	out = append(out, body[localsStart:codeStart]...)
 	out = append(out, 1, valI32)
 	// Prologue: charge the function segment, count the frame, then open the
 	// wrapper block the body's branches to the function label now leave.
+	leaf := len(calls) == 0
 	out = appendCharge(out, fuelIdx, segs[0].count+1)
-	out = append(out, 0x23)
-	out = appendU32(out, depthIdx)
-	out = append(out, 0x41, 1, 0x6a, 0x24) // i32.const 1; i32.add; global.set
-	out = appendU32(out, depthIdx)
-	out = append(out, 0x23)
-	out = appendU32(out, depthIdx)
-	out = append(out, 0x41)
-	out = appendS64(out, int64(maxDepth))
-	out = append(out, 0x4b, 0x04, 0x40, 0x00, 0x0b) // i32.gt_u; if; unreachable; end
+	out = appendDepthCheck(out, depthIdx, maxDepth, leaf)
 	out = append(out, 0x02, bt)
 
 	prev := codeStart
-	si, ri, bi := 1, 0, 0
-	for prev < end {
+	si, ri, bi, ci := 1, 0, 0, 0
+	for prev < end || (ci < len(calls) && calls[ci] == end) {
 		next := end
+		if ci < len(calls) && calls[ci] < next {
+			next = calls[ci]
+		}
 		if si < len(segs) && segs[si].at < next {
 			next = segs[si].at
 		}
@@ -580,7 +682,12 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 		}
 		out = append(out, body[prev:next]...)
 		prev = next
-		if si < len(segs) && segs[si].at == next {
+		// The halt check comes first: after a call that halted, nothing
+		// at the same offset (a bulk instruction's charge) may run.
+		if ci < len(calls) && calls[ci] == next {
+			out = appendHaltCheck(out, depthIdx+1, bt, uint32(callDepth[ci]))
+			ci++
+		} else if si < len(segs) && segs[si].at == next {
 			out = appendCharge(out, fuelIdx, segs[si].count)
 			si++
 		} else if bi < len(bulk) && bulk[bi].at == next {
@@ -594,66 +701,13 @@ func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32
 		}
 	}
 	// Close the wrapper, uncount the frame, end the function.
-	out = append(out, 0x0b, 0x23)
-	out = appendU32(out, depthIdx)
-	out = append(out, 0x41, 1, 0x6b, 0x24) // i32.const 1; i32.sub; global.set
-	out = appendU32(out, depthIdx)
 	out = append(out, 0x0b)
-	return out, nil
-}
-
-// appendCharge writes: fuel -= n; if fuel < 0 { unreachable }.
-func appendCharge(b []byte, fuelIdx uint32, n uint64) []byte {
-	b = append(b, 0x23)
-	b = appendU32(b, fuelIdx)
-	b = append(b, 0x42)
-	b = appendS64(b, int64(n))
-	b = append(b, 0x7d, 0x24) // i64.sub; global.set
-	b = appendU32(b, fuelIdx)
-	b = append(b, 0x23)
-	b = appendU32(b, fuelIdx)
-	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b) // i64.const 0; i64.lt_s; if; unreachable; end
-	return b
-}
-
-// bulkBytesPerFuel is how many bytes a memory.copy, memory.fill or
-// memory.init moves, or memory.grow (and an instance's initial memory)
-// allocates and clears, per unit of fuel: their cost grows with their
-// size, not their instruction count.
-const bulkBytesPerFuel = 16
-
-// pageBytes is a wasm memory page.
-const pageBytes = 1 << 16
-
-// bulkOp is a bulk memory instruction in a function body.
-type bulkOp struct {
-	at   int
-	grow bool // memory.grow: its operand counts pages, not bytes
-}
-
-// appendBulkCharge writes, before a bulk memory instruction whose size
-// operand (bytes, or pages for memory.grow) is on top of the stack:
-// fuel -= bytes/16; if fuel < 0 { unreachable }. The operand stays on the
-// stack. memory.grow is charged for the pages it asks for, granted or not.
-func appendBulkCharge(b []byte, fuelIdx, scratch uint32, grow bool) []byte {
-	b = append(b, 0x22) // local.tee
-	b = appendU32(b, scratch)
-	b = append(b, 0x23)
-	b = appendU32(b, fuelIdx)
-	b = append(b, 0x20) // local.get
-	b = appendU32(b, scratch)
-	b = append(b, 0xad, 0x42) // i64.extend_i32_u; i64.const
-	if grow {
-		b = appendS64(b, int64(bits.TrailingZeros(pageBytes/bulkBytesPerFuel)))
-		b = append(b, 0x86) // i64.shl: pages * 4096
-	} else {
-		b = appendS64(b, int64(bits.TrailingZeros(bulkBytesPerFuel)))
-		b = append(b, 0x88) // i64.shr_u: bytes / 16
+	if !leaf {
+		out = append(out, 0x23)
+		out = appendU32(out, depthIdx)
+		out = append(out, 0x41, 1, 0x6b, 0x24) // i32.const 1; i32.sub; global.set
+		out = appendU32(out, depthIdx)
 	}
-	b = append(b, 0x7d, 0x24) // i64.sub; global.set
-	b = appendU32(b, fuelIdx)
-	b = append(b, 0x23)
-	b = appendU32(b, fuelIdx)
-	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b)
-	return b
+	out = append(out, 0x0b)
+	return out, changes, nil
 }

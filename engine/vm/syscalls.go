@@ -82,8 +82,10 @@ type message interface {
 // reversion ends the call (user mode, as every uploaded contract runs).
 func invokeSystemCall(ctx context.Context, mod api.Module, stack []uint64) {
 	fr, _ := ctx.Value(frameKey{}).(*frame)
-	if fr == nil {
-		panic(errAbort) // not reachable: Run always sets the frame
+	if fr == nil || fr.exited || fr.err != nil {
+		// Not reachable: Run always sets the frame, and after exit every
+		// call is followed by the halt check (instrument).
+		panic(errAbort)
 	}
 	sid, retPtr, retLen := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	argPtr, argLen, writtenPtr := uint32(stack[3]), uint32(stack[4]), uint32(stack[5])
@@ -98,13 +100,18 @@ func invokeSystemCall(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		fr.abort(koinos.Errorf(chainpb.ErrorCode_reversion, "system call %d: arguments [%d, +%d) outside the contract's memory", sid, argPtr, argLen))
 	}
-	// Copied: the handlers keep some argument bytes (event data, objects)
-	// and a nested call may grow and move memory.
-	args = bytes.Clone(args)
+	// args is a view of the contract's memory, not copied: every handler
+	// reads it only through decode, whose UnmarshalVT copies each bytes
+	// and string field (never UnmarshalVTUnsafe: events and objects keep
+	// them after the call, and a nested call or the reset rewrites memory).
 
 	out, exit, err := fr.dispatch(chainpb.SystemCallId(sid), args)
 	if exit {
-		panic(errAbort)
+		// The instrumented code sees halt after this call returns and
+		// returns from every frame (appendHaltCheck).
+		fr.halt.Set(1)
+		stack[0] = 0
+		return
 	}
 	code := int32(0)
 	if err != nil {
@@ -147,15 +154,21 @@ func reversion(format string, args ...any) error {
 	return koinos.Errorf(chainpb.ErrorCode_reversion, format, args...)
 }
 
-func decode(m message, args []byte, name string) error {
-	if err := m.UnmarshalVT(args); err != nil {
+// decoded is the outcome of decoding a system call's arguments: a
+// reversion when they do not decode. Handlers call the concrete type's
+// UnmarshalVT, which copies every field it keeps (see invokeSystemCall),
+// rather than going through an interface, which would move the message
+// to the heap.
+func decoded(err error, name string) error {
+	if err != nil {
 		return reversion("%s: arguments do not decode: %v", name, err)
 	}
 	return nil
 }
 
-func encode(m message) ([]byte, error) {
-	b, err := m.MarshalVT()
+// encoded is a system call's result as MarshalVT gave it, its error an
+// internal_error.
+func encoded(b []byte, err error) ([]byte, error) {
 	if err != nil {
 		return nil, koinos.Errorf(chainpb.ErrorCode_internal_error, "encode system call result: %v", err)
 	}
@@ -169,30 +182,30 @@ func (f *frame) dispatch(sid chainpb.SystemCallId, args []byte) (out []byte, exi
 	switch sid {
 	case chainpb.SystemCallId_get_arguments:
 		var a chainpb.GetArgumentsArguments
-		if err := decode(&a, args, "get_arguments"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "get_arguments"); err != nil {
 			return nil, false, err
 		}
-		out, err = encode(&chainpb.GetArgumentsResult{Value: &chainpb.ArgumentData{EntryPoint: c.EntryPoint, Arguments: c.Args}})
+		out, err = encoded((&chainpb.GetArgumentsResult{Value: &chainpb.ArgumentData{EntryPoint: c.EntryPoint, Arguments: c.Args}}).MarshalVT())
 	case chainpb.SystemCallId_get_contract_id:
-		out, err = encode(&chainpb.GetContractIdResult{Value: c.ContractID})
+		out, err = encoded((&chainpb.GetContractIdResult{Value: c.ContractID}).MarshalVT())
 	case chainpb.SystemCallId_get_caller:
-		out, err = encode(&chainpb.GetCallerResult{Value: &chainpb.CallerData{Caller: c.Caller, CallerPrivilege: c.CallerPrivilege}})
+		out, err = encoded((&chainpb.GetCallerResult{Value: &chainpb.CallerData{Caller: c.Caller, CallerPrivilege: c.CallerPrivilege}}).MarshalVT())
 	case chainpb.SystemCallId_get_head_info:
-		out, err = encode(&chainpb.GetHeadInfoResult{Value: c.Host.HeadInfo()})
+		out, err = encoded((&chainpb.GetHeadInfoResult{Value: c.Host.HeadInfo()}).MarshalVT())
 	case chainpb.SystemCallId_get_chain_id:
-		out, err = encode(&chainpb.GetChainIdResult{Value: c.Host.ChainID()})
+		out, err = encoded((&chainpb.GetChainIdResult{Value: c.Host.ChainID()}).MarshalVT())
 	case chainpb.SystemCallId_exit:
 		return nil, true, f.exit(args)
 	case chainpb.SystemCallId_log:
 		var a chainpb.LogArguments
-		if err := decode(&a, args, "log"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "log"); err != nil {
 			return nil, false, err
 		}
 		f.res.Logs = append(f.res.Logs, a.Message)
-		out, err = encode(&chainpb.LogResult{})
+		out, err = encoded((&chainpb.LogResult{}).MarshalVT())
 	case chainpb.SystemCallId_event:
 		var a chainpb.EventArguments
-		if err := decode(&a, args, "event"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "event"); err != nil {
 			return nil, false, err
 		}
 		for _, imp := range a.Impacted {
@@ -201,10 +214,10 @@ func (f *frame) dispatch(sid chainpb.SystemCallId, args []byte) (out []byte, exi
 			}
 		}
 		f.res.Events = append(f.res.Events, &protocol.EventData{Source: c.ContractID, Name: a.Name, Data: a.Data, Impacted: a.Impacted})
-		out, err = encode(&chainpb.EventResult{})
+		out, err = encoded((&chainpb.EventResult{}).MarshalVT())
 	case chainpb.SystemCallId_hash:
 		var a chainpb.HashArguments
-		if err := decode(&a, args, "hash"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "hash"); err != nil {
 			return nil, false, err
 		}
 		digest, herr := multihash(a.Code, a.Obj, a.Size)
@@ -214,10 +227,10 @@ func (f *frame) dispatch(sid chainpb.SystemCallId, args []byte) (out []byte, exi
 		if !f.charge(uint64(len(a.Obj)) * byteFuel) {
 			return nil, false, f.outOfCompute()
 		}
-		out, err = encode(&chainpb.HashResult{Value: digest})
+		out, err = encoded((&chainpb.HashResult{Value: digest}).MarshalVT())
 	case chainpb.SystemCallId_check_authority:
 		var a chainpb.CheckAuthorityArguments
-		if err := decode(&a, args, "check_authority"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "check_authority"); err != nil {
 			return nil, false, err
 		}
 		if _, ok := koinos.AddressShape(a.Account); !ok {
@@ -237,19 +250,19 @@ func (f *frame) dispatch(sid chainpb.SystemCallId, args []byte) (out []byte, exi
 		if aerr != nil {
 			return nil, false, aerr
 		}
-		out, err = encode(&chainpb.CheckAuthorityResult{Value: ok})
+		out, err = encoded((&chainpb.CheckAuthorityResult{Value: ok}).MarshalVT())
 	case chainpb.SystemCallId_recover_public_key, chainpb.SystemCallId_verify_signature:
 		return f.signature(sid, args)
 	case chainpb.SystemCallId_get_contract_metadata:
 		var a chainpb.GetContractMetadataArguments
-		if err := decode(&a, args, "get_contract_metadata"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "get_contract_metadata"); err != nil {
 			return nil, false, err
 		}
 		meta, merr := c.Host.ContractMetadata(a.ContractId)
 		if merr != nil {
 			return nil, false, merr
 		}
-		out, err = encode(&chainpb.GetContractMetadataResult{Value: meta})
+		out, err = encoded((&chainpb.GetContractMetadataResult{Value: meta}).MarshalVT())
 	case chainpb.SystemCallId_call:
 		return f.callContract(args)
 	case chainpb.SystemCallId_get_transaction, chainpb.SystemCallId_get_transaction_field,
@@ -271,7 +284,7 @@ func (f *frame) dispatch(sid chainpb.SystemCallId, args []byte) (out []byte, exi
 // <= -1 a failure, each with the contract's message.
 func (f *frame) exit(args []byte) error {
 	var a chainpb.ExitArguments
-	if err := decode(&a, args, "exit"); err != nil {
+	if err := decoded(a.UnmarshalVT(args), "exit"); err != nil {
 		f.err = err
 		return err
 	}
@@ -299,7 +312,7 @@ func (f *frame) object(sid chainpb.SystemCallId, args []byte) ([]byte, bool, err
 	switch sid {
 	case chainpb.SystemCallId_put_object:
 		var a chainpb.PutObjectArguments
-		if err := decode(&a, args, "put_object"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "put_object"); err != nil {
 			return nil, false, err
 		}
 		if err := f.checkSpace(a.Space, true); err != nil {
@@ -308,11 +321,11 @@ func (f *frame) object(sid chainpb.SystemCallId, args []byte) ([]byte, bool, err
 		if err := c.Host.PutObject(c.ContractID, a.Space.Id, a.Key, a.Obj); err != nil {
 			return nil, false, err
 		}
-		out, err := encode(&chainpb.PutObjectResult{})
+		out, err := encoded((&chainpb.PutObjectResult{}).MarshalVT())
 		return out, false, err
 	case chainpb.SystemCallId_remove_object:
 		var a chainpb.RemoveObjectArguments
-		if err := decode(&a, args, "remove_object"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "remove_object"); err != nil {
 			return nil, false, err
 		}
 		if err := f.checkSpace(a.Space, true); err != nil {
@@ -321,23 +334,23 @@ func (f *frame) object(sid chainpb.SystemCallId, args []byte) ([]byte, bool, err
 		if err := c.Host.RemoveObject(c.ContractID, a.Space.Id, a.Key); err != nil {
 			return nil, false, err
 		}
-		out, err := encode(&chainpb.RemoveObjectResult{})
+		out, err := encoded((&chainpb.RemoveObjectResult{}).MarshalVT())
 		return out, false, err
 	case chainpb.SystemCallId_get_object:
 		var a chainpb.GetObjectArguments
-		if err := decode(&a, args, "get_object"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "get_object"); err != nil {
 			return nil, false, err
 		}
 		space, key = a.Space, a.Key
 	case chainpb.SystemCallId_get_next_object:
 		var a chainpb.GetNextObjectArguments
-		if err := decode(&a, args, "get_next_object"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "get_next_object"); err != nil {
 			return nil, false, err
 		}
 		space, key = a.Space, a.Key
 	default:
 		var a chainpb.GetPrevObjectArguments
-		if err := decode(&a, args, "get_prev_object"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "get_prev_object"); err != nil {
 			return nil, false, err
 		}
 		space, key = a.Space, a.Key
@@ -373,11 +386,11 @@ func (f *frame) object(sid chainpb.SystemCallId, args []byte) ([]byte, bool, err
 	var out []byte
 	switch sid {
 	case chainpb.SystemCallId_get_object:
-		out, err = encode(&chainpb.GetObjectResult{Value: obj})
+		out, err = encoded((&chainpb.GetObjectResult{Value: obj}).MarshalVT())
 	case chainpb.SystemCallId_get_next_object:
-		out, err = encode(&chainpb.GetNextObjectResult{Value: obj})
+		out, err = encoded((&chainpb.GetNextObjectResult{Value: obj}).MarshalVT())
 	default:
-		out, err = encode(&chainpb.GetPrevObjectResult{Value: obj})
+		out, err = encoded((&chainpb.GetPrevObjectResult{Value: obj}).MarshalVT())
 	}
 	return out, false, err
 }
@@ -399,7 +412,7 @@ func (f *frame) checkSpace(s *chainpb.ObjectSpace, write bool) error {
 // what it used.
 func (f *frame) callContract(args []byte) ([]byte, bool, error) {
 	var a chainpb.CallArguments
-	if err := decode(&a, args, "call"); err != nil {
+	if err := decoded(a.UnmarshalVT(args), "call"); err != nil {
 		return nil, false, err
 	}
 	left := int64(f.fuel.Get())
@@ -417,7 +430,7 @@ func (f *frame) callContract(args []byte) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	out, err := encode(&chainpb.CallResult{Value: res.Value})
+	out, err := encoded((&chainpb.CallResult{Value: res.Value}).MarshalVT())
 	return out, false, err
 }
 
@@ -429,10 +442,10 @@ func (f *frame) signature(sid chainpb.SystemCallId, args []byte) ([]byte, bool, 
 		err error
 	)
 	if sid == chainpb.SystemCallId_verify_signature {
-		err = decode(&v, args, "verify_signature")
+		err = decoded(v.UnmarshalVT(args), "verify_signature")
 		r = chainpb.RecoverPublicKeyArguments{Type: v.Type, Signature: v.Signature, Digest: v.Digest, Compressed: v.Compressed}
 	} else {
-		err = decode(&r, args, "recover_public_key")
+		err = decoded(r.UnmarshalVT(args), "recover_public_key")
 	}
 	if err != nil {
 		return nil, false, err
@@ -446,9 +459,9 @@ func (f *frame) signature(sid chainpb.SystemCallId, args []byte) ([]byte, bool, 
 	}
 	var out []byte
 	if sid == chainpb.SystemCallId_verify_signature {
-		out, err = encode(&chainpb.VerifySignatureResult{Value: bytes.Equal(key, v.PublicKey)})
+		out, err = encoded((&chainpb.VerifySignatureResult{Value: bytes.Equal(key, v.PublicKey)}).MarshalVT())
 	} else {
-		out, err = encode(&chainpb.RecoverPublicKeyResult{Value: key})
+		out, err = encoded((&chainpb.RecoverPublicKeyResult{Value: key}).MarshalVT())
 	}
 	return out, false, err
 }

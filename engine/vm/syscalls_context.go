@@ -31,10 +31,10 @@ func (f *frame) context(sid chainpb.SystemCallId, args []byte) ([]byte, error) {
 		if tx == nil {
 			return nil, reversion("get_transaction: no transaction in a read")
 		}
-		return encode(&chainpb.GetTransactionResult{Value: tx})
+		return encoded((&chainpb.GetTransactionResult{Value: tx}).MarshalVT())
 	case chainpb.SystemCallId_get_transaction_field:
 		var a chainpb.GetTransactionFieldArguments
-		if err := decode(&a, args, "get_transaction_field"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "get_transaction_field"); err != nil {
 			return nil, err
 		}
 		tx := h.Transaction()
@@ -45,16 +45,16 @@ func (f *frame) context(sid chainpb.SystemCallId, args []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return encode(&chainpb.GetTransactionFieldResult{Value: v})
+		return encoded((&chainpb.GetTransactionFieldResult{Value: v}).MarshalVT())
 	case chainpb.SystemCallId_get_block:
 		b := h.Block()
 		if b == nil {
 			return nil, reversion("get_block: no block in a read")
 		}
-		return encode(&chainpb.GetBlockResult{Value: b})
+		return encoded((&chainpb.GetBlockResult{Value: b}).MarshalVT())
 	case chainpb.SystemCallId_get_block_field:
 		var a chainpb.GetBlockFieldArguments
-		if err := decode(&a, args, "get_block_field"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "get_block_field"); err != nil {
 			return nil, err
 		}
 		b := h.Block()
@@ -65,18 +65,18 @@ func (f *frame) context(sid chainpb.SystemCallId, args []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return encode(&chainpb.GetBlockFieldResult{Value: v})
+		return encoded((&chainpb.GetBlockFieldResult{Value: v}).MarshalVT())
 	case chainpb.SystemCallId_get_operation:
 		op := h.Operation()
 		if op == nil {
 			return nil, koinos.Errorf(chainpb.ErrorCode_operation_not_found, "get_operation: no operation in a read")
 		}
-		return encode(&chainpb.GetOperationResult{Value: op})
+		return encoded((&chainpb.GetOperationResult{Value: op}).MarshalVT())
 	case chainpb.SystemCallId_get_last_irreversible_block:
-		return encode(&chainpb.GetLastIrreversibleBlockResult{Value: h.HeadInfo().GetLastIrreversibleBlock()})
+		return encoded((&chainpb.GetLastIrreversibleBlockResult{Value: h.HeadInfo().GetLastIrreversibleBlock()}).MarshalVT())
 	case chainpb.SystemCallId_get_account_nonce:
 		var a chainpb.GetAccountNonceArguments
-		if err := decode(&a, args, "get_account_nonce"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "get_account_nonce"); err != nil {
 			return nil, err
 		}
 		if _, ok := koinos.AddressShape(a.Account); !ok {
@@ -87,14 +87,14 @@ func (f *frame) context(sid chainpb.SystemCallId, args []byte) ([]byte, error) {
 			return nil, err
 		}
 		// Koinos keeps a nonce as a serialized value_type.
-		v, err := encode(&chainpb.ValueType{Kind: &chainpb.ValueType_Uint64Value{Uint64Value: n}})
+		v, err := encoded((&chainpb.ValueType{Kind: &chainpb.ValueType_Uint64Value{Uint64Value: n}}).MarshalVT())
 		if err != nil {
 			return nil, err
 		}
-		return encode(&chainpb.GetAccountNonceResult{Value: v})
+		return encoded((&chainpb.GetAccountNonceResult{Value: v}).MarshalVT())
 	case chainpb.SystemCallId_get_account_rc:
 		var a chainpb.GetAccountRcArguments
-		if err := decode(&a, args, "get_account_rc"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "get_account_rc"); err != nil {
 			return nil, err
 		}
 		if _, ok := koinos.AddressShape(a.Account); !ok {
@@ -104,12 +104,12 @@ func (f *frame) context(sid chainpb.SystemCallId, args []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return encode(&chainpb.GetAccountRcResult{Value: rc})
+		return encoded((&chainpb.GetAccountRcResult{Value: rc}).MarshalVT())
 	case chainpb.SystemCallId_get_resource_limits:
-		return encode(&chainpb.GetResourceLimitsResult{Value: h.ResourceLimits()})
+		return encoded((&chainpb.GetResourceLimitsResult{Value: h.ResourceLimits()}).MarshalVT())
 	default: // verify_merkle_root
 		var a chainpb.VerifyMerkleRootArguments
-		if err := decode(&a, args, "verify_merkle_root"); err != nil {
+		if err := decoded(a.UnmarshalVT(args), "verify_merkle_root"); err != nil {
 			return nil, err
 		}
 		if !f.charge(uint64(len(a.Hashes)) * merkleHashFuel) {
@@ -119,7 +119,7 @@ func (f *frame) context(sid chainpb.SystemCallId, args []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return encode(&chainpb.VerifyMerkleRootResult{Value: ok})
+		return encoded((&chainpb.VerifyMerkleRootResult{Value: ok}).MarshalVT())
 	}
 }
 

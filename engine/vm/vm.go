@@ -1,15 +1,16 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"math"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/emberchain/ember/engine/koinos"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
@@ -72,6 +73,12 @@ type VM struct {
 	mu    sync.Mutex
 	cache map[cacheKey]*compiled
 	order []cacheKey // insertion order, for eviction
+	// latest is the module each contract id last ran, found without
+	// hashing the bytecode (module).
+	latest map[string]*compiled
+	// idleBytes is the memory of all idle instances, idleBudget its bound
+	// (pool.go).
+	idleBytes, idleBudget int64
 }
 
 // cacheKey is a contract id and its bytecode's hash: a contract upgraded
@@ -83,16 +90,39 @@ type cacheKey struct {
 }
 
 type compiled struct {
+	// code is the bytecode the module was compiled from, a copy, to find
+	// a contract's module by comparing bytes rather than hashing them.
+	code     []byte
 	mod      wazero.CompiledModule
 	hasStart bool
 	// hasMemory: the module defines a memory (wazero's Module.Memory is a
 	// typed nil otherwise, not a nil interface).
 	hasMemory bool
+	// reusable: its instances can be reset and pooled (pool.go);
+	// numGlobals, the module's own globals, exported by instrument; image,
+	// a fresh instance's memory. Set before the module is shared, then
+	// read-only.
+	reusable   bool
+	numGlobals uint32
+	image      memoryImage
 	// users counts the calls holding the module, evicted says the cache
 	// dropped it: it is closed when both say nobody needs it, never while
-	// a call may still instantiate it. Guarded by VM.mu.
+	// a call may still instantiate it. idle are its pooled instances,
+	// closed with it. Guarded by VM.mu.
 	users   int
 	evicted bool
+	idle    []*instance
+}
+
+// closeModule releases a module and its idle instances. Called with
+// VM.mu held, or before the module was shared.
+func (v *VM) closeModule(c *compiled) {
+	for _, in := range c.idle {
+		v.idleBytes -= in.memBytes
+		_ = in.mod.Close(context.Background())
+	}
+	c.idle = nil
+	_ = c.mod.Close(context.Background())
 }
 
 // New builds a VM. It uses wazero's compiler where wazero has one (amd64,
@@ -120,7 +150,7 @@ func New(cfg Config) (*VM, error) {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("vm: host module: %w", err)
 	}
-	return &VM{cfg: cfg, rt: rt, cache: map[cacheKey]*compiled{}}, nil
+	return &VM{cfg: cfg, rt: rt, cache: map[cacheKey]*compiled{}, latest: map[string]*compiled{}, idleBudget: defaultIdleMemory}, nil
 }
 
 // Close releases the runtime and every compiled module.
@@ -143,15 +173,11 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 	if len(code) > v.cfg.MaxBytecode {
 		return nil, invalid("%d bytes, more than the %d allowed", len(code), v.cfg.MaxBytecode)
 	}
-	m, err := parseModule(code)
+	inst, err := instrumentModule(code, v.cfg.MaxCallDepth)
 	if err != nil {
 		return nil, err
 	}
-	inst, err := instrument(code, v.cfg.MaxCallDepth)
-	if err != nil {
-		return nil, err
-	}
-	mod, err := v.rt.CompileModule(context.Background(), inst)
+	mod, err := v.rt.CompileModule(context.Background(), inst.code)
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
@@ -165,19 +191,45 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 		_ = mod.Close(context.Background())
 		return nil, invalid("no exported _start function")
 	}
-	_, hasMemory := m.sections[secMemory]
-	return &compiled{mod: mod, hasStart: m.hasStart, hasMemory: hasMemory}, nil
+	c := &compiled{
+		code:       bytes.Clone(code),
+		mod:        mod,
+		hasStart:   inst.hasStart,
+		hasMemory:  inst.hasMemory,
+		reusable:   inst.reusable,
+		numGlobals: inst.numGlobals,
+	}
+	v.preparePool(c)
+	return c, nil
 }
 
 // module returns the compiled module for a contract, compiling it on first
 // use, and holds it until release. Compiles run outside the lock; two
 // racing first calls may both compile, and one result is kept.
+//
+// The module the contract id last ran is tried first: comparing the
+// bytecode with its copy costs a memcmp, where hashing it cost a tenth of
+// a short call. The cache itself stays keyed by the SHA-256, so forks
+// with different code at one id each find their own.
 func (v *VM) module(id, code []byte) (*compiled, error) {
+	v.mu.Lock()
+	c, ok := v.latest[string(id)]
+	if ok {
+		c.users++ // held while compared: c.code never changes
+	}
+	v.mu.Unlock()
+	if ok {
+		if bytes.Equal(c.code, code) {
+			return c, nil
+		}
+		v.release(c)
+	}
 	key := cacheKey{id: string(id), code: sha256.Sum256(code)}
 	v.mu.Lock()
-	c, ok := v.cache[key]
+	c, ok = v.cache[key]
 	if ok {
 		c.users++
+		v.latest[key.id] = c
 	}
 	v.mu.Unlock()
 	if ok {
@@ -190,21 +242,27 @@ func (v *VM) module(id, code []byte) (*compiled, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if have, ok := v.cache[key]; ok {
-		_ = c.mod.Close(context.Background())
+		v.closeModule(c)
 		have.users++
+		v.latest[key.id] = have
 		return have, nil
 	}
 	if len(v.order) >= v.cfg.CacheEntries {
-		old := v.cache[v.order[0]]
-		delete(v.cache, v.order[0])
+		oldKey := v.order[0]
+		old := v.cache[oldKey]
+		delete(v.cache, oldKey)
+		if v.latest[oldKey.id] == old {
+			delete(v.latest, oldKey.id)
+		}
 		v.order = v.order[1:]
 		old.evicted = true
 		if old.users == 0 {
-			_ = old.mod.Close(context.Background())
+			v.closeModule(old)
 		}
 	}
 	c.users = 1
 	v.cache[key] = c
+	v.latest[key.id] = c
 	v.order = append(v.order, key)
 	return c, nil
 }
@@ -215,7 +273,7 @@ func (v *VM) release(c *compiled) {
 	defer v.mu.Unlock()
 	c.users--
 	if c.evicted && c.users == 0 {
-		_ = c.mod.Close(context.Background())
+		v.closeModule(c)
 	}
 }
 
@@ -273,27 +331,28 @@ func (v *VM) Run(ctx context.Context, c *Call) (*Result, error) {
 	defer v.release(comp)
 	fr := &frame{vm: v, call: c, res: res, hasMemory: comp.hasMemory}
 	ctx = context.WithValue(ctx, frameKey{}, fr)
-	mod, err := v.rt.InstantiateModule(ctx, comp.mod, instanceConfig)
+	in, err := v.acquire(ctx, comp)
 	if err != nil {
 		return res, koinos.Errorf(chainpb.ErrorCode_reversion, "contract cannot be instantiated: %v", err)
 	}
-	defer mod.Close(ctx)
-	fr.fuel = mod.ExportedGlobal(exportFuel).(api.MutableGlobal)
-	fr.depth = mod.ExportedGlobal(exportDepth)
+	// Runs before release: the instance goes back to the module's pool,
+	// or is closed, while the call still holds the module.
+	defer v.putBack(comp, in)
+	fr.fuel, fr.depth, fr.halt = in.fuel, in.depth, in.halt
 	budget := min(c.Fuel, math.MaxInt64)
 	fr.fuel.Set(budget)
 
 	// The instance's initial memory was allocated and cleared for this
-	// call: charged like memory.grow.
+	// call (or reset to that state): charged like memory.grow.
 	err = nil
-	if comp.hasMemory && !fr.charge(uint64(mod.Memory().Size())/bulkBytesPerFuel) {
+	if comp.hasMemory && !fr.charge(uint64(in.mod.Memory().Size())/bulkBytesPerFuel) {
 		fr.err = fr.outOfCompute()
 	}
-	if fr.err == nil && comp.hasStart {
-		_, err = mod.ExportedFunction(exportStart).Call(ctx)
+	if fr.err == nil && in.start != nil {
+		_, err = in.start.Call(ctx)
 	}
 	if fr.err == nil && err == nil && !fr.exited {
-		_, err = mod.ExportedFunction("_start").Call(ctx)
+		_, err = in.main.Call(ctx)
 	}
 	left := int64(fr.fuel.Get())
 	res.Compute = budget
@@ -352,6 +411,7 @@ type frame struct {
 	res       *Result
 	fuel      api.MutableGlobal
 	depth     api.Global
+	halt      api.MutableGlobal
 	hasMemory bool
 	// exited: the contract called exit with success; err: the call ended
 	// with this error (exit with an error code, or an aborting system call).
@@ -370,4 +430,9 @@ func (f *frame) charge(n uint64) bool {
 	return true
 }
 
-var errAbort = errors.New("vm: call aborted")
+// errAbort is what the host panics with to end a call from a system call
+// (an error at or above reversion; exit instead sets the halt flag,
+// instrument); the frame says why, so the error wazero returns for it is
+// not used. A *sys.ExitError because wazero hands that back as is, where
+// it formats any other panic value with a wasm stack trace.
+var errAbort = sys.NewExitError(0)

@@ -267,10 +267,13 @@ func growMemory(pages, want int32) []byte {
 }
 
 // fillMemory fills 1 MiB with memory.fill n times in a loop.
-func fillMemory(n int32) []byte {
+func fillMemory(n int32) []byte { return fillMemoryAs(n, []byte{0xfc, 11}) }
+
+// fillMemoryAs is fillMemory with memory.fill's opcode encoded as given.
+func fillMemoryAs(n int32, fill []byte) []byte {
 	body := cat(
-		[]byte{0x03, 0x40},                                 // loop
-		i32c(0), i32c(7), i32c(1<<20), []byte{0xfc, 11, 0}, // memory.fill
+		[]byte{0x03, 0x40},                             // loop
+		i32c(0), i32c(7), i32c(1<<20), fill, []byte{0}, // memory.fill
 		[]byte{0x20, 0}, i32c(1), []byte{0x6b, 0x22, 0}, // local0 = local0 - 1 (tee)
 		[]byte{0x0d, 0}, // br_if 0
 		[]byte{0x0b},
@@ -305,6 +308,8 @@ func TestHostileContracts(t *testing.T) {
 		{"memory grow charged by pages", growMemory(10, 1), 10 * pageBytes / bulkBytesPerFuel, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		{"initial memory charged", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, memory: &[2]uint32{64, 0}, exports: map[string]uint32{"_start": 0}}.bytes(), 64*pageBytes/bulkBytesPerFuel - 1, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		{"bulk fill charged by size", fillMemory(1000), 10_000_000, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
+		// LEB128 allows padding: 0x8b 0x00 is sub-opcode 11 too.
+		{"padded bulk fill charged by size", fillMemoryAs(1000, []byte{0xfc, 0x8b, 0x00}), 10_000_000, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		{"initial memory past the cap", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, memory: &[2]uint32{65, 0}, exports: map[string]uint32{"_start": 0}}.bytes(), testFuel, chainpb.ErrorCode_invalid_contract, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -402,6 +407,19 @@ func TestInvalidModules(t *testing.T) {
 		{"SIMD", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: []byte{0xfd, 0x0c}}}, exports: map[string]uint32{"_start": 0}}.bytes(), "SIMD"},
 		{"no _start", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, exports: map[string]uint32{"main": 0}}.bytes(), "no exported _start"},
 		{"type mismatch", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: i32c(1)}}, exports: map[string]uint32{"_start": 0}}.bytes(), "invalid contract bytecode"},
+		// A count wazero would allocate for, in a few bytes.
+		{"export count past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secExport, appendU32(nil, 1<<28))), "claims 268435456 entries in 0 bytes"},
+		{"data count past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secData, appendU32(nil, 1<<28))), "claims 268435456 entries"},
+		{"global count past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secGlobal, cat(appendU32(nil, 3), []byte{valI32, 0}))), "claims 3 entries in 2 bytes"},
+		{"element entries past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secElement, []byte{1, 1, 0, 0xff, 0xff, 0xff, 0x30, 0xff, 0x80, 0})), "element segment 0 claims 102760447 entries in 3 bytes"},
+		{"data bytes past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secData, cat([]byte{1, 1}, appendU32(nil, 1<<30)))), "truncated"},
+		{"export name past the section", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secExport, cat([]byte{1}, appendU32(nil, 1<<30)))), "truncated"},
+		{"bytes after the exports", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secExport, []byte{0, '0', '0'})), "trailing bytes in export section"},
+		{"truncated data count", cat([]byte{0, 'a', 's', 'm', 1, 0, 0, 0}, section(secDataCount, []byte{0xb0})), "malformed data count section"},
+		// Past the module's own globals are the fuel and depth counters.
+		{"sets the fuel counter", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: cat([]byte{0x42, 0x7f, 0x24, 0})}}, exports: map[string]uint32{"_start": 0}}.bytes(), "global index 0 out of range"},
+		{"reads the depth counter", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: []byte{0x23, 2, 0x1a}}}, globals: [][]byte{{valI32, 1, 0x41, 0, 0x0b}}, exports: map[string]uint32{"_start": 0}}.bytes(), "global index 2 out of range"},
+		{"own global", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0, code: []byte{0x23, 0, 0x24, 0}}}, globals: [][]byte{{valI32, 1, 0x41, 0, 0x0b}}, exports: map[string]uint32{"_start": 0}}.bytes(), ""},
 		{"start section", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, exports: map[string]uint32{"_start": 0}, start: &start}.bytes(), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -568,5 +586,37 @@ func TestSignatureSystemCalls(t *testing.T) {
 	}
 	if res.Compute < 4*recoverFuel {
 		t.Errorf("compute %d does not include the recoveries", res.Compute)
+	}
+}
+
+// TestCacheFindsTheCodeRun: calls to one contract id with different
+// bytecode (an upgrade, or two forks) each run their own code, also when
+// the caller rewrites its bytecode buffer in place between calls.
+func TestCacheFindsTheCodeRun(t *testing.T) {
+	v := newVM(t, Config{})
+	x := scripted(syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, []byte("x"), "")})
+	y := scripted(syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, []byte("y"), "")})
+	buf := bytes.Clone(x)
+	for i, step := range []struct {
+		id   []byte
+		code func() []byte
+		want string
+	}{
+		{contractA, func() []byte { return x }, "x"},
+		{contractA, func() []byte { return y }, "y"},
+		{contractA, func() []byte { return x }, "x"},
+		{contractB, func() []byte { return y }, "y"},
+		{contractA, func() []byte { return x }, "x"},
+		{accountX, func() []byte { return buf }, "x"},
+		{accountX, func() []byte { copy(buf, y); return buf }, "y"},
+		{accountX, func() []byte { copy(buf, x); return buf }, "x"},
+	} {
+		res, err := v.Run(bgCtx, &Call{ContractID: step.id, Bytecode: step.code(), Fuel: testFuel, Host: newMemHost(v)})
+		if err != nil || string(res.Value) != step.want {
+			t.Fatalf("call %d: %v, %q, want %q", i, err, res.Value, step.want)
+		}
+	}
+	if v.Cached() != 5 {
+		t.Fatalf("%d cached modules, want 5 (two codes at A and at X, one at B)", v.Cached())
 	}
 }
