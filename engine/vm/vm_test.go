@@ -303,9 +303,9 @@ func TestHostileContracts(t *testing.T) {
 		{"endless loop", loopForever(), 1_000_000, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		{"endless recursion", recurse(), testFuel, chainpb.ErrorCode_reversion, "call depth", false},
 		{"recursion out of fuel first", recurse(), 200, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
-		{"memory grab past the cap", growMemory(100, -1), testFuel, chainpb.ErrorCode_success, "", false},
+		{"memory grab past the cap", growMemory(100, -1), 100*growFuelPerPage + 1_000_000, chainpb.ErrorCode_success, "", false},
 		{"memory within the cap", growMemory(10, 1), testFuel, chainpb.ErrorCode_success, "", false},
-		{"memory grow charged by pages", growMemory(10, 1), 10 * pageBytes / bulkBytesPerFuel, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
+		{"memory grow charged by pages", growMemory(10, 1), 10 * growFuelPerPage, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		{"initial memory charged", wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, memory: &[2]uint32{64, 0}, exports: map[string]uint32{"_start": 0}}.bytes(), 64*pageBytes/bulkBytesPerFuel - 1, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		{"bulk fill charged by size", fillMemory(1000), 10_000_000, chainpb.ErrorCode_insufficient_rc, "ran out of compute", true},
 		// LEB128 allows padding: 0x8b 0x00 is sub-opcode 11 too.
