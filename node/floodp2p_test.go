@@ -154,7 +154,9 @@ func TestSyncRequestFloodIsBounded(t *testing.T) {
 		return n
 	}
 	capped := false
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !capped; time.Sleep(50 * time.Millisecond) {
+	// 15 s: under load, one pass over the 256 streams took seconds, and the
+	// first passes still saw streams whose refusal had not arrived.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !capped; time.Sleep(50 * time.Millisecond) {
 		total, within := 0, true
 		for i := range evils {
 			n := open(i)
