@@ -57,7 +57,7 @@ func (c *Chain) fits(total, next usage) bool {
 // txEnv is what one transaction application needs besides the transaction.
 type txEnv struct {
 	delta *state.Delta
-	block blockInfo // the block the transaction is applied in
+	block *blockInfo // the block the transaction is applied in
 	// ranContract: the transaction ran an uploaded contract or an upload.
 	ranContract bool
 	// blockCompute is the compute of the block's transactions before this
@@ -291,7 +291,7 @@ func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, blk blockIn
 		}
 		d.Settle() // the previous transaction is final
 		mark := d.Mark()
-		env := txEnv{delta: d, block: blk, nowMs: blk.timeMs, seq: &seq, arena: arena, receipt: &slab[i], blockCompute: ex.usage.compute}
+		env := txEnv{delta: d, block: &blk, nowMs: blk.timeMs, seq: &seq, arena: arena, receipt: &slab[i], blockCompute: ex.usage.compute}
 		r, err := c.applyTx(&env, v)
 		ranContract = env.ranContract
 		if build && err != nil && koinos.CodeOf(err) == chainpb.ErrorCode_compute_bandwidth_limit_exceeded {

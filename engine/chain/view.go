@@ -124,7 +124,7 @@ func (v *View) CheckTransaction(tx *sigverify.VerifiedTx, nonce, nowMs uint64) (
 	var seq uint32
 	now := max(nowMs, v.HeadTime)
 	blk := blockInfo{height: v.Head.Height + 1, previous: v.Head.ID, timeMs: now, lib: v.headFinal, prevStateRoot: v.HeadStateRoot}
-	env := txEnv{delta: d, block: blk, nowMs: now, seq: &seq, nonce: nonce}
+	env := txEnv{delta: d, block: &blk, nowMs: now, seq: &seq, nonce: nonce}
 	r, err := v.c.applyTx(&env, tx)
 	if err != nil {
 		return nil, err

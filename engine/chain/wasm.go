@@ -85,7 +85,7 @@ type exec struct {
 var _ vm.Host = (*exec)(nil)
 
 func (c *Chain) newExec(env *txEnv, v *sigverify.VerifiedTx) *exec {
-	return &exec{c: c, d: env.delta, tx: v, block: env.block, nowMs: env.nowMs}
+	return &exec{c: c, d: env.delta, tx: v, block: *env.block, nowMs: env.nowMs}
 }
 
 // loadContractIDs fills the contract set with the contracts of the last

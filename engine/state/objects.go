@@ -238,7 +238,8 @@ func (d *Delta) setObject(k string, v objectValue) {
 		d.objects = make(map[string]objectValue)
 	}
 	prev, had := d.objects[k]
-	d.journal = append(d.journal, undo{object: k, isObject: true, prevObj: prev, had: had})
+	d.journal = append(d.journal, undo{isObject: true})
+	d.objJournal = append(d.objJournal, objectUndo{key: k, prev: prev, had: had})
 	d.objects[k] = v
 }
 

@@ -203,7 +203,11 @@ type Delta struct {
 	// nil until the first (a block of native transfers has none).
 	objects map[string]objectValue
 	journal []undo
-	frozen  bool
+	// objJournal holds the undo of each object write, in the order of the
+	// journal's isObject entries: kept apart so that an account write's
+	// undo (every transfer's) stays small.
+	objJournal []objectUndo
+	frozen     bool
 }
 
 type undo struct {
@@ -213,9 +217,13 @@ type undo struct {
 	isSupply  bool
 	prevSSet  bool
 	prevSuppl uint64
-	isObject  bool
-	object    string
-	prevObj   objectValue
+	isObject  bool // the undo is objJournal's last entry
+}
+
+type objectUndo struct {
+	key  string
+	prev objectValue
+	had  bool
 }
 
 // NewDelta starts a delta over parent (nil: over base).
@@ -251,6 +259,7 @@ func (d *Delta) Release() {
 	clear(d.accounts)
 	d.objects = nil
 	d.journal = d.journal[:0]
+	d.objJournal = d.objJournal[:0]
 	d.supplySet, d.supply, d.frozen = false, 0, false
 	d.parent.Store(nil)
 	d.base = nil
@@ -310,7 +319,10 @@ func (d *Delta) Mark() int { return len(d.journal) }
 // Settle forgets the journal: the writes so far are final and can no
 // longer be reverted. A block settles between transactions, so the journal
 // never holds more than one transaction's writes.
-func (d *Delta) Settle() { d.journal = d.journal[:0] }
+func (d *Delta) Settle() {
+	d.journal = d.journal[:0]
+	d.objJournal = d.objJournal[:0]
+}
 
 // Revert undoes every write since mark.
 func (d *Delta) Revert(mark int) {
@@ -319,10 +331,14 @@ func (d *Delta) Revert(mark int) {
 		switch {
 		case u.isSupply:
 			d.supply, d.supplySet = u.prevSuppl, u.prevSSet
-		case u.isObject && u.had:
-			d.objects[u.object] = u.prevObj
 		case u.isObject:
-			delete(d.objects, u.object)
+			o := d.objJournal[len(d.objJournal)-1]
+			d.objJournal = d.objJournal[:len(d.objJournal)-1]
+			if o.had {
+				d.objects[o.key] = o.prev
+			} else {
+				delete(d.objects, o.key)
+			}
 		case u.had:
 			d.accounts[u.addr] = u.prev
 		default:
@@ -336,6 +352,7 @@ func (d *Delta) Revert(mark int) {
 func (d *Delta) Freeze() {
 	d.frozen = true
 	d.journal = nil
+	d.objJournal = nil
 }
 
 // Len is the number of records the delta changes.
