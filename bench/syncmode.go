@@ -432,7 +432,7 @@ func buildSourceChain(ctx context.Context, dir string, g *genesis.Genesis, prod 
 		defer close(chunks)
 		for from := 0; from < blocks; from += per {
 			n := min(per, blocks-from)
-			vtxs, err := signTransfers(cctx, ks, g, from*blockTxs, n*blockTxs, pool, &signed)
+			vtxs, err := signTransfers(cctx, ks, g, transferTarget{token: g.TokenID(), rcLimit: DefaultRCLimit}, from*blockTxs, n*blockTxs, pool, &signed)
 			select {
 			case chunks <- chunk{from: from, vtxs: vtxs, err: err}:
 			case <-cctx.Done():
