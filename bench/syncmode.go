@@ -169,6 +169,8 @@ func RunSync(ctx context.Context, o SyncOptions) (*SyncResult, error) {
 		return nil, errors.New("bench: --blocks × --block-txs is too large")
 	case o.Base.Node.Mode == NodeExternal || o.Base.Node.URL != "":
 		return nil, errors.New("bench: the sync mode starts its own nodes; it cannot use one given by --rpc")
+	case nativeOnly("sync", o.Base.Workload) != nil:
+		return nil, nativeOnly("sync", o.Base.Workload)
 	case o.FollowerProfile != nil && o.Base.Node.Mode != NodeProcess:
 		return nil, errors.New("bench: a follower profile needs child nodes (--node process)")
 	}

@@ -87,6 +87,16 @@ func checkWorkload(name string, contract []byte) error {
 	return nil
 }
 
+// nativeOnly refuses the wasm-token workload in the modes that do not
+// run it: suite's targets and net's and sync's yardsticks are the native
+// token's, and sync builds its chain of native transfers itself.
+func nativeOnly(mode, workload string) error {
+	if workload == "" || workload == WorkloadNative {
+		return nil
+	}
+	return fmt.Errorf("bench: the %s mode runs the native token only; --workload %s runs with bench rpc, sweep, soak and engine", mode, workload)
+}
+
 // genesisAccounts are the accounts a bench chain funds: the senders, and
 // for the WASM token its contract account.
 func genesisAccounts(ks []keys.Signer, workload, seed string) []keys.Signer {
