@@ -449,6 +449,7 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	} else {
 		sub = newSubmitter(s.conns, p, spec, t0)
 	}
+	sub.checkReverts = s.workload.Name == WorkloadWasmToken
 	var err error
 
 	if s.opts.CPUProfile != nil {

@@ -53,7 +53,7 @@ func TestWasmTokenRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Txs != run.n || r.Included != run.n || r.Errors != 0 || r.Acked != run.n {
+		if r.Txs != run.n || r.Included != run.n || r.Errors != 0 || r.Acked != run.n || r.Reverted != 0 {
 			t.Fatalf("txs %d, included %d, admitted %d, errors %d (%v); want all %d in blocks", r.Txs, r.Included, r.Acked, r.Errors, r.ErrorTexts, run.n)
 		}
 		w := r.Workload
@@ -68,6 +68,22 @@ func TestWasmTokenRun(t *testing.T) {
 			t.Fatalf("the table does not say which workload ran:\n%s", table.String())
 		}
 		done = append(done, run.n)
+	}
+	// Transfers whose rc_limit cannot pay for them revert, yet are
+	// admitted and committed: the report counts them as reverted, and
+	// they move nothing.
+	s.opts.RCLimit /= 4
+	r, err := s.Run(ctx, LoadSpec{Txs: 45, Concurrency: 3, Batch: 3}, "short of rc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Included != 45 || r.Reverted != 45 || len(r.ErrorTexts) == 0 {
+		t.Fatalf("rc_limit a quarter of a transfer's: %d included, %d reverted (%v); want 45 of each", r.Included, r.Reverted, r.ErrorTexts)
+	}
+	for text := range r.ErrorTexts {
+		if !strings.Contains(text, "admitted but reverted") || !strings.Contains(text, "out of compute") {
+			t.Fatalf("error text %q", text)
+		}
 	}
 	got, err := s.TokenBalances(ctx)
 	if err != nil {
