@@ -15,10 +15,11 @@ import (
 )
 
 // TestWasmTokenRun deploys the SDK's KCS-1 token on an in-process node,
-// runs transfers of it closed loop and rated, and checks that every
-// transfer was committed, that the token's balances (balance_of through
-// chain.read_contract) moved exactly as the transfers say, and that the
-// report says which workload ran.
+// runs transfers of it closed loop, rated, rated signed live and as a
+// sweep step, and
+// checks that every transfer was committed, that the token's balances
+// (balance_of through chain.read_contract) moved exactly as the transfers
+// say, and that the report says which workload ran.
 func TestWasmTokenRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node")
@@ -46,6 +47,8 @@ func TestWasmTokenRun(t *testing.T) {
 	}{
 		{LoadSpec{Txs: 290, Concurrency: 3, Batch: 5}, 290},
 		{LoadSpec{Rate: 1000, Duration: 200 * time.Millisecond, Concurrency: 3, Batch: 2}, 200},
+		// Signed while sent, as soak runs are.
+		{LoadSpec{Rate: 1000, Duration: 150 * time.Millisecond, Concurrency: 3, Batch: 2, SignLive: true, SignAhead: 64}, 150},
 	}
 	var done []int
 	for _, run := range runs {
@@ -69,6 +72,15 @@ func TestWasmTokenRun(t *testing.T) {
 		}
 		done = append(done, run.n)
 	}
+	// A sweep step runs on the same session, the same workload.
+	sw, err := RunSweep(ctx, s, SweepOptions{Rates: []float64{100}, Step: time.Second, Concurrency: 3, Batch: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sw.Steps) != 1 || sw.Steps[0].Report.Included != 100 || sw.Steps[0].Report.Workload.Name != WorkloadWasmToken {
+		t.Fatalf("sweep: %+v", sw.Steps)
+	}
+	done = append(done, 100)
 	// Transfers whose rc_limit cannot pay for them revert, yet are
 	// admitted and committed: the report counts them as reverted, and
 	// they move nothing.
