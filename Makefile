@@ -12,7 +12,7 @@ SDKAS    := internal/sdkas/testdata
 # Packages with concurrency on the hot path: run under the race detector.
 RACE_PKGS := ./engine/... ./rpcgw/... ./node/... ./store/... ./producer/... ./netio/... ./events/... ./internal/...
 
-.PHONY: all build run devnet test test-go test-race test-tools test-diskfull js-deps lint fuzz proto tools clean install bench bench-net bench-sync soak crashtest e2e
+.PHONY: all build run devnet test test-go test-race test-tools test-diskfull js-deps lint fuzz proto tools clean install bench bench-net bench-sync soak crashtest e2e token-wasm
 
 all: build
 
@@ -26,6 +26,12 @@ build:
 BENCH_FLAGS ?=
 bench: build
 	./$(BIN) bench suite $(BENCH_FLAGS)
+
+## token-wasm: the KCS-1 token of internal/sdkas (AssemblyScript, Koinos's SDK) as bin/token.wasm, for
+## `ember bench rpc|engine --workload wasm-token --contract bin/token.wasm` (needs Node.js: make js-deps).
+TOKEN_WASM := bin/token.wasm
+token-wasm: js-deps
+	$(GO) run ./internal/sdkas/cmd/build-contract -o $(TOKEN_WASM) token
 
 ## bench-net: four producers on loopback against one node, per scheme (ember bench net -h):
 ## committed TPS against single/4, latency at half rate, block propagation, irreversibility.

@@ -135,7 +135,8 @@ func parallelFor(n int, fn func(i int)) {
 }
 
 // InitDataDir prepares dir for `ember node --datadir DIR`: a genesis
-// funding the accounts derived from seed, with the bench's producer key as
+// funding the accounts derived from seed (and ContractKey's, for
+// --workload wasm-token), with the bench's producer key as
 // the only producer, and the accounts' key files in dir/bench-keys — for
 // runs against a node the bench does not start (`--rpc URL --keys
 // DIR/bench-keys`), such as one under a profiler. It returns the keys
@@ -152,7 +153,9 @@ func InitDataDir(dir string, scheme keys.Scheme, accounts int, seed string, inte
 		return "", err
 	}
 	prod := ProducerKey(seed)
-	g, err := DevGenesis(prod, ks, interval, time.Now())
+	// The contract account is funded too, so the node serves the
+	// wasm-token workload as well as the native one.
+	g, err := DevGenesis(prod, genesisAccounts(ks, WorkloadWasmToken, seed), interval, time.Now())
 	if err != nil {
 		return "", err
 	}

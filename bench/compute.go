@@ -113,6 +113,8 @@ func (s *Session) report(fig txFigures, scheme keys.Scheme, accounts int, sub *s
 	}
 	r.Load.Rate, r.Load.Concurrency, r.Load.Batch = spec.Rate, spec.Concurrency, spec.Batch
 	r.Load.Accounts, r.Load.RCLimit = accounts, s.opts.RCLimit
+	r.Workload = s.workload
+	r.Reverted = int(sub.reverted.Load())
 	r.Load.RequestMB = round1(float64(fig.requestBytes) / (1 << 20))
 	r.Node.Mode, r.Node.URL, r.Node.Observe = s.opts.Node.Mode, s.url, s.opts.Observe
 	r.Nodes = max(len(s.tgts), 1)

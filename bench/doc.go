@@ -56,6 +56,56 @@
 // bench (tests, CPU profiles); --rpc URL --keys DIR loads a node started by
 // hand (ember bench init prepares one).
 //
+// # Workloads
+//
+// Options.Workload and EngineOptions.Workload (--workload) say what each
+// transfer moves:
+//
+//   - native (default): the chain's token, Go code (engine/contracts).
+//     Nothing below is done; the transfers are signed as they always were.
+//   - wasm-token: a KCS-1 token contract, the wasm given as
+//     Options.Contract (--contract FILE; make token-wasm builds
+//     internal/sdkas's AssemblyScript token, written with Koinos's SDK, to
+//     bin/token.wasm, so the bench itself never needs Node.js). Before the
+//     clock starts: the bytecode is uploaded to ContractKey(seed)'s
+//     account, derived from the seed like the senders and funded by the
+//     bench's genesis (and by bench init's), which pays and signs; once
+//     the upload is in a block, every account is minted WasmTokenMint,
+//     16 mints to a transaction (the genesis limit of operations), paid
+//     and signed by the contract account (the token's mint authority),
+//     at most 512 pending at a time, and the bench waits until they are
+//     all in blocks and reads two balances back. Then one transfer is
+//     checked against the head without being included
+//     (chain.submit_transaction with broadcast false; in the engine mode,
+//     the chain's CheckTransaction), and the run's rc_limit is
+//     WasmRCLimit of its rc_used (half as much again) instead of
+//     DefaultRCLimit. The measured transactions are then call_contract
+//     operations to the token's transfer entry point (0x27f576ca) with
+//     koinos.contracts.token.transfer_arguments, one unit from account
+//     i mod K to the next, signed in the same nonce order: the native
+//     token's transfer has the same entry point and argument layout, so
+//     the same builder signs both, pointed at the contract instead of the
+//     native token (a test pins the bytes), and a native run does no work
+//     for the workload at all. A setup transaction that reverts stops the
+//     bench with the chain's reason (an upload that is not a valid
+//     contract reverts with the VM's).
+//
+// Everything after the clock starts is the same for both workloads. The
+// report's workload field (and its table's first line) says which ran,
+// with the contract id, the rc_limit and the checked transfer's rc_used
+// and compute. The engine mode builds the upload and the mints as setup
+// blocks on its scratch chain and applies them, untimed, to both measured
+// chains before their clocks; it reports compute_per_tx and rc_per_tx
+// (the means over the measured transfers' receipts, both workloads) and,
+// for wasm-token, reads every account's balance (balance_of) after each
+// phase and fails unless it is what the transfers leave
+// (TokenBalancesAfter). A reverted transfer fails the engine mode too; in
+// the rpc modes it would be committed and counted (it is in a block), so
+// Session.TokenBalances reads the balances for a caller that checks them,
+// as the package's tests do. Supported by rpc, sweep and soak (through
+// the Session) and engine; suite, net and sync refuse it (their targets
+// and yardsticks are the native token's; sync builds native blocks).
+//
 // # Nonce order
 //
 // The node refuses a transaction whose nonce is not the account's pending

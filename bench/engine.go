@@ -16,6 +16,7 @@ import (
 	"github.com/emberchain/ember/engine/chain"
 	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/keys"
+	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/engine/txbuilder"
 	"github.com/emberchain/ember/proto/koinos/protocol"
@@ -41,6 +42,12 @@ type EngineOptions struct {
 	// CPUProfile, when set, receives a CPU profile of the two timed
 	// phases.
 	CPUProfile io.Writer
+	// Workload is what the transfers move: WorkloadNative (default) or
+	// WorkloadWasmToken, the token contract Contract (its wasm bytecode)
+	// uploaded and minted to every account in blocks applied before the
+	// clock (deployEngineToken).
+	Workload string
+	Contract []byte
 }
 
 // EnginePhase is one timed phase.
@@ -70,9 +77,22 @@ type EngineResult struct {
 	// does: Build, sign, Commit, store.Commit, Advance.
 	Produce     EnginePhase `json:"produce"`
 	PrepSeconds float64     `json:"prep_s"` // signing, verifying, building the blocks to accept
-	CPUs        int         `json:"cpus"`
-	Commit      string      `json:"commit"`
-	Machine     Machine     `json:"machine"`
+	// Workload is what the transfers moved.
+	Workload WorkloadInfo `json:"workload"`
+	// ComputePerTx and RCPerTx are the mean compute_bandwidth_used and
+	// rc_used of the measured transfers' receipts (from the blocks built
+	// before the clock); SetupBlocks are the blocks of the WASM token's
+	// upload and mints, applied untimed before each phase.
+	ComputePerTx float64 `json:"compute_per_tx"`
+	RCPerTx      float64 `json:"rc_per_tx"`
+	SetupBlocks  int     `json:"setup_blocks,omitempty"`
+	// BalancesChecked is how many accounts' token balances were read
+	// (balance_of) after each phase and found as the transfers say
+	// (wasm-token; RunEngine fails otherwise).
+	BalancesChecked int     `json:"balances_checked,omitempty"`
+	CPUs            int     `json:"cpus"`
+	Commit          string  `json:"commit"`
+	Machine         Machine `json:"machine"`
 }
 
 func (o *EngineOptions) ensureDefaults() {
@@ -91,9 +111,15 @@ func (o *EngineOptions) ensureDefaults() {
 	if o.Seed == "" {
 		o.Seed = DefaultSeed
 	}
+	if o.Workload == "" {
+		o.Workload = WorkloadNative
+	}
 }
 
 func (o *EngineOptions) validate() error {
+	if err := checkWorkload(o.Workload, o.Contract); err != nil {
+		return err
+	}
 	switch {
 	case o.Accounts < 1 || o.Accounts > MaxAccounts:
 		return fmt.Errorf("bench: --accounts must be between 1 and %d", MaxAccounts)
@@ -137,9 +163,16 @@ func openEngineChain(dir string, g *genesis.Genesis, noSync bool) (*engineChain,
 	return &engineChain{c: c, st: st, dir: d}, nil
 }
 
+// close releases the chain (its contracts' compiled code) and the store,
+// and removes the directory; a second call does nothing.
 func (e *engineChain) close() {
+	if e.st == nil {
+		return
+	}
+	e.c.Close()
 	e.st.Close()
 	os.RemoveAll(e.dir)
+	e.st = nil
 }
 
 // RunEngine runs the engine mode.
@@ -154,34 +187,48 @@ func RunEngine(ctx context.Context, o EngineOptions) (*EngineResult, error) {
 		return nil, err
 	}
 	prod := ProducerKey(o.Seed)
-	g, err := DevGenesis(prod, ks, time.Second, time.UnixMilli(1_700_000_000_000))
+	g, err := DevGenesis(prod, genesisAccounts(ks, o.Workload, o.Seed), time.Second, time.UnixMilli(1_700_000_000_000))
 	if err != nil {
 		return nil, err
 	}
-	n := o.Blocks * o.BlockTxs
-	pr := newProgress(o.Progress, "engine "+o.Scheme.String())
-	var done atomic.Int64
-	pr.startSigning(n, &done)
-	vtxs, err := signAndVerify(ctx, ks, g, n, &done)
-	pr.stop()
-	if err != nil {
-		return nil, err
-	}
-
-	// Blocks to accept: built once on a scratch chain, then verified as a
-	// node verifies a peer's block (before the clock).
+	// Blocks to accept: built once on a scratch chain (after the WASM
+	// token's setup blocks, if any), then verified as a node verifies a
+	// peer's block (before the clock).
 	scratch, err := openEngineChain(o.Dir, g, true)
 	if err != nil {
 		return nil, err
 	}
-	blocks := make([]*protocol.Block, o.Blocks)
-	for b := 0; b < o.Blocks; b++ {
-		_, blk, _, err := produceOne(scratch, prod, uint64(b+1), vtxs[b*o.BlockTxs:(b+1)*o.BlockTxs])
-		if err != nil {
-			scratch.close()
+	defer scratch.close()
+	tt := transferTarget{token: g.TokenID(), rcLimit: DefaultRCLimit}
+	work := WorkloadInfo{Name: o.Workload}
+	var setup []*sigverify.VerifiedBlock
+	if o.Workload == WorkloadWasmToken {
+		if setup, tt, work, err = deployEngineToken(scratch, prod, ks, o.Seed, o.Contract); err != nil {
 			return nil, err
 		}
-		blocks[b] = blk
+	}
+	work.RCLimit = tt.rcLimit
+	n := o.Blocks * o.BlockTxs
+	pr := newProgress(o.Progress, "engine "+o.Scheme.String())
+	var done atomic.Int64
+	pr.startSigning(n, &done)
+	vtxs, err := signTransfers(ctx, ks, g, tt, 0, n, nil, &done)
+	pr.stop()
+	if err != nil {
+		return nil, err
+	}
+	blocks := make([]*protocol.Block, o.Blocks)
+	var compute, rc float64
+	for b := 0; b < o.Blocks; b++ {
+		r, blk, _, err := produceOne(scratch, prod, uint64(len(setup)+b+1), vtxs[b*o.BlockTxs:(b+1)*o.BlockTxs])
+		if err != nil {
+			return nil, err
+		}
+		c, u, err := receiptTotals(r, blk)
+		if err != nil {
+			return nil, err
+		}
+		compute, rc, blocks[b] = compute+c, rc+u, blk
 	}
 	limits := scratch.c.Limits()
 	maxTxs := scratch.c.MaxBlockTransactions()
@@ -195,7 +242,8 @@ func RunEngine(ctx context.Context, o EngineOptions) (*EngineResult, error) {
 		}
 	}
 	res := &EngineResult{Scheme: o.Scheme.String(), Txs: n, Blocks: o.Blocks, BlockTxs: o.BlockTxs, Accounts: o.Accounts, Sync: !o.NoSync,
-		CPUs: runtime.GOMAXPROCS(0), Commit: o.Commit, Machine: thisMachine()}
+		CPUs: runtime.GOMAXPROCS(0), Commit: o.Commit, Machine: thisMachine(), Workload: work, SetupBlocks: len(setup),
+		ComputePerTx: round1(compute / float64(n)), RCPerTx: round1(rc / float64(n))}
 	res.Machine.Secp256k1 = keys.Secp256k1Implementation()
 	res.PrepSeconds = round3(time.Since(prepStart).Seconds())
 
@@ -208,6 +256,10 @@ func RunEngine(ctx context.Context, o EngineOptions) (*EngineResult, error) {
 	// Accept: a peer's blocks, applied and stored.
 	acc, err := openEngineChain(o.Dir, g, o.NoSync)
 	if err != nil {
+		return nil, err
+	}
+	if err := acceptSetup(acc, setup); err != nil {
+		acc.close()
 		return nil, err
 	}
 	var apply, stor, adv time.Duration
@@ -237,6 +289,12 @@ func RunEngine(ctx context.Context, o EngineOptions) (*EngineResult, error) {
 		maxBlock = max(maxBlock, t3.Sub(t0))
 	}
 	res.Accept = phase(n, time.Since(start), apply, 0, stor, adv, maxBlock, cpu0)
+	if o.Workload == WorkloadWasmToken {
+		if err := checkTokenBalances(acc, ks, tt.token, n); err != nil {
+			acc.close()
+			return nil, fmt.Errorf("%w (accept phase)", err)
+		}
+	}
 	acc.close()
 
 	// Produce: the producer's path from verified transactions.
@@ -245,6 +303,9 @@ func RunEngine(ctx context.Context, o EngineOptions) (*EngineResult, error) {
 		return nil, err
 	}
 	defer pc.close()
+	if err := acceptSetup(pc, setup); err != nil {
+		return nil, err
+	}
 	var build, sign time.Duration
 	stor, adv, maxBlock = 0, 0, 0
 	cpu0, _ = readProc("self")
@@ -253,7 +314,7 @@ func RunEngine(ctx context.Context, o EngineOptions) (*EngineResult, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		_, _, t, err := produceOne(pc, prod, uint64(b+1), vtxs[b*o.BlockTxs:(b+1)*o.BlockTxs])
+		_, _, t, err := produceOne(pc, prod, uint64(len(setup)+b+1), vtxs[b*o.BlockTxs:(b+1)*o.BlockTxs])
 		if err != nil {
 			return nil, err
 		}
@@ -261,6 +322,12 @@ func RunEngine(ctx context.Context, o EngineOptions) (*EngineResult, error) {
 		maxBlock = max(maxBlock, t[0]+t[1]+t[2]+t[3])
 	}
 	res.Produce = phase(n, time.Since(start), build, sign, stor, adv, maxBlock, cpu0)
+	if o.Workload == WorkloadWasmToken {
+		if err := checkTokenBalances(pc, ks, tt.token, n); err != nil {
+			return nil, fmt.Errorf("%w (produce phase)", err)
+		}
+		res.BalancesChecked = len(ks)
+	}
 	return res, nil
 }
 
@@ -286,6 +353,9 @@ func produceOne(e *engineChain, prod keys.Signer, slot uint64, txs []*sigverify.
 	if len(prop.Failed) > 0 {
 		return nil, nil, t, fmt.Errorf("bench: block %d left out %d transactions: %v", slot, len(prop.Failed), prop.Failed[0].Err)
 	}
+	if len(prop.Block.Transactions) != len(txs) {
+		return nil, nil, t, fmt.Errorf("bench: block %d holds %d of its %d transactions: a block limit of the genesis was reached; lower --block-txs", slot, len(prop.Block.Transactions), len(txs))
+	}
 	t1 := time.Now()
 	sig := prod.Sign(prop.ID)
 	t2 := time.Now()
@@ -304,12 +374,6 @@ func produceOne(e *engineChain, prod keys.Signer, slot uint64, txs []*sigverify.
 	return r, prop.Block, t, nil
 }
 
-// signAndVerify signs n transfers (transaction i from account i mod K
-// with nonce i div K + 1) and verifies them, on every core.
-func signAndVerify(ctx context.Context, ks []keys.Signer, g *genesis.Genesis, n int, done *atomic.Int64) ([]*sigverify.VerifiedTx, error) {
-	return signTransfers(ctx, ks, g, 0, n, nil, done)
-}
-
 // txLimits are the stateless transaction limits of g.
 func txLimits(g *genesis.Genesis) *sigverify.Limits {
 	return &sigverify.Limits{
@@ -318,14 +382,22 @@ func txLimits(g *genesis.Genesis) *sigverify.Limits {
 	}
 }
 
+// transferTarget is the token the engine's transfers call and their
+// rc_limit: the native token's with DefaultRCLimit, or the WASM token's
+// with the limit measured for it.
+type transferTarget struct {
+	token   koinos.Address
+	rcLimit uint64
+}
+
 // signTransfers signs transfers from … from+n-1 of the engine's sequence
 // (transaction i from account i mod K, with nonce i div K + 1, to the next
-// account) on every core, and verifies them: each alone (sigverify.Verify)
-// when pool is nil, else through pool in batches, as a node verifies a
-// JSON-RPC batch.
-func signTransfers(ctx context.Context, ks []keys.Signer, g *genesis.Genesis, from, n int, pool *sigverify.Pool, done *atomic.Int64) ([]*sigverify.VerifiedTx, error) {
+// account) of tt's token on every core, and verifies them: each alone
+// (sigverify.Verify) when pool is nil, else through pool in batches, as a
+// node verifies a JSON-RPC batch.
+func signTransfers(ctx context.Context, ks []keys.Signer, g *genesis.Genesis, tt transferTarget, from, n int, pool *sigverify.Pool, done *atomic.Int64) ([]*sigverify.VerifiedTx, error) {
 	lim := txLimits(g)
-	token := g.TokenID()
+	token := tt.token
 	k := len(ks)
 	out := make([]*sigverify.VerifiedTx, n)
 	txs := make([]*protocol.Transaction, n)
@@ -342,7 +414,7 @@ func signTransfers(ctx context.Context, ks []keys.Signer, g *genesis.Genesis, fr
 		if k == 1 {
 			to = deriveKey(keys.SchemeEd25519, "ember-bench/sink").Address()
 		}
-		tx, err := txbuilder.Transfer(ks[a], token, to, 1, txbuilder.Header{ChainID: lim.ChainID, Nonce: uint64(i/k) + 1, RcLimit: DefaultRCLimit})
+		tx, err := txbuilder.Transfer(ks[a], token, to, 1, txbuilder.Header{ChainID: lim.ChainID, Nonce: uint64(i/k) + 1, RcLimit: tt.rcLimit})
 		if err == nil && pool == nil {
 			out[j], err = sigverify.Verify(tx, lim)
 		}
@@ -413,6 +485,7 @@ func (r *EngineResult) Table(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nengine %s: %d blocks × %d transfers from %d accounts, one Pebble batch per block (%s), %d CPUs\n",
 		r.Scheme, r.Blocks, r.BlockTxs, r.Accounts, sync, r.CPUs)
+	fmt.Fprintf(w, "workload: %s; per transfer %.0f compute, %.0f rc\n", r.Workload, r.ComputePerTx, r.RCPerTx)
 	fmt.Fprintf(w, "%-9s %10s %9s %10s %9s %10s %10s %12s\n", "phase", "tx/s", "seconds", "apply µs", "sign µs", "store µs", "adv µs", "max block ms")
 	for _, p := range []struct {
 		name string
@@ -421,4 +494,7 @@ func (r *EngineResult) Table(w io.Writer) {
 		fmt.Fprintf(w, "%-9s %10.0f %9.2f %10.2f %9.3f %10.2f %10.3f %12.1f\n", p.name, p.ph.TPS, p.ph.Seconds, p.ph.ApplyUS, p.ph.SignUS, p.ph.StoreUS, p.ph.AdvUS, p.ph.MaxBlock)
 	}
 	fmt.Fprintf(w, "(µs are per transaction; signing and verifying %d transactions beforehand took %.1f s)\n", r.Txs, r.PrepSeconds)
+	if r.SetupBlocks > 0 {
+		fmt.Fprintf(w, "(the token's upload and mints took %d blocks, applied untimed before each phase; %d balances checked after each)\n", r.SetupBlocks, r.BalancesChecked)
+	}
 }

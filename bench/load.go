@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,6 +128,13 @@ type submitter struct {
 	sent, acked, failed, retries atomic.Int64
 	transportErrs                atomic.Int64
 	respBytes                    atomic.Int64
+
+	// checkReverts (the WASM token) reads each admitting answer's receipt:
+	// a contract call can revert and still be admitted and committed,
+	// having moved nothing. A native transfer that fails is refused
+	// instead, so native runs skip the look.
+	checkReverts bool
+	reverted     atomic.Int64
 
 	mu     sync.Mutex
 	errors map[string]int // first error texts, by count
@@ -436,8 +444,26 @@ func (s *submitter) answer(parser *fastjson.Parser, batch []int32, status int, r
 		}
 		s.settle(i, stAcked, now)
 		s.acked.Add(1)
+		if s.checkReverts {
+			s.noteReverted(e)
+		}
 	}
 	return retry
+}
+
+// noteReverted counts an admitted transaction whose receipt says it
+// reverted, with the chain's reason among the error texts.
+func (s *submitter) noteReverted(answer *fastjson.Value) {
+	rec := answer.Get("result", "receipt")
+	if rec == nil || !rec.GetBool("reverted") {
+		return
+	}
+	s.reverted.Add(1)
+	var logs []string
+	for _, l := range rec.GetArray("logs") {
+		logs = append(logs, string(l.GetStringBytes()))
+	}
+	s.noteError("admitted but reverted: " + strings.Join(logs, "; "))
 }
 
 func (s *submitter) reject(is []int32, msg string, dead map[int32]bool) {

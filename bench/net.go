@@ -189,6 +189,9 @@ func RunNet(ctx context.Context, o NetOptions) (*NetResult, error) {
 	case o.Base.Node.Mode == NodeExternal || o.Base.Node.URL != "":
 		return nil, errors.New("bench: the net mode starts its own nodes; it cannot load one given by --rpc")
 	}
+	if err := nativeOnly("net", o.Base.Workload); err != nil {
+		return nil, err
+	}
 	if err := (LoadSpec{Txs: o.Txs, Concurrency: o.Concurrency, Batch: o.Batch}).Validate(cmpOr(o.Base.Accounts, DefaultAccounts)); err != nil {
 		return nil, err
 	}

@@ -124,7 +124,7 @@ func indexedLogPath(path string, i int) string {
 // others and a block produced after that has reached every node by gossip.
 func startNodes(ctx context.Context, o Options, ks []keys.Signer, lim nodeLimits) ([]*target, string, error) {
 	prods := NetProducerKeys(o.Seed, o.Nodes)
-	g, err := netGenesis(prods, ks, o.BlockInterval, time.Now())
+	g, err := netGenesis(prods, genesisAccounts(ks, o.Workload, o.Seed), o.BlockInterval, time.Now())
 	if err != nil {
 		return nil, "", err
 	}

@@ -36,6 +36,13 @@ type Report struct {
 
 	Mode  string `json:"mode"`
 	Label string `json:"label,omitempty"`
+	// Workload is what the transfers moved: the native token, or a WASM
+	// token contract (its id, and the rc_limit measured for it).
+	Workload WorkloadInfo `json:"workload"`
+	// Reverted counts admitted transactions whose admission receipt says
+	// they reverted (checked for the WASM token only): they are committed,
+	// and counted in included, but moved nothing.
+	Reverted int `json:"reverted"`
 	// CeilingRatio is CommittedTPS / SigCeilingTPS (0 when no ceiling was
 	// measured).
 	CeilingRatio float64 `json:"ceiling_ratio"`
@@ -387,7 +394,11 @@ func (r *Report) Table(w io.Writer) {
 	fmt.Fprintf(w, "\n%s  (%s, %d workers, batch %d, %d accounts, block interval %d ms, node %s, blocks read %s)\n",
 		title, load, r.Load.Concurrency, r.Load.Batch, r.Load.Accounts, r.BlockIntervalMs, r.Node.Mode, r.Node.Observe)
 	row := func(k, v string) { fmt.Fprintf(w, "  %-28s %s\n", k, v) }
+	row("workload", r.Workload.String())
 	row("transactions", fmt.Sprintf("%d sent, %d admitted, %d in blocks, %d errors", r.Txs-r.Skipped, r.Acked, r.Included, r.Errors))
+	if r.Reverted > 0 {
+		row("reverted (admitted)", fmt.Sprintf("%d committed but moved nothing; see error_texts", r.Reverted))
+	}
 	if r.Errors > 0 {
 		row("errors", fmt.Sprintf("rejected %d, no answer %d, skipped %d, lost %d", r.Rejected, r.Transport, r.Skipped, r.Lost))
 	}

@@ -80,6 +80,11 @@ type Options struct {
 	// each node producing in its slots, on loopback with full-mesh static
 	// peers. Worker w sends to node w mod Nodes; the follower reads node 0.
 	Nodes int
+	// Workload is what the transfers move: WorkloadNative (default) or
+	// WorkloadWasmToken, the token contract Contract (its wasm bytecode)
+	// deployed and minted to every account by NewSession (deployWasmToken).
+	Workload string
+	Contract []byte
 }
 
 // Observation modes (Options.Observe).
@@ -111,7 +116,11 @@ func (o *Options) ensureDefaults() {
 	if o.Poll == 0 {
 		o.Poll = DefaultPoll
 	}
-	if o.RCLimit == 0 {
+	if o.Workload == "" {
+		o.Workload = WorkloadNative
+	}
+	// A WASM transfer's rc_limit is measured once the token is deployed.
+	if o.RCLimit == 0 && o.Workload == WorkloadNative {
 		o.RCLimit = DefaultRCLimit
 	}
 	if o.CeilingTime == 0 {
@@ -135,6 +144,9 @@ func (o *Options) ensureDefaults() {
 }
 
 func (o *Options) validate() error {
+	if err := checkWorkload(o.Workload, o.Contract); err != nil {
+		return err
+	}
 	switch {
 	case o.Accounts < 1 || o.Accounts > MaxAccounts:
 		return fmt.Errorf("bench: --accounts must be between 1 and %d, got %d", MaxAccounts, o.Accounts)
@@ -175,6 +187,10 @@ type Session struct {
 	ceiling *VerifyResult
 	machine Machine
 	netNote string // how the network formed, when not as planned
+	// workload is what the runs' transfers move (deployWasmToken fills it
+	// for the WASM token).
+	workload WorkloadInfo
+	maxOps   uint32 // the chain's operations per transaction
 	// onRun, when set, is told each run's submitter and follower as the
 	// clock starts (the soak's sampler counts their progress).
 	onRun func(*submitter, *follower)
@@ -188,7 +204,7 @@ func NewSession(ctx context.Context, o Options) (*Session, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	s := &Session{opts: o, machine: thisMachine()}
+	s := &Session{opts: o, machine: thisMachine(), workload: WorkloadInfo{Name: o.Workload}}
 	s.machine.Secp256k1 = keys.Secp256k1Implementation()
 	var err error
 	if o.Node.Mode == NodeExternal {
@@ -228,6 +244,13 @@ func NewSession(ctx context.Context, o Options) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
+	if o.Workload == WorkloadWasmToken {
+		if err := s.deployWasmToken(ctx, s.maxOps); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.workload.RCLimit = s.opts.RCLimit
 	return s, nil
 }
 
@@ -256,6 +279,7 @@ func (s *Session) connect(ctx context.Context) error {
 		return fmt.Errorf("bench: the node reports no token contract: %w", err)
 	}
 	s.info = chainInfo{chainID: ci.GetChainId(), token: token, intervalMs: int64(p.GetBlockIntervalMs())}
+	s.maxOps = p.GetLimits().GetMaxOperationsPerTransaction()
 	if s.info.intervalMs <= 0 {
 		return errors.New("bench: the node reports no block interval")
 	}
@@ -425,6 +449,7 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 	} else {
 		sub = newSubmitter(s.conns, p, spec, t0)
 	}
+	sub.checkReverts = s.workload.Name == WorkloadWasmToken
 	var err error
 
 	if s.opts.CPUProfile != nil {

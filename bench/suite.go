@@ -126,6 +126,9 @@ type SuiteResult struct {
 // RunSuite runs the standard scenario, writing each run's outputs under
 // o.Out.
 func RunSuite(ctx context.Context, o SuiteOptions) (*SuiteResult, error) {
+	if err := nativeOnly("suite", o.Base.Workload); err != nil {
+		return nil, err
+	}
 	if len(o.Schemes) == 0 {
 		o.Schemes = []keys.Scheme{keys.SchemeEd25519, keys.SchemeSecp256k1}
 	}

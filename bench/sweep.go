@@ -258,6 +258,9 @@ func RunSweep(ctx context.Context, s *Session, o SweepOptions, each func(Step) e
 
 // Table writes the sweep's steps.
 func (r *SweepResult) Table(w io.Writer) {
+	if len(r.Steps) > 0 {
+		fmt.Fprintf(w, "\nworkload: %s\n", r.Steps[0].Report.Workload)
+	}
 	fmt.Fprintf(w, "\n%-10s %10s %10s %10s %9s %8s %7s  %s\n", "offered", "committed", "submit", "p50 ms", "p99 ms", "p99/int", "errors", "verdict")
 	for _, st := range r.Steps {
 		rp := st.Report

@@ -169,6 +169,8 @@ func RunSync(ctx context.Context, o SyncOptions) (*SyncResult, error) {
 		return nil, errors.New("bench: --blocks × --block-txs is too large")
 	case o.Base.Node.Mode == NodeExternal || o.Base.Node.URL != "":
 		return nil, errors.New("bench: the sync mode starts its own nodes; it cannot use one given by --rpc")
+	case nativeOnly("sync", o.Base.Workload) != nil:
+		return nil, nativeOnly("sync", o.Base.Workload)
 	case o.FollowerProfile != nil && o.Base.Node.Mode != NodeProcess:
 		return nil, errors.New("bench: a follower profile needs child nodes (--node process)")
 	}
@@ -432,7 +434,7 @@ func buildSourceChain(ctx context.Context, dir string, g *genesis.Genesis, prod 
 		defer close(chunks)
 		for from := 0; from < blocks; from += per {
 			n := min(per, blocks-from)
-			vtxs, err := signTransfers(cctx, ks, g, from*blockTxs, n*blockTxs, pool, &signed)
+			vtxs, err := signTransfers(cctx, ks, g, transferTarget{token: g.TokenID(), rcLimit: DefaultRCLimit}, from*blockTxs, n*blockTxs, pool, &signed)
 			select {
 			case chunks <- chunk{from: from, vtxs: vtxs, err: err}:
 			case <-cctx.Done():

@@ -44,6 +44,10 @@ Modes:
   init     create a data directory whose genesis funds the bench accounts,
            for runs against a node started by hand (--rpc URL --keys DIR)
 
+The transfers move the native token, or with --workload wasm-token --contract
+FILE (rpc, sweep, soak, engine) a KCS-1 token contract deployed and minted to
+every account before the clock starts (make token-wasm writes bin/token.wasm).
+
 By default the bench starts its own throwaway node (this executable, "ember
 node") on a temporary data directory. Results go to bench-results/<time>/:
 report.json, samples.csv (one line per transaction), blocks.csv, chart.png,
@@ -102,6 +106,7 @@ func benchMode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // benchFlags are the flags of the modes that load a node over JSON-RPC.
 type benchFlags struct {
 	scheme, seed, nodeMode, nodeBinary, rpcURL, keysDir, out, nodeDir, observe string
+	workload, contract                                                         string
 	accounts, concurrency, batch                                               int
 	interval, poll, drain, warmup, ceiling                                     time.Duration
 	keep, noProgress, pprof                                                    bool
@@ -131,7 +136,34 @@ func addBenchFlags(fs *flag.FlagSet) *benchFlags {
 	fs.StringVar(&b.keysDir, "keys", "", "directory of funded *.key files for --rpc (see ember bench init)")
 	fs.StringVar(&b.out, "out", "", "output directory (default bench-results/<UTC time>)")
 	fs.BoolVar(&b.noProgress, "no-progress", false, "no progress bar on stderr")
+	addWorkloadFlags(fs, &b.workload, &b.contract)
 	return b
+}
+
+// addWorkloadFlags are the flags choosing what the transfers move.
+func addWorkloadFlags(fs *flag.FlagSet, workload, contract *string) {
+	fs.StringVar(workload, "workload", bench.WorkloadNative, "what each transfer moves: native (the chain's token) or wasm-token (a KCS-1 token contract, --contract, deployed and minted to every account before the clock)")
+	fs.StringVar(contract, "contract", "", "with --workload wasm-token: the token contract's wasm file (make token-wasm writes bin/token.wasm)")
+}
+
+// readContract reads the --contract file of a wasm-token run. Whether it
+// is a contract the chain takes is the chain's to say: its refusal of the
+// upload is reported as is.
+func readContract(workload, path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil // bench says whether the workload needs one
+	}
+	if workload != bench.WorkloadWasmToken {
+		return nil, fmt.Errorf("--contract is only for --workload %s", bench.WorkloadWasmToken)
+	}
+	code, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--contract: %w", err)
+	}
+	if len(code) == 0 {
+		return nil, fmt.Errorf("--contract: %s is empty", path)
+	}
+	return code, nil
 }
 
 func (b *benchFlags) options(stderr io.Writer) (bench.Options, error) {
@@ -151,10 +183,15 @@ func (b *benchFlags) options(stderr io.Writer) (bench.Options, error) {
 	case b.drain < 0 || b.warmup < 0 || b.ceiling < 0:
 		return bench.Options{}, errors.New("--drain, --warmup and --ceiling-time must not be negative")
 	}
+	code, err := readContract(b.workload, b.contract)
+	if err != nil {
+		return bench.Options{}, err
+	}
 	o := bench.Options{
 		Accounts: b.accounts, Seed: b.seed, BlockInterval: b.interval, Poll: b.poll, Drain: b.drain, Warmup: b.warmup,
 		CeilingTime: b.ceiling, KeysDir: b.keysDir, Commit: benchCommit(), Observe: b.observe,
-		Node: bench.NodeOptions{Mode: b.nodeMode, Binary: b.nodeBinary, URL: b.rpcURL, Dir: b.nodeDir, Keep: b.keep, Set: b.nodeSet, Pprof: b.pprof},
+		Node:     bench.NodeOptions{Mode: b.nodeMode, Binary: b.nodeBinary, URL: b.rpcURL, Dir: b.nodeDir, Keep: b.keep, Set: b.nodeSet, Pprof: b.pprof},
+		Workload: b.workload, Contract: code,
 	}
 	if b.ceiling == 0 {
 		o.CeilingTime = -1
@@ -228,7 +265,7 @@ func benchCommit() string {
 }
 
 func benchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench rpc", "bench rpc [--scheme S] [--txs N | --rate R --duration D] [--concurrency C] [--batch B] [flags]", stderr)
+	fs := newFlags("bench rpc", "bench rpc [--scheme S] [--txs N | --rate R --duration D] [--concurrency C] [--batch B] [--workload native|wasm-token --contract FILE] [flags]", stderr)
 	b := addBenchFlags(fs)
 	txs := fs.Int("txs", 100_000, "transactions to send (with --rate and --duration: rate × duration when not set)")
 	rate := fs.Float64("rate", 0, "offered rate in tx/s (open loop); 0: closed loop, as fast as the node answers")
@@ -428,7 +465,7 @@ func benchSweep(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench engine", "bench engine [--scheme S] [--blocks N] [--block-txs T] [--accounts K] [--nosync] [--out DIR]", stderr)
+	fs := newFlags("bench engine", "bench engine [--scheme S] [--blocks N] [--block-txs T] [--accounts K] [--nosync] [--workload native|wasm-token --contract FILE] [--out DIR]", stderr)
 	scheme := fs.String("scheme", "secp256k1", "signature scheme of the transfers: secp256k1 or ed25519")
 	accounts := fs.Int("accounts", bench.DefaultAccounts, "accounts sending transfers")
 	blocks := fs.Int("blocks", 10, "blocks to apply")
@@ -438,6 +475,8 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	out := fs.String("out", "", "output directory (default bench-results/<UTC time>)")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the timed phases")
 	noProgress := fs.Bool("no-progress", false, "no progress bar on stderr")
+	var workload, contract string
+	addWorkloadFlags(fs, &workload, &contract)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -448,7 +487,12 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *accounts < 1 || *blocks < 1 || *blockTxs < 1 {
 		return errors.New("--accounts, --blocks and --block-txs must be at least 1")
 	}
-	o := bench.EngineOptions{Scheme: s, Accounts: *accounts, Blocks: *blocks, BlockTxs: *blockTxs, NoSync: *noSync, Dir: *dir, Commit: benchCommit()}
+	code, err := readContract(workload, contract)
+	if err != nil {
+		return err
+	}
+	o := bench.EngineOptions{Scheme: s, Accounts: *accounts, Blocks: *blocks, BlockTxs: *blockTxs, NoSync: *noSync, Dir: *dir, Commit: benchCommit(),
+		Workload: workload, Contract: code}
 	if !*noProgress {
 		o.Progress = stderr
 	}

@@ -11,6 +11,9 @@
 // Without Node.js or the npm packages a test is skipped, or fails when
 // CI=true.
 //
+// cmd/build-contract writes a contract's wasm to a file (make
+// token-wasm: bin/token.wasm for ember bench --workload wasm-token).
+//
 // The token and kvstore contracts have ABIs in testdata/abi/<name>.abi
 // that both koilib (entry_point, read_only, events, types) and
 // koinos-cli (entry-point, read-only, types) read. GenerateABI writes
