@@ -83,8 +83,9 @@ func (r *syncRound) takeLocked(count int) (w window, ok, done bool) {
 }
 
 // noteFull counts a fetcher's wait for room and logs the round's first.
+// The log comes before the count, so that whoever sees the count (a
+// test, a scrape) finds the log line written.
 func (r *syncRound) noteFull(buffered int, wanted uint64) {
-	r.s.syncStat.bufferFull.Add(1)
 	r.mu.Lock()
 	first := !r.loggedFull
 	r.loggedFull = true
@@ -93,6 +94,7 @@ func (r *syncRound) noteFull(buffered int, wanted uint64) {
 		r.s.log.Info("sync buffer full: fetching waits for verification to catch up",
 			"buffered_bytes", buffered, "cap_bytes", r.maxBuffered(), "next_height", wanted)
 	}
+	r.s.syncStat.bufferFull.Add(1)
 }
 
 // addLocked changes what the buffer holds by n bytes (r.mu held).
