@@ -402,11 +402,12 @@ func (t *Token) emit(c *Call, name string, data []byte, impacted ...[]byte) {
 	c.Events = append(c.Events, e)
 }
 
-// abiMethod is one method of a Koinos ABI. It carries each field under
+// ABIMethod is one method of a Koinos ABI. It carries each field under
 // both spellings in use: koilib reads entry_point (a number) and
 // read_only; Koinos's own tools (koinos-cli) read "entry-point" (a hex
 // string, "0x5c721497") and "read-only". Each ignores the other's keys.
-type abiMethod struct {
+// internal/sdkas writes its contracts' ABIs with it too.
+type ABIMethod struct {
 	Argument       string `json:"argument"`
 	Return         string `json:"return"`
 	Description    string `json:"description"`
@@ -414,6 +415,9 @@ type abiMethod struct {
 	EntryPoint     uint32 `json:"entry_point"`
 	ReadOnlyKoinos bool   `json:"read-only"`
 	EntryPointHex  string `json:"entry-point"`
+	// DefaultOutput is what koilib returns for a read whose result is
+	// empty (proto3 writes a zero balance as no bytes at all).
+	DefaultOutput map[string]any `json:"default_output,omitempty"`
 }
 
 // Names of the empty messages Koinos's ABIs use where a method takes no
@@ -442,14 +446,16 @@ func nopFile() *descriptorpb.FileDescriptorProto {
 	}
 }
 
-func newABIMethod(argument, result, description string, readOnly bool, ep uint32) abiMethod {
+// NewABIMethod is a method under both spellings; an empty argument or
+// result type names Koinos's empty messages (NopArguments, NopResult).
+func NewABIMethod(argument, result, description string, readOnly bool, ep uint32) ABIMethod {
 	if argument == "" {
 		argument = NopArguments
 	}
 	if result == "" {
 		result = NopResult
 	}
-	return abiMethod{
+	return ABIMethod{
 		Argument: argument, Return: result, Description: description,
 		ReadOnly: readOnly, ReadOnlyKoinos: readOnly,
 		EntryPoint: ep, EntryPointHex: fmt.Sprintf("0x%08x", ep),
@@ -461,16 +467,16 @@ func newABIMethod(argument, result, description string, readOnly bool, ep uint32
 // FileDescriptorSet of the messages they name (koilib turns it back into
 // .proto text; koinos-cli builds a registry from it).
 func buildABI() (string, error) {
-	methods := map[string]abiMethod{
-		"name":        newABIMethod("", "token.str", "Get name of the token", true, EntryName),
-		"symbol":      newABIMethod("", "token.str", "Get the symbol of the token", true, EntrySymbol),
-		"decimals":    newABIMethod("", "token.uint32", "Get the decimals of the token", true, EntryDecimals),
-		"getInfo":     newABIMethod("", "token.info", "Get name, symbol and decimals", true, EntryGetInfo),
-		"totalSupply": newABIMethod("", "token.uint64", "Get total supply", true, EntryTotalSupply),
-		"balanceOf":   newABIMethod("token.balance_of_args", "token.uint64", "Get balance of an account", true, EntryBalanceOf),
-		"transfer":    newABIMethod("token.transfer_args", "", "Transfer tokens", false, EntryTransfer),
-		"mint":        newABIMethod("token.mint_args", "", "Mint new tokens (token authority only)", false, EntryMint),
-		"burn":        newABIMethod("token.burn_args", "", "Burn tokens", false, EntryBurn),
+	methods := map[string]ABIMethod{
+		"name":        NewABIMethod("", "token.str", "Get name of the token", true, EntryName),
+		"symbol":      NewABIMethod("", "token.str", "Get the symbol of the token", true, EntrySymbol),
+		"decimals":    NewABIMethod("", "token.uint32", "Get the decimals of the token", true, EntryDecimals),
+		"getInfo":     NewABIMethod("", "token.info", "Get name, symbol and decimals", true, EntryGetInfo),
+		"totalSupply": NewABIMethod("", "token.uint64", "Get total supply", true, EntryTotalSupply),
+		"balanceOf":   NewABIMethod("token.balance_of_args", "token.uint64", "Get balance of an account", true, EntryBalanceOf),
+		"transfer":    NewABIMethod("token.transfer_args", "", "Transfer tokens", false, EntryTransfer),
+		"mint":        NewABIMethod("token.mint_args", "", "Mint new tokens (token authority only)", false, EntryMint),
+		"burn":        NewABIMethod("token.burn_args", "", "Burn tokens", false, EntryBurn),
 	}
 	// Only the token file and the empty messages: koilib turns the set back
 	// into .proto text for protobufjs, which cannot resolve
@@ -486,7 +492,7 @@ func buildABI() (string, error) {
 		return "", fmt.Errorf("contracts: token ABI types: %w", err)
 	}
 	out, err := json.Marshal(struct {
-		Methods map[string]abiMethod `json:"methods"`
+		Methods map[string]ABIMethod `json:"methods"`
 		Types   string               `json:"types"`
 	}{methods, base64.StdEncoding.EncodeToString(b)})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/emberchain/ember/engine/contracts"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -49,23 +51,6 @@ const (
 	TokenBurnEvent     = "token.burn_event"
 )
 
-// abiMethod is one method of an ABI under both spellings in use: koilib
-// reads entry_point (a number) and read_only; koinos-cli reads
-// "entry-point" (a hex string) and "read-only". Each ignores the other's
-// keys. engine/contracts serves the native token's ABI the same way.
-type abiMethod struct {
-	Argument       string `json:"argument"`
-	Return         string `json:"return"`
-	Description    string `json:"description"`
-	ReadOnly       bool   `json:"read_only"`
-	EntryPoint     uint32 `json:"entry_point"`
-	ReadOnlyKoinos bool   `json:"read-only"`
-	EntryPointHex  string `json:"entry-point"`
-	// DefaultOutput is what koilib returns for a read whose result is
-	// empty: proto3 writes a zero balance as no bytes at all.
-	DefaultOutput map[string]any `json:"default_output,omitempty"`
-}
-
 // abiEvent names the message of an event's data, for koilib's
 // decodeEvent; koinos-cli ignores events.
 type abiEvent struct {
@@ -77,9 +62,9 @@ type abiEvent struct {
 // messages the methods name (koilib turns it back into .proto text,
 // koinos-cli builds a registry from it).
 type abiJSON struct {
-	Methods map[string]abiMethod `json:"methods"`
-	Events  map[string]abiEvent  `json:"events"`
-	Types   string               `json:"types"`
+	Methods map[string]contracts.ABIMethod `json:"methods"`
+	Events  map[string]abiEvent            `json:"events"`
+	Types   string                         `json:"types"`
 }
 
 // method describes one ABI method; the entry point is derived from name.
@@ -210,15 +195,12 @@ func GenerateABI(name string) ([]byte, error) {
 	if err := checkTypes(set, c); err != nil {
 		return nil, fmt.Errorf("sdkas: %s ABI: %w", name, err)
 	}
-	out := abiJSON{Methods: map[string]abiMethod{}, Events: map[string]abiEvent{}, Types: base64.StdEncoding.EncodeToString(types)}
+	out := abiJSON{Methods: map[string]contracts.ABIMethod{}, Events: map[string]abiEvent{}, Types: base64.StdEncoding.EncodeToString(types)}
 	for _, m := range c.methods {
 		ep := EntryPoint(m.name)
-		out.Methods[m.name] = abiMethod{
-			Argument: m.argument, Return: m.result, Description: m.description,
-			ReadOnly: m.readOnly, ReadOnlyKoinos: m.readOnly,
-			EntryPoint: ep, EntryPointHex: fmt.Sprintf("0x%08x", ep),
-			DefaultOutput: m.defaultOutput,
-		}
+		am := contracts.NewABIMethod(m.argument, m.result, m.description, m.readOnly, ep)
+		am.DefaultOutput = m.defaultOutput
+		out.Methods[m.name] = am
 	}
 	for _, e := range c.events {
 		out.Events[e.name] = abiEvent{Type: e.typ, Description: e.description}
