@@ -34,25 +34,18 @@ func BenchmarkWarmCall(b *testing.B) {
 				b.Fatal(err)
 			}
 			c := &Call{ContractID: contractA, Bytecode: bc.code, EntryPoint: bc.ep, Args: []byte("hello"), Fuel: testFuel, Host: h}
-			var compute uint64
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				res, err := v.Run(bgCtx, c)
-				if err != nil {
-					b.Fatal(err)
-				}
-				compute = res.Compute
-			}
-			b.ReportMetric(float64(compute), "compute/op")
+			benchRuns(b, v, c)
 		})
 	}
 }
 
 // BenchmarkCompile: instrumenting, validating and compiling the SDK's
 // storage contract from cold (a new contract id each time).
-func BenchmarkCompile(b *testing.B) {
-	code := sdkContract(b, "storage")
+func BenchmarkCompile(b *testing.B) { benchCompile(b, sdkContract(b, "storage")) }
+
+// benchCompile prepares code under a new contract id each iteration, so
+// each one compiles from cold.
+func benchCompile(b *testing.B, code []byte) {
 	v := newVM(b, Config{CacheEntries: 1})
 	id := make([]byte, 25)
 	b.ReportMetric(float64(len(code)), "bytes")
@@ -91,17 +84,7 @@ func BenchmarkTokenTransfer(b *testing.B) {
 			}
 			c := &Call{ContractID: contractA, Bytecode: code, EntryPoint: sdkas.TokenTransfer, Fuel: testFuel, Host: h,
 				Args: mustMarshal(&tokenpb.TransferArguments{From: accountX, To: accountY, Value: 1})}
-			var compute uint64
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				res, err := v.Run(bgCtx, c)
-				if err != nil {
-					b.Fatal(err)
-				}
-				compute = res.Compute
-			}
-			b.ReportMetric(float64(compute), "compute/op")
+			benchRuns(b, v, c)
 		})
 	}
 }
@@ -126,4 +109,20 @@ func BenchmarkWarmCallParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchRuns times c on v from here on, reporting allocations and the
+// compute of a call.
+func benchRuns(b *testing.B, v *VM, c *Call) {
+	var compute uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		res, err := v.Run(bgCtx, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		compute = res.Compute
+	}
+	b.ReportMetric(float64(compute), "compute/op")
 }

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"encoding/binary"
 	"testing"
 
 	"github.com/emberchain/ember/internal/sdkas"
@@ -30,16 +29,4 @@ func TestLargeContract(t *testing.T) {
 // BenchmarkCompileLarge: instrumenting, validating and compiling a ~100 KB
 // SDK contract from cold, what an upload_contract of that size costs the
 // node once (internal/sdkas/testdata/assembly/large.ts).
-func BenchmarkCompileLarge(b *testing.B) {
-	code := sdkas.Contract(b, "large")
-	v := newVM(b, Config{CacheEntries: 1})
-	id := make([]byte, 25)
-	b.ReportMetric(float64(len(code)), "bytes")
-	b.ResetTimer()
-	for i := range b.N {
-		binary.BigEndian.PutUint64(id[1:], uint64(i))
-		if err := v.Prepare(id, code); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkCompileLarge(b *testing.B) { benchCompile(b, sdkas.Contract(b, "large")) }
