@@ -121,9 +121,10 @@ func (c *Chain) applyTx(env *txEnv, v *sigverify.VerifiedTx) (*protocol.Transact
 	// x runs contract operations; a transaction of native transfers on a
 	// chain without contracts never needs one.
 	var x *exec
-	if c.contracts.n.Load() > 0 {
+	if c.contracts.any() {
 		x = c.newExec(env, v)
-		call.Authorized = &tokenAuthority{x: x, fuel: c.maxContractCompute()}
+		x.auth = tokenAuthority{x: x, fuel: c.maxContractCompute()}
+		call.Authorized = &x.auth
 	}
 	var (
 		reverted        error

@@ -80,6 +80,10 @@ type exec struct {
 	// be returned, as in the native token's authority check: the
 	// transaction cannot be applied.
 	err error
+	// auth is the native token's authority for the transaction's own
+	// operations, kept here so that a transfer on a chain with contracts
+	// costs one allocation, not two.
+	auth tokenAuthority
 }
 
 var _ vm.Host = (*exec)(nil)
@@ -330,32 +334,46 @@ func (a *tokenAuthority) fail(err error) {
 // applied (mempool checks included): a superset of the contracts at any
 // head. An account outside it has no metadata, so no authority override,
 // and the native token checks its signature without a state lookup.
+//
+// The set is read for every transfer on a chain with contracts, from the
+// chain loop and the mempool's checks at once, and written only by
+// uploads: readers load an immutable map without a lock, an upload
+// publishes a copy.
 type contractSet struct {
-	n  atomic.Int64
-	mu sync.RWMutex
-	m  map[string]struct{}
+	m  atomic.Pointer[map[string]struct{}]
+	mu sync.Mutex // serializes writers
 }
 
+// any reports whether a contract was ever uploaded.
+func (s *contractSet) any() bool { return s.m.Load() != nil }
+
 func (s *contractSet) has(id []byte) bool {
-	if s.n.Load() == 0 {
+	m := s.m.Load()
+	if m == nil {
 		return false
 	}
-	s.mu.RLock()
-	_, ok := s.m[string(id)]
-	s.mu.RUnlock()
+	_, ok := (*m)[string(id)]
 	return ok
 }
 
 func (s *contractSet) add(id []byte) {
 	s.mu.Lock()
-	if s.m == nil {
-		s.m = map[string]struct{}{}
+	defer s.mu.Unlock()
+	old := s.m.Load()
+	if old != nil {
+		if _, ok := (*old)[string(id)]; ok {
+			return
+		}
 	}
-	if _, ok := s.m[string(id)]; !ok {
-		s.m[string(id)] = struct{}{}
-		s.n.Add(1)
+	next := make(map[string]struct{}, 1)
+	if old != nil {
+		next = make(map[string]struct{}, len(*old)+1)
+		for k := range *old {
+			next[k] = struct{}{}
+		}
 	}
-	s.mu.Unlock()
+	next[string(id)] = struct{}{}
+	s.m.Store(&next)
 }
 
 // Host: object storage in the contract's own spaces.
