@@ -63,13 +63,18 @@ type txEnv struct {
 	// blockCompute is the compute of the block's transactions before this
 	// one: contracts may use only what the block has left.
 	blockCompute uint64
-	nowMs        uint64  // block time: mana regenerates up to it
-	seq          *uint32 // next event sequence number in the block
-	nonce        uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
-	usage        usage
-	reason       error                        // why the transaction reverted, if it did
-	arena        *contracts.Arena             // event structs for the block (nil: allocate)
-	receipt      *protocol.TransactionReceipt // where to write the receipt (nil: allocate)
+	// exec, when set, is reused for this transaction's contract work (a
+	// block's transactions run one after the other; nothing keeps an exec
+	// past its transaction), so a transfer on a chain with contracts
+	// allocates none.
+	exec    *exec
+	nowMs   uint64  // block time: mana regenerates up to it
+	seq     *uint32 // next event sequence number in the block
+	nonce   uint64  // when non-zero, the nonce expected instead of stored+1 (mempool admission)
+	usage   usage
+	reason  error                        // why the transaction reverted, if it did
+	arena   *contracts.Arena             // event structs for the block (nil: allocate)
+	receipt *protocol.TransactionReceipt // where to write the receipt (nil: allocate)
 }
 
 func failure(code chainpb.ErrorCode, format string, args ...any) error {
@@ -280,6 +285,7 @@ func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, blk blockIn
 	// Receipts and events are allocated for the whole block at once.
 	slab := make([]protocol.TransactionReceipt, len(txs))
 	arena := &contracts.Arena{}
+	shared := new(exec)
 	// A transaction that ran a contract may have taken far longer than a
 	// transfer: the stop function is asked after each such one.
 	ranContract := false
@@ -292,7 +298,7 @@ func (c *Chain) execute(d *state.Delta, txs []*sigverify.VerifiedTx, blk blockIn
 		}
 		d.Settle() // the previous transaction is final
 		mark := d.Mark()
-		env := txEnv{delta: d, block: &blk, nowMs: blk.timeMs, seq: &seq, arena: arena, receipt: &slab[i], blockCompute: ex.usage.compute}
+		env := txEnv{delta: d, block: &blk, nowMs: blk.timeMs, seq: &seq, arena: arena, receipt: &slab[i], blockCompute: ex.usage.compute, exec: shared}
 		r, err := c.applyTx(&env, v)
 		ranContract = env.ranContract
 		if build && err != nil && koinos.CodeOf(err) == chainpb.ErrorCode_compute_bandwidth_limit_exceeded {

@@ -89,7 +89,12 @@ type exec struct {
 var _ vm.Host = (*exec)(nil)
 
 func (c *Chain) newExec(env *txEnv, v *sigverify.VerifiedTx) *exec {
-	return &exec{c: c, d: env.delta, tx: v, block: *env.block, nowMs: env.nowMs}
+	x := env.exec
+	if x == nil {
+		x = new(exec)
+	}
+	*x = exec{c: c, d: env.delta, tx: v, block: *env.block, nowMs: env.nowMs}
+	return x
 }
 
 // loadContractIDs fills the contract set with the contracts of the last
@@ -295,7 +300,7 @@ func (a *tokenAuthority) SignedBy(acct koinos.Address) bool {
 	if byContract && string(a.caller.ContractID) == string(acct[:]) {
 		return true
 	}
-	if !x.c.contracts.has(acct.Bytes()) {
+	if !x.c.contracts.has(acct[:]) {
 		// Not a contract, so no override: the fast path of every transfer
 		// between plain accounts.
 		return !byContract && x.tx != nil && x.tx.SignedBy(acct)
