@@ -152,7 +152,9 @@
 // price of protobuf reflection), gives the call a context (one allocation;
 // no timer unless the backend waits), and appends the response with kjson
 // straight into the fasthttp response's own pooled body buffer
-// (Response.SwapBody: no copy). Four allocations in all for a call without
+// (Response.SwapBody: no copy; a buffer grown past 256 KiB, by a block
+// read say, is written once and not kept by the connection, see
+// keptBodyBuffer). Four allocations in all for a call without
 // params, plus what the backend's reply and kjson's decoding of the params
 // allocate. BenchmarkServeGetHeadInfo and BenchmarkServeSubmitTransaction
 // measure it in-process; for a transaction about half the time is kjson

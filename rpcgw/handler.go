@@ -76,7 +76,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// hands it over and takes it back without a copy.
 	buf := ctx.Response.SwapBody(nil)
 	buf, unavailable := s.appendResponse(buf[:0], ctx.PostBody(), ctx.Time(), ctx.RemoteIP().String())
-	ctx.Response.SwapBody(buf)
+	setResponseBody(&ctx.Response, buf)
+	dropLargeRequestBody(&ctx.Request)
 	ctx.SetContentTypeBytes(strJSON)
 	if unavailable {
 		// The backend could not be reached (ErrUnavailable): a load
@@ -114,7 +115,39 @@ func writeErrorBody(ctx *fasthttp.RequestCtx, status, code int, message, data st
 	ctx.SetContentTypeBytes(strJSON)
 	buf := ctx.Response.SwapBody(nil)
 	buf = appendError(buf[:0], nullID, code, message, data)
-	ctx.Response.SwapBody(buf)
+	setResponseBody(&ctx.Response, buf)
+}
+
+// keptBodyBuffer is the largest body buffer a connection keeps for its
+// next request or response. fasthttp keeps each keep-alive connection's
+// body buffers (the server's default, not ReduceMemoryUsage), so a connection
+// that once answered a block read of 10 MB held 10 MB until it closed, and
+// the node's memory grew with the largest answers its connections had
+// ever sent: 173 MB of a 540 MB live heap in a soak whose client read
+// every block (docs/reliability.md, Soak). Larger buffers are written
+// once and left to the collector; the cost is an allocation per large
+// response, which its encoding dwarfs.
+const keptBodyBuffer = 256 << 10
+
+// setResponseBody gives resp the body buf, whose storage it keeps for the
+// next response only when it is small.
+func setResponseBody(resp *fasthttp.Response, buf []byte) {
+	if cap(buf) > keptBodyBuffer {
+		// SetBodyRaw leaves the kept buffer (emptied by SwapBody) alone
+		// and drops its reference to buf at the next reset.
+		resp.SetBodyRaw(buf)
+		return
+	}
+	resp.SwapBody(buf)
+}
+
+// dropLargeRequestBody lets the collector have a request body buffer that
+// a large batch grew (up to rpc.max_body_bytes), once the request is
+// answered, instead of the connection keeping it.
+func dropLargeRequestBody(req *fasthttp.Request) {
+	if cap(req.Body()) > keptBodyBuffer {
+		req.SwapBody(nil)
+	}
 }
 
 // handleReadError answers requests fasthttp could not read: oversized body,
