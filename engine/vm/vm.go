@@ -34,6 +34,10 @@ type Config struct {
 	// Interpreter runs contracts on wazero's interpreter instead of its
 	// compiler: slower, for tests that check both agree.
 	Interpreter bool
+	// NoSnapshot runs every call's start-up instead of starting it from a
+	// snapshot (snapshot.go): for tests that check the snapshot changes
+	// nothing.
+	NoSnapshot bool
 }
 
 // Defaults.
@@ -105,6 +109,11 @@ type compiled struct {
 	reusable   bool
 	numGlobals uint32
 	image      memoryImage
+	// split and startPure: the start-up the module may run ahead
+	// (instrumented); snap, what it left, when it could (snapshot.go):
+	// then image is the memory after it. Set before the module is shared.
+	split, startPure bool
+	snap             *snapshot
 	// users counts the calls holding the module, evicted says the cache
 	// dropped it: it is closed when both say nobody needs it, never while
 	// a call may still instantiate it. idle are its pooled instances,
@@ -173,11 +182,19 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 	if len(code) > v.cfg.MaxBytecode {
 		return nil, invalid("%d bytes, more than the %d allowed", len(code), v.cfg.MaxBytecode)
 	}
-	inst, err := instrumentModule(code, v.cfg.MaxCallDepth)
+	inst, err := instrumentModule(code, v.cfg.MaxCallDepth, !v.cfg.NoSnapshot)
 	if err != nil {
 		return nil, err
 	}
 	mod, err := v.rt.CompileModule(context.Background(), inst.code)
+	if err != nil && inst.split {
+		// The cut left operands on the stack (split.go): the module is
+		// judged, and run, without it.
+		if inst, err = instrumentModule(code, v.cfg.MaxCallDepth, false); err != nil {
+			return nil, err
+		}
+		mod, err = v.rt.CompileModule(context.Background(), inst.code)
+	}
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
@@ -198,6 +215,8 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 		hasMemory:  inst.hasMemory,
 		reusable:   inst.reusable,
 		numGlobals: inst.numGlobals,
+		split:      inst.split,
+		startPure:  inst.startPure,
 	}
 	v.preparePool(c)
 	return c, nil
@@ -345,14 +364,26 @@ func (v *VM) Run(ctx context.Context, c *Call) (*Result, error) {
 	// The instance's initial memory was allocated and cleared for this
 	// call (or reset to that state): charged like memory.grow.
 	err = nil
-	if comp.hasMemory && !fr.charge(uint64(in.mod.Memory().Size())/bulkBytesPerFuel) {
-		fr.err = fr.outOfCompute()
-	}
-	if fr.err == nil && in.start != nil {
-		_, err = in.start.Call(ctx)
-	}
-	if fr.err == nil && err == nil && !fr.exited {
-		_, err = in.main.Call(ctx)
+	if snap := comp.snap; snap != nil {
+		// Started from the snapshot: the start-up's fuel is charged as it
+		// ran, and with less than that the call runs out of compute as it
+		// would have in the start-up (snapshot.go).
+		if comp.hasMemory && !fr.charge(snap.memCharge) {
+			fr.err = fr.outOfCompute()
+		}
+		if fr.err == nil && fr.charge(snap.fuel) {
+			_, err = in.main.Call(ctx)
+		}
+	} else {
+		if comp.hasMemory && !fr.charge(uint64(in.mod.Memory().Size())/bulkBytesPerFuel) {
+			fr.err = fr.outOfCompute()
+		}
+		if fr.err == nil && in.start != nil {
+			_, err = in.start.Call(ctx)
+		}
+		if fr.err == nil && err == nil && !fr.exited {
+			_, err = in.main.Call(ctx)
+		}
 	}
 	left := int64(fr.fuel.Get())
 	res.Compute = budget
