@@ -254,7 +254,9 @@ func (x *exec) run(caller *vm.Call, id []byte, ep uint32, args []byte, fuel uint
 	if !found {
 		return &vm.Result{}, failure(chainpb.ErrorCode_invalid_contract, "contract %s does not exist", addrOrZero(id))
 	}
-	call := &vm.Call{ContractID: id, Bytecode: code, EntryPoint: ep, Args: args, ReadOnly: readOnly, Fuel: fuel, Host: x}
+	// State values are never written in place (a write stores a copy),
+	// so the VM may recognise the bytecode by its address.
+	call := &vm.Call{ContractID: id, Bytecode: code, ImmutableBytecode: true, EntryPoint: ep, Args: args, ReadOnly: readOnly, Fuel: fuel, Host: x}
 	if caller != nil {
 		call.Caller, call.CallerPrivilege, call.Depth = caller.ContractID, chainpb.Privilege_user_mode, caller.Depth+1
 		call.ReadOnly = readOnly || caller.ReadOnly
