@@ -529,6 +529,13 @@ func (x *exec) ContractMetadata(id []byte) (*chainpb.ContractMetadataObject, err
 // entry point, with the asking call's contract, entry point and caller;
 // any other account must have signed the transaction.
 func (x *exec) CheckAuthority(caller *vm.Call, typ chainpb.AuthorizationType, account, data []byte, fuel uint64) (bool, uint64, error) {
+	if !x.c.contracts.has(account) {
+		// Never a contract on any branch, so no metadata and no override
+		// (contractSet): the signature decides, as below, without
+		// reading the state. Every SDK transfer asks this of its sender.
+		a, ok := koinos.AddressShape(account)
+		return ok && x.tx != nil && x.tx.SignedBy(a), 0, nil
+	}
 	meta, err := x.ContractMetadata(account)
 	if err != nil {
 		return false, 0, err
