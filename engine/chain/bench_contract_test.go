@@ -63,6 +63,7 @@ func BenchmarkApplyWASMTransfers(b *testing.B) {
 		return v
 	}
 	var setup []*sigverify.VerifiedBlock
+	var compute uint64 // of the last block built, over its transactions
 	block := func(slot uint64, txs []*sigverify.VerifiedTx) *sigverify.VerifiedBlock {
 		prop, err := c.Build(c.SlotTime(slot), producer.Address(), txs)
 		if err != nil {
@@ -71,10 +72,13 @@ func BenchmarkApplyWASMTransfers(b *testing.B) {
 		if len(prop.Failed) > 0 || len(prop.Block.Transactions) != len(txs) {
 			b.Fatalf("build: failed %v", prop.Failed)
 		}
+		compute = 0
 		for i := range txs {
-			if rec := prop.node.entry.Receipt.TransactionReceipts[i]; rec.Reverted {
+			rec := prop.node.entry.Receipt.TransactionReceipts[i]
+			if rec.Reverted {
 				b.Fatalf("transaction %d reverted: %v", i, rec.Logs)
 			}
+			compute += rec.ComputeBandwidthUsed
 		}
 		prop.Block.Signature = producer.Sign(prop.ID)
 		vb, err := sigverify.VerifyBlock(prop.Block, c.Limits(), 0)
@@ -110,6 +114,7 @@ func BenchmarkApplyWASMTransfers(b *testing.B) {
 	// Both blocks are built on the same head before either is measured.
 	workloads := []string{"wasm-token", "native-token"}
 	measured := map[string]*sigverify.VerifiedBlock{}
+	computes := map[string]uint64{} // per transaction, as the receipts say
 	for _, workload := range workloads {
 		nonces := make([]uint64, accounts)
 		txs := make([]*sigverify.VerifiedTx, 0, n)
@@ -136,6 +141,7 @@ func BenchmarkApplyWASMTransfers(b *testing.B) {
 			txs = append(txs, sign(users[from], nonces[from], callOp(id, sdkas.TokenTransfer, args)))
 		}
 		measured[workload] = block(3, txs)
+		computes[workload] = compute / n
 	}
 	for _, workload := range workloads {
 		b.Run(workload, func(b *testing.B) {
@@ -151,6 +157,7 @@ func BenchmarkApplyWASMTransfers(b *testing.B) {
 				advance(measured[workload])
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/tx")
+			b.ReportMetric(float64(computes[workload]), "compute/tx")
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/engine/state"
 	"github.com/emberchain/ember/engine/txbuilder"
+	"github.com/emberchain/ember/engine/vm"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
@@ -98,6 +99,7 @@ type harness struct {
 	users     []keys.Signer
 	ckEvery   uint64
 	maxFork   int // Config.MaxForkBlocks (0: the default)
+	vmCfg     vm.Config
 }
 
 const initialBalance = 1_000_000_000_000 // 10,000 tokens of 8 decimals
@@ -142,7 +144,7 @@ func seed(s string) []byte {
 
 func (h *harness) open() {
 	h.t.Helper()
-	c, r, err := Open(Config{Genesis: h.g, Storage: h.store, CheckpointInterval: h.ckEvery, MaxForkBlocks: h.maxFork})
+	c, r, err := Open(Config{Genesis: h.g, Storage: h.store, CheckpointInterval: h.ckEvery, MaxForkBlocks: h.maxFork, VM: h.vmCfg})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -254,7 +254,9 @@ func (x *exec) run(caller *vm.Call, id []byte, ep uint32, args []byte, fuel uint
 	if !found {
 		return &vm.Result{}, failure(chainpb.ErrorCode_invalid_contract, "contract %s does not exist", addrOrZero(id))
 	}
-	call := &vm.Call{ContractID: id, Bytecode: code, EntryPoint: ep, Args: args, ReadOnly: readOnly, Fuel: fuel, Host: x}
+	// State values are never written in place (a write stores a copy),
+	// so the VM may recognise the bytecode by its address.
+	call := &vm.Call{ContractID: id, Bytecode: code, ImmutableBytecode: true, EntryPoint: ep, Args: args, ReadOnly: readOnly, Fuel: fuel, Host: x}
 	if caller != nil {
 		call.Caller, call.CallerPrivilege, call.Depth = caller.ContractID, chainpb.Privilege_user_mode, caller.Depth+1
 		call.ReadOnly = readOnly || caller.ReadOnly
@@ -527,6 +529,13 @@ func (x *exec) ContractMetadata(id []byte) (*chainpb.ContractMetadataObject, err
 // entry point, with the asking call's contract, entry point and caller;
 // any other account must have signed the transaction.
 func (x *exec) CheckAuthority(caller *vm.Call, typ chainpb.AuthorizationType, account, data []byte, fuel uint64) (bool, uint64, error) {
+	if !x.c.contracts.has(account) {
+		// Never a contract on any branch, so no metadata and no override
+		// (contractSet): the signature decides, as below, without
+		// reading the state. Every SDK transfer asks this of its sender.
+		a, ok := koinos.AddressShape(account)
+		return ok && x.tx != nil && x.tx.SignedBy(a), 0, nil
+	}
 	meta, err := x.ContractMetadata(account)
 	if err != nil {
 		return false, 0, err

@@ -11,6 +11,7 @@ import (
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/txbuilder"
+	"github.com/emberchain/ember/engine/vm"
 	"github.com/emberchain/ember/internal/sdkas"
 	tokenpb "github.com/emberchain/ember/proto/koinos/contracts/token"
 	"github.com/emberchain/ember/proto/koinos/protocol"
@@ -93,6 +94,10 @@ func TestSDKContractsAcrossNodes(t *testing.T) {
 	// Two producers, and only producer 0 signs until the fork: nothing
 	// becomes irreversible, so the fork below can happen.
 	a, b := twoNodes(t, 2)
+	// b runs every contract call's start-up itself, a from the VM's
+	// start-up snapshot: the same compute, so the same state roots.
+	b.vmCfg = vm.Config{NoSnapshot: true}
+	b.open()
 	tokenKey, kvKey := keys.Ed25519FromSeed(seed("sdk-token")), keys.Ed25519FromSeed(seed("sdk-kvstore"))
 	tokenID, kvID := tokenKey.Address().Bytes(), kvKey.Address().Bytes()
 	u0, u1 := a.users[0], a.users[1]

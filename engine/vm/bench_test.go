@@ -62,13 +62,14 @@ func benchCompile(b *testing.B, code []byte) {
 // (internal/sdkas's token.ts) from a warm cache, as BenchmarkWarmCall
 // measures a call: decoding the arguments, require_authority, two balance
 // reads and writes, the event, exit. Compare with the native token's
-// transfer (engine/chain BenchmarkApplyBlock, per transaction).
+// transfer (engine/chain BenchmarkApplyBlock, per transaction), and
+// compiler with compiler-no-snapshot for what the start-up snapshot saves.
 func BenchmarkTokenTransfer(b *testing.B) {
 	code := sdkContract(b, "token")
 	for _, bc := range []struct {
 		name string
 		cfg  Config
-	}{{"compiler", Config{}}, {"interpreter", Config{Interpreter: true}}} {
+	}{{"compiler", Config{}}, {"compiler-no-snapshot", Config{NoSnapshot: true}}, {"interpreter", Config{Interpreter: true}}} {
 		b.Run(bc.name, func(b *testing.B) {
 			v := newVM(b, bc.cfg)
 			h := newMemHost(v)

@@ -28,6 +28,7 @@ func FuzzInstrument(f *testing.F) {
 		scripted(syscall{sid: chainpb.SystemCallId_log, args: []byte{0x0a, 1, 'x'}}),
 		wasmModule{types: [][2][]byte{{nil, nil}}, funcs: []wasmFunc{{typ: 0}}, exports: map[string]uint32{"_start": 0}, start: &start}.bytes(),
 		deepExit(exitWith(0, nil, ""), []byte{0x00}), depthChain(3, false), dirtyContract(),
+		splitContract(nil, nil).bytes(), splitContract(cat(i32c(1), []byte{0x40, 0, 0x1a}), nil).bytes(),
 	} {
 		f.Add(seed)
 	}
@@ -42,6 +43,16 @@ func FuzzInstrument(f *testing.F) {
 		if _, err := parseModule(out); err != nil {
 			t.Fatalf("instrumented module does not parse: %v", err)
 		}
+		// With _start cut for the start-up snapshot (split.go): the same
+		// refusals, and a module that parses. It may fail wazero's
+		// validation where out does not: the VM then compiles out.
+		cut, err := instrumentModule(code, DefaultMaxCallDepth, true)
+		if err != nil {
+			t.Fatalf("refused only when cut: %v", err)
+		}
+		if _, err := parseModule(cut.code); err != nil {
+			t.Fatalf("cut module does not parse: %v", err)
+		}
 		if hasCustomSection(code) {
 			// instrument drops them; wazero would allocate whatever length
 			// their names claim.
@@ -52,6 +63,9 @@ func FuzzInstrument(f *testing.F) {
 		}
 		if _, err := rt.CompileModule(context.Background(), out); err != nil {
 			t.Fatalf("valid module, invalid once instrumented: %v", err)
+		}
+		if _, err := rt.CompileModule(context.Background(), cut.code); err != nil && !cut.split {
+			t.Fatalf("valid module, invalid once instrumented with nothing cut: %v", err)
 		}
 	})
 }

@@ -85,7 +85,7 @@ const (
 // SIMD, threads, tail calls and exceptions, and functions returning more
 // than one value. Every refusal is an ErrInvalidModule.
 func instrument(code []byte, maxDepth uint32) ([]byte, error) {
-	inst, err := instrumentModule(code, maxDepth)
+	inst, err := instrumentModule(code, maxDepth, false)
 	if err != nil {
 		return nil, err
 	}
@@ -105,35 +105,80 @@ type instrumented struct {
 	// (table.set, data.drop), so resetting memory and globals gives back a
 	// fresh instance (pool.go).
 	reusable bool
+	// split: _start was cut in two, exported as exportInit and exportMain
+	// (split.go); startPure: the module's start function cannot reach a
+	// system call. Either lets the VM run that part once and keep its
+	// result (snapshot.go).
+	split, startPure bool
 }
 
-func instrumentModule(code []byte, maxDepth uint32) (*instrumented, error) {
+// instrumentModule is instrument; cut asks it to look for the start-up
+// work that can be run once (split.go). The module it writes with a cut
+// may fail wazero's validation where the one without would not (the cut
+// left operands on the stack): the caller then asks again without.
+func instrumentModule(code []byte, maxDepth uint32, cut bool) (*instrumented, error) {
 	m, err := parseModule(code)
 	if err != nil {
 		return nil, err
 	}
 	fuelIdx := m.numGlobals
 	depthIdx := m.numGlobals + 1
-	body, err := m.instrumentCode(fuelIdx, depthIdx, maxDepth)
+	doneIdx := m.numGlobals + 3
+	bodies, err := m.instrumentCode(fuelIdx, depthIdx, maxDepth)
 	if err != nil {
 		return nil, err
 	}
-	m.sections[secCode] = body
+	var sp *startSplit
+	startPure := false
+	if cut {
+		reaches := m.reachesSystemCalls()
+		startPure = m.hasStart && m.startFunc >= m.numImported && int(m.startFunc-m.numImported) < len(reaches) &&
+			!reaches[m.startFunc-m.numImported]
+		sp = m.splitStart(reaches, fuelIdx, depthIdx, doneIdx, maxDepth)
+	}
+	nBodies := uint32(len(bodies))
+	if sp != nil {
+		nBodies += 2
+		bodies = append(bodies, sp.init, sp.main)
+		// Both take _start's type, () -> ().
+		fns := appendU32(nil, uint32(len(m.funcTypes))+2)
+		fns = append(fns, m.functionEntries...)
+		fns = appendU32(fns, sp.typ)
+		fns = appendU32(fns, sp.typ)
+		m.sections[secFunction] = fns
+	}
+	codeSec := appendU32(nil, nBodies)
+	for _, b := range bodies {
+		codeSec = appendU32(codeSec, uint32(len(b)))
+		codeSec = append(codeSec, b...)
+	}
+	m.sections[secCode] = codeSec
 
-	// Three globals appended to the module's own: indices past theirs.
-	globals := appendU32(nil, m.numGlobals+3)
+	// Three globals appended to the module's own: indices past theirs; a
+	// fourth when _start was cut.
+	nGlobals := m.numGlobals + 3
+	if sp != nil {
+		nGlobals++
+	}
+	globals := appendU32(nil, nGlobals)
 	globals = append(globals, m.globalEntries...)
 	globals = append(globals, valI64, 1, 0x42, 0, 0x0b) // fuel: mut i64 = 0
 	globals = append(globals, valI32, 1, 0x41, 0, 0x0b) // depth: mut i32 = 0
 	globals = append(globals, valI32, 1, 0x41, 0, 0x0b) // halt: mut i32 = 0
+	if sp != nil {
+		globals = append(globals, valI32, 1, 0x41, 0, 0x0b) // init done: mut i32 = 0
+	}
 	m.sections[secGlobal] = globals
 
-	if uint64(m.numExports)+uint64(m.numGlobals)+4 > math.MaxUint32 {
+	if uint64(m.numExports)+uint64(m.numGlobals)+7 > math.MaxUint32 {
 		return nil, invalid("too many exports")
 	}
 	nExports := m.numExports + m.numGlobals + 3
 	if m.hasStart {
 		nExports++
+	}
+	if sp != nil {
+		nExports += 3
 	}
 	exports := appendU32(nil, nExports)
 	exports = append(exports, m.exportEntries...)
@@ -145,6 +190,12 @@ func instrumentModule(code []byte, maxDepth uint32) (*instrumented, error) {
 	}
 	if m.hasStart {
 		exports = appendExport(exports, exportStart, 0x00, m.startFunc)
+	}
+	if sp != nil {
+		first := m.numImported + uint32(len(m.funcTypes))
+		exports = appendExport(exports, exportInit, 0x00, first)
+		exports = appendExport(exports, exportMain, 0x00, first+1)
+		exports = appendExport(exports, exportInitDone, 0x03, doneIdx)
 	}
 	m.sections[secExport] = exports
 	delete(m.sections, secStart)
@@ -166,6 +217,8 @@ func instrumentModule(code []byte, maxDepth uint32) (*instrumented, error) {
 		hasMemory:  hasMemory,
 		numGlobals: m.numGlobals,
 		reusable:   !m.changesSegments,
+		split:      sp != nil,
+		startPure:  startPure,
 	}, nil
 }
 
@@ -192,6 +245,12 @@ type module struct {
 	// instructions accepted that change an instance's state outside its
 	// memory and globals.
 	changesSegments bool
+	// functionEntries is the function section after its count.
+	functionEntries []byte
+	// bodies are the function bodies as the module has them, infos what
+	// instrumentBody learnt of each (instrumentCode).
+	bodies [][]byte
+	infos  []bodyInfo
 }
 
 type funcType struct{ params, results []byte }
@@ -380,6 +439,7 @@ func (m *module) parseFunctions() error {
 	if n > maxFunctions {
 		return invalid("%d functions, more than %d", n, maxFunctions)
 	}
+	m.functionEntries = r.b[r.off:]
 	for i := uint32(0); i < n; i++ {
 		ti, err := r.u32()
 		if err != nil {
@@ -467,17 +527,18 @@ func (m *module) vectorHead(id byte, room uint32, what string) (uint32, []byte, 
 }
 
 func (m *module) parseGlobals() (err error) {
-	m.numGlobals, m.globalEntries, err = m.vectorHead(secGlobal, 3, "globals")
+	m.numGlobals, m.globalEntries, err = m.vectorHead(secGlobal, 4, "globals")
 	return err
 }
 
 func (m *module) parseExports() (err error) {
-	m.numExports, m.exportEntries, err = m.vectorHead(secExport, 4, "exports")
+	m.numExports, m.exportEntries, err = m.vectorHead(secExport, 7, "exports")
 	return err
 }
 
-// instrumentCode rewrites every function body (see instrument).
-func (m *module) instrumentCode(fuelIdx, depthIdx, maxDepth uint32) ([]byte, error) {
+// instrumentCode rewrites every function body (see instrument) and keeps
+// the originals and what it learnt of them (module.bodies, module.infos).
+func (m *module) instrumentCode(fuelIdx, depthIdx, maxDepth uint32) ([][]byte, error) {
 	r, n, err := m.vector(secCode)
 	if err != nil {
 		return nil, err
@@ -485,7 +546,7 @@ func (m *module) instrumentCode(fuelIdx, depthIdx, maxDepth uint32) ([]byte, err
 	if n != uint32(len(m.funcTypes)) {
 		return nil, invalid("%d function bodies for %d functions", n, len(m.funcTypes))
 	}
-	out := appendU32(nil, n)
+	out := make([][]byte, 0, n)
 	for i := uint32(0); i < n; i++ {
 		size, err := r.u32()
 		if err != nil {
@@ -499,215 +560,17 @@ func (m *module) instrumentCode(fuelIdx, depthIdx, maxDepth uint32) ([]byte, err
 		if len(ft.results) > 1 {
 			return nil, invalid("function %d returns %d values; at most one is supported", m.numImported+i, len(ft.results))
 		}
-		nb, changes, err := instrumentBody(body, ft, fuelIdx, depthIdx, maxDepth)
+		nb, info, err := instrumentBody(body, ft, fuelIdx, depthIdx, maxDepth, bodyOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("%w (function %d)", err, m.numImported+i)
 		}
-		m.changesSegments = m.changesSegments || changes
-		out = appendU32(out, uint32(len(nb)))
-		out = append(out, nb...)
+		m.changesSegments = m.changesSegments || info.changes
+		m.bodies = append(m.bodies, body)
+		m.infos = append(m.infos, info)
+		out = append(out, nb)
 	}
 	if !r.done() {
 		return nil, invalid("trailing bytes in code section")
 	}
 	return out, nil
-}
-
-// segment is a run of code charged at once: a function's body outside
-// loops, or one loop's body outside nested loops.
-type segment struct {
-	at    int    // offset in the body where its charge is inserted
-	count uint64 // instructions in it
-}
-
-type control struct {
-	loop    bool
-	segment int // index of the segment open when this construct started
-}
-
-// instrumentBody decodes one function body, counts instructions per
-// segment and writes it out with the charges, the depth check and the
-// return rewriting (see instrument). changes reports a table.set or a
-// data.drop in it.
-func instrumentBody(body []byte, ft funcType, fuelIdx, depthIdx, maxDepth uint32) (out []byte, changes bool, err error) {
-	r := reader{b: body}
-	nLocals, err := r.u32()
-	if err != nil {
-		return nil, false, err
-	}
-	localsStart := r.off
-	total := uint64(len(ft.params))
-	for i := uint32(0); i < nLocals; i++ {
-		c, err := r.u32()
-		if err != nil {
-			return nil, false, err
-		}
-		t, err := r.byte()
-		if err != nil {
-			return nil, false, err
-		}
-		if err := checkValType(t); err != nil {
-			return nil, false, err
-		}
-		if total += uint64(c); total > 50000 {
-			return nil, false, invalid("more than 50000 locals")
-		}
-	}
-	codeStart := r.off
-	// One i32 local more, for the size operand of bulk memory instructions.
-	scratch := uint32(total)
-
-	segs := []segment{{at: codeStart}}
-	cur := 0
-	var stack []control
-	var returns []int // offsets of return opcodes, with their control depth
-	var returnDepth []int
-	var bulk []bulkOp // memory.init, memory.copy, memory.fill and memory.grow
-	var calls []int   // offsets just past call and call_indirect instructions
-	var callDepth []int
-	end := -1
-	for !r.done() {
-		at := r.off
-		op, _ := r.byte()
-		segs[cur].count++
-		switch op {
-		case 0x02, 0x04: // block, if
-			if err := r.blockType(); err != nil {
-				return nil, false, err
-			}
-			stack = append(stack, control{segment: cur})
-		case 0x03: // loop
-			if err := r.blockType(); err != nil {
-				return nil, false, err
-			}
-			stack = append(stack, control{loop: true, segment: cur})
-			segs = append(segs, segment{at: r.off})
-			cur = len(segs) - 1
-		case 0x0b: // end
-			if len(stack) == 0 {
-				end = at
-				if !r.done() {
-					return nil, false, invalid("code after the end of a function body")
-				}
-				break
-			}
-			c := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if c.loop {
-				cur = c.segment
-			}
-		case 0x10, 0x11: // call, call_indirect: followed by the halt check
-			if err := r.skipImmediates(op); err != nil {
-				return nil, false, err
-			}
-			calls = append(calls, r.off)
-			callDepth = append(callDepth, len(stack))
-		case 0x0f: // return: becomes a branch to the wrapper block
-			returns = append(returns, at)
-			returnDepth = append(returnDepth, len(stack))
-		case 0xfc:
-			// The sub-opcode is a LEB128 u32, which may be padded: decoded,
-			// not peeked, so no encoding of a bulk instruction escapes its
-			// charge.
-			ahead := r
-			sub, err := ahead.u32()
-			if err == nil && (sub == 8 || sub == 10 || sub == 11) {
-				bulk = append(bulk, bulkOp{at: at})
-			}
-			changes = changes || (err == nil && sub == 9) // data.drop
-			if err := r.skipImmediates(op); err != nil {
-				return nil, false, err
-			}
-		case 0x23, 0x24: // global.get, global.set
-			// The module's own globals only: the indices past them are the
-			// fuel and depth counters once instrumented, and a contract
-			// that could set them would run unmetered.
-			g, err := r.u32()
-			if err != nil {
-				return nil, false, err
-			}
-			if g >= fuelIdx {
-				return nil, false, invalid("global index %d out of range", g)
-			}
-		case 0x26: // table.set
-			changes = true
-			if err := r.skipImmediates(op); err != nil {
-				return nil, false, err
-			}
-		case 0x40: // memory.grow
-			bulk = append(bulk, bulkOp{at: at, grow: true})
-			if err := r.skipImmediates(op); err != nil {
-				return nil, false, err
-			}
-		default:
-			if err := r.skipImmediates(op); err != nil {
-				return nil, false, err
-			}
-		}
-	}
-	if end < 0 {
-		return nil, false, invalid("function body has no end")
-	}
-
-	bt := byte(0x40)
-	if len(ft.results) == 1 {
-		bt = ft.results[0]
-	}
-	out = make([]byte, 0, len(body)+len(segs)*24+len(bulk)*24+48)
-	out = appendU32(out, nLocals+1)
-	out = append(out, body[localsStart:codeStart]...)
-	out = append(out, 1, valI32)
-	// Prologue: charge the function segment, count the frame, then open the
-	// wrapper block the body's branches to the function label now leave.
-	leaf := len(calls) == 0
-	out = appendCharge(out, fuelIdx, segs[0].count+1)
-	out = appendDepthCheck(out, depthIdx, maxDepth, leaf)
-	out = append(out, 0x02, bt)
-
-	prev := codeStart
-	si, ri, bi, ci := 1, 0, 0, 0
-	for prev < end || (ci < len(calls) && calls[ci] == end) {
-		next := end
-		if ci < len(calls) && calls[ci] < next {
-			next = calls[ci]
-		}
-		if si < len(segs) && segs[si].at < next {
-			next = segs[si].at
-		}
-		if ri < len(returns) && returns[ri] < next {
-			next = returns[ri]
-		}
-		if bi < len(bulk) && bulk[bi].at < next {
-			next = bulk[bi].at
-		}
-		out = append(out, body[prev:next]...)
-		prev = next
-		// The halt check comes first: after a call that halted, nothing
-		// at the same offset (a bulk instruction's charge) may run.
-		if ci < len(calls) && calls[ci] == next {
-			out = appendHaltCheck(out, depthIdx+1, bt, uint32(callDepth[ci]))
-			ci++
-		} else if si < len(segs) && segs[si].at == next {
-			out = appendCharge(out, fuelIdx, segs[si].count)
-			si++
-		} else if bi < len(bulk) && bulk[bi].at == next {
-			out = appendBulkCharge(out, fuelIdx, scratch, bulk[bi].grow)
-			bi++
-		} else if ri < len(returns) && returns[ri] == next {
-			out = append(out, 0x0c) // br to the wrapper
-			out = appendU32(out, uint32(returnDepth[ri]))
-			prev++ // past the return opcode
-			ri++
-		}
-	}
-	// Close the wrapper, uncount the frame, end the function.
-	out = append(out, 0x0b)
-	if !leaf {
-		out = append(out, 0x23)
-		out = appendU32(out, depthIdx)
-		out = append(out, 0x41, 1, 0x6b, 0x24) // i32.const 1; i32.sub; global.set
-		out = appendU32(out, depthIdx)
-	}
-	out = append(out, 0x0b)
-	return out, changes, nil
 }

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/tetratelabs/wazero/api"
@@ -71,12 +72,16 @@ func (v *VM) instantiate(ctx context.Context, c *compiled) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	main := "_start"
+	if c.snap != nil {
+		main = c.snap.main
+	}
 	in := &instance{
 		mod:   mod,
 		fuel:  mod.ExportedGlobal(exportFuel).(api.MutableGlobal),
 		depth: mod.ExportedGlobal(exportDepth),
 		halt:  mod.ExportedGlobal(exportHalt).(api.MutableGlobal),
-		main:  mod.ExportedFunction("_start"),
+		main:  mod.ExportedFunction(main),
 	}
 	if c.hasStart {
 		in.start = mod.ExportedFunction(exportStart)
@@ -99,8 +104,16 @@ func (v *VM) instantiate(ctx context.Context, c *compiled) (*instance, error) {
 			in.initial = append(in.initial, g.Get())
 		}
 	}
+	if c.snap != nil && !in.reset(c) {
+		// Not reachable: the snapshot's memory was grown within the
+		// limits from this very size.
+		_ = mod.Close(ctx)
+		return nil, errSnapshotReset
+	}
 	return in, nil
 }
+
+var errSnapshotReset = errors.New("vm: a fresh instance cannot take the start-up snapshot")
 
 // preparePool instantiates a module just compiled, before any code of it
 // ran, and records the memory image every instance is reset to. A module
@@ -119,6 +132,9 @@ func (v *VM) preparePool(c *compiled) {
 		mem := in.mod.Memory()
 		buf, _ := mem.Read(0, mem.Size())
 		c.image = memoryImage{size: mem.Size(), data: trimZeroes(buf)}
+	}
+	if snap, img := v.takeSnapshot(c, in); snap != nil {
+		c.snap, c.image = snap, img
 	}
 	_ = in.mod.Close(context.Background())
 }
@@ -173,20 +189,34 @@ func (v *VM) putBack(c *compiled, in *instance) {
 	}
 }
 
-// reset puts the instance back in the state instantiation left it in;
-// false when it cannot (its memory grew).
+// reset puts the instance back in the state instantiation left it in, or
+// the start-up snapshot when the module has one; false when it cannot
+// (its memory grew).
 func (in *instance) reset(c *compiled) bool {
 	if c.hasMemory {
 		mem := in.mod.Memory()
-		if mem.Size() != c.image.size {
+		size := mem.Size()
+		if size > c.image.size {
 			return false
+		}
+		if size < c.image.size {
+			// A fresh instance, whose start-up grew the memory in the
+			// snapshot.
+			if _, ok := mem.Grow((c.image.size - size) / pageBytes); !ok {
+				return false
+			}
+			in.memBytes = int64(c.image.size)
 		}
 		buf, _ := mem.Read(0, c.image.size)
 		n := copy(buf, c.image.data)
 		clear(buf[n:])
 	}
+	values := in.initial
+	if c.snap != nil {
+		values = c.snap.globals
+	}
 	for i, g := range in.globals {
-		g.Set(in.initial[i])
+		g.Set(values[i])
 	}
 	return true
 }

@@ -255,7 +255,7 @@ func TestSegmentChangesAreNotPooled(t *testing.T) {
 		{"table.get only", plain, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inst, err := instrumentModule(tc.code, DefaultMaxCallDepth)
+			inst, err := instrumentModule(tc.code, DefaultMaxCallDepth, false)
 			if err != nil {
 				t.Fatal(err)
 			}

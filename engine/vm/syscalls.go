@@ -83,8 +83,10 @@ type message interface {
 func invokeSystemCall(ctx context.Context, mod api.Module, stack []uint64) {
 	fr, _ := ctx.Value(frameKey{}).(*frame)
 	if fr == nil || fr.exited || fr.err != nil {
-		// Not reachable: Run always sets the frame, and after exit every
-		// call is followed by the halt check (instrument).
+		// No frame: the start-up run ahead of every call, which has no
+		// host (snapshot.go; split.go keeps system calls out of it). The
+		// rest is not reachable: after exit every call is followed by
+		// the halt check (instrument).
 		panic(errAbort)
 	}
 	sid, retPtr, retLen := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])

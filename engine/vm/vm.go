@@ -34,6 +34,10 @@ type Config struct {
 	// Interpreter runs contracts on wazero's interpreter instead of its
 	// compiler: slower, for tests that check both agree.
 	Interpreter bool
+	// NoSnapshot runs every call's start-up instead of starting it from a
+	// snapshot (snapshot.go): for tests that check the snapshot changes
+	// nothing.
+	NoSnapshot bool
 }
 
 // Defaults.
@@ -105,6 +109,14 @@ type compiled struct {
 	reusable   bool
 	numGlobals uint32
 	image      memoryImage
+	// split and startPure: the start-up the module may run ahead
+	// (instrumented); snap, what it left, when it could (snapshot.go):
+	// then image is the memory after it. Set before the module is shared.
+	split, startPure bool
+	snap             *snapshot
+	// seen is the caller's bytecode last found equal to code in a call
+	// that promised it immutable (VM.module). Guarded by VM.mu.
+	seen []byte
 	// users counts the calls holding the module, evicted says the cache
 	// dropped it: it is closed when both say nobody needs it, never while
 	// a call may still instantiate it. idle are its pooled instances,
@@ -161,7 +173,7 @@ func (v *VM) Close() error { return v.rt.Close(context.Background()) }
 // compiled module for the contract's first call. The error is an
 // ErrInvalidModule with the reason.
 func (v *VM) Prepare(id, code []byte) error {
-	c, err := v.module(id, code)
+	c, err := v.module(id, code, false)
 	if err != nil {
 		return err
 	}
@@ -173,11 +185,19 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 	if len(code) > v.cfg.MaxBytecode {
 		return nil, invalid("%d bytes, more than the %d allowed", len(code), v.cfg.MaxBytecode)
 	}
-	inst, err := instrumentModule(code, v.cfg.MaxCallDepth)
+	inst, err := instrumentModule(code, v.cfg.MaxCallDepth, !v.cfg.NoSnapshot)
 	if err != nil {
 		return nil, err
 	}
 	mod, err := v.rt.CompileModule(context.Background(), inst.code)
+	if err != nil && inst.split {
+		// The cut left operands on the stack (split.go): the module is
+		// judged, and run, without it.
+		if inst, err = instrumentModule(code, v.cfg.MaxCallDepth, false); err != nil {
+			return nil, err
+		}
+		mod, err = v.rt.CompileModule(context.Background(), inst.code)
+	}
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
@@ -198,6 +218,8 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 		hasMemory:  inst.hasMemory,
 		reusable:   inst.reusable,
 		numGlobals: inst.numGlobals,
+		split:      inst.split,
+		startPure:  inst.startPure,
 	}
 	v.preparePool(c)
 	return c, nil
@@ -211,15 +233,28 @@ func (v *VM) compile(code []byte) (*compiled, error) {
 // bytecode with its copy costs a memcmp, where hashing it cost a tenth of
 // a short call. The cache itself stays keyed by the SHA-256, so forks
 // with different code at one id each find their own.
-func (v *VM) module(id, code []byte) (*compiled, error) {
+//
+// With immutable (Call.ImmutableBytecode) the bytes the caller passes
+// never change, so the slice last found equal is recognised by its
+// address and length, without comparing 40 KB again.
+func (v *VM) module(id, code []byte, immutable bool) (*compiled, error) {
 	v.mu.Lock()
 	c, ok := v.latest[string(id)]
 	if ok {
 		c.users++ // held while compared: c.code never changes
+		if immutable && sameSlice(c.seen, code) {
+			v.mu.Unlock()
+			return c, nil
+		}
 	}
 	v.mu.Unlock()
 	if ok {
 		if bytes.Equal(c.code, code) {
+			if immutable {
+				v.mu.Lock()
+				c.seen = code
+				v.mu.Unlock()
+			}
 			return c, nil
 		}
 		v.release(c)
@@ -267,6 +302,12 @@ func (v *VM) module(id, code []byte) (*compiled, error) {
 	return c, nil
 }
 
+// sameSlice reports whether a and b are the same bytes in memory: one
+// backing array, one length.
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+}
+
 // release ends a hold taken by module.
 func (v *VM) release(c *compiled) {
 	v.mu.Lock()
@@ -288,8 +329,13 @@ func (v *VM) Cached() int {
 type Call struct {
 	ContractID []byte
 	Bytecode   []byte
-	EntryPoint uint32
-	Args       []byte
+	// ImmutableBytecode promises that Bytecode's bytes never change, now
+	// or after the call (the chain's state values are never written in
+	// place): the VM then recognises the slice it last saw by its
+	// address instead of comparing the bytes.
+	ImmutableBytecode bool
+	EntryPoint        uint32
+	Args              []byte
 	// Caller is the calling contract's id, empty when a transaction calls.
 	Caller          []byte
 	CallerPrivilege chainpb.Privilege
@@ -324,7 +370,7 @@ func (v *VM) Run(ctx context.Context, c *Call) (*Result, error) {
 	if c.Depth > v.cfg.MaxContractDepth {
 		return res, koinos.Errorf(chainpb.ErrorCode_reversion, "contract call depth exceeds %d", v.cfg.MaxContractDepth)
 	}
-	comp, err := v.module(c.ContractID, c.Bytecode)
+	comp, err := v.module(c.ContractID, c.Bytecode, c.ImmutableBytecode)
 	if err != nil {
 		return res, koinos.Errorf(chainpb.ErrorCode_invalid_contract, "%v", err)
 	}
@@ -345,14 +391,26 @@ func (v *VM) Run(ctx context.Context, c *Call) (*Result, error) {
 	// The instance's initial memory was allocated and cleared for this
 	// call (or reset to that state): charged like memory.grow.
 	err = nil
-	if comp.hasMemory && !fr.charge(uint64(in.mod.Memory().Size())/bulkBytesPerFuel) {
-		fr.err = fr.outOfCompute()
-	}
-	if fr.err == nil && in.start != nil {
-		_, err = in.start.Call(ctx)
-	}
-	if fr.err == nil && err == nil && !fr.exited {
-		_, err = in.main.Call(ctx)
+	if snap := comp.snap; snap != nil {
+		// Started from the snapshot: the start-up's fuel is charged as it
+		// ran, and with less than that the call runs out of compute as it
+		// would have in the start-up (snapshot.go).
+		if comp.hasMemory && !fr.charge(snap.memCharge) {
+			fr.err = fr.outOfCompute()
+		}
+		if fr.err == nil && fr.charge(snap.fuel) {
+			_, err = in.main.Call(ctx)
+		}
+	} else {
+		if comp.hasMemory && !fr.charge(uint64(in.mod.Memory().Size())/bulkBytesPerFuel) {
+			fr.err = fr.outOfCompute()
+		}
+		if fr.err == nil && in.start != nil {
+			_, err = in.start.Call(ctx)
+		}
+		if fr.err == nil && err == nil && !fr.exited {
+			_, err = in.main.Call(ctx)
+		}
 	}
 	left := int64(fr.fuel.Get())
 	res.Compute = budget

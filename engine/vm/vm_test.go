@@ -620,3 +620,27 @@ func TestCacheFindsTheCodeRun(t *testing.T) {
 		t.Fatalf("%d cached modules, want 5 (two codes at A and at X, one at B)", v.Cached())
 	}
 }
+
+// TestImmutableBytecodeByAddress: a caller that promises its bytecode
+// never changes has the slice it passed recognised by its address; other
+// slices, with other code or the same, still find their own module.
+func TestImmutableBytecodeByAddress(t *testing.T) {
+	v := newVM(t, Config{})
+	x := scripted(syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, []byte("x"), "")})
+	y := scripted(syscall{sid: chainpb.SystemCallId_exit, args: exitWith(0, []byte("y"), "")})
+	for i, step := range []struct {
+		code []byte
+		want string
+	}{{x, "x"}, {x, "x"}, {y, "y"}, {x, "x"}, {bytes.Clone(x), "x"}, {bytes.Clone(y), "y"}, {y, "y"}, {y, "y"}} {
+		res, err := v.Run(bgCtx, &Call{ContractID: contractA, Bytecode: step.code, ImmutableBytecode: true, Fuel: testFuel, Host: newMemHost(v)})
+		if err != nil || string(res.Value) != step.want {
+			t.Fatalf("call %d: %v, %q, want %q", i, err, res.Value, step.want)
+		}
+	}
+	v.mu.Lock()
+	seen := v.latest[string(contractA)].seen
+	v.mu.Unlock()
+	if !sameSlice(seen, y) {
+		t.Fatal("the slice last passed is not the one recognised")
+	}
+}
