@@ -61,8 +61,14 @@ type gateway struct {
 
 func startGateway(t testing.TB, url string, names amqp.Names) *gateway {
 	t.Helper()
+	return startGatewayReply(t, url, names, amqp.ReplyQueue)
+}
+
+// startGatewayReply starts a gateway whose replies come back as reply says.
+func startGatewayReply(t testing.TB, url string, names amqp.Names, reply amqp.ReplyMode) *gateway {
+	t.Helper()
 	c, err := amqp.NewClient(amqp.ClientConfig{URL: url, Services: Services(), Names: names, ProbeInterval: 50 * time.Millisecond,
-		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
+		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, Reply: reply})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,12 +121,19 @@ func (g *gateway) call(t testing.TB, method string, params, result proto.Message
 }
 
 // Every service answers through a remote gateway over the bus exactly as
-// the node's own JSON-RPC answers, submit_transaction included.
+// the node's own JSON-RPC answers, submit_transaction included, whichever
+// way the gateway's replies come back.
 func TestAMQPGatewayEveryService(t *testing.T) {
+	for _, reply := range []amqp.ReplyMode{amqp.ReplyQueue, amqp.ReplyDirect} {
+		t.Run(string(reply), func(t *testing.T) { testGatewayEveryService(t, reply) })
+	}
+}
+
+func testGatewayEveryService(t *testing.T, reply amqp.ReplyMode) {
 	url := amqptest.URL(t)
 	names := busNames(t, url)
 	tn := newBusNet(t, url, names, 2)
-	g := startGateway(t, url, names)
+	g := startGatewayReply(t, url, names, reply)
 	g.waitReady(t)
 
 	to := keys.Ed25519FromSeed(seed("bus-recipient")).Address()
@@ -276,15 +289,21 @@ func parseUint(s string) (uint64, error) {
 
 // A producer and a follower of one chain serve the same queues; a remote
 // gateway keeps answering, without an error, while each of them is
-// restarted in turn.
+// restarted in turn, whichever way its replies come back.
 func TestAMQPGatewayThroughNodeRestarts(t *testing.T) {
+	for _, reply := range []amqp.ReplyMode{amqp.ReplyQueue, amqp.ReplyDirect} {
+		t.Run(string(reply), func(t *testing.T) { testGatewayThroughNodeRestarts(t, reply) })
+	}
+}
+
+func testGatewayThroughNodeRestarts(t *testing.T, reply amqp.ReplyMode) {
 	url := amqptest.URL(t)
 	names := busNames(t, url)
 	c := newCluster(t, 1, 1, 200*time.Millisecond)
 	c.amqp = &AMQPConfig{ServerConfig: amqp.ServerConfig{URL: url, Names: names, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond}}
 	prod := c.add(0)
 	fol := c.add(-1)
-	g := startGateway(t, url, names)
+	g := startGatewayReply(t, url, names, reply)
 	served := func(m *member) uint64 { return m.n.AMQPStats().Services["chain"].Served }
 	waitUntil(t, "both nodes to serve", func() bool {
 		var r chainrpc.GetHeadInfoResponse
