@@ -70,6 +70,7 @@ func BenchmarkHeadInfoJSONRPC(b *testing.B) {
 			b.SetParallelism(16)
 			b.ResetTimer()
 			start := time.Now()
+			cpu0, broker0 := processCPU(), brokerCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				cl := cls[int(next.Add(1))%len(cls)] // callers spread over the gateways
 				for pb.Next() {
@@ -81,6 +82,12 @@ func BenchmarkHeadInfoJSONRPC(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+			// CPU per call: throughput on two shared cores moves with
+			// whatever else runs; the cost of a call moves much less.
+			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "go-µs/call")
+			if broker0 >= 0 {
+				b.ReportMetric(float64((brokerCPU()-broker0).Microseconds())/float64(b.N), "broker-µs/call")
+			}
 		})
 	}
 }
