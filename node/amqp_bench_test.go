@@ -18,8 +18,7 @@ import (
 // BenchmarkHeadInfoJSONRPC compares chain.get_head_info over JSON-RPC
 // straight to a node with the same call through one and through two remote
 // gateways over the bus, in the same run, from GOMAXPROCS×16 concurrent
-// HTTP callers (spread over the gateways): gateways with a reply queue
-// (the default), then gateways using direct reply-to (-directreply).
+// HTTP callers (spread over the gateways).
 //
 //	go test -run '^$' -bench HeadInfoJSONRPC -benchtime 5s ./node
 func BenchmarkHeadInfoJSONRPC(b *testing.B) {
@@ -44,18 +43,10 @@ func BenchmarkHeadInfoJSONRPC(b *testing.B) {
 	gw.waitReady(b)
 	gw2 := startGateway(b, url, names)
 	gw2.waitReady(b)
-	dgw := startGatewayReply(b, url, names, amqp.ReplyDirect)
-	dgw.waitReady(b)
-	dgw2 := startGatewayReply(b, url, names, amqp.ReplyDirect)
-	dgw2.waitReady(b)
 	for _, c := range []struct {
 		name string
 		urls []string
-	}{
-		{"direct", []string{"http://" + n.RPCAddr() + "/"}},
-		{"gateway", []string{gw.url}}, {"two-gateways", []string{gw.url, gw2.url}},
-		{"gateway-directreply", []string{dgw.url}}, {"two-gateways-directreply", []string{dgw.url, dgw2.url}},
-	} {
+	}{{"direct", []string{"http://" + n.RPCAddr() + "/"}}, {"gateway", []string{gw.url}}, {"two-gateways", []string{gw.url, gw2.url}}} {
 		b.Run(c.name, func(b *testing.B) {
 			var cls []*client.Client
 			for _, u := range c.urls {

@@ -61,14 +61,8 @@ type gateway struct {
 
 func startGateway(t testing.TB, url string, names amqp.Names) *gateway {
 	t.Helper()
-	return startGatewayReply(t, url, names, amqp.ReplyQueue)
-}
-
-// startGatewayReply starts a gateway whose replies come back as reply says.
-func startGatewayReply(t testing.TB, url string, names amqp.Names, reply amqp.ReplyMode) *gateway {
-	t.Helper()
 	c, err := amqp.NewClient(amqp.ClientConfig{URL: url, Services: Services(), Names: names, ProbeInterval: 50 * time.Millisecond,
-		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, Reply: reply})
+		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,19 +115,12 @@ func (g *gateway) call(t testing.TB, method string, params, result proto.Message
 }
 
 // Every service answers through a remote gateway over the bus exactly as
-// the node's own JSON-RPC answers, submit_transaction included, whichever
-// way the gateway's replies come back.
+// the node's own JSON-RPC answers, submit_transaction included.
 func TestAMQPGatewayEveryService(t *testing.T) {
-	for _, reply := range []amqp.ReplyMode{amqp.ReplyQueue, amqp.ReplyDirect} {
-		t.Run(string(reply), func(t *testing.T) { testGatewayEveryService(t, reply) })
-	}
-}
-
-func testGatewayEveryService(t *testing.T, reply amqp.ReplyMode) {
 	url := amqptest.URL(t)
 	names := busNames(t, url)
 	tn := newBusNet(t, url, names, 2)
-	g := startGatewayReply(t, url, names, reply)
+	g := startGateway(t, url, names)
 	g.waitReady(t)
 
 	to := keys.Ed25519FromSeed(seed("bus-recipient")).Address()
@@ -289,21 +276,15 @@ func parseUint(s string) (uint64, error) {
 
 // A producer and a follower of one chain serve the same queues; a remote
 // gateway keeps answering, without an error, while each of them is
-// restarted in turn, whichever way its replies come back.
+// restarted in turn.
 func TestAMQPGatewayThroughNodeRestarts(t *testing.T) {
-	for _, reply := range []amqp.ReplyMode{amqp.ReplyQueue, amqp.ReplyDirect} {
-		t.Run(string(reply), func(t *testing.T) { testGatewayThroughNodeRestarts(t, reply) })
-	}
-}
-
-func testGatewayThroughNodeRestarts(t *testing.T, reply amqp.ReplyMode) {
 	url := amqptest.URL(t)
 	names := busNames(t, url)
 	c := newCluster(t, 1, 1, 200*time.Millisecond)
 	c.amqp = &AMQPConfig{ServerConfig: amqp.ServerConfig{URL: url, Names: names, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond}}
 	prod := c.add(0)
 	fol := c.add(-1)
-	g := startGatewayReply(t, url, names, reply)
+	g := startGateway(t, url, names)
 	served := func(m *member) uint64 { return m.n.AMQPStats().Services["chain"].Served }
 	waitUntil(t, "both nodes to serve", func() bool {
 		var r chainrpc.GetHeadInfoResponse

@@ -129,11 +129,3 @@ func TestNodeConfigAMQP(t *testing.T) {
 		t.Fatalf("%+v", ac)
 	}
 }
-
-// --reply takes queue or direct; anything else is a usage error.
-func TestRPCGatewayReplyFlag(t *testing.T) {
-	_, errs, code := ember(t, "rpcgw", "--backend", "amqp://guest:guest@127.0.0.1:5672/", "--reply", "fast")
-	if code == 0 || !strings.Contains(errs, `reply mode "fast"`) || !strings.Contains(errs, "--reply") {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-}

@@ -23,7 +23,7 @@ import (
 // by the same rpcgw.Server, forwarding every call over the bus (koinos.rpc)
 // to whichever nodes consume the service queues. Run several for scale-out.
 func cmdRPCGateway(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("rpcgw", "rpcgw --backend amqp://user:pass@host:5672/ [--listen HOST:PORT] [--admin HOST:PORT] [--reply queue|direct] [--set rpc.key=value ...]", stderr)
+	fs := newFlags("rpcgw", "rpcgw --backend amqp://user:pass@host:5672/ [--listen HOST:PORT] [--admin HOST:PORT] [--set rpc.key=value ...]", stderr)
 	backend := fs.String("backend", "", "the broker the nodes serve on (amqp://user:password@host:5672/vhost); default amqp.url")
 	listen := fs.String("listen", "", "JSON-RPC listen address (default rpc.listen, 127.0.0.1:8080)")
 	file := fs.String("config", "", "configuration file; its [rpc], [log] and [amqp] url apply (default: none)")
@@ -31,15 +31,8 @@ func cmdRPCGateway(args []string, stdout, stderr io.Writer) error {
 	fs.Var(set, "set", "set a configuration key: --set rpc.workers=128 (repeatable; the [rpc] and [log] keys apply)")
 	level := fs.String("log-level", "", "log level: debug, info, warn, error (log.level)")
 	adminAddr := fs.String("admin", "", "serve /healthz (503 while no node serves chain) and /metrics on this address (default: off)")
-	replyMode := fs.String("reply", string(amqp.ReplyQueue), "how replies come back: queue (a reply queue bound to koinos.rpc, as Koinos's clients do: Koinos services and Ember nodes answer it) or direct (RabbitMQ's direct reply-to: cheaper for the broker, but only Ember nodes answer it; use it only when no Koinos service consumes the queues)")
 	if err := parse(fs, args); err != nil {
 		return err
-	}
-	reply, err := amqp.ParseReplyMode(*replyMode)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		fs.Usage()
-		return errUsage
 	}
 	for key, v := range map[string]string{"rpc.listen": *listen, "amqp.url": *backend, "log.level": *level} {
 		if v != "" {
@@ -61,7 +54,7 @@ func cmdRPCGateway(args []string, stdout, stderr io.Writer) error {
 	log, _ := newLogger(cfg, stderr)
 	c, err := amqp.NewClient(amqp.ClientConfig{
 		URL: cfg.AMQP.URL, Services: node.Services(), Logger: log, Names: testBusNames(),
-		ReconnectMin: cfg.AMQP.ReconnectMin, ReconnectMax: cfg.AMQP.ReconnectMax, Reply: reply,
+		ReconnectMin: cfg.AMQP.ReconnectMin, ReconnectMax: cfg.AMQP.ReconnectMax,
 	})
 	if err != nil {
 		return err
@@ -96,7 +89,7 @@ func cmdRPCGateway(args []string, stdout, stderr io.Writer) error {
 	go func() { ran <- c.Run(bus) }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("rpcgw: forwarding JSON-RPC over AMQP", "listen", ln.Addr().String(), "backend", redactURL(cfg.AMQP.URL), "reply", reply)
+	log.Info("rpcgw: forwarding JSON-RPC over AMQP", "listen", ln.Addr().String(), "backend", redactURL(cfg.AMQP.URL))
 	select {
 	case err := <-served:
 		return fmt.Errorf("JSON-RPC server: %w", err)

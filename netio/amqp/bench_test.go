@@ -9,33 +9,28 @@ import (
 )
 
 // BenchmarkRoundTrip measures get_head_info round trips over the broker:
-// Client -> koinos.rpc -> Server -> backend -> reply -> Client, with a
-// backend that answers at once, from GOMAXPROCS×8 concurrent callers, with
-// the default consumers and prefetch; replies by a reply queue (Koinos's
-// way, the default) and by direct reply-to.
+// Client -> koinos.rpc -> Server -> backend -> reply queue -> Client, with
+// a backend that answers at once, from GOMAXPROCS×8 concurrent callers,
+// with the default consumers and prefetch.
 //
 //	go test -run '^$' -bench RoundTrip -benchtime 5s ./netio/amqp
 func BenchmarkRoundTrip(b *testing.B) {
 	url := requireBroker(b)
 	n := testNames(b, url)
 	startServer(b, ServerConfig{URL: url, Names: n}, &fakeBackend{height: 1})
-	for _, reply := range []ReplyMode{ReplyQueue, ReplyDirect} {
-		b.Run("reply="+string(reply), func(b *testing.B) {
-			c := startClient(b, ClientConfig{URL: url, Names: n, ProbeInterval: 50 * time.Millisecond, Reply: reply})
-			req := &chainrpc.ChainRequest{Request: &chainrpc.ChainRequest_GetHeadInfo{GetHeadInfo: &chainrpc.GetHeadInfoRequest{}}}
-			waitFor(b, "a first answer", func() bool { _, err := c.Serve(context.Background(), "chain", req); return err == nil })
-			b.SetParallelism(8)
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := c.Serve(context.Background(), "chain", req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
-		})
-	}
+	c := startClient(b, ClientConfig{URL: url, Names: n, ProbeInterval: 50 * time.Millisecond})
+	req := &chainrpc.ChainRequest{Request: &chainrpc.ChainRequest_GetHeadInfo{GetHeadInfo: &chainrpc.GetHeadInfoRequest{}}}
+	waitFor(b, "a first answer", func() bool { _, err := c.Serve(context.Background(), "chain", req); return err == nil })
+	b.SetParallelism(8)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Serve(context.Background(), "chain", req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 }

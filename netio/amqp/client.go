@@ -44,55 +44,18 @@ type ClientConfig struct {
 	// ReconnectMin and ReconnectMax bound the reconnection backoff.
 	// Defaults 250 ms and 30 s.
 	ReconnectMin, ReconnectMax time.Duration
-	// Reply is how replies come back: ReplyQueue (the default: Koinos's
-	// way, which every Koinos service answers) or ReplyDirect (RabbitMQ's
-	// direct reply-to, which only Ember nodes answer).
-	Reply ReplyMode
 	// Names are the broker's names; the zero value is Koinos's. Tests only.
 	Names  Names
 	Logger *slog.Logger
 }
 
-// ReplyMode is how a Client receives its replies.
-type ReplyMode string
-
-const (
-	// ReplyQueue: one exclusive, auto-delete, server-named queue per
-	// connection, bound to koinos.rpc under its own name, as Koinos's own
-	// clients do. Koinos's services and Ember nodes both answer it.
-	ReplyQueue ReplyMode = "queue"
-	// ReplyDirect: RabbitMQ's direct reply-to (amq.rabbitmq.reply-to):
-	// replies go straight to the calling channel, with no queue to route
-	// through, fill and drain. Only Ember nodes answer it: they publish
-	// such replies to the default exchange, while a Koinos service
-	// publishes every reply to koinos.rpc, where this one is dropped and
-	// the call times out. Use it only when nothing but Ember nodes
-	// consumes the service queues.
-	ReplyDirect ReplyMode = "direct"
-)
-
-// DirectReplyTo is RabbitMQ's direct reply-to pseudo-queue. A request names
-// it in reply_to; the broker rewrites that to DirectReplyTo + "." + a token
-// for the calling channel, which is what a server sees.
-const DirectReplyTo = "amq.rabbitmq.reply-to"
-
-// ParseReplyMode reads "queue" or "direct".
-func ParseReplyMode(s string) (ReplyMode, error) {
-	switch m := ReplyMode(s); m {
-	case ReplyQueue, ReplyDirect:
-		return m, nil
-	}
-	return "", fmt.Errorf("amqp: reply mode %q: want %q or %q", s, ReplyQueue, ReplyDirect)
-}
-
 // Client calls Koinos services over the bus: an rpcgw.Backend. Requests go
-// to the koinos.rpc exchange with routing key koinos.rpc.<service>; by
-// default replies come back on one exclusive, auto-delete, server-named
-// queue per connection, bound to koinos.rpc under its own name as Koinos's
-// clients bind theirs. With ReplyDirect they come by direct reply-to
-// instead, which needs replies published to the default exchange: Ember
-// nodes do that, Koinos services do not. Create it with NewClient and keep
-// Run running.
+// to the koinos.rpc exchange with routing key koinos.rpc.<service>; replies
+// come back on one exclusive, auto-delete, server-named queue per
+// connection, bound to koinos.rpc under its own name as Koinos's clients
+// bind theirs (direct reply-to would need replies published to the default
+// exchange, which Koinos services do not do). Create it with NewClient and
+// keep Run running.
 type Client struct {
 	cfg   ClientConfig
 	svcs  map[string]*service
@@ -129,12 +92,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.Services == nil {
 		cfg.Services = rpcgw.KoinosServices()
-	}
-	if cfg.Reply == "" {
-		cfg.Reply = ReplyQueue
-	}
-	if _, err := ParseReplyMode(string(cfg.Reply)); err != nil {
-		return nil, err
 	}
 	if cfg.MaxInFlight < 0 {
 		return nil, fmt.Errorf("amqp: max in flight %d must be positive", cfg.MaxInFlight)
@@ -241,9 +198,16 @@ func (c *Client) session(ctx context.Context) (bool, error) {
 	}
 	ac, pub, closed, blocks := l.ac, l.ch, l.closed, l.blocks
 	defer ac.Close()
-	replyTo, replies, err := c.replyQueue(pub)
+	q, err := pub.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("declare reply queue: %w", err)
+	}
+	if err := pub.QueueBind(q.Name, q.Name, c.cfg.Names.RPCExchange, false, nil); err != nil {
+		return false, fmt.Errorf("bind reply queue: %w", err)
+	}
+	replies, err := pub.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		return false, fmt.Errorf("consume reply queue: %w", err)
 	}
 	// A channel error (a broker refusal) closes the channel but not the
 	// connection: the session starts again rather than fail every call.
@@ -251,7 +215,7 @@ func (c *Client) session(ctx context.Context) (bool, error) {
 	returns := pub.NotifyReturn(make(chan amqp.Return, 16))
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	cc := &clientConn{replyTo: replyTo, idBase: hex.EncodeToString(rnd[:]), closed: make(chan struct{}), pub: pub,
+	cc := &clientConn{replyTo: q.Name, idBase: hex.EncodeToString(rnd[:]), closed: make(chan struct{}), pub: pub,
 		pending: map[string]chan reply{}, consumers: map[string]*atomic.Int64{}}
 	for name := range c.svcs {
 		cc.consumers[name] = &atomic.Int64{}
@@ -281,7 +245,7 @@ func (c *Client) session(ctx context.Context) (bool, error) {
 		}
 	}()
 	c.cur.Store(cc)
-	c.log.Info("amqp: rpc client connected", "url", redact(c.cfg.URL), "reply", c.cfg.Reply, "reply_to", replyTo)
+	c.log.Info("amqp: rpc client connected", "url", redact(c.cfg.URL), "reply_queue", q.Name)
 	defer func() {
 		c.cur.Store(nil)
 		close(cc.closed)
@@ -326,33 +290,6 @@ func (c *Client) session(ctx context.Context) (bool, error) {
 			return true, nil
 		}
 	}
-}
-
-// replyQueue sets up where replies arrive, on the publishing channel, and
-// returns the reply_to that requests carry and the replies' deliveries.
-func (c *Client) replyQueue(pub *amqp.Channel) (string, <-chan amqp.Delivery, error) {
-	if c.cfg.Reply == ReplyDirect {
-		// Direct reply-to: consumed with auto-ack on the channel that
-		// publishes, before the first request names it (the broker closes
-		// a channel that names it without consuming it).
-		d, err := pub.Consume(DirectReplyTo, "", true, false, false, false, nil)
-		if err != nil {
-			return "", nil, fmt.Errorf("consume %s: %w", DirectReplyTo, err)
-		}
-		return DirectReplyTo, d, nil
-	}
-	q, err := pub.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		return "", nil, fmt.Errorf("declare reply queue: %w", err)
-	}
-	if err := pub.QueueBind(q.Name, q.Name, c.cfg.Names.RPCExchange, false, nil); err != nil {
-		return "", nil, fmt.Errorf("bind reply queue: %w", err)
-	}
-	d, err := pub.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		return "", nil, fmt.Errorf("consume reply queue: %w", err)
-	}
-	return q.Name, d, nil
 }
 
 // probe records how many consumers each service queue has. A passive

@@ -20,13 +20,6 @@
 //     id; failures travel in the envelope's error member
 //     (koinos.rpc.error_status).
 //
-// One addition no Koinos caller meets: a reply_to of RabbitMQ's direct
-// reply-to (amq.rabbitmq.reply-to.…) is answered on the default exchange,
-// the only one the broker delivers such replies from. The Client uses
-// direct reply-to only when asked (ReplyDirect, ember rpcgw --reply
-// direct), since Koinos's services would answer it on koinos.rpc, where
-// the reply is lost.
-//
 // Beyond Koinos, the Server acknowledges a request only after its reply is
 // published (Koinos consumes with auto-ack), bounds unacknowledged requests
 // per consumer with basic.qos, rejects malformed requests without requeue

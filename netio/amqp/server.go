@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -450,7 +449,7 @@ func (s *Server) deliver(c *conn, sv *service, ch *amqp.Channel, d *amqp.Deliver
 		Expiration:    d.Expiration,
 		Body:          reply,
 	}
-	if err := ch.PublishWithContext(c.work, s.replyExchange(d.ReplyTo), d.ReplyTo, false, false, pub); err != nil {
+	if err := ch.PublishWithContext(c.work, s.cfg.Names.RPCExchange, d.ReplyTo, false, false, pub); err != nil {
 		s.warn("amqp: reply not published; the request goes back to the queue", "queue", sv.queue, "err", err)
 		_ = d.Nack(false, true)
 		return
@@ -460,20 +459,6 @@ func (s *Server) deliver(c *conn, sv *service, ch *amqp.Channel, d *amqp.Deliver
 		return
 	}
 	st.served.Add(1)
-}
-
-// replyExchange is where a reply to replyTo is published: koinos.rpc, as
-// Koinos's services publish every reply (callers bind their reply queues
-// there), except for a caller using RabbitMQ's direct reply-to (ember
-// rpcgw --reply direct). Its reply_to names no queue but the caller's
-// channel, and the broker delivers such a reply only from the default
-// exchange; if that channel is gone, the broker drops the reply. No queue
-// can be named so (amq. is reserved), so no Koinos caller is affected.
-func (s *Server) replyExchange(replyTo string) string {
-	if strings.HasPrefix(replyTo, DirectReplyTo+".") {
-		return ""
-	}
-	return s.cfg.Names.RPCExchange
 }
 
 // process decides what to do with a request and, unless it is rejected or
