@@ -125,16 +125,7 @@ func BenchmarkApplyWASMTransfers(b *testing.B) {
 			}
 			nonces[from]++
 			if workload == "native-token" {
-				tx, err := txbuilder.Transfer(users[from], c.Token().ID(), users[to].Address(), 1,
-					txbuilder.Header{ChainID: c.Limits().ChainID, Nonce: nonces[from], RcLimit: 10_000_000})
-				if err != nil {
-					b.Fatal(err)
-				}
-				v, err := sigverify.Verify(tx, c.Limits())
-				if err != nil {
-					b.Fatal(err)
-				}
-				txs = append(txs, v)
+				txs = append(txs, benchTransfer(b, c, users[from], users[to].Address(), nonces[from]))
 				continue
 			}
 			args, _ := (&tokenpb.TransferArguments{From: users[from].Address().Bytes(), To: users[to].Address().Bytes(), Value: 1}).MarshalVT()

@@ -49,16 +49,7 @@ func transferBlock(b *testing.B, n, accounts int) (open func() *Chain, vb *sigve
 			to = (to + 1) % accounts
 		}
 		nonces[from]++
-		tx, err := txbuilder.Transfer(users[from], c.Token().ID(), users[to].Address(), 1,
-			txbuilder.Header{ChainID: c.Limits().ChainID, Nonce: nonces[from], RcLimit: 10_000_000})
-		if err != nil {
-			b.Fatal(err)
-		}
-		v, err := sigverify.Verify(tx, c.Limits())
-		if err != nil {
-			b.Fatal(err)
-		}
-		txs = append(txs, v)
+		txs = append(txs, benchTransfer(b, c, users[from], users[to].Address(), nonces[from]))
 	}
 	prop, err := c.Build(c.SlotTime(1), producer.Address(), txs)
 	if err != nil || len(prop.Failed) > 0 || len(prop.Block.Transactions) != n {
@@ -113,4 +104,19 @@ func BenchmarkBuildBlock(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*5000), "µs/tx")
+}
+
+// benchTransfer is a verified native transfer of 1 from signer to to.
+func benchTransfer(b *testing.B, c *Chain, from keys.Signer, to koinos.Address, nonce uint64) *sigverify.VerifiedTx {
+	b.Helper()
+	tx, err := txbuilder.Transfer(from, c.Token().ID(), to, 1,
+		txbuilder.Header{ChainID: c.Limits().ChainID, Nonce: nonce, RcLimit: 10_000_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := sigverify.Verify(tx, c.Limits())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
 }
