@@ -2,13 +2,14 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emberchain/ember/internal/proccpu"
 )
 
 // procStats is what /proc tells about a process.
@@ -18,36 +19,15 @@ type procStats struct {
 	PeakRSSMB  float64 // highest resident (VmHWM)
 }
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times. It is 100 on
-// every Linux architecture Go supports (the kernel ABI fixes it; only the
-// internal HZ varies), and reading it properly needs sysconf via cgo.
-const clockTicks = 100
-
 // readProc reads /proc/<pid>/stat and /proc/<pid>/status ("self" for this
 // process). It fails where there is no /proc (not Linux).
 func readProc(pid string) (procStats, error) {
 	var s procStats
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	cpu, err := proccpu.Of(pid)
 	if err != nil {
 		return s, fmt.Errorf("bench: %w", err)
 	}
-	// The command name, field 2, is in parentheses and may hold spaces:
-	// count fields after the last ')'. utime and stime are fields 14 and
-	// 15, so the 12th and 13th after it.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return s, fmt.Errorf("bench: /proc/%s/stat: unexpected form", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return s, fmt.Errorf("bench: /proc/%s/stat: unexpected form", pid)
-	}
-	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return s, fmt.Errorf("bench: /proc/%s/stat: unexpected form", pid)
-	}
-	s.CPUSeconds = float64(ut+st) / clockTicks
+	s.CPUSeconds = cpu.Seconds()
 	fh, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return s, fmt.Errorf("bench: %w", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/keys"
 	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/internal/proccpu"
 	"github.com/emberchain/ember/netio/amqp"
 	"github.com/emberchain/ember/netio/amqp/amqptest"
 	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
@@ -61,7 +62,7 @@ func BenchmarkHeadInfoJSONRPC(b *testing.B) {
 			b.SetParallelism(16)
 			b.ResetTimer()
 			start := time.Now()
-			cpu0, broker0 := processCPU(), brokerCPU()
+			cpu0, broker0 := proccpu.Self(), brokerCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				cl := cls[int(next.Add(1))%len(cls)] // callers spread over the gateways
 				for pb.Next() {
@@ -75,7 +76,7 @@ func BenchmarkHeadInfoJSONRPC(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 			// CPU per call: throughput on two shared cores moves with
 			// whatever else runs; the cost of a call moves much less.
-			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "go-µs/call")
+			b.ReportMetric(float64((proccpu.Self()-cpu0).Microseconds())/float64(b.N), "go-µs/call")
 			if broker0 >= 0 {
 				b.ReportMetric(float64((brokerCPU()-broker0).Microseconds())/float64(b.N), "broker-µs/call")
 			}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/emberchain/ember/engine/chain"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/internal/proccpu"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
@@ -71,12 +71,6 @@ func relabel(tmpl *chain.Ready, height uint64, prev koinos.Digest) *chain.Ready 
 		Meta:         chain.Meta{ChainID: tmpl.Meta.ChainID, Head: e.Topology, LIB: e.Topology},
 		HeadChanged:  true,
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkStoreCommitBlock measures Commit of one block of transfers:
@@ -136,7 +130,7 @@ func BenchmarkStoreCommitBlock(b *testing.B) {
 			}
 			rec, _ := st.get(blockKey(nil, readies[warm-1].Meta.Head.ID))
 			b.ReportAllocs()
-			cpu := cpuTime()
+			cpu := proccpu.Self()
 			b.ResetTimer()
 			var between time.Duration // CPU spent indexing between spaced commits
 			for _, r := range readies[warm:] {
@@ -145,15 +139,15 @@ func BenchmarkStoreCommitBlock(b *testing.B) {
 				}
 				if tc.spaced {
 					b.StopTimer()
-					c := cpuTime()
+					c := proccpu.Self()
 					indexAll(b, st)
-					between += cpuTime() - c
+					between += proccpu.Self() - c
 					b.StartTimer()
 				}
 			}
 			stopIndexer()
 			b.StopTimer()
-			cpu = cpuTime() - cpu - between
+			cpu = proccpu.Self() - cpu - between
 			if tc.spaced {
 				b.ReportMetric(float64(between.Microseconds())/1000/float64(b.N), "index-cpu-ms/op")
 			}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	circled25519 "github.com/cloudflare/circl/sign/ed25519"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/internal/proccpu"
 )
 
 // Benchmarks of the raw library calls and of this package's paths. One
@@ -24,11 +26,11 @@ const (
 )
 
 // reportPerSig reports wall and CPU time per signature; cpu0 is
-// processCPU() when the timer was reset.
-func reportPerSig(b *testing.B, cpu0 int64) {
+// proccpu.Self() when the timer was reset.
+func reportPerSig(b *testing.B, cpu0 time.Duration) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e3, "µs/sig")
 	if cpu0 > 0 {
-		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e3, "cpu-µs/sig")
+		b.ReportMetric(float64(proccpu.Self()-cpu0)/float64(b.N)/1e3, "cpu-µs/sig")
 	}
 }
 
@@ -61,7 +63,7 @@ func benchItems(b *testing.B, scheme Scheme) []Item {
 // parallel runs fn on successive items from each goroutine.
 func parallel(b *testing.B, items []Item, fn func(*Item)) {
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := proccpu.Self()
 	b.RunParallel(func(pb *testing.PB) {
 		i := rand.IntN(len(items))
 		for pb.Next() {
@@ -75,7 +77,7 @@ func parallel(b *testing.B, items []Item, fn func(*Item)) {
 // parallelBatches hands each goroutine runs of n items; fn checks a run.
 func parallelBatches(b *testing.B, items []Item, n int, fn func([]Item)) {
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := proccpu.Self()
 	b.RunParallel(func(pb *testing.PB) {
 		i := rand.IntN(len(items))
 		run := make([]Item, 0, n)
@@ -143,7 +145,7 @@ func BenchmarkVerifySecp256k1(b *testing.B) {
 	})
 	b.Run("impl=default/verifier", func(b *testing.B) {
 		b.ResetTimer()
-		cpu0 := processCPU()
+		cpu0 := proccpu.Self()
 		b.RunParallel(func(pb *testing.PB) {
 			v := NewVerifier(0)
 			i := rand.IntN(len(items))

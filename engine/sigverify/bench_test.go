@@ -6,8 +6,10 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emberchain/ember/engine/keys"
+	"github.com/emberchain/ember/internal/proccpu"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
@@ -71,7 +73,7 @@ func BenchmarkVerifyPool(b *testing.B) {
 			p := newPool(b)
 			b.SetParallelism(2 * p.cfg.MaxBatch)
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := proccpu.Self()
 			// A shared counter hands out transactions in turn, so that no
 			// two requests in flight are for the same one (they would be
 			// verified once, and flatter the figures).
@@ -101,7 +103,7 @@ func BenchmarkVerifyPool(b *testing.B) {
 			b.SetParallelism(4)
 			calls := (b.N + group - 1) / group
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := proccpu.Self()
 			var next, done, verified atomic.Uint64
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -136,7 +138,7 @@ func BenchmarkVerifyPool(b *testing.B) {
 				p := newPool(b)
 				n := (b.N + blockSize - 1) / blockSize
 				b.ResetTimer()
-				cpu0 := processCPU()
+				cpu0 := proccpu.Self()
 				for i := 0; i < n; i++ {
 					if _, err := p.VerifyBlock(context.Background(), blocks[i%len(blocks)], 0); err != nil {
 						b.Fatal(err)
@@ -150,11 +152,11 @@ func BenchmarkVerifyPool(b *testing.B) {
 }
 
 // reportPerSig reports wall and CPU time per signature verified; cpu0 is
-// processCPU() when the timer was reset.
-func reportPerSig(b *testing.B, sigs int, cpu0 int64) {
+// proccpu.Self() when the timer was reset.
+func reportPerSig(b *testing.B, sigs int, cpu0 time.Duration) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(sigs)/1e3, "µs/sig")
 	if cpu0 > 0 {
-		b.ReportMetric(float64(processCPU()-cpu0)/float64(sigs)/1e3, "cpu-µs/sig")
+		b.ReportMetric(float64(proccpu.Self()-cpu0)/float64(sigs)/1e3, "cpu-µs/sig")
 	}
 }
 
