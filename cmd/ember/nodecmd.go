@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/emberchain/ember/engine/genesis"
 	"github.com/emberchain/ember/engine/mempool"
 	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/internal/cmalloc"
 	"github.com/emberchain/ember/internal/supervisor"
 	"github.com/emberchain/ember/netio/p2p"
 	"github.com/emberchain/ember/node"
@@ -107,6 +109,7 @@ func cmdNode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logArenas(log)
 	var metrics *admin.Metrics
 	if cfg.Admin.Listen != "" {
 		metrics = admin.NewMetrics()
@@ -135,6 +138,17 @@ func cmdNode(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return n.Run(ctx, extra...)
+}
+
+// logArenas says what caps the C allocator's arenas, where Pebble keeps its
+// cache and memtables (internal/cmalloc).
+func logArenas(log *slog.Logger) {
+	switch state, err := cmalloc.State(); {
+	case err == nil:
+		log.Info("C allocator", "arenas", state)
+	case !errors.Is(err, errors.ErrUnsupported):
+		log.Warn("C allocator: arenas not capped; RSS may climb as they fragment", "err", err)
+	}
 }
 
 // nodeConfig turns the operator configuration into a node.Config: it reads
