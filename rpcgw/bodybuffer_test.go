@@ -26,7 +26,7 @@ func TestLargeBodiesNotKept(t *testing.T) {
 		keptResp = cap(buf)
 		n, _ := strconv.Atoi(string(ctx.QueryArgs().Peek("n")))
 		buf = append(buf[:0], bytes.Repeat([]byte{'x'}, n)...)
-		setResponseBody(&ctx.Response, buf)
+		setResponseBody(&ctx.Response, buf, nil)
 		dropLargeRequestBody(&ctx.Request)
 	}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

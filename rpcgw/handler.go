@@ -76,7 +76,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// hands it over and takes it back without a copy.
 	buf := ctx.Response.SwapBody(nil)
 	buf, unavailable := s.appendResponse(buf[:0], ctx.PostBody(), ctx.Time(), ctx.RemoteIP().String())
-	setResponseBody(&ctx.Response, buf)
+	setResponseBody(&ctx.Response, buf, &s.bodies)
 	dropLargeRequestBody(&ctx.Request)
 	ctx.SetContentTypeBytes(strJSON)
 	if unavailable {
@@ -115,7 +115,7 @@ func writeErrorBody(ctx *fasthttp.RequestCtx, status, code int, message, data st
 	ctx.SetContentTypeBytes(strJSON)
 	buf := ctx.Response.SwapBody(nil)
 	buf = appendError(buf[:0], nullID, code, message, data)
-	setResponseBody(&ctx.Response, buf)
+	setResponseBody(&ctx.Response, buf, nil)
 }
 
 // keptBodyBuffer is the largest body buffer a connection keeps for its
@@ -130,8 +130,15 @@ func writeErrorBody(ctx *fasthttp.RequestCtx, status, code int, message, data st
 const keptBodyBuffer = 256 << 10
 
 // setResponseBody gives resp the body buf, whose storage it keeps for the
-// next response only when it is small.
-func setResponseBody(resp *fasthttp.Response, buf []byte) {
+// next response only when it is small. A large buf goes back to pool (if
+// not nil) once written.
+func setResponseBody(resp *fasthttp.Response, buf []byte, pool *bodyPool) {
+	if cap(buf) > keptBodyBuffer && pool != nil {
+		pb := &pooledBody{buf: buf, pool: pool}
+		pb.Reset(buf)
+		resp.SetBodyStream(pb, len(buf))
+		return
+	}
 	if cap(buf) > keptBodyBuffer {
 		// SetBodyRaw leaves the kept buffer (emptied by SwapBody) alone
 		// and drops its reference to buf at the next reset.
@@ -451,7 +458,9 @@ func (s *Server) appendParsed(dst []byte, pc *parsedCall) ([]byte, callResult) {
 	}
 	mark := len(dst)
 	dst = append(dst, `,"result":`...)
-	dst, err = kjson.Append(dst, rm.Get(fd).Message().Interface())
+	result := rm.Get(fd).Message().Interface()
+	dst = s.bodies.roomFor(dst, result)
+	dst, err = kjson.Append(dst, result)
 	if err != nil {
 		dst = dst[:mark]
 		s.warn("rpcgw: result could not be encoded", "method", m.full, "error", err)

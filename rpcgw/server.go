@@ -42,6 +42,7 @@ type Server struct {
 	hs      *fasthttp.Server
 	adm     *admission
 	parsers fastjson.ParserPool
+	bodies  bodyPool // large answers' buffers (bodypool.go)
 
 	corsAny     bool
 	corsOrigins map[string]struct{}
@@ -83,6 +84,7 @@ func New(cfg Config, backend Backend) (*Server, error) {
 	}
 	s := &Server{
 		cfg:     cfg,
+		bodies:  bodyPool{max: largeBodiesHeld},
 		reg:     reg,
 		backend: backend,
 		log:     cfg.Logger,

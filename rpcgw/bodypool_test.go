@@ -1,0 +1,123 @@
+package rpcgw
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/emberchain/ember/proto/kjson"
+	blockstorepb "github.com/emberchain/ember/proto/koinos/block_store"
+	"github.com/emberchain/ember/proto/koinos/protocol"
+	blockstorerpc "github.com/emberchain/ember/proto/koinos/rpc/block_store"
+	chainrpc "github.com/emberchain/ember/proto/koinos/rpc/chain"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestBodyPool(t *testing.T) {
+	const mb = 1 << 20
+	p := &bodyPool{max: 8 * mb}
+	steps := []struct {
+		name     string
+		do       func() int // returns the capacity got, or -1 for a put
+		wantCap  int
+		wantHeld int
+	}{
+		{"a first large answer gets its class", func() int { return cap(p.get(3 * mb)) }, 4 * mb, 0},
+		{"put it back", func() int { p.put(make([]byte, 0, 4*mb)); return -1 }, -1, 4 * mb},
+		{"a connection-sized buffer is not kept", func() int { p.put(make([]byte, 0, keptBodyBuffer)); return -1 }, -1, 4 * mb},
+		{"one larger than the pool is not kept", func() int { p.put(make([]byte, 0, 16*mb)); return -1 }, -1, 4 * mb},
+		{"a second fits beside it", func() int { p.put(make([]byte, 0, 2*mb)); return -1 }, -1, 6 * mb},
+		{"the smallest that fits is reused", func() int { return cap(p.get(mb + 1)) }, 2 * mb, 4 * mb},
+		{"put the 2 MB back", func() int { p.put(make([]byte, 0, 2*mb)); return -1 }, -1, 6 * mb},
+		{"room is made by dropping the smallest", func() int { p.put(make([]byte, 0, 4*mb)); return -1 }, -1, 8 * mb},
+		{"too big for any: a new buffer of its class", func() int { return cap(p.get(5 * mb)) }, 8 * mb, 8 * mb},
+		{"the 4 MB ones are reused", func() int { return cap(p.get(4 * mb)) }, 4 * mb, 4 * mb},
+	}
+	for _, s := range steps {
+		got := s.do()
+		if got != s.wantCap {
+			t.Fatalf("%s: capacity %d, want %d", s.name, got, s.wantCap)
+		}
+		if h := p.heldBytes(); h != s.wantHeld {
+			t.Fatalf("%s: the pool holds %d bytes, want %d", s.name, h, s.wantHeld)
+		}
+	}
+}
+
+// transferBlock is a block item of n transfers shaped like the chain's:
+// ids, addresses, a signature, a receipt with one transfer event each.
+func transferBlock(n int) *blockstorerpc.GetBlocksByHeightResponse {
+	id := func(b byte) []byte { return append([]byte{0x12, 0x20}, bytes.Repeat([]byte{b}, 32)...) }
+	addr := func(b byte) []byte { return append([]byte{0}, bytes.Repeat([]byte{b}, 24)...) }
+	blk := &protocol.Block{Id: id(1), Header: &protocol.BlockHeader{Previous: id(2), Height: 12345, Timestamp: 1700000000000,
+		PreviousStateMerkleRoot: id(3), TransactionMerkleRoot: id(4), Signer: addr(5)}, Signature: bytes.Repeat([]byte{6}, 65)}
+	rec := &protocol.BlockReceipt{Id: id(1), Height: 12345, StateMerkleRoot: id(7)}
+	for i := range n {
+		b := byte(i)
+		blk.Transactions = append(blk.Transactions, &protocol.Transaction{
+			Id: id(b),
+			Header: &protocol.TransactionHeader{ChainId: id(8), RcLimit: 1000000, Nonce: []byte{8, byte(i), 1},
+				OperationMerkleRoot: id(b + 1), Payer: addr(b)},
+			Operations: []*protocol.Operation{{Op: &protocol.Operation_CallContract{CallContract: &protocol.CallContractOperation{
+				ContractId: addr(9), EntryPoint: 0x27f576ca, Args: append(append(addr(b), addr(b+1)...), 0x18, 0x64)}}}},
+			Signatures: [][]byte{bytes.Repeat([]byte{b}, 65)},
+		})
+		rec.TransactionReceipts = append(rec.TransactionReceipts, &protocol.TransactionReceipt{
+			Id: id(b), Payer: addr(b), MaxPayerRc: 1000000, RcLimit: 1000000, RcUsed: 420000, NetworkBandwidthUsed: 310, ComputeBandwidthUsed: 95000,
+			Events: []*protocol.EventData{{Sequence: 1, Source: addr(9), Name: "koinos.contracts.token.transfer_event",
+				Data: append(addr(b), addr(b+1)...), Impacted: [][]byte{addr(b + 1), addr(b)}}},
+		})
+	}
+	return &blockstorerpc.GetBlocksByHeightResponse{BlockItems: []*blockstorepb.BlockItem{{BlockId: id(1), BlockHeight: 12345, Block: blk, Receipt: rec}}}
+}
+
+// TestRoomForCoversABlock: the estimate leaves room for a block read's
+// JSON, so the encoder does not grow the pooled buffer (which would
+// allocate the doubling the pool is there to avoid).
+func TestRoomForCoversABlock(t *testing.T) {
+	p := &bodyPool{max: largeBodiesHeld}
+	for _, n := range []int{1, 500, 5000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			msg := transferBlock(n)
+			dst := p.roomFor([]byte(`{"jsonrpc":"2.0","id":1,"result":`), msg)
+			before := cap(dst)
+			out, err := kjson.Append(dst, msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pooled := before >= largeBodyClass
+			if big := len(out) > keptBodyBuffer; big != pooled {
+				t.Errorf("%d transfers: %d bytes of JSON; pooled buffer = %v", n, len(out), pooled)
+			}
+			if pooled && cap(out) != before {
+				t.Errorf("%d transfers: %d bytes of JSON outgrew the %d-byte buffer the estimate gave", n, len(out), before)
+			}
+			t.Logf("%d transfers: JSON %d bytes, %.2f x the protobuf size", n, len(out), float64(len(out))/float64(proto.Size(msg)))
+		})
+	}
+}
+
+// TestLargeAnswersReturnToThePool: on a real server, a large answer's
+// buffer goes back to the pool once written, and answers served from
+// reused buffers arrive whole, never with an earlier answer's bytes.
+func TestLargeAnswersReturnToThePool(t *testing.T) {
+	s, url := startServer(t, Config{}, &fakeBackend{})
+	sizes := []int{2 << 20, 600 << 10, 1 << 20, 10, 2<<20 + 1000, 300 << 10}
+	for i, n := range sizes {
+		arg := bytes.Repeat([]byte{byte('a' + i)}, n)
+		res := &chainrpc.ReadContractResponse{Result: arg}
+		enc, _ := kjson.Append(nil, res)
+		r := call(t, url, req(fmt.Sprint(i), "chain.read_contract", `{"args":"`+string(enc[len(`{"result":"`):len(enc)-2])+`"}`))
+		if r.Error != nil {
+			t.Fatalf("call %d (%d bytes): %+v", i, n, r.Error)
+		}
+		if !bytes.Contains(r.Result, enc[len(`{"result":"`):len(enc)-2]) {
+			t.Fatalf("call %d: the %d-byte result is not the one asked for", i, n)
+		}
+		if n > keptBodyBuffer {
+			if h := s.bodies.heldBytes(); h < bodyClass(n*4/3) || h > largeBodiesHeld {
+				t.Fatalf("after a %d-byte answer the pool holds %d bytes; want its buffer back, at most %d in all", n, h, largeBodiesHeld)
+			}
+		}
+	}
+}
