@@ -13,9 +13,11 @@ import (
 // size needed contiguous pages the fragmented heap did not have, so the Go
 // runtime mapped more (its sys stepped by ~30 MB at each backlog of a
 // secp256k1 soak while the live heap stayed flat; docs/reliability.md,
-// Soak). Now the result's size is estimated before it is encoded, the
-// buffer comes from a small pool of large buffers in power-of-two classes,
-// and it returns there once fasthttp has written it: in steady state large
+// Soak). Now, for a method whose last answer was large, the result's size
+// is estimated before it is encoded (small-answer methods skip the
+// estimate, which would cost them ~4 %), the buffer comes from a small
+// pool of large buffers in power-of-two classes, and every large buffer
+// returns there once fasthttp has written it: in steady state large
 // answers allocate nothing, and the pool's memory is bounded and flat.
 const (
 	// largeBodyClass is the smallest pooled capacity; pooled capacities

@@ -459,8 +459,14 @@ func (s *Server) appendParsed(dst []byte, pc *parsedCall) ([]byte, callResult) {
 	mark := len(dst)
 	dst = append(dst, `,"result":`...)
 	result := rm.Get(fd).Message().Interface()
-	dst = s.bodies.roomFor(dst, result)
+	if m.large.Load() {
+		dst = s.bodies.roomFor(dst, result)
+	}
+	start := len(dst)
 	dst, err = kjson.Append(dst, result)
+	if big := len(dst)-start > keptBodyBuffer/2; big != m.large.Load() {
+		m.large.Store(big)
+	}
 	if err != nil {
 		dst = dst[:mark]
 		s.warn("rpcgw: result could not be encoded", "method", m.full, "error", err)

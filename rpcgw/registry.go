@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -38,6 +39,10 @@ type method struct {
 	respField protoreflect.FieldDescriptor
 	paramName protoreflect.FullName // koinos.rpc.chain.get_head_info_request
 	refused   bool
+	// large: the method's last answer did not fit a connection's buffer,
+	// so the next is sized first (bodyPool.roomFor). Small-answer methods
+	// never pay for the sizing.
+	large atomic.Bool
 }
 
 type registry struct {

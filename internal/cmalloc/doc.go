@@ -1,11 +1,15 @@
-// Package cmalloc tunes the C allocator the node uses beside Go's: Pebble
-// keeps its block cache and memtables in C memory (malloc, with cgo), and
-// glibc gives each thread that allocates its own arena, up to eight per
-// core. Pebble frees and allocates cache blocks from whichever thread
-// reads, so over an hour the arenas fragment and the process's resident
-// memory climbs while the cache stays at its configured size: in a soak
-// at 9,000 transfers a second the memory outside the Go heap grew from
-// 200 to 245 MB in thirteen minutes, and stayed at 185 MB with two arenas
-// (docs/reliability.md, Soak). LimitArenas caps them, as MALLOC_ARENA_MAX
-// would, unless the operator set that variable.
+// Package cmalloc caps the arenas of the C allocator the node uses beside
+// Go's. Pebble keeps its block cache and memtables in C memory (malloc,
+// with cgo), and glibc gives each thread that allocates its own arena, up
+// to eight per core, each keeping its own free memory: Pebble frees and
+// allocates cache blocks from whichever thread reads, so over a long run
+// the arenas can hold far more than the cache. Two arenas bound that. In
+// the hour-long soaks the C side was small and steady (two 64 MB memtables
+// and ~30 MB more; docs/reliability.md, Soak), so the cap is a bound for a
+// node's lifetime, not what moved those curves.
+//
+// The cap is set by a cgo constructor at load, before the Go runtime's
+// threads allocate (glibc fixes its limit when it makes its first extra
+// arena, so a call from Go code comes too late). MALLOC_ARENA_MAX in the
+// environment wins. State says which holds, for the start-up log.
 package cmalloc
