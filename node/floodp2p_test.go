@@ -178,6 +178,17 @@ func TestSyncRequestFloodIsBounded(t *testing.T) {
 		settled = prev != nil && time.Since(changed) >= settle
 		prev = counts
 	}
+	// A stream the node has not yet negotiated (its accept loop behind,
+	// under -race) looks held here until it is refused, for more than a
+	// second at times (counts [8 9 8 8] in CI). One held by the node stays
+	// until its read deadline: so a peer's count is the lower of two
+	// readings 1.5 s apart.
+	if settled {
+		time.Sleep(1500 * time.Millisecond)
+		for i := range evils {
+			prev[i] = min(prev[i], open(i))
+		}
+	}
 	total := 0
 	for i, n := range prev {
 		if n > syncStreamsPerPeer {
