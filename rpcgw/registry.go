@@ -39,7 +39,7 @@ type method struct {
 	respField protoreflect.FieldDescriptor
 	paramName protoreflect.FullName // koinos.rpc.chain.get_head_info_request
 	refused   bool
-	// large: the method's last answer did not fit a connection's buffer,
+	// large: the method's last answer was over half a connection's buffer,
 	// so the next is sized first (bodyPool.roomFor). Small-answer methods
 	// never pay for the sizing.
 	large atomic.Bool
