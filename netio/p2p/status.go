@@ -125,7 +125,7 @@ func (s *Service) checkStatus(p peer.ID, st *p2ppb.Status, polled bool) {
 			s.penalize(p, penaltyLie, "its head went back", "was", prev.head.height, "now", head.height)
 		}
 	}
-	if head.height > s.node.View().Head.Height {
+	if s.worthSyncing(head, lib, s.node.View()) {
 		s.wakeSync()
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/emberchain/ember/engine/chain"
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
 	"github.com/emberchain/ember/events"
@@ -125,22 +126,52 @@ func (s *Service) syncLoop(ctx context.Context) {
 	}
 }
 
-// pickTarget returns the peer with the highest head above this node's.
+// pickTarget returns the peer whose chain is best to sync from: among
+// those worth syncing from (worthSyncing), the one fork choice would rank
+// first by what its status tells: the highest last irreversible block,
+// then the highest head, then the latest status.
 func (s *Service) pickTarget() (peer.ID, peerStatus, bool) {
 	s.updateSyncing()
-	head := s.node.View().Head.Height
+	v := s.node.View()
 	var best peer.ID
 	var bst peerStatus
 	now := s.cfg.Now()
 	for p, st := range s.peers.snapshot() {
-		if st.avoidUntil.After(now) {
+		if st.avoidUntil.After(now) || !s.worthSyncing(st.head, st.lib, v) {
 			continue
 		}
-		if st.head.height > head && (best == "" || st.head.height > bst.head.height || (st.head.height == bst.head.height && st.at.After(bst.at))) {
+		if best == "" || rankAbove(st, bst) {
 			best, bst = p, st
 		}
 	}
 	return best, bst, best != ""
+}
+
+func rankAbove(a, b peerStatus) bool {
+	if a.lib.height != b.lib.height {
+		return a.lib.height > b.lib.height
+	}
+	if a.head.height != b.head.height {
+		return a.head.height > b.head.height
+	}
+	return a.at.After(b.at)
+}
+
+// worthSyncing reports whether a peer's chain, by its head and last
+// irreversible block, may win fork choice here and this node lacks its
+// head: a higher head, or a higher last irreversible block at any height.
+// Fork choice ranks irreversibility first (chain's forkdb.better), and a
+// branch that wins by it need never be ahead in height: after a 2–2 split
+// heals, the side whose branch made more irreversible may be the side
+// whose producers' slots come second in the rotation, level with the
+// other at most or behind it. Syncing only from higher heads left such a
+// cluster on two branches for good (TestPartitionAndHeal under CI load;
+// TestIrreversibleBranchAtEqualHeightIsSynced).
+func (s *Service) worthSyncing(head, lib blockRef, v *chain.View) bool {
+	if head.height <= v.Head.Height && lib.height <= v.LIB.Height {
+		return false
+	}
+	return !s.node.HasBlock(head.id)
 }
 
 // unserved leaves a sync target that gave nothing toward the head it
@@ -274,7 +305,7 @@ func (s *Service) syncTo(ctx context.Context, target peer.ID, st peerStatus) (in
 		s.penalize(target, penaltyBadResponse, "malformed fork point response", "err", err)
 		return 0, fmt.Errorf("%w: fork point", errBadResponse)
 	}
-	if head.height <= s.node.View().Head.Height {
+	if !s.worthSyncing(head, st.lib, s.node.View()) {
 		return 0, nil // it moved, or its status was stale
 	}
 	s.syncStat.rounds.Add(1)
