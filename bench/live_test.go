@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emberchain/ember/engine/keys"
+	"github.com/emberchain/ember/engine/koinos"
 )
 
 // TestRunLiveInProcess signs while sending, with a buffer far smaller than
@@ -112,4 +113,65 @@ func TestReservoir(t *testing.T) {
 	if math.Abs(d.P50-n/2) > 0.05*n || math.Abs(d.P90-0.9*n) > 0.05*n {
 		t.Fatalf("percentiles of a uniform stream: p50 %v, p90 %v", d.P50, d.P90)
 	}
+}
+
+// liveQueueLen gives every worker's queue room for its share of the
+// transactions waitFilled waits for: the shares differ when the accounts
+// are not a multiple of the workers.
+func TestLiveQueueLen(t *testing.T) {
+	tests := []struct {
+		filled, accounts, workers, batch int
+		want                             int
+	}{
+		{29_274, 1_000, 32, 20, 937 + 20}, // the soak that waited for good: queues 0-7 hold 32 accounts, the rest 31
+		{40, 10, 4, 0, 12},                // accounts 0, 4, 8 in queue 0
+		{64, 32, 32, 0, 2},                // one account per queue
+		{100, 1, 3, 5, 105},               // one account: one queue takes all
+		{5, 1_000, 32, 2, 1 + 2},          // fewer transactions than accounts
+		{0, 10, 4, 3, 3},
+	}
+	for _, tc := range tests {
+		// What signLoop does: transaction i to queue (i mod accounts) mod workers.
+		share := make([]int, tc.workers)
+		for i := 0; i < tc.filled; i++ {
+			share[(i%tc.accounts)%tc.workers]++
+		}
+		most := 0
+		for _, n := range share {
+			most = max(most, n)
+		}
+		if most+tc.batch != tc.want {
+			t.Fatalf("%+v: the table says %d, counting gives %d", tc, tc.want, most+tc.batch)
+		}
+		if got := liveQueueLen(tc.filled, tc.accounts, tc.workers, tc.batch); got != tc.want {
+			t.Errorf("liveQueueLen(%d, %d, %d, %d) = %d, want %d", tc.filled, tc.accounts, tc.workers, tc.batch, got, tc.want)
+		}
+	}
+}
+
+// The signers fill the queues up to what waitFilled waits for before any
+// worker takes from them, with accounts spread unevenly over the workers.
+// With queues of filled/workers + batch this waited for good.
+func TestLiveBookFillsUnevenQueues(t *testing.T) {
+	const accounts, workers, filled = 10, 4, 40
+	ks := make([]keys.Signer, accounts)
+	for i := range ks {
+		ks[i] = keys.Ed25519FromSeed(seedOf(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := newLiveBook(workers, liveQueueLen(filled, accounts, workers, 0), 0)
+	sg := liveSigning{keys: ks, next: make([]uint64, accounts), n: 100, ci: chainInfo{chainID: koinos.Digest{1}.Multihash(), token: ks[0].Address()}, ahead: filled, signers: 2}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go b.signLoop(sctx, sg)
+	if err := b.waitFilled(ctx, filled); err != nil {
+		t.Fatalf("waiting for %d signed transactions (%d queued): %v", filled, b.dispatched.Load(), err)
+	}
+}
+
+func seedOf(i int) []byte {
+	s := make([]byte, 32)
+	s[0], s[1] = 'b', byte(i)
+	return s
 }

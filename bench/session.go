@@ -408,13 +408,14 @@ func (s *Session) Run(ctx context.Context, spec LoadSpec, label string) (*Report
 		if ahead == 0 {
 			ahead = DefaultSignAhead(spec.Rate)
 		}
-		book = newLiveBook(spec.Concurrency, ahead/spec.Concurrency+spec.Batch, spec.Rate)
+		filled := min(spec.Txs, ahead)
+		book = newLiveBook(spec.Concurrency, liveQueueLen(filled, len(s.keys), spec.Concurrency, spec.Batch), spec.Rate)
 		var sctx context.Context
 		sctx, stopSigns = context.WithCancel(ctx)
 		sg := liveSigning{keys: s.keys, next: s.next, n: spec.Txs, ci: s.info, rcLimit: s.opts.RCLimit, ahead: ahead, signers: liveSigners()}
 		go pprof.Do(sctx, pprof.Labels("bench", "sign"), func(sctx context.Context) { book.signLoop(sctx, sg) })
 		defer stopSigns()
-		if err := book.waitFilled(ctx, min(spec.Txs, ahead)); err != nil {
+		if err := book.waitFilled(ctx, filled); err != nil {
 			return nil, err
 		}
 		fol = newLiveFollower(s.conn, book, s.opts.Poll)
