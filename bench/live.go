@@ -141,7 +141,7 @@ type liveSigning struct {
 // the queues' shares differ; and waitFilled waits for those first
 // transactions before the clock starts, when no worker drains a queue.
 // A capacity of filled/workers + batch left the largest share's queue
-// full short of it and the run waiting for good (a soak at 9,758 tx/s:
+// full short of it and the run waiting for good (a soak at 12,890 tx/s:
 // 29,274 ahead, 1,000 accounts, 32 workers, the first queue's share 937
 // against a capacity of 934).
 func liveQueueLen(filled, accounts, workers, batch int) int {

@@ -147,6 +147,8 @@ func (s *Service) pickTarget() (peer.ID, peerStatus, bool) {
 	return best, bst, best != ""
 }
 
+// rankAbove orders sync targets as fork choice orders branches, as far as
+// a status tells: irreversibility, then height; then the fresher status.
 func rankAbove(a, b peerStatus) bool {
 	if a.lib.height != b.lib.height {
 		return a.lib.height > b.lib.height
