@@ -141,6 +141,15 @@ func TestSyncRequestFloodIsBounded(t *testing.T) {
 				if _, err := s.Write([]byte{100}); err == nil {
 					streams[i] = append(streams[i], s)
 				}
+				// Read the node's answer to the negotiation now (an
+				// empty read does that and no more): a lazily negotiated
+				// stream's first read reads it, and an error there is
+				// kept as the stream's for good. Under load open's 1 ms
+				// deadline ran out before the answer came, and the
+				// stream looked held long after the node had reset it
+				// (the final wait timed out on peer 0's first streams).
+				_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, _ = s.Read(nil)
 			}
 		}
 	}
