@@ -3,6 +3,7 @@ package rpcgw
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -18,22 +19,45 @@ import (
 // estimate, which would cost them ~4 %), the buffer comes from a small
 // pool of large buffers in power-of-two classes, and every large buffer
 // returns there once fasthttp has written it: in steady state large
-// answers allocate nothing, and the pool's memory is bounded and flat.
+// answers allocate nothing, and the pool's memory is bounded (and let go
+// when idle, below).
 const (
 	// largeBodyClass is the smallest pooled capacity; pooled capacities
 	// are powers of two from it.
 	largeBodyClass = 1 << 20
 	// largeBodiesHeld bounds the bytes the pool keeps between answers.
 	largeBodiesHeld = 64 << 20
+	// largeBodyIdle is how long a pooled buffer may wait unused before
+	// the pool lets it go. A bound alone was not enough: a rare answer in
+	// a larger class (one 27 MB block among 15 MB ones) left a 32 MiB
+	// buffer that later answers never picked (they take the smallest that
+	// fits), and an hour's soak read the step as RSS growth
+	// (docs/reliability.md, Soak). Buffers in steady use are taken again
+	// within a block interval or two; a node that serves large answers
+	// rarely keeps nothing for them.
+	largeBodyIdle = 10 * time.Second
 )
 
 // bodyPool keeps a few large response buffers for reuse, at most max bytes
-// in all. Buffers larger than max are never kept.
+// in all; a buffer not taken again within idle is released (idle 0: kept
+// until room is needed). Buffers larger than max are never kept. The zero
+// value with max set is ready to use.
 type bodyPool struct {
 	max  int
-	mu   sync.Mutex
-	free [][]byte
-	held int
+	idle time.Duration
+	now  func() time.Time // the clock; nil means time.Now (tests set it)
+
+	mu     sync.Mutex
+	free   []pooledBuffer
+	held   int
+	timer  *time.Timer // pending release of idle buffers; nil when none is armed
+	closed bool        // after close, nothing is kept
+}
+
+// pooledBuffer is a kept buffer and when it came back.
+type pooledBuffer struct {
+	b    []byte
+	back time.Time
 }
 
 // bodyClass is the capacity a buffer for n bytes is given.
@@ -45,22 +69,25 @@ func bodyClass(n int) int {
 	return c
 }
 
+func (p *bodyPool) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
+}
+
 // get returns an empty buffer with room for n bytes: the smallest pooled
 // one that fits, or a new one of n's class.
 func (p *bodyPool) get(n int) []byte {
 	p.mu.Lock()
 	best := -1
-	for i, b := range p.free {
-		if cap(b) >= n && (best < 0 || cap(b) < cap(p.free[best])) {
+	for i, f := range p.free {
+		if cap(f.b) >= n && (best < 0 || cap(f.b) < cap(p.free[best].b)) {
 			best = i
 		}
 	}
 	if best >= 0 {
-		b := p.free[best]
-		p.free[best] = p.free[len(p.free)-1]
-		p.free[len(p.free)-1] = nil
-		p.free = p.free[:len(p.free)-1]
-		p.held -= cap(b)
+		b := p.removeLocked(best)
 		p.mu.Unlock()
 		return b[:0]
 	}
@@ -78,23 +105,91 @@ func (p *bodyPool) put(b []byte) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	now := p.clock()
+	p.releaseIdleLocked(now)
 	for p.held+c > p.max && len(p.free) > 0 {
 		small := 0
 		for i := range p.free {
-			if cap(p.free[i]) < cap(p.free[small]) {
+			if cap(p.free[i].b) < cap(p.free[small].b) {
 				small = i
 			}
 		}
-		p.held -= cap(p.free[small])
-		p.free[small] = p.free[len(p.free)-1]
-		p.free[len(p.free)-1] = nil
-		p.free = p.free[:len(p.free)-1]
+		p.removeLocked(small)
 	}
-	p.free = append(p.free, b[:0])
+	p.free = append(p.free, pooledBuffer{b: b[:0], back: now})
 	p.held += c
+	if p.idle > 0 && p.timer == nil {
+		p.timer = time.AfterFunc(p.idle, p.releaseIdle)
+	}
 }
 
-// heldBytes reports what the pool keeps, for tests.
+// removeLocked takes the i-th kept buffer out of the pool.
+func (p *bodyPool) removeLocked(i int) []byte {
+	b := p.free[i].b
+	last := len(p.free) - 1
+	p.free[i] = p.free[last]
+	p.free[last] = pooledBuffer{}
+	p.free = p.free[:last]
+	p.held -= cap(b)
+	return b
+}
+
+// releaseIdleLocked lets go of the buffers unused for idle or longer.
+func (p *bodyPool) releaseIdleLocked(now time.Time) {
+	if p.idle <= 0 {
+		return
+	}
+	for i := 0; i < len(p.free); {
+		if now.Sub(p.free[i].back) >= p.idle {
+			p.removeLocked(i)
+			continue
+		}
+		i++
+	}
+}
+
+// releaseIdle runs on the pool's timer: it releases the idle buffers and
+// re-arms for the oldest one left, so an unused buffer goes within idle
+// (and a bit) even if no answer comes to trigger it.
+func (p *bodyPool) releaseIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.clock()
+	p.releaseIdleLocked(now)
+	if len(p.free) == 0 || p.closed || p.timer == nil {
+		p.timer = nil
+		return
+	}
+	oldest := p.free[0].back
+	for _, f := range p.free[1:] {
+		if f.back.Before(oldest) {
+			oldest = f.back
+		}
+	}
+	// At least a few milliseconds, so a clock that moves oddly cannot
+	// make the timer spin.
+	p.timer.Reset(max(oldest.Add(p.idle).Sub(now), 5*time.Millisecond))
+}
+
+// close releases every kept buffer and keeps none after (the server shut
+// down).
+func (p *bodyPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for len(p.free) > 0 {
+		p.removeLocked(len(p.free) - 1)
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+}
+
+// heldBytes reports what the pool keeps (Stats, tests).
 func (p *bodyPool) heldBytes() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

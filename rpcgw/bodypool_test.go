@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/emberchain/ember/proto/kjson"
 	blockstorepb "github.com/emberchain/ember/proto/koinos/block_store"
@@ -41,6 +42,79 @@ func TestBodyPool(t *testing.T) {
 		if h := p.heldBytes(); h != s.wantHeld {
 			t.Fatalf("%s: the pool holds %d bytes, want %d", s.name, h, s.wantHeld)
 		}
+	}
+}
+
+// TestBodyPoolReleasesIdle: a buffer not taken again within idle is let
+// go, on the next put or by the pool's timer, while buffers in use stay.
+func TestBodyPoolReleasesIdle(t *testing.T) {
+	const mb = 1 << 20
+	now := time.Unix(1_700_000_000, 0)
+	// idle is long on the real clock, so only the steps' releases (on
+	// put, on the fake clock) run here; the timer is the next test's.
+	p := &bodyPool{max: 64 * mb, idle: time.Hour, now: func() time.Time { return now }}
+	defer p.close()
+	steps := []struct {
+		name     string
+		after    time.Duration // the fake clock moves this far first
+		do       func()
+		wantHeld int
+	}{
+		{"a 16 MiB answer's buffer is kept", 0, func() { p.put(p.get(15 * mb)) }, 16 * mb},
+		{"one rare 32 MiB answer beside it", time.Minute, func() { p.put(p.get(20 * mb)) }, 48 * mb},
+		{"16 MiB answers take the 16 MiB one again and again", 30 * time.Minute, func() { p.put(p.get(15 * mb)) }, 48 * mb},
+		{"an hour after the 32 MiB answer, it goes on the next put", 30*time.Minute + time.Second, func() { p.put(p.get(15 * mb)) }, 16 * mb},
+		{"a buffer taken and put back is fresh again", 59 * time.Minute, func() { p.put(p.get(15 * mb)) }, 16 * mb},
+		{"a buffer idle for exactly idle goes", time.Hour, func() { p.put(make([]byte, 0, 2*mb)) }, 2 * mb},
+		{"releaseIdle (the timer's work) lets nothing fresh go", time.Hour - time.Second, p.releaseIdle, 2 * mb},
+		{"and everything idle", time.Second, p.releaseIdle, 0},
+	}
+	for _, s := range steps {
+		now = now.Add(s.after)
+		s.do()
+		if h := p.heldBytes(); h != s.wantHeld {
+			t.Fatalf("%s: the pool holds %d bytes, want %d", s.name, h, s.wantHeld)
+		}
+	}
+}
+
+// TestBodyPoolTimerReleases: with no further answer to trigger it, the
+// pool's timer lets idle buffers go, re-arming for a buffer put later;
+// after close nothing is kept.
+func TestBodyPoolTimerReleases(t *testing.T) {
+	const mb = 1 << 20
+	p := &bodyPool{max: 64 * mb, idle: 50 * time.Millisecond}
+	defer p.close()
+	waitEmpty := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for p.heldBytes() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the pool still holds %d bytes 10 s later", what, p.heldBytes())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	p.put(make([]byte, 0, 32*mb))
+	p.put(make([]byte, 0, 16*mb))
+	if h := p.heldBytes(); h != 48*mb {
+		t.Fatalf("the pool holds %d bytes, want both buffers", h)
+	}
+	waitEmpty("two buffers put and never taken")
+	p.put(make([]byte, 0, 4*mb))
+	if h := p.heldBytes(); h != 4*mb {
+		t.Fatalf("the pool holds %d bytes after a put, want 4 MiB", h)
+	}
+	waitEmpty("a buffer put after the timer ran down")
+
+	p.put(make([]byte, 0, 4*mb))
+	p.close()
+	if h := p.heldBytes(); h != 0 {
+		t.Fatalf("after close the pool holds %d bytes", h)
+	}
+	p.put(make([]byte, 0, 4*mb))
+	if h := p.heldBytes(); h != 0 {
+		t.Fatalf("a put after close was kept: %d bytes", h)
 	}
 }
 
@@ -144,7 +218,8 @@ func BenchmarkBlockAnswer(b *testing.B) {
 		}
 	})
 	b.Run("pooled", func(b *testing.B) {
-		p := &bodyPool{max: largeBodiesHeld}
+		p := &bodyPool{max: largeBodiesHeld, idle: largeBodyIdle}
+		defer p.close()
 		conn := make([]byte, 0, keptBodyBuffer)
 		b.ReportAllocs()
 		for b.Loop() {

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/emberchain/ember/node"
+	"github.com/emberchain/ember/rpcgw"
 	"github.com/emberchain/ember/rpcgw/grpcgw"
 )
 
@@ -27,6 +28,23 @@ func TestGRPCMetrics(t *testing.T) {
 		`ember_grpc_overload_total{reason="full"}`:    5,
 		`ember_grpc_overload_total{reason="timeout"}`: 7,
 		`ember_grpc_refused_connections_total`:        4,
+	} {
+		if v, ok := got[series]; !ok || v != want {
+			t.Errorf("%s = %v (scraped: %v), want %v", series, v, ok, want)
+		}
+	}
+}
+
+// TestRPCGatewayMetrics: the JSON-RPC gateway's snapshot as gauges and
+// counters, the answer buffers it keeps among them.
+func TestRPCGatewayMetrics(t *testing.T) {
+	got := scrape(t, fakeSource{node.Stats{HeadTime: time.Now(), RPC: rpcgw.Stats{Running: 3, Queued: 2, Rejected: 5, QueueExpiry: 7, AnswerBuffers: 48 << 20}}})
+	for series, want := range map[string]float64{
+		"ember_rpc_in_flight":                    3,
+		"ember_rpc_queued":                       2,
+		"ember_rpc_answer_buffer_bytes":          48 << 20,
+		`ember_rpc_overload_total{status="503"}`: 5,
+		`ember_rpc_overload_total{status="504"}`: 7,
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (scraped: %v), want %v", series, v, ok, want)
