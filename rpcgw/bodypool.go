@@ -39,9 +39,10 @@ const (
 )
 
 // bodyPool keeps a few large response buffers for reuse, at most max bytes
-// in all; a buffer not taken again within idle is released (idle 0: kept
-// until room is needed). Buffers larger than max are never kept. The zero
-// value with max set is ready to use.
+// in all; a buffer not taken again within idle is released (on the next
+// put, or by a timer within two idle periods; idle 0: kept until room is
+// needed). Buffers larger than max are never kept. The zero value with max
+// set is ready to use.
 type bodyPool struct {
 	max  int
 	idle time.Duration
@@ -151,27 +152,19 @@ func (p *bodyPool) releaseIdleLocked(now time.Time) {
 	}
 }
 
-// releaseIdle runs on the pool's timer: it releases the idle buffers and
-// re-arms for the oldest one left, so an unused buffer goes within idle
-// (and a bit) even if no answer comes to trigger it.
+// releaseIdle runs on the pool's timer: it releases the idle buffers and,
+// while any are left, runs again an idle period later, so an unused
+// buffer goes within two idle periods even if no answer comes to trigger
+// it.
 func (p *bodyPool) releaseIdle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.clock()
-	p.releaseIdleLocked(now)
+	p.releaseIdleLocked(p.clock())
 	if len(p.free) == 0 || p.closed || p.timer == nil {
 		p.timer = nil
 		return
 	}
-	oldest := p.free[0].back
-	for _, f := range p.free[1:] {
-		if f.back.Before(oldest) {
-			oldest = f.back
-		}
-	}
-	// At least a few milliseconds, so a clock that moves oddly cannot
-	// make the timer spin.
-	p.timer.Reset(max(oldest.Add(p.idle).Sub(now), 5*time.Millisecond))
+	p.timer.Reset(p.idle)
 }
 
 // close releases every kept buffer and keeps none after (the server shut

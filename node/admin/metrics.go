@@ -107,7 +107,7 @@ var (
 	descEventDemote = prometheus.NewDesc("ember_event_stalled_subscribers_total", "Blocking subscribers demoted to lagging after stalling.", nil, nil)
 	descRPCRunning  = prometheus.NewDesc("ember_rpc_in_flight", "JSON-RPC requests being served.", nil, nil)
 	descRPCQueued   = prometheus.NewDesc("ember_rpc_queued", "JSON-RPC requests waiting for a worker.", nil, nil)
-	descRPCBodyPool = prometheus.NewDesc("ember_rpc_answer_buffer_bytes", "Bytes of large JSON-RPC answer buffers kept for reuse (block reads): at most 64 MiB, and a buffer unused for 10 s is let go.", nil, nil)
+	descRPCAnswers  = prometheus.NewDesc("ember_rpc_answer_buffer_bytes", "Bytes of large JSON-RPC answer buffers kept for reuse (block reads): at most 64 MiB, and a buffer unused for 10 s is let go.", nil, nil)
 	descRPCRejected = prometheus.NewDesc("ember_rpc_overload_total", "JSON-RPC requests refused for overload (503) or queue timeout (504).", []string{"status"}, nil)
 	descHealth      = prometheus.NewDesc("ember_health", "Health: 200 ok, 206 degraded, 503 down.", nil, nil)
 	descVerifyQueue = prometheus.NewDesc("ember_sigverify_queue_depth", "Transactions queued for signature verification, by lane.", []string{"lane"}, nil)
@@ -180,7 +180,7 @@ var p2pDescs = []*prometheus.Desc{
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHead, descLIB, descHeadAge, descPeers, descPoolTxs, descPoolBytes, descPoolReject, descPoolExpired,
-		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCBodyPool, descRPCRejected, descGRPCRunning, descGRPCQueued, descGRPCRejected, descGRPCConnsOut, descHealth,
+		descProduced, descMissed, descLastProd, descFailedTxs, descEventDrops, descEventWaits, descEventDemote, descRPCRunning, descRPCQueued, descRPCAnswers, descRPCRejected, descGRPCRunning, descGRPCQueued, descGRPCRejected, descGRPCConnsOut, descHealth,
 		descVerifyQueue, descVerifySigs, descVerifyTxs, descVerifyCache, descVerifyRej, descVerifyBatch,
 		descLogFirst, descLogNext, descLogRecords, descLogCap, descLogDropped, descLogLag, descIndexBehind,
 		descDiskFull, descDiskFailing, descDiskFails, descDiskSkipped, descDiskFree, descDiskMinFree} {
@@ -236,7 +236,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descEventDemote, float64(s.Events.Demoted))
 	gauge(descRPCRunning, float64(s.RPC.Running))
 	gauge(descRPCQueued, float64(s.RPC.Queued))
-	gauge(descRPCBodyPool, float64(s.RPC.AnswerBuffers))
+	gauge(descRPCAnswers, float64(s.RPC.AnswerBuffers))
 	counter(descRPCRejected, float64(s.RPC.Rejected), "503")
 	counter(descRPCRejected, float64(s.RPC.QueueExpiry), "504")
 	gauge(descGRPCRunning, float64(s.GRPC.Running))
