@@ -10,6 +10,7 @@ import (
 
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/internal/churnmap"
 	chainpb "github.com/emberchain/ember/proto/koinos/chain"
 )
 
@@ -102,8 +103,10 @@ type shard struct {
 	mu       sync.Mutex
 	queues   map[koinos.Address]*queue // by nonce account
 	reserved map[koinos.Address]uint64 // rc reserved, by payer
-	byID     map[koinos.Digest]*Entry
-	_        [40]byte // keep shards on separate cache lines
+	// byID gains and loses an entry per transaction: a Go map under
+	// that churn keeps growing (churnmap's doc).
+	byID churnmap.Map[koinos.Digest, *Entry]
+	_    [40]byte // keep shards on separate cache lines
 }
 
 // queue is one nonce account's pending transactions, consecutive nonces.
@@ -118,7 +121,7 @@ func New(cfg Config) *Mempool {
 	cfg.ensureDefaults()
 	m := &Mempool{cfg: cfg, shards: make([]shard, cfg.Shards)}
 	for i := range m.shards {
-		m.shards[i] = shard{queues: map[koinos.Address]*queue{}, reserved: map[koinos.Address]uint64{}, byID: map[koinos.Digest]*Entry{}}
+		m.shards[i] = shard{queues: map[koinos.Address]*queue{}, reserved: map[koinos.Address]uint64{}}
 	}
 	return m
 }
@@ -241,7 +244,7 @@ func (m *Mempool) append(v *sigverify.VerifiedTx, head StateReader, nowMs uint64
 	}
 	sh := m.shardOf(na)
 	sh.mu.Lock()
-	if _, dup := sh.byID[v.ID()]; dup {
+	if _, dup := sh.byID.Get(v.ID()); dup {
 		sh.mu.Unlock()
 		return m.reject(ReasonDuplicate, chainpb.ErrorCode_invalid_nonce, "transaction 0x%x is already pending", v.ID().Multihash())
 	}
@@ -264,7 +267,7 @@ func (m *Mempool) append(v *sigverify.VerifiedTx, head StateReader, nowMs uint64
 	}
 	e := &Entry{Tx: v, Seq: m.seq.Add(1), AddedMs: nowMs, Usage: u}
 	q.txs = append(q.txs, e)
-	sh.byID[v.ID()] = e
+	sh.byID.Set(v.ID(), e)
 	sh.mu.Unlock()
 	return nil
 }
@@ -276,7 +279,7 @@ type dropped []*Entry
 func (sh *shard) cutLocked(na koinos.Address, q *queue, i int) dropped {
 	out := slices.Clone(q.txs[i:])
 	for j := i; j < len(q.txs); j++ {
-		delete(sh.byID, q.txs[j].Tx.ID())
+		sh.byID.Delete(q.txs[j].Tx.ID())
 		q.txs[j] = nil
 	}
 	q.txs = q.txs[:i]
@@ -385,7 +388,7 @@ func (m *Mempool) Update(head StateReader, added, removed [][]*sigverify.Verifie
 		}
 		for _, e := range old {
 			if !keep[e] {
-				delete(sh.byID, e.Tx.ID())
+				sh.byID.Delete(e.Tx.ID())
 				ds = append(ds, e)
 			}
 		}
@@ -396,7 +399,7 @@ func (m *Mempool) Update(head StateReader, added, removed [][]*sigverify.Verifie
 				m.bytes.Add(int64(e.Tx.Size()))
 				reserves = append(reserves, reserve{e.Tx.Payer(), e.Tx.RcLimit()})
 			}
-			sh.byID[e.Tx.ID()] = e
+			sh.byID.Set(e.Tx.ID(), e)
 		}
 		if len(next) == 0 {
 			delete(sh.queues, na)
@@ -498,7 +501,7 @@ func (m *Mempool) Get(ids []koinos.Digest) []*Entry {
 		sh := &m.shards[i]
 		sh.mu.Lock()
 		for j, id := range ids {
-			if e, ok := sh.byID[id]; ok {
+			if e, ok := sh.byID.Get(id); ok {
 				out[j] = e
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/emberchain/ember/engine/koinos"
+	"github.com/emberchain/ember/internal/churnmap"
 )
 
 // cacheKey names what signature verification of a transaction depends on:
@@ -78,7 +79,9 @@ type txCache struct {
 type cacheShard struct {
 	mu struct {
 		sync.Mutex
-		m       map[cacheKey]slot
+		// m is replaced at the rate transactions arrive: a Go map
+		// under that churn keeps growing (churnmap's doc).
+		m       churnmap.Map[cacheKey, slot]
 		valid   ring
 		invalid ring
 		// counters, read by Stats
@@ -105,7 +108,6 @@ func newTxCache(validSize, invalidSize int) *txCache {
 	}
 	for i := range c.shards {
 		sh := &c.shards[i]
-		sh.mu.m = make(map[cacheKey]slot)
 		sh.mu.valid.keys = make([]cacheKey, per(validSize))
 		sh.mu.invalid.keys = make([]cacheKey, per(invalidSize))
 	}
@@ -122,7 +124,7 @@ func (c *txCache) lookup(k cacheKey) (out outcome, found bool, p *pending, owner
 	sh := c.shard(&k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if s, ok := sh.mu.m[k]; ok {
+	if s, ok := sh.mu.m.Get(k); ok {
 		if s.p == nil {
 			if s.out.err != nil {
 				sh.mu.invalidHits++
@@ -138,7 +140,7 @@ func (c *txCache) lookup(k cacheKey) (out outcome, found bool, p *pending, owner
 	sh.mu.misses++
 	p = &pending{done: make(chan struct{})}
 	p.waiters.Store(1)
-	sh.mu.m[k] = slot{p: p}
+	sh.mu.m.Set(k, slot{p: p})
 	return outcome{}, false, p, true
 }
 
@@ -151,16 +153,16 @@ func (c *txCache) finish(k cacheKey, p *pending, out outcome) {
 		r = &sh.mu.invalid
 	}
 	if len(r.keys) == 0 {
-		delete(sh.mu.m, k)
+		sh.mu.m.Delete(k)
 	} else {
 		if r.full {
-			delete(sh.mu.m, r.keys[r.next])
+			sh.mu.m.Delete(r.keys[r.next])
 		}
 		r.keys[r.next] = k
 		if r.next++; r.next == len(r.keys) {
 			r.next, r.full = 0, true
 		}
-		sh.mu.m[k] = slot{out: out}
+		sh.mu.m.Set(k, slot{out: out})
 	}
 	sh.mu.Unlock()
 	p.out, p.status = out, statusDone
@@ -171,8 +173,8 @@ func (c *txCache) finish(k cacheKey, p *pending, out outcome) {
 func (c *txCache) abandon(k cacheKey, p *pending, status int) {
 	sh := c.shard(&k)
 	sh.mu.Lock()
-	if s, ok := sh.mu.m[k]; ok && s.p == p {
-		delete(sh.mu.m, k)
+	if s, ok := sh.mu.m.Get(k); ok && s.p == p {
+		sh.mu.m.Delete(k)
 	}
 	sh.mu.Unlock()
 	p.status = status
@@ -192,8 +194,8 @@ func (c *txCache) cancelIfUnwanted(k cacheKey, p *pending) bool {
 		sh.mu.Unlock()
 		return false
 	}
-	if s, ok := sh.mu.m[k]; ok && s.p == p {
-		delete(sh.mu.m, k)
+	if s, ok := sh.mu.m.Get(k); ok && s.p == p {
+		sh.mu.m.Delete(k)
 	}
 	sh.mu.Unlock()
 	p.status = statusRetry
