@@ -100,13 +100,13 @@ type Mempool struct {
 }
 
 type shard struct {
-	mu       sync.Mutex
-	queues   map[koinos.Address]*queue // by nonce account
-	reserved map[koinos.Address]uint64 // rc reserved, by payer
-	// byID gains and loses an entry per transaction: a Go map under
-	// that churn keeps growing (churnmap's doc).
-	byID churnmap.Map[koinos.Digest, *Entry]
-	_    [40]byte // keep shards on separate cache lines
+	mu sync.Mutex
+	// The maps gain and lose entries as transactions and accounts come
+	// and go: Go maps under that churn keep growing (churnmap's doc).
+	queues   churnmap.Map[koinos.Address, *queue] // by nonce account
+	reserved churnmap.Map[koinos.Address, uint64] // rc reserved, by payer
+	byID     churnmap.Map[koinos.Digest, *Entry]
+	_        [40]byte // keep shards on separate cache lines
 }
 
 // queue is one nonce account's pending transactions, consecutive nonces.
@@ -120,9 +120,6 @@ func (q *queue) last() uint64 { return q.txs[len(q.txs)-1].Tx.Nonce() }
 func New(cfg Config) *Mempool {
 	cfg.ensureDefaults()
 	m := &Mempool{cfg: cfg, shards: make([]shard, cfg.Shards)}
-	for i := range m.shards {
-		m.shards[i] = shard{queues: map[koinos.Address]*queue{}, reserved: map[koinos.Address]uint64{}}
-	}
 	return m
 }
 
@@ -144,7 +141,7 @@ func (m *Mempool) reject(reason string, code chainpb.ErrorCode, format string, a
 func (m *Mempool) PendingNonce(a koinos.Address, head StateReader) (uint64, error) {
 	sh := m.shardOf(a)
 	sh.mu.Lock()
-	q := sh.queues[a]
+	q, _ := sh.queues.Get(a)
 	if q != nil && len(q.txs) > 0 {
 		n := q.last() + 1
 		sh.mu.Unlock()
@@ -209,14 +206,14 @@ func (m *Mempool) reserve(v *sigverify.VerifiedTx, head StateReader) error {
 	}
 	sh := m.shardOf(payer)
 	sh.mu.Lock()
-	r := sh.reserved[payer]
+	r, _ := sh.reserved.Get(payer)
 	sum, carry := bits.Add64(r, v.RcLimit(), 0)
 	if carry != 0 || sum > mana {
 		sh.mu.Unlock()
 		return m.reject(ReasonRC, chainpb.ErrorCode_insufficient_rc,
 			"payer %s has %d mana and its pending transactions reserve %d: an rc_limit of %d does not fit; wait for them to be included or lower rc_limit", payer, mana, r, v.RcLimit())
 	}
-	sh.reserved[payer] = sum
+	sh.reserved.Set(payer, sum)
 	sh.mu.Unlock()
 	return nil
 }
@@ -229,10 +226,10 @@ func (m *Mempool) unreserve(payer koinos.Address, rc uint64) {
 }
 
 func (sh *shard) unreserveLocked(payer koinos.Address, rc uint64) {
-	if r := sh.reserved[payer]; r > rc {
-		sh.reserved[payer] = r - rc
+	if r, _ := sh.reserved.Get(payer); r > rc {
+		sh.reserved.Set(payer, r-rc)
 	} else {
-		delete(sh.reserved, payer)
+		sh.reserved.Delete(payer)
 	}
 }
 
@@ -248,7 +245,7 @@ func (m *Mempool) append(v *sigverify.VerifiedTx, head StateReader, nowMs uint64
 		sh.mu.Unlock()
 		return m.reject(ReasonDuplicate, chainpb.ErrorCode_invalid_nonce, "transaction 0x%x is already pending", v.ID().Multihash())
 	}
-	q := sh.queues[na]
+	q, _ := sh.queues.Get(na)
 	want := headNonce + 1
 	if q != nil && len(q.txs) > 0 {
 		want = q.last() + 1
@@ -259,7 +256,7 @@ func (m *Mempool) append(v *sigverify.VerifiedTx, head StateReader, nowMs uint64
 	}
 	if q == nil {
 		q = &queue{}
-		sh.queues[na] = q
+		sh.queues.Set(na, q)
 	}
 	if len(q.txs) >= m.cfg.MaxPerAccount {
 		sh.mu.Unlock()
@@ -284,7 +281,7 @@ func (sh *shard) cutLocked(na koinos.Address, q *queue, i int) dropped {
 	}
 	q.txs = q.txs[:i]
 	if len(q.txs) == 0 {
-		delete(sh.queues, na)
+		sh.queues.Delete(na)
 	}
 	return out
 }
@@ -306,7 +303,7 @@ func (m *Mempool) Remove(txs ...*sigverify.VerifiedTx) {
 		na := v.NonceAccount()
 		sh := m.shardOf(na)
 		sh.mu.Lock()
-		if q := sh.queues[na]; q != nil {
+		if q, _ := sh.queues.Get(na); q != nil {
 			if i := slices.IndexFunc(q.txs, func(e *Entry) bool { return e.Tx.ID() == v.ID() }); i >= 0 {
 				ds = append(ds, sh.cutLocked(na, q, i)...)
 			}
@@ -358,7 +355,7 @@ func (m *Mempool) Update(head StateReader, added, removed [][]*sigverify.Verifie
 		}
 		sh := m.shardOf(na)
 		sh.mu.Lock()
-		q := sh.queues[na]
+		q, _ := sh.queues.Get(na)
 		var old []*Entry
 		if q != nil {
 			old = q.txs
@@ -402,11 +399,11 @@ func (m *Mempool) Update(head StateReader, added, removed [][]*sigverify.Verifie
 			sh.byID.Set(e.Tx.ID(), e)
 		}
 		if len(next) == 0 {
-			delete(sh.queues, na)
+			sh.queues.Delete(na)
 		} else {
 			if q == nil {
 				q = &queue{}
-				sh.queues[na] = q
+				sh.queues.Set(na, q)
 			}
 			q.txs = next
 		}
@@ -419,11 +416,12 @@ func (m *Mempool) Update(head StateReader, added, removed [][]*sigverify.Verifie
 	for _, r := range reserves {
 		sh := m.shardOf(r.payer)
 		sh.mu.Lock()
-		sum, carry := bits.Add64(sh.reserved[r.payer], r.rc, 0)
+		have, _ := sh.reserved.Get(r.payer)
+		sum, carry := bits.Add64(have, r.rc, 0)
 		if carry != 0 {
 			sum = ^uint64(0)
 		}
-		sh.reserved[r.payer] = sum
+		sh.reserved.Set(r.payer, sum)
 		sh.mu.Unlock()
 	}
 	return nil
@@ -436,7 +434,7 @@ func (m *Mempool) Expire(nowMs uint64) int {
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
-		for na, q := range sh.queues {
+		for na, q := range sh.queues.All() {
 			if j := slices.IndexFunc(q.txs, func(e *Entry) bool { return e.AddedMs+m.cfg.ExpiryMs <= nowMs }); j >= 0 {
 				ds = append(ds, sh.cutLocked(na, q, j)...)
 			}
@@ -458,7 +456,7 @@ func (m *Mempool) Best(n int) []*Entry {
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
-		for _, q := range sh.queues {
+		for _, q := range sh.queues.All() {
 			if len(q.txs) > 0 {
 				h = append(h, slices.Clone(q.txs))
 			}
@@ -515,7 +513,7 @@ func (m *Mempool) Count(a koinos.Address) int {
 	sh := m.shardOf(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if q := sh.queues[a]; q != nil {
+	if q, _ := sh.queues.Get(a); q != nil {
 		return len(q.txs)
 	}
 	return 0
@@ -526,7 +524,7 @@ func (m *Mempool) HasNonce(a koinos.Address, n uint64) bool {
 	sh := m.shardOf(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	q := sh.queues[a]
+	q, _ := sh.queues.Get(a)
 	return q != nil && slices.ContainsFunc(q.txs, func(e *Entry) bool { return e.Tx.Nonce() == n })
 }
 
@@ -535,7 +533,8 @@ func (m *Mempool) Reserved(payer koinos.Address) uint64 {
 	sh := m.shardOf(payer)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.reserved[payer]
+	r, _ := sh.reserved.Get(payer)
+	return r
 }
 
 // Stats is a snapshot of the pool for metrics.

@@ -17,6 +17,8 @@
 // at the cost of at most one extra insertion per deletion.
 package churnmap
 
+import "iter"
+
 // Map is a map that gives back the room deleted entries leave. The zero
 // value is an empty map ready to use. Like a Go map it is not safe for
 // concurrent use.
@@ -25,6 +27,10 @@ type Map[K comparable, V any] struct {
 	// deletes counts deletions since m was built: rebuilding when it
 	// reaches len(m) copies one entry per deletion at most.
 	deletes int
+	// ranging counts iterations under way (All): a rebuild waits for
+	// them, so that deleting while ranging means what it does for a Go
+	// map.
+	ranging int
 }
 
 // minRebuild keeps a small map from being rebuilt every few deletions.
@@ -53,13 +59,28 @@ func (c *Map[K, V]) Delete(k K) {
 		return
 	}
 	c.deletes++
-	if c.deletes >= max(len(c.m), minRebuild) {
+	if c.ranging == 0 && c.deletes >= max(len(c.m), minRebuild) {
 		c.rebuild()
 	}
 }
 
 // Len is the number of entries.
 func (c *Map[K, V]) Len() int { return len(c.m) }
+
+// All yields the entries in no particular order. As with a Go map, the
+// loop body may delete entries (those not yet reached are then not
+// yielded) or add some (which may or may not be yielded).
+func (c *Map[K, V]) All() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		c.ranging++
+		defer func() { c.ranging-- }()
+		for k, v := range c.m {
+			if !yield(k, v) {
+				return
+			}
+		}
+	}
+}
 
 func (c *Map[K, V]) rebuild() {
 	fresh := make(map[K]V, len(c.m))

@@ -65,6 +65,64 @@ func TestZeroMap(t *testing.T) {
 	}
 }
 
+// TestDeleteWhileRanging deletes entries from inside All, enough to
+// trigger several rebuilds: every entry is yielded once, the deleted ones
+// are gone, and rebuilds resume after the loop, also after a break.
+func TestDeleteWhileRanging(t *testing.T) {
+	const n = 1_000
+	var m Map[int, int]
+	for i := range n {
+		m.Set(i, i)
+	}
+	seen := map[int]int{}
+	for k, v := range m.All() {
+		if k != v {
+			t.Fatalf("yielded %d: %d", k, v)
+		}
+		if _, ok := m.Get(k); !ok {
+			t.Fatalf("yielded %d after its deletion", k)
+		}
+		seen[k]++
+		if k%4 != 0 {
+			m.Delete(k)
+			m.Delete((k + 1) % n) // maybe not yet reached: then never yielded
+		}
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Fatalf("%d yielded %d times", k, c)
+		}
+	}
+	if m.ranging != 0 {
+		t.Fatalf("ranging = %d after the loop", m.ranging)
+	}
+	want := 0
+	for i := range n {
+		_, ok := m.Get(i)
+		if ok != (i%4 == 0 && seen[(i+n-1)%n] == 0) { // i-1 deleted it when yielded
+			t.Fatalf("Get(%d) present = %v", i, ok)
+		}
+		if ok {
+			want++
+		}
+	}
+	if m.Len() != want {
+		t.Fatalf("Len %d, want %d", m.Len(), want)
+	}
+	if m.deletes < minRebuild {
+		t.Fatalf("%d deletions counted while ranging; the test needs more than %d", m.deletes, minRebuild)
+	}
+	var first int
+	for k := range m.All() {
+		first = k
+		break
+	}
+	m.Delete(first) // more deletions are pending than entries remain
+	if m.deletes != 0 {
+		t.Fatalf("%d deletions pending after the loops: no rebuild after ranging", m.deletes)
+	}
+}
+
 type cacheKey [32]byte
 
 // outcome has the size of the signature cache's slot.

@@ -15,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/emberchain/ember/internal/churnmap"
 	"github.com/emberchain/ember/internal/logsample"
 	"github.com/emberchain/ember/rpcgw"
 )
@@ -159,16 +160,18 @@ type clientConn struct {
 	pubMu sync.Mutex
 	pub   *amqp.Channel
 
-	mu      sync.Mutex
-	pending map[string]chan reply
+	mu sync.Mutex
+	// pending gains and loses an entry per call: a Go map under that
+	// churn keeps growing (churnmap's doc).
+	pending churnmap.Map[string, chan reply]
 
 	consumers map[string]*atomic.Int64 // by service; -1 until probed
 }
 
 func (cc *clientConn) resolve(id string, r reply) bool {
 	cc.mu.Lock()
-	ch, ok := cc.pending[id]
-	delete(cc.pending, id)
+	ch, ok := cc.pending.Get(id)
+	cc.pending.Delete(id)
 	cc.mu.Unlock()
 	if ok {
 		ch <- r // buffered: never blocks
@@ -216,7 +219,7 @@ func (c *Client) session(ctx context.Context) (bool, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	cc := &clientConn{replyTo: q.Name, idBase: hex.EncodeToString(rnd[:]), closed: make(chan struct{}), pub: pub,
-		pending: map[string]chan reply{}, consumers: map[string]*atomic.Int64{}}
+		consumers: map[string]*atomic.Int64{}}
 	for name := range c.svcs {
 		cc.consumers[name] = &atomic.Int64{}
 	}
@@ -253,9 +256,9 @@ func (c *Client) session(ctx context.Context) (bool, error) {
 		wg.Wait()
 		// Calls still waiting learn the connection is gone.
 		cc.mu.Lock()
-		n := len(cc.pending)
-		for id, ch := range cc.pending {
-			delete(cc.pending, id)
+		n := cc.pending.Len()
+		for id, ch := range cc.pending.All() {
+			cc.pending.Delete(id)
 			ch <- reply{err: errors.New("amqp: the connection to the broker was lost before the reply came (the call may have been served)")}
 		}
 		cc.mu.Unlock()
@@ -357,7 +360,7 @@ func (c *Client) Serve(ctx context.Context, service string, req proto.Message) (
 	id := cc.idBase + strconv.FormatUint(cc.seq.Add(1), 36)
 	ch := make(chan reply, 1)
 	cc.mu.Lock()
-	cc.pending[id] = ch
+	cc.pending.Set(id, ch)
 	cc.mu.Unlock()
 	cc.pubMu.Lock()
 	err = cc.pub.PublishWithContext(ctx, c.cfg.Names.RPCExchange, s.queue, true, false, amqp.Publishing{

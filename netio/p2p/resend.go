@@ -7,6 +7,7 @@ import (
 
 	"github.com/emberchain/ember/engine/koinos"
 	"github.com/emberchain/ember/engine/sigverify"
+	"github.com/emberchain/ember/internal/churnmap"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
@@ -28,7 +29,9 @@ const (
 
 type unconfirmed struct {
 	mu sync.Mutex
-	m  map[koinos.Digest]*unconfirmedTx
+	// m gains and loses an entry per local transaction: a Go map under
+	// that churn keeps growing (churnmap's doc).
+	m churnmap.Map[koinos.Digest, *unconfirmedTx]
 }
 
 type unconfirmedTx struct {
@@ -41,16 +44,13 @@ type unconfirmedTx struct {
 func (u *unconfirmed) sent(txs []*sigverify.VerifiedTx, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.m == nil {
-		u.m = map[koinos.Digest]*unconfirmedTx{}
-	}
 	for _, v := range txs {
-		if e, ok := u.m[v.ID()]; ok {
+		if e, ok := u.m.Get(v.ID()); ok {
 			e.sentAt = now
 			continue
 		}
-		if len(u.m) < maxUnconfirmed {
-			u.m[v.ID()] = &unconfirmedTx{v: v, sentAt: now, tries: 1}
+		if u.m.Len() < maxUnconfirmed {
+			u.m.Set(v.ID(), &unconfirmedTx{v: v, sentAt: now, tries: 1})
 		}
 	}
 }
@@ -59,12 +59,12 @@ func (u *unconfirmed) sent(txs []*sigverify.VerifiedTx, now time.Time) {
 func (u *unconfirmed) included(txs []*protocol.Transaction) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if len(u.m) == 0 {
+	if u.m.Len() == 0 {
 		return
 	}
 	for _, tx := range txs {
 		if d, err := koinos.ParseMultihash(tx.Id); err == nil {
-			delete(u.m, d)
+			u.m.Delete(d)
 		}
 	}
 }
@@ -75,12 +75,12 @@ func (u *unconfirmed) due(now time.Time) []*sigverify.VerifiedTx {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var out []*sigverify.VerifiedTx
-	for id, e := range u.m {
+	for id, e := range u.m.All() {
 		if now.Sub(e.sentAt) < resendAfter {
 			continue
 		}
 		if e.tries >= resendTries {
-			delete(u.m, id)
+			u.m.Delete(id)
 			continue
 		}
 		e.tries++
@@ -93,7 +93,7 @@ func (u *unconfirmed) due(now time.Time) []*sigverify.VerifiedTx {
 func (u *unconfirmed) len() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.m)
+	return u.m.Len()
 }
 
 // resendLoop gossips again what no block has included after resendAfter.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sync"
 
+	"github.com/emberchain/ember/internal/churnmap"
 	"github.com/emberchain/ember/proto/koinos/protocol"
 )
 
@@ -38,8 +39,10 @@ const txIndexShards = 16
 type txIndexShard struct {
 	mu sync.Mutex
 	// byID holds each short id's transaction, or nil when two share it
-	// (ambiguous: the receiver fetches it).
-	byID map[uint64]*protocol.Transaction
+	// (ambiguous: the receiver fetches it). Its keys are replaced at the
+	// rate transactions arrive: a Go map under that churn keeps growing
+	// (churnmap's doc).
+	byID churnmap.Map[uint64, *protocol.Transaction]
 	ring []uint64 // short ids in insertion order, for eviction
 	next int
 	full bool // the ring has wrapped: each insertion evicts the oldest
@@ -49,7 +52,7 @@ func newTxIndex(capacity int) *txIndex {
 	per := max(capacity/txIndexShards, 1)
 	x := &txIndex{}
 	for i := range x.shards {
-		x.shards[i] = txIndexShard{byID: make(map[uint64]*protocol.Transaction, per), ring: make([]uint64, per)}
+		x.shards[i] = txIndexShard{ring: make([]uint64, per)}
 	}
 	return x
 }
@@ -65,22 +68,22 @@ func (x *txIndex) add(txs ...*protocol.Transaction) {
 		}
 		sh := x.shard(sid)
 		sh.mu.Lock()
-		if known, found := sh.byID[sid]; found {
+		if known, found := sh.byID.Get(sid); found {
 			if known != nil && string(known.Id) != string(tx.Id) {
-				sh.byID[sid] = nil
+				sh.byID.Set(sid, nil)
 			}
 			sh.mu.Unlock()
 			continue
 		}
 		if sh.full {
-			delete(sh.byID, sh.ring[sh.next])
+			sh.byID.Delete(sh.ring[sh.next])
 		}
 		sh.ring[sh.next] = sid
 		sh.next++
 		if sh.next == len(sh.ring) {
 			sh.next, sh.full = 0, true
 		}
-		sh.byID[sid] = tx
+		sh.byID.Set(sid, tx)
 		sh.mu.Unlock()
 	}
 }
@@ -91,5 +94,6 @@ func (x *txIndex) get(sid uint64) *protocol.Transaction {
 	sh := x.shard(sid)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.byID[sid]
+	tx, _ := sh.byID.Get(sid)
+	return tx
 }

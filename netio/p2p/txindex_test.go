@@ -116,7 +116,7 @@ func TestTxIndexEvicts(t *testing.T) {
 		if x.get(sid(i)) != tx || x.get(sid(i-1)) == nil || x.get(sid(i-2)) != nil {
 			t.Fatalf("after adding %d: the shard does not hold exactly the last two", i)
 		}
-		if n := len(x.shards[0].byID); n != 2 {
+		if n := x.shards[0].byID.Len(); n != 2 {
 			t.Fatalf("after adding %d: shard 0 holds %d entries, want 2", i, n)
 		}
 	}
@@ -154,7 +154,7 @@ func TestTxIndexIgnoresMalformedIDs(t *testing.T) {
 		&protocol.Transaction{Id: good.Id[2:]},
 	)
 	for i := range x.shards {
-		if n := len(x.shards[i].byID); n != 0 {
+		if n := x.shards[i].byID.Len(); n != 0 {
 			t.Fatalf("shard %d holds %d entries of malformed ids", i, n)
 		}
 	}
