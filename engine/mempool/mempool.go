@@ -269,6 +269,33 @@ func (m *Mempool) append(v *sigverify.VerifiedTx, head StateReader, nowMs uint64
 	return nil
 }
 
+// cutPassedLocked removes from q the entries whose nonce the head has
+// reached (a prefix: a queue holds consecutive nonces) and returns them. A
+// queue that starts past headNonce+1 cannot follow the head (a reorg
+// lowered it) and goes whole, as Update's rebuild would drop it.
+func (sh *shard) cutPassedLocked(na koinos.Address, q *queue, headNonce uint64) dropped {
+	if len(q.txs) == 0 {
+		return nil
+	}
+	n := len(q.txs)
+	if first := q.txs[0].Tx.Nonce(); first <= headNonce+1 {
+		n = int(min(uint64(n), headNonce+1-first))
+	}
+	if n == 0 {
+		return nil
+	}
+	out := slices.Clone(q.txs[:n])
+	for j := range n {
+		sh.byID.Delete(q.txs[j].Tx.ID())
+		q.txs[j] = nil
+	}
+	q.txs = q.txs[n:]
+	if len(q.txs) == 0 {
+		sh.queues.Delete(na)
+	}
+	return out
+}
+
 // dropped is what must be released after entries leave a queue.
 type dropped []*Entry
 
@@ -356,6 +383,18 @@ func (m *Mempool) Update(head StateReader, added, removed [][]*sigverify.Verifie
 		sh := m.shardOf(na)
 		sh.mu.Lock()
 		q, _ := sh.queues.Get(na)
+		if len(back[na]) == 0 {
+			// Nothing of this account came back (no reorg touched it):
+			// its queue only loses the nonces the head has passed. Cutting
+			// them costs what leaves; the rebuild below costs the whole
+			// queue, every block, which a backlog cannot afford (a node
+			// behind by 100,000 transactions spent half its time here).
+			if q != nil {
+				ds = append(ds, sh.cutPassedLocked(na, q, headNonce)...)
+			}
+			sh.mu.Unlock()
+			continue
+		}
 		var old []*Entry
 		if q != nil {
 			old = q.txs

@@ -572,3 +572,54 @@ func TestAddWithin(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMempoolUpdate is the pool's work for one block at a steady
+// backlog: 1,000 accounts with backlog pending transactions each, a block
+// that includes the next nonce of every account (ns/op is one Update).
+// Each block's transactions are replaced outside the timer, so the
+// backlog stays constant.
+func BenchmarkMempoolUpdate(b *testing.B) {
+	for _, backlog := range []int{4, 64} {
+		b.Run(fmt.Sprintf("pending=%d", accountsUpdate*backlog), func(b *testing.B) {
+			st := newFakeState()
+			txs := make([][]*sigverify.VerifiedTx, accountsUpdate)
+			for i := range txs {
+				st.mana[addr(i)] = 1 << 62
+				for n := 1; n <= backlog+b.N; n++ {
+					txs[i] = append(txs[i], mkTx(b, addr(i), uint64(n), 1, 0))
+				}
+			}
+			m := New(Config{MaxTransactions: 1 << 30, MaxBytes: 1 << 40, MaxPerAccount: backlog + 1})
+			for i := range txs {
+				for _, v := range txs[i][:backlog] {
+					if err := m.Add(v, st, 0, Usage{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			block := make([]*sigverify.VerifiedTx, accountsUpdate)
+			b.ResetTimer()
+			for k := range b.N {
+				for i := range txs {
+					block[i] = txs[i][k]
+					st.nonce[addr(i)] = uint64(k + 1)
+				}
+				if err := m.Update(st, [][]*sigverify.VerifiedTx{block}, nil, 0); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				for i := range txs {
+					if err := m.Add(txs[i][backlog+k], st, 0, Usage{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+			}
+			if m.Len() != accountsUpdate*backlog {
+				b.Fatalf("%d pending, want %d", m.Len(), accountsUpdate*backlog)
+			}
+		})
+	}
+}
+
+const accountsUpdate = 1000
